@@ -1,0 +1,12 @@
+"""The deploy functions behind the entry files in deploys/.
+
+Each entry file (deploys/host_prep.py, deploys/release.py, ...) calls one of these; every one of
+them starts by validating the settings of all hosts, so a bad value stops the run before any host
+is touched.
+"""
+
+from .host_prep import prepare_host
+from .release import release
+from .skeleton import app_skeleton
+
+__all__ = ["app_skeleton", "prepare_host", "release"]

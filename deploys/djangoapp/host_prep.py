@@ -1,0 +1,50 @@
+"""Host preparation: the system packages a Django app behind nginx or Apache and uWSGI needs."""
+
+from pyinfra.api import deploy
+from pyinfra.operations import apt, files, pip
+
+from .context import current_settings, proxy_environment
+
+# uv builds the release virtualenvs (much faster than pip, and it caches wheels on the host).
+UV_VERSION = "0.13.8"
+TOOLS_VENV = "/opt/django-deploy-tools"
+UV = f"{TOOLS_VENV}/bin/uv"
+
+BASE_PACKAGES = [
+    "acl",
+    "ca-certificates",
+    "curl",
+    "openssl",
+    "python3",
+    "python3-venv",
+    "sqlite3",
+    "uwsgi-core",
+    "uwsgi-plugin-python3",
+]
+WEBSERVER_PACKAGES = {
+    "nginx": ["nginx"],
+    "apache2": ["apache2", "libapache2-mod-proxy-uwsgi"],
+}
+
+
+@deploy("Prepare host")
+def prepare_host():
+    settings = current_settings()
+    proxy = proxy_environment(settings)
+
+    apt.update(name="Refresh the package lists (at most hourly)", cache_time=3600, _env=proxy)
+    apt.packages(
+        name="Install system packages",
+        packages=BASE_PACKAGES + WEBSERVER_PACKAGES[settings.webserver] + settings.application_additional_packages,
+        no_recommends=True,
+        _env=proxy,
+    )
+    pip.venv(name="Create the deploy tools virtualenv", path=TOOLS_VENV, python="/usr/bin/python3")
+    pip.packages(
+        name=f"Install uv {UV_VERSION}",
+        packages=[f"uv=={UV_VERSION}"],
+        virtualenv=TOOLS_VENV,
+        _env=proxy,
+    )
+    files.directory(name="Create the deployment root", path=settings.django_deployment_root_folder,
+                    user="root", group="root", mode="755")

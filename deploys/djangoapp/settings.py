@@ -1,0 +1,361 @@
+"""Every variable a deploy reads, with its default, checked before anything touches a host.
+
+The names are those of the Ansible role this project grew from (websiteproject, url, webserver,
+uwsgi_number_workers, ...), so its users can bring their variables over as they are. The defaults
+here are the documented ones: group_data/all.py repeats them for reading, and a test keeps the
+two (and the README's table) in step.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import cached_property
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pyinfra.api.exceptions import PyinfraError
+
+SAFE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+DOTTED_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+RELEASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+UNIX_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+
+# Data keys with these prefixes belong to us: one we do not know is most likely a typo.
+OWN_PREFIXES = ("django_", "uwsgi_", "nginx_", "apache2_", "site_", "celery_", "release_")
+
+
+class DeploySettingsError(PyinfraError):
+    """Raised before any operation is added: the message lists every bad variable of every host."""
+
+
+def _absolute_clean_path(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError(f"must be an absolute path (got {value!r})")
+    if ".." in value.split("/"):
+        raise ValueError(f"must not contain '..' (got {value!r})")
+    return value.rstrip("/") or "/"
+
+
+class Settings(BaseModel):
+    """One host's deploy settings. Field order follows the README's table."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    # --- Project (seed role) ---
+    websiteproject: str
+    url: str
+    webserver: Literal["nginx", "apache2"]
+    django_deployment_root_folder: str
+    django_settings_folder: str
+    django_settings_file: str
+    django_source_folder: str = ""
+    django_archives_to_deflate: list[str] = []
+    django_dependencies: list[str] = []
+    django_pip_install_requirements: bool = False
+    django_environment_variables: dict[str, str] = {}
+    django_webapplication_additional_environment_settings: dict[str, str] = {}
+    django_revision_file_pattern: Optional[str] = None
+    application_additional_packages: list[str] = []
+    site_certificate: Optional[str] = None
+    site_key: Optional[str] = None
+    site_proxy: Optional[str] = None
+
+    # --- uWSGI (seed role) ---
+    uwsgi_number_workers: int = 2
+    uwsgi_user: str = "www-data"
+    uwsgi_group: str = "www-data"
+    uwsgi_additional_options: list[str] = []
+
+    # --- Webservers (seed role) ---
+    nginx_binary_name: str = "/usr/sbin/nginx"
+    nginx_user: str = "www-data"
+    nginx_group: str = "www-data"
+    apache2_check_binary_name: str = "a2ensite"
+    apache2_user: str = "www-data"
+    apache2_group: str = "www-data"
+
+    # --- Added by this project ---
+    database: Literal["sqlite", "postgresql"] = "sqlite"
+    celery: bool = False
+    keep_releases: int = 5
+    health_check_path: str = "/health/"
+    django_static_root: str = "staticfiles"
+    django_source_dir: Optional[str] = None
+    release_id: Optional[str] = None
+    python_interpreter: str = "/usr/bin/python3"
+
+    # ------------------------------------------------------------------ validation
+
+    @field_validator("webserver", mode="before")
+    @classmethod
+    def _apache_alias(cls, value: Any) -> Any:
+        return "apache2" if value == "apache" else value
+
+    @field_validator("websiteproject")
+    @classmethod
+    def _safe_project_name(cls, value: str) -> str:
+        if not SAFE_NAME.match(value):
+            raise ValueError(
+                "must be a short safe name: lowercase letters, digits, '_' or '-', starting with a "
+                f"letter, at most 32 characters (got {value!r})"
+            )
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _host_name(cls, value: str) -> str:
+        if not HOSTNAME.match(value):
+            raise ValueError(f"must be a host name such as app.example.com, no scheme or path (got {value!r})")
+        return value
+
+    @field_validator("django_deployment_root_folder", "python_interpreter", "nginx_binary_name")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        return _absolute_clean_path(value)
+
+    @field_validator("django_settings_folder", "django_settings_file")
+    @classmethod
+    def _dotted(cls, value: str) -> str:
+        if not DOTTED_MODULE.match(value):
+            raise ValueError(f"must be a dotted Python module path such as mysite.settings (got {value!r})")
+        return value
+
+    @field_validator("django_source_folder", "django_static_root")
+    @classmethod
+    def _relative_inside(cls, value: str) -> str:
+        value = value.strip("/") if value else ""
+        if value.startswith("~") or ".." in value.split("/"):
+            raise ValueError(f"must be a relative path inside the source tree, without '..' (got {value!r})")
+        return value
+
+    @field_validator("django_archives_to_deflate")
+    @classmethod
+    def _archives_inside(cls, value: list[str]) -> list[str]:
+        for path in value:
+            if path.startswith("/") or ".." in path.split("/"):
+                raise ValueError(f"entries must be paths inside the release, without '..' (got {path!r})")
+        return value
+
+    @field_validator("django_environment_variables", "django_webapplication_additional_environment_settings")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not ENV_NAME.match(name):
+                raise ValueError(f"{name!r} is not a valid environment variable name")
+        return value
+
+    @field_validator("uwsgi_user", "uwsgi_group", "nginx_user", "nginx_group", "apache2_user", "apache2_group")
+    @classmethod
+    def _unix_name(cls, value: str) -> str:
+        if not UNIX_NAME.match(value):
+            raise ValueError(f"must be a user or group name (got {value!r})")
+        return value
+
+    @field_validator("uwsgi_number_workers", "keep_releases", mode="before")
+    @classmethod
+    def _positive_int(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"must be a positive whole number (got {value!r})")
+        return value
+
+    @field_validator("health_check_path")
+    @classmethod
+    def _url_path(cls, value: str) -> str:
+        if not value.startswith("/") or any(c.isspace() for c in value):
+            raise ValueError(f"must be a URL path starting with '/' (got {value!r})")
+        return value
+
+    @field_validator("release_id")
+    @classmethod
+    def _release_id(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not RELEASE_ID.match(value):
+            raise ValueError(
+                f"must be letters, digits, '.', '_' or '-' (no '/'), at most 64 characters (got {value!r})"
+            )
+        return value
+
+    @field_validator("django_source_dir")
+    @classmethod
+    def _source_dir_exists(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not os.path.isdir(value):
+            raise ValueError(f"no such directory on this machine: {value!r}")
+        return value
+
+    @field_validator("site_certificate", "site_key")
+    @classmethod
+    def _pem_or_file(cls, value: Optional[str], info) -> Optional[str]:
+        if value is None:
+            return None
+        kind = "CERTIFICATE" if info.field_name == "site_certificate" else "PRIVATE KEY"
+        text = value
+        if "-----BEGIN" not in value:
+            if not os.path.isfile(value):
+                raise ValueError("must be PEM text or the path of a PEM file on this machine")
+            with open(value, encoding="utf-8") as pem_file:
+                text = pem_file.read()
+        if not re.search(rf"-----BEGIN [A-Z ]*{kind}-----.+-----END [A-Z ]*{kind}-----", text, re.S):
+            raise ValueError(f"is not a PEM {kind.lower()}")
+        return text
+
+    @model_validator(mode="after")
+    def _certificate_pair(self) -> "Settings":
+        if (self.site_certificate is None) != (self.site_key is None):
+            missing = "site_key" if self.site_key is None else "site_certificate"
+            raise ValueError(f"{missing}: site_certificate and site_key go together; give both or neither")
+        return self
+
+    # ------------------------------------------------------------------ derived values
+
+    @property
+    def project_root(self) -> str:
+        return f"{self.django_deployment_root_folder}/{self.websiteproject}"
+
+    @property
+    def releases_dir(self) -> str:
+        return f"{self.project_root}/releases"
+
+    @property
+    def current_link(self) -> str:
+        return f"{self.project_root}/current"
+
+    @property
+    def versions_dir(self) -> str:
+        """Uploaded source archives, kept beside the releases as the seed role keeps them."""
+        return f"{self.project_root}/versions"
+
+    @property
+    def venvs_dir(self) -> str:
+        """Virtualenvs, one per dependency set, shared by the releases that use the same set."""
+        return f"{self.project_root}/venvs"
+
+    @property
+    def shared_dir(self) -> str:
+        return f"{self.project_root}/shared"
+
+    @property
+    def media_dir(self) -> str:
+        return f"{self.shared_dir}/media"
+
+    @property
+    def db_dir(self) -> str:
+        return f"{self.shared_dir}/db"
+
+    @property
+    def log_dir(self) -> str:
+        return f"{self.shared_dir}/log"
+
+    @property
+    def secret_file(self) -> str:
+        return f"{self.project_root}/secrets.py"
+
+    @property
+    def manage_command(self) -> str:
+        return f"{self.project_root}/bin/manage"
+
+    @property
+    def uwsgi_ini(self) -> str:
+        return f"/etc/uwsgi/apps-available/{self.websiteproject}.ini"
+
+    @property
+    def uwsgi_service(self) -> str:
+        return f"uwsgi-{self.websiteproject}"
+
+    @property
+    def uwsgi_socket(self) -> str:
+        return f"/run/{self.uwsgi_service}/uwsgi.sock"
+
+    @property
+    def webserver_user(self) -> str:
+        return self.nginx_user if self.webserver == "nginx" else self.apache2_user
+
+    @property
+    def webserver_group(self) -> str:
+        return self.nginx_group if self.webserver == "nginx" else self.apache2_group
+
+    @property
+    def ssl_dir(self) -> str:
+        return f"/etc/{self.webserver}/ssl"
+
+    @property
+    def ssl_certificate_path(self) -> str:
+        return f"{self.ssl_dir}/{self.websiteproject}.crt"
+
+    @property
+    def ssl_key_path(self) -> str:
+        return f"{self.ssl_dir}/{self.websiteproject}.key"
+
+    @property
+    def app_subdir(self) -> str:
+        """Where manage.py sits inside a release folder ("" when at its top)."""
+        return f"/{self.django_source_folder}" if self.django_source_folder else ""
+
+    @property
+    def sqlite_path(self) -> str:
+        return f"{self.db_dir}/{self.websiteproject}.sqlite3"
+
+    @cached_property
+    def app_environment(self) -> dict[str, str]:
+        """The environment every process of the app gets (uWSGI, manage.py): no secrets here."""
+        env = {
+            "DJANGO_SETTINGS_MODULE": self.django_settings_file,
+            "DJANGO_SETTINGS_SECRET_FILE": self.secret_file,
+            "DJANGO_ALLOWED_HOSTS": self.url,
+            "DJANGO_MEDIA_ROOT": self.media_dir,
+            "DJANGO_LOG_DIR": self.log_dir,
+            "DJANGO_DB_ENGINE": self.database,
+        }
+        if self.database == "sqlite":
+            env["DJANGO_DB_NAME"] = self.sqlite_path
+        env.update(self.django_webapplication_additional_environment_settings)
+        return env
+
+
+# Every variable, in the order of the model; group_data/all.py and the README follow it.
+VARIABLES = tuple(Settings.model_fields)
+REQUIRED = tuple(name for name, field in Settings.model_fields.items() if field.is_required())
+
+
+def _describe(error: dict) -> str:
+    variable = str(error["loc"][0]) if error["loc"] else ""
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "missing":
+        message = "is required and not set"
+    elif error["type"] == "literal_error":
+        message = f"{message} (got {error['input']!r})"
+    elif not variable and ":" in message:
+        variable, message = (part.strip() for part in message.split(":", 1))
+    return f"{variable}: {message}" if variable else message
+
+
+def problems(data: dict[str, Any]) -> tuple[Optional[Settings], list[str]]:
+    """Validate one host's data: the settings, or every problem found, each naming its variable."""
+    unknown = sorted(
+        key for key in data if key.startswith(OWN_PREFIXES) and key not in Settings.model_fields
+    )
+    found = [f"{key}: is not a variable of this project (a typo?)" for key in unknown]
+    # pyinfra gives unset data as None: treat it as not given, so defaults and "required" apply.
+    given = {key: value for key, value in data.items() if value is not None}
+    try:
+        settings = Settings(**given)
+    except ValidationError as error:
+        return None, found + [_describe(item) for item in error.errors()]
+    return (None, found) if found else (settings, [])
+
+
+def validate_inventory(hosts) -> dict[str, Settings]:
+    """Validate every host at once and raise one error listing all problems, or return the settings."""
+    settings: dict[str, Settings] = {}
+    report: list[str] = []
+    for host in hosts:
+        host_settings, host_problems = problems(host.data.dict())
+        if host_problems:
+            report.append(f"host {host.name}:")
+            report.extend(f"  - {line}" for line in host_problems)
+        else:
+            settings[host.name] = host_settings
+    if report:
+        raise DeploySettingsError("invalid deploy settings, nothing was changed:\n" + "\n".join(report))
+    return settings

@@ -1,0 +1,117 @@
+"""The app skeleton: folders, secrets, TLS, uWSGI under systemd and the webserver site.
+
+Everything here is configuration that outlives a release. uWSGI is only started by a release
+(there is nothing to serve before one); a config change reloads it gracefully when it runs.
+"""
+
+from io import StringIO
+
+from pyinfra.api import deploy
+from pyinfra.operations import files, server, systemd
+from pyinfra.operations.util import any_changed
+
+from .context import current_settings, template
+from .operations import self_signed_certificate
+from .settings import Settings
+
+
+def _directories(settings: Settings):
+    app_user, app_group = settings.uwsgi_user, settings.uwsgi_group
+    layout = [
+        # path, owner, group, mode
+        (settings.project_root, "root", "root", "755"),
+        (settings.releases_dir, "root", "root", "755"),
+        (settings.versions_dir, "root", "root", "750"),
+        (settings.venvs_dir, "root", "root", "755"),
+        (f"{settings.project_root}/bin", "root", "root", "755"),
+        (settings.shared_dir, "root", "root", "755"),
+        # The only places the app may write: uploads, its sqlite database, its logs.
+        (settings.media_dir, app_user, app_group, "755"),
+        (settings.db_dir, app_user, app_group, "750"),
+        (settings.log_dir, app_user, app_group, "750"),
+    ]
+    for path, user, group, mode in layout:
+        files.directory(name=f"Directory {path}", path=path, user=user, group=group, mode=mode)
+
+
+def _secrets_and_manage(settings: Settings):
+    template(
+        "app/secrets.py.j2",
+        settings.secret_file,
+        settings,
+        mode="640",
+        group=settings.uwsgi_group,
+        secrets={name: repr(value) for name, value in settings.django_environment_variables.items()},
+    )
+    template(
+        "app/manage.sh.j2",
+        settings.manage_command,
+        settings,
+        mode="755",
+        shell_environment={name: _shell_quote(value) for name, value in settings.app_environment.items()},
+    )
+
+
+def _shell_quote(value: str) -> str:
+    return "'" + value.replace("'", "'\"'\"'") + "'"
+
+
+def _tls(settings: Settings) -> list:
+    """Install the given certificate, or make a self-signed one once. Returns the ops whose change
+    needs a webserver reload."""
+    files.directory(name="TLS folder", path=settings.ssl_dir, user="root", group="root", mode="755")
+    if settings.site_certificate:
+        return [
+            files.put(name="Install the site certificate", src=StringIO(settings.site_certificate),
+                      dest=settings.ssl_certificate_path, user="root", group="root", mode="644"),
+            files.put(name="Install the site key", src=StringIO(settings.site_key),
+                      dest=settings.ssl_key_path, user="root", group=settings.webserver_group, mode="640"),
+        ]
+    generated = self_signed_certificate(
+        name="Generate a self-signed certificate (no site_certificate given)",
+        certificate=settings.ssl_certificate_path,
+        key=settings.ssl_key_path,
+        common_name=settings.url,
+    )
+    files.file(name="Key readable by root and the webserver only", path=settings.ssl_key_path,
+               user="root", group=settings.webserver_group, mode="640")
+    return [generated]
+
+
+def _uwsgi(settings: Settings):
+    ini = template("uwsgi/app.ini.j2", settings.uwsgi_ini, settings, mode="644")
+    unit = template("systemd/uwsgi.service.j2", f"/etc/systemd/system/{settings.uwsgi_service}.service",
+                    settings, mode="644")
+    systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
+    systemd.service(name=f"Enable {settings.uwsgi_service}", service=settings.uwsgi_service,
+                    running=None, enabled=True)
+    server.shell(
+        name=f"Reload {settings.uwsgi_service} if it runs",
+        commands=[f"systemctl try-reload-or-restart {settings.uwsgi_service}"],
+        _if=any_changed(ini, unit),
+    )
+
+
+def _nginx(settings: Settings, certificate_ops):
+    files.link(name="Disable the default nginx site", path="/etc/nginx/sites-enabled/default", present=False)
+    site = template("nginx/site.conf.j2", f"/etc/nginx/sites-available/{settings.websiteproject}.conf",
+                    settings, mode="644")
+    enabled = files.link(name="Enable the site", path=f"/etc/nginx/sites-enabled/{settings.websiteproject}.conf",
+                         target=f"/etc/nginx/sites-available/{settings.websiteproject}.conf")
+    changed = any_changed(site, enabled, *certificate_ops)
+    server.shell(name="Test the nginx configuration", commands=[f"{settings.nginx_binary_name} -t -q"], _if=changed)
+    systemd.service(name="nginx running and enabled", service="nginx", running=True, enabled=True)
+    systemd.service(name="Reload nginx", service="nginx", reloaded=True, _if=changed)
+
+
+@deploy("App skeleton")
+def app_skeleton():
+    settings = current_settings()
+    _directories(settings)
+    _secrets_and_manage(settings)
+    certificate_ops = _tls(settings)
+    _uwsgi(settings)
+    if settings.webserver == "nginx":
+        _nginx(settings, certificate_ops)
+    else:
+        raise NotImplementedError("webserver apache2 is not available yet")

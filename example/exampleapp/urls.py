@@ -1,0 +1,9 @@
+from django.urls import path
+
+from guestbook import views
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("health/", views.health, name="health"),
+    path("tasks/note/", views.start_note_task, name="start-note-task"),
+]

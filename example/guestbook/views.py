@@ -1,0 +1,33 @@
+from django.conf import settings
+from django.db import connection
+from django.http import JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_POST
+from django.views.decorators.csrf import csrf_exempt
+
+from .models import Note
+from .tasks import write_note
+
+
+def index(request):
+    return render(request, "guestbook/index.html", {
+        "release_id": settings.RELEASE_ID,
+        "notes": Note.objects.all()[:20],
+        "note_count": Note.objects.count(),
+    })
+
+
+def health(request):
+    """200 when the app can reach its database; the deploy calls it after each switch."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok", "release": settings.RELEASE_ID})
+
+
+@csrf_exempt
+@require_POST
+def start_note_task(request):
+    """Queue a Celery task that writes a note; the index page shows it once a worker ran it."""
+    text = request.POST.get("text", "")[:200] or "from a task"
+    result = write_note.delay(text)
+    return JsonResponse({"task_id": result.id}, status=202)

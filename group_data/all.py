@@ -1,0 +1,50 @@
+"""Every deploy variable with its default. Set your values in group_data/<inventory name>.py
+(group_data/prod.py for inventories/prod.py) or per host in the inventory; these are the fallback.
+
+The names are those of the Ansible role this project grew from. None means "not set": for the
+variables marked REQUIRED a deploy stops with an error naming them, before touching any host.
+deploys/djangoapp/settings.py validates all of them (a test keeps this file in step with it).
+"""
+
+# --- Project ------------------------------------------------------------------------------
+websiteproject = None  # REQUIRED. Name of the project: folder, service and site names. [a-z0-9_-]
+url = None  # REQUIRED. Host name the site answers to, e.g. "app.example.com" (no scheme).
+webserver = None  # REQUIRED. "nginx" or "apache2" ("apache" is accepted too).
+django_deployment_root_folder = None  # REQUIRED. Absolute folder holding all projects, e.g. "/srv/www".
+django_settings_folder = None  # REQUIRED. Python package holding wsgi.py, e.g. "mysite".
+django_settings_file = None  # REQUIRED. Settings module of this deployment, e.g. "mysite.settings.production".
+django_source_folder = ""  # Folder of manage.py inside the source tree ("" = its top).
+django_archives_to_deflate = []  # Archives inside the release to unpack in place after the source.
+django_dependencies = []  # Extra pip requirements for the release virtualenv, e.g. ["django==5.2.*"].
+django_pip_install_requirements = False  # Also install the source tree's requirements.txt.
+django_environment_variables = {}  # Secrets: written to the secret file (DJANGO_SETTINGS_SECRET_FILE).
+django_webapplication_additional_environment_settings = {}  # Extra (non-secret) environment of the app.
+django_revision_file_pattern = None  # Release archive name, "${VAR}" taken from the environment.
+application_additional_packages = []  # Extra Debian packages the app needs.
+site_certificate = None  # PEM text or local path of the TLS certificate; None: self-signed.
+site_key = None  # PEM text or local path of its private key (give both or neither).
+site_proxy = None  # HTTP(S) proxy for apt, pip and uv on the host, e.g. "http://proxy:3128".
+
+# --- uWSGI --------------------------------------------------------------------------------
+uwsgi_number_workers = 2  # Worker processes.
+uwsgi_user = "www-data"  # User running the app.
+uwsgi_group = "www-data"  # Its group: may read the secret file.
+uwsgi_additional_options = []  # Lines appended to the uWSGI ini as given.
+
+# --- Webservers ---------------------------------------------------------------------------
+nginx_binary_name = "/usr/sbin/nginx"  # Used to test the configuration before a reload.
+nginx_user = "www-data"  # nginx's user.
+nginx_group = "www-data"  # nginx's group: may read the TLS key and use the uWSGI socket.
+apache2_check_binary_name = "a2ensite"  # Apache's site tool.
+apache2_user = "www-data"  # Apache's user.
+apache2_group = "www-data"  # Apache's group: may read the TLS key and use the uWSGI socket.
+
+# --- Added by this project ----------------------------------------------------------------
+database = "sqlite"  # "sqlite" (file in shared/db) or "postgresql".
+celery = False  # Run a Celery worker for the app.
+keep_releases = 5  # Releases kept on the host (the live one always is).
+health_check_path = "/health/"  # Must answer 200 through the webserver after each switch.
+django_static_root = "staticfiles"  # STATIC_ROOT of the app, relative to manage.py's folder.
+django_source_dir = None  # Release source: a local directory, packed and uploaded.
+release_id = None  # Name of the new release; default: UTC time of the run, e.g. "20260101120000".
+python_interpreter = "/usr/bin/python3"  # Python of the release virtualenvs (uWSGI's plugin needs it).
