@@ -1,0 +1,94 @@
+"""Shared fixtures: the test fleet and a way to run the real pyinfra CLI against it."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+import urllib3
+
+from tests import fleet
+
+REPO = Path(__file__).resolve().parents[1]
+urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+
+
+@dataclass
+class PyinfraRun:
+    returncode: int
+    output: str
+    results: dict[str, dict[str, str]]  # operation name -> Hosts/Success/Error/No Change
+
+    def changed(self, prefix: str = "") -> list[str]:
+        """Operations (whose name starts with `prefix`) that changed something on a host."""
+        return [name for name, row in self.results.items() if name.startswith(prefix) and row["Success"] != "-"]
+
+
+def parse_results(output: str) -> dict[str, dict[str, str]]:
+    """The --> Results table pyinfra prints at the end of a run."""
+    results: dict[str, dict[str, str]] = {}
+    in_table = False
+    for line in output.splitlines():
+        if re.match(r"^\s+Operation\s+Hosts\s+Success\s+Error\s+No Change", line):
+            in_table = True
+            continue
+        if in_table:
+            columns = re.split(r"\s{2,}", line.strip())
+            if len(columns) != 5 or columns[0] == "Grand total":
+                in_table = columns[0] != "Grand total" and len(columns) == 5
+                continue
+            results[columns[0]] = dict(zip(["Hosts", "Success", "Error", "No Change"], columns[1:]))
+    return results
+
+
+@pytest.fixture(scope="session")
+def fleet_key() -> Path:
+    """The Docker engine, the base image and the SSH key: ready once per session."""
+    fleet.ensure_docker()
+    fleet.ensure_image("bookworm")
+    return fleet.ensure_ssh_key()
+
+
+@pytest.fixture
+def start_hosts(fleet_key, tmp_path):
+    """Start hosts for one test; they are removed afterwards. Returns (hosts, fleet file)."""
+    started: list[fleet.TestHost] = []
+
+    def start(*names: str, image: str | None = None, data: dict | None = None):
+        image = image or fleet.ensure_image("bookworm")
+        suffix = uuid.uuid4().hex[:6]
+        hosts = [fleet.start_host(name, image, fleet_key, container=f"testhost-{name}-{suffix}", data=data)
+                 for name in names]
+        started.extend(hosts)
+        return hosts, fleet.write_fleet_file(tmp_path / "fleet.json", fleet_key, hosts)
+
+    yield start
+    for host in started:
+        fleet.remove_host(host)
+
+
+def run_pyinfra(fleet_file: Path, *deploys: str, data: dict | None = None, extra: tuple = (),
+                timeout: int = 900) -> PyinfraRun:
+    """Run the pyinfra CLI from the repository, as a user would, against the fleet file's hosts."""
+    command = [sys.executable, "-m", "pyinfra", "-y", *extra]
+    for key, value in (data or {}).items():
+        command += ["--data", f"{key}={value}"]
+    command += ["inventories/local.py", *deploys]
+    completed = subprocess.run(
+        command, cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
+        env={**os.environ, "DEPLOY_FLEET_FILE": str(fleet_file), "COLUMNS": "200"},
+    )
+    return PyinfraRun(completed.returncode, completed.stdout, parse_results(completed.stdout))
+
+
+def https_get(host: fleet.TestHost, path: str = "/", server_name: str = "localhost", **kwargs) -> requests.Response:
+    """GET a page of the host over HTTPS on its published port, as `server_name`."""
+    return requests.get(f"https://127.0.0.1:{host.https_port}{path}", headers={"Host": server_name},
+                        verify=False, timeout=10, **kwargs)

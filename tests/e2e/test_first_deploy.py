@@ -1,0 +1,87 @@
+"""From a bare Debian host to the example app served over HTTPS, then a second run that changes
+nothing, then a run with bad settings that is refused before touching the host."""
+
+import re
+
+import pytest
+import requests
+import testinfra
+
+from tests.conftest import https_get, run_pyinfra
+
+pytestmark = pytest.mark.e2e
+
+# What a deploy writes on the host, with owners, modes and sizes: equal before and after means
+# nothing changed there.
+STATE_OF_THE_HOST = (
+    "find /srv/www /etc/nginx /etc/uwsgi /etc/systemd/system /opt/django-deploy-tools -maxdepth 4 "
+    "-printf '%p %u %g %m %s %T@\\n' 2>/dev/null | sort | sha256sum"
+)
+
+
+def test_bare_host_to_https_then_rerun_changes_nothing(start_hosts):
+    (host,), fleet_file = start_hosts("web1")
+
+    first = run_pyinfra(fleet_file, "deploys/all.py")
+    assert first.returncode == 0, first.output
+    assert first.changed("Prepare host") and first.changed("Release"), first.output
+
+    system = testinfra.get_host(f"docker://{host.container}")
+    release_id = system.file("/srv/www/guestbook/current").linked_to.rsplit("/", 1)[1]
+    assert re.fullmatch(r"\d{14}", release_id)
+
+    # The page, from the database, naming the release it runs from.
+    page = https_get(host, "/")
+    assert page.status_code == 200
+    assert "<h1>Guestbook</h1>" in page.text
+    assert f'<span id="release-id">{release_id}</span>' in page.text
+    assert page.headers["X-Release-Id"] == release_id
+    assert page.headers["Strict-Transport-Security"] == "max-age=63072000"
+
+    health = https_get(host, "/health/")
+    assert health.json() == {"status": "ok", "release": release_id}
+
+    # Plain HTTP is redirected to HTTPS.
+    redirect = requests.get(f"http://127.0.0.1:{host.http_port}/notes?x=1", headers={"Host": "localhost"},
+                            allow_redirects=False, timeout=10)
+    assert redirect.status_code == 301
+    assert redirect.headers["Location"] == "https://localhost/notes?x=1"
+
+    # The stylesheet is served by nginx from the release's collected static files, not by the app.
+    stylesheet = re.search(r'href="(/static/guestbook/site\.[0-9a-f]+\.css)"', page.text).group(1)
+    static = https_get(host, stylesheet)
+    assert static.status_code == 200
+    assert "guestbook stylesheet v1" in static.text
+    assert "X-Release-Id" not in static.headers
+    assert system.file(f"/srv/www/guestbook/releases/{release_id}/staticfiles{stylesheet[len('/static'):]}").exists
+
+    # Services and the files that hold secrets.
+    assert system.service("nginx").is_running and system.service("nginx").is_enabled
+    assert system.service("uwsgi-guestbook").is_running and system.service("uwsgi-guestbook").is_enabled
+    secrets = system.file("/srv/www/guestbook/secrets.py")
+    assert (secrets.user, secrets.group, secrets.mode) == ("root", "www-data", 0o640)
+    key = system.file("/etc/nginx/ssl/guestbook.key")
+    assert (key.user, key.group, key.mode) == ("root", "www-data", 0o640)
+    socket = system.file("/run/uwsgi-guestbook/uwsgi.sock")
+    assert socket.is_socket and socket.mode == 0o660 and socket.group == "www-data"
+    assert system.run("nginx -t").rc == 0
+
+    # The same command again: nothing to do anywhere.
+    before = host.exec(STATE_OF_THE_HOST).stdout
+    second = run_pyinfra(fleet_file, "deploys/all.py")
+    assert second.returncode == 0, second.output
+    assert second.results, second.output
+    assert second.changed() == [], second.output
+    assert host.exec(STATE_OF_THE_HOST).stdout == before
+    assert https_get(host, "/").headers["X-Release-Id"] == release_id
+
+    # Bad settings: one error naming each variable and the host; pyinfra fails; the host is as it was.
+    refused = run_pyinfra(fleet_file, "deploys/all.py",
+                          data={"webserver": "lighttpd", "uwsgi_number_workers": "0", "websiteproject": "a b"})
+    assert refused.returncode != 0
+    assert "host web1:" in refused.output
+    for variable in ("webserver", "uwsgi_number_workers", "websiteproject"):
+        assert f"  - {variable}: " in refused.output, refused.output
+    assert refused.results == {}
+    assert host.exec(STATE_OF_THE_HOST).stdout == before
+    assert https_get(host, "/").status_code == 200
