@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Set up this machine for the demo and the tests (Debian or Ubuntu, as root): Debian's Docker
+# engine and debootstrap, the engine started, and .venv with the pinned requirements.
+# Safe to run again: it only does what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v dockerd >/dev/null || missing+=(docker.io)
+command -v debootstrap >/dev/null || missing+=(debootstrap)
+command -v ssh >/dev/null || missing+=(openssh-client)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing ${missing[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+.venv/bin/pip install --quiet --disable-pip-version-check -r requirements-test.txt
+
+# The Docker engine (there is no init system to start it on these machines).
+.venv/bin/python -c "from tests import fleet; fleet.ensure_docker()"
