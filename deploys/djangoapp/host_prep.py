@@ -23,7 +23,7 @@ BASE_PACKAGES = [
 ]
 WEBSERVER_PACKAGES = {
     "nginx": ["nginx"],
-    "apache2": ["apache2", "libapache2-mod-proxy-uwsgi"],
+    "apache2": ["apache2"],
 }
 
 

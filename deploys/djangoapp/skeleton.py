@@ -11,7 +11,7 @@ from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from .context import current_settings, template
-from .operations import self_signed_certificate
+from .operations import apache_enabled, self_signed_certificate
 from .settings import Settings
 
 
@@ -104,6 +104,27 @@ def _nginx(settings: Settings, certificate_ops):
     systemd.service(name="Reload nginx", service="nginx", reloaded=True, _if=changed)
 
 
+def _apache(settings: Settings, certificate_ops):
+    modules = apache_enabled(name="Enable Apache modules", kind="module",
+                             names=["ssl", "proxy", "proxy_uwsgi", "headers", "expires"])
+    # Named to load after Debian's security.conf, whose ServerTokens it overrides.
+    hardening = template("apache2/hardening.conf.j2", "/etc/apache2/conf-available/zz-django-deploy-hardening.conf",
+                         settings, mode="644")
+    confs = apache_enabled(name="Enable the hardening conf", kind="conf", names=["zz-django-deploy-hardening"])
+    default = apache_enabled(name="Disable the default Apache site", kind="site", names=["000-default"],
+                             enabled=False)
+    site = template("apache2/site.conf.j2", f"/etc/apache2/sites-available/{settings.websiteproject}.conf",
+                    settings, mode="644")
+    enabled = apache_enabled(name="Enable the site", kind="site", names=[settings.websiteproject],
+                             tool=settings.apache2_check_binary_name)
+    changed = any_changed(modules, hardening, confs, default, site, enabled, *certificate_ops)
+    server.shell(name="Test the Apache configuration", commands=["apache2ctl configtest"], _if=changed)
+    systemd.service(name="apache2 running and enabled", service="apache2", running=True, enabled=True)
+    # A new module needs a restart; a config change only a graceful reload.
+    systemd.service(name="Restart apache2 (new modules)", service="apache2", restarted=True, _if=modules.did_change)
+    systemd.service(name="Reload apache2", service="apache2", reloaded=True, _if=changed)
+
+
 @deploy("App skeleton")
 def app_skeleton():
     settings = current_settings()
@@ -114,4 +135,4 @@ def app_skeleton():
     if settings.webserver == "nginx":
         _nginx(settings, certificate_ops)
     else:
-        raise NotImplementedError("webserver apache2 is not available yet")
+        _apache(settings, certificate_ops)

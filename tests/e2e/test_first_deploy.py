@@ -14,13 +14,17 @@ pytestmark = pytest.mark.e2e
 # What a deploy writes on the host, with owners, modes and sizes: equal before and after means
 # nothing changed there.
 STATE_OF_THE_HOST = (
-    "find /srv/www /etc/nginx /etc/uwsgi /etc/systemd/system /opt/django-deploy-tools -maxdepth 4 "
+    "find /srv/www /etc/nginx /etc/apache2 /etc/uwsgi /etc/systemd/system /opt/django-deploy-tools -maxdepth 4 "
     "-printf '%p %u %g %m %s %T@\\n' 2>/dev/null | sort | sha256sum"
 )
 
 
-def test_bare_host_to_https_then_rerun_changes_nothing(start_hosts):
-    (host,), fleet_file = start_hosts("web1")
+CONFIG_TEST = {"nginx": "nginx -t", "apache2": "apache2ctl configtest"}
+
+
+@pytest.mark.parametrize("webserver", ["nginx", "apache2"])
+def test_bare_host_to_https_then_rerun_changes_nothing(start_hosts, webserver):
+    (host,), fleet_file = start_hosts("web1", data={"webserver": webserver})
 
     first = run_pyinfra(fleet_file, "deploys/all.py")
     assert first.returncode == 0, first.output
@@ -56,15 +60,17 @@ def test_bare_host_to_https_then_rerun_changes_nothing(start_hosts):
     assert system.file(f"/srv/www/guestbook/releases/{release_id}/staticfiles{stylesheet[len('/static'):]}").exists
 
     # Services and the files that hold secrets.
-    assert system.service("nginx").is_running and system.service("nginx").is_enabled
+    assert system.service(webserver).is_running and system.service(webserver).is_enabled
     assert system.service("uwsgi-guestbook").is_running and system.service("uwsgi-guestbook").is_enabled
     secrets = system.file("/srv/www/guestbook/secrets.py")
     assert (secrets.user, secrets.group, secrets.mode) == ("root", "www-data", 0o640)
-    key = system.file("/etc/nginx/ssl/guestbook.key")
+    key = system.file(f"/etc/{webserver}/ssl/guestbook.key")
     assert (key.user, key.group, key.mode) == ("root", "www-data", 0o640)
     socket = system.file("/run/uwsgi-guestbook/uwsgi.sock")
     assert socket.is_socket and socket.mode == 0o660 and socket.group == "www-data"
-    assert system.run("nginx -t").rc == 0
+    assert system.run(CONFIG_TEST[webserver]).rc == 0
+    # The webserver does not advertise its version.
+    assert page.headers["Server"] in ("nginx", "Apache")
 
     # The same command again: nothing to do anywhere.
     before = host.exec(STATE_OF_THE_HOST).stdout
