@@ -28,7 +28,7 @@ def demo() -> int:
               f"docker exec -it {DEMO_CONTAINER} bash", file=sys.stderr)
         return deployed.returncode
     print(f"\nThe example app is live at https://localhost:{host.https_port}/ "
-          "(self-signed certificate)\nRemove the host with: python -m tests.fleet down")
+          "(self-signed certificate)\nRemove the host with: bash scripts/demo.sh down")
     return 0
 
 
