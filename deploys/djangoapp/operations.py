@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 
 from pyinfra import host
@@ -10,6 +11,11 @@ from pyinfra.api import FactBase, operation
 from pyinfra.facts.files import Directory, File, Link
 
 q = shlex.quote
+
+
+def fail(message: str) -> str:
+    """A command that stops the operation with `message` for the operator."""
+    return f"echo {q(message)} >&2; exit 1"
 
 
 class ReleaseInfo(FactBase):
@@ -23,16 +29,37 @@ class ReleaseInfo(FactBase):
         return json.loads(text) if text else None
 
 
-class ReleaseIds(FactBase):
-    """The release folders present on the host, oldest first (ids sort by time)."""
+class Releases(FactBase):
+    """The release folders on the host, oldest first: id -> "ok", "failed", or "partial" (a build
+    a killed run left behind). Ordered by when they were unpacked, not by name: ids are free text."""
 
-    default = list
+    default = dict
 
     def command(self, releases_dir: str) -> str:
-        return f"ls -1 {q(releases_dir)} 2>/dev/null || true"
+        return (f"cd {q(releases_dir)} 2>/dev/null && for release in *; do "
+                f"[ -d \"$release\" ] || continue; "
+                f"case \"$release\" in *.partial) echo \"0 $release partial\"; continue;; esac; "
+                f"state=ok; [ -e \"$release/.failed\" ] && state=failed; "
+                f"echo \"$(stat -c %Y \"$release/.release.json\" 2>/dev/null || echo 0) $release $state\"; "
+                f"done | sort -n -k1,1 -s || true")
 
     def process(self, output):
-        return sorted(line for line in output if line and not line.startswith("."))
+        rows = (line.split() for line in output if line.strip())
+        return {release_id: state for _, release_id, state in rows}
+
+
+class DeployLock(FactBase):
+    """Who holds the deploy lock of a project (the holder.json of its lock folder), or None."""
+
+    def command(self, lock_dir: str) -> str:
+        return f"cat {q(lock_dir)}/holder.json 2>/dev/null || true"
+
+    def process(self, output):
+        text = "\n".join(output).strip()
+        try:
+            return json.loads(text) if text else None
+        except ValueError:
+            return {"operator": "unknown (unreadable holder.json)"}
 
 
 @operation()
@@ -94,53 +121,6 @@ def build_virtualenv(path: str, python: str, uv: str, dependencies: list[str], r
     yield f"touch {q(path)}/.complete"
 
 
-@operation(is_idempotent=False)
-def activate_release(link: str, release_dir: str, previous_dir: str | None, service: str,
-                     health_url: str, resolve: str, release_id: str, timeout: int = 30):
-    """Switch `link` to the new release, reload uWSGI gracefully and wait until the webserver
-    answers the health check from the new release. If it never does, switch back to the previous
-    release (when there is one), reload again and fail."""
-    switch = "ln -sfn {target} {link}.next && mv -Tf {link}.next {link}"
-    back = (
-        f"{switch.format(target=q(previous_dir), link=q(link))} && systemctl reload-or-restart {service}; "
-        if previous_dir else f"systemctl stop {service}; rm -f {q(link)}; "
-    )
-    answer = (
-        f"curl -sk -o /dev/null --max-time 5 --resolve {q(resolve)} "
-        f"-w '%{{http_code}} %header{{x-release-id}}' {q(health_url)}"
-    )
-    check = f'[ "$({answer})" = {q("200 " + release_id)} ]'
-    yield (
-        f"{switch.format(target=q(release_dir), link=q(link))} && systemctl reload-or-restart {service} && "
-        f"for attempt in $(seq {timeout * 2}); do if {check}; then exit 0; fi; sleep 0.5; done; "
-        f"echo 'health check failed: {health_url} did not answer 2xx from release {release_id}' >&2; "
-        f"{back}exit 1"
-    )
-
-
-@operation()
-def prune_releases(releases_dir: str, versions_dir: str, venvs_dir: str, link: str, keep: int):
-    """Remove releases beyond the newest `keep` (never the live one), their uploaded archives, and
-    the virtualenvs no remaining release uses."""
-    live = host.get_fact(ReleaseInfo, link=link)
-    release_ids = [rid for rid in host.get_fact(ReleaseIds, releases_dir=releases_dir)
-                   if not rid.endswith((".partial", ".next"))]
-    kept = set(release_ids[-keep:]) | ({live["id"]} if live else set())
-    removed = [rid for rid in release_ids if rid not in kept]
-    if not removed:
-        host.noop(f"at most {keep} releases kept")
-        return
-    for release_id in removed:
-        yield f"rm -rf {q(releases_dir + '/' + release_id)} {q(versions_dir + '/' + release_id)}.tar.gz"
-    # A virtualenv is shared by every release with the same dependency set: keep those in use.
-    yield (
-        f"for venv in {q(venvs_dir)}/*; do [ -d \"$venv\" ] || continue; used=no; "
-        f"for release in {q(releases_dir)}/*/; do "
-        f"[ \"$(readlink \"$release.venv\")\" = \"$venv\" ] && used=yes; done; "
-        f"[ $used = yes ] || rm -rf \"$venv\"; done"
-    )
-
-
 APACHE_ITEMS = {
     # kind: (enabled folder, file suffix, enable tool, disable tool)
     "module": ("mods-enabled", "load", "a2enmod", "a2dismod"),
@@ -161,3 +141,152 @@ def apache_enabled(kind: str, names: list[str], enabled: bool = True, tool: str 
         host.noop(f"apache {kind}s {', '.join(names)} already {'enabled' if enabled else 'disabled'}")
         return
     yield f"{(tool or enable) if enabled else disable} -q {' '.join(q(name) for name in to_change)}"
+
+
+def describe_lock_holder(holder: dict, this_machine: str) -> str:
+    """Who holds the lock, and whether that run looks gone."""
+    description = (f"{holder.get('operator', 'unknown')} (pid {holder.get('pid', '?')}), "
+                   f"since {holder.get('started', '?')}, for release {holder.get('release', '?')}")
+    if holder.get("machine") == this_machine and isinstance(holder.get("pid"), int):
+        try:
+            os.kill(holder["pid"], 0)
+        except ProcessLookupError:
+            return description + " - stale: that run has ended"
+        except PermissionError:
+            pass
+        return description + " - that run is still going"
+    return description + " - it may be a run on another machine, or a killed one"
+
+
+@operation(is_idempotent=False)
+def take_deploy_lock(lock_dir: str, holder: dict, break_lock: bool):
+    """Take the project's deploy lock (an atomic mkdir), or fail naming who holds it. A lock left
+    by a killed run is only broken when asked (release_break_lock)."""
+    held = host.get_fact(DeployLock, lock_dir=lock_dir)
+    if held and held.get("token") == holder["token"]:
+        host.noop("this run holds the deploy lock")
+        return
+    if held and not break_lock:
+        description = describe_lock_holder(held, holder["machine"])
+        yield fail(f"another deploy holds the lock of this project: {description}. "
+                   "Wait for it to end; if it is stale, run again with --data release_break_lock=true")
+        return
+    if held:
+        yield f"echo 'breaking the deploy lock of a previous run' >&2; rm -rf {q(lock_dir)}"
+    yield (f"mkdir {q(lock_dir)} 2>/dev/null || "
+           f"{{ echo \"another deploy just took the lock: $(cat {q(lock_dir)}/holder.json)\" >&2; exit 1; }}")
+    yield (f"printf '%s\\n' {q(json.dumps(holder, sort_keys=True))} > {q(lock_dir)}/holder.json && "
+           f"printf '%s\\n' {q(holder['token'])} > {q(lock_dir)}/token")
+
+
+def release_lock_command(lock_dir: str, token: str) -> str:
+    """Remove the lock if, and only if, this run holds it."""
+    return f'if [ "$(cat {q(lock_dir)}/token 2>/dev/null)" = {q(token)} ]; then rm -rf {q(lock_dir)}; fi'
+
+
+@operation(is_idempotent=False)
+def release_deploy_lock(lock_dir: str, token: str):
+    yield release_lock_command(lock_dir, token)
+
+
+@operation(is_idempotent=False)
+def serve_django_paths(release_dir: str, manage: str, media_dir: str):
+    """Ask the new release's Django where STATIC_ROOT and MEDIA_ROOT are, instead of guessing.
+    The webserver serves <release>/.static, linked here to STATIC_ROOT; a MEDIA_ROOT inside the
+    release (startproject layouts) becomes a link to the shared media folder, so uploads survive."""
+    code = "from django.conf import settings as s; print(s.STATIC_ROOT or ''); print(s.MEDIA_ROOT or '')"
+    yield (
+        f'paths="$({manage} shell --verbosity 0 -c {q(code)} | tail -n 2)" && '
+        'static_root="$(printf \'%s\\n\' "$paths" | sed -n 1p)" && '
+        'media_root="$(printf \'%s\\n\' "$paths" | sed -n 2p)" && '
+        f'{{ [ -n "$static_root" ] || {{ echo "STATIC_ROOT is not set in the settings: there is nothing to serve '
+        f'static files from" >&2; exit 1; }}; }} && '
+        f'ln -sfn "$static_root" {q(release_dir)}/.static && '
+        f'case "$(realpath -m "$media_root")/" in "$(realpath {q(release_dir)})"/*) '
+        f'mkdir -p "$(dirname "$media_root")" && '
+        f'if [ -d "$media_root" ] && [ ! -L "$media_root" ]; then '
+        f'cp -an "$media_root"/. {q(media_dir)}/ && rm -rf "$media_root"; fi && '
+        f'ln -sfn {q(media_dir)} "$media_root";; esac'
+    )
+
+
+MIGRATION_STATE = (
+    "import json; from django.db import connection; "
+    "from django.db.migrations.recorder import MigrationRecorder; "
+    "state = {}; "
+    "[state.__setitem__(app, max(state.get(app, ''), name)) "
+    "for app, name in MigrationRecorder(connection).applied_migrations()]; "
+    "print(json.dumps(state, sort_keys=True))"
+)
+
+
+@operation(is_idempotent=False)
+def migrate_with_snapshot(release_dir: str, manage: str, snapshot: str, take_snapshot: str,
+                          restore_snapshot: str):
+    """Migrate the database from the new release. When there is something to migrate, a snapshot
+    is taken first; if a migration fails the snapshot is restored, so the live release keeps the
+    database it knows. The applied migrations per app are written to .migrations.json."""
+    yield (
+        f"if {manage} migrate --check --noinput >/dev/null 2>&1; then echo 'no migrations to apply'; else "
+        f"{take_snapshot} && printf '%s\\n' {q(snapshot)} > {q(release_dir)}/.snapshot && "
+        f"if ! {manage} migrate --noinput; then {restore_snapshot}; "
+        f"echo 'the migrations failed: the database was restored from the snapshot {snapshot}' >&2; exit 1; fi; fi"
+    )
+    yield f"{manage} shell --verbosity 0 -c {q(MIGRATION_STATE)} | tail -n 1 > {q(release_dir)}/.migrations.json"
+
+
+@operation(is_idempotent=False)
+def activate_release(link: str, release_dir: str, previous_dir: str | None, service: str,
+                     health_url: str, resolve: str, release_id: str, timeout: int = 30):
+    """Switch `link` to the new release, reload uWSGI gracefully and wait until the webserver
+    answers the health check from the new release. If it never does, switch back to the previous
+    release (when there is one), reload again and fail."""
+    switch = "ln -sfn {target} {link}.next && mv -Tf {link}.next {link}"
+    back = (
+        f"{switch.format(target=q(previous_dir), link=q(link))} && systemctl reload-or-restart {service}; "
+        if previous_dir else f"systemctl stop {service}; rm -f {q(link)}; "
+    )
+    answer = (
+        f"curl -sk -o /dev/null --max-time 5 --resolve {q(resolve)} "
+        f"-w '%{{http_code}} %header{{x-release-id}}' {q(health_url)}"
+    )
+    check = f'[ "$({answer})" = {q("200 " + release_id)} ]'
+    yield (
+        f"{switch.format(target=q(release_dir), link=q(link))} && systemctl reload-or-restart {service} && "
+        f"for attempt in $(seq {timeout * 2}); do if {check}; then exit 0; fi; sleep 0.5; done; "
+        f"echo \"health check failed: {health_url} did not answer 200 from release {release_id} "
+        f"(last answer: $({answer}))\" >&2; "
+        + (f"echo 'switched back to {previous_dir}' >&2; " if previous_dir else "")
+        + f"{back}exit 1"
+    )
+
+
+@operation()
+def prune_releases(releases_dir: str, versions_dir: str, venvs_dir: str, snapshots_dir: str, link: str,
+                   keep: int):
+    """Keep the newest `keep` good releases, the live one and the one before it (the rollback
+    target); failed releases do not count, and only the newest failed one is kept, to look at;
+    builds a killed run left behind go.
+    Archives and snapshots go with their release; virtualenvs no remaining release uses go too."""
+    live = host.get_fact(ReleaseInfo, link=link)
+    releases = host.get_fact(Releases, releases_dir=releases_dir)
+    good = [release_id for release_id, state in releases.items() if state == "ok"]
+    failed = [release_id for release_id, state in releases.items() if state == "failed"]
+    kept = set(good[-keep:]) | set(failed[-1:])
+    if live and live["id"] in good:
+        position = good.index(live["id"])
+        kept |= set(good[max(position - 1, 0):position + 1])
+    removed = [release_id for release_id in releases if release_id not in kept]
+    if not removed:
+        host.noop(f"{len(good)} good releases, at most {keep} kept")
+        return
+    for release_id in removed:
+        yield (f"rm -rf {q(releases_dir + '/' + release_id)} {q(versions_dir + '/' + release_id)}.tar.gz "
+               f"{q(snapshots_dir + '/' + release_id)}.*")
+    # A virtualenv is shared by every release with the same dependency set: keep those in use.
+    yield (
+        f"for venv in {q(venvs_dir)}/*; do [ -d \"$venv\" ] || continue; used=no; "
+        f"for release in {q(releases_dir)}/*/; do "
+        f"[ \"$(readlink \"$release.venv\")\" = \"$venv\" ] && used=yes; done; "
+        f"[ $used = yes ] || rm -rf \"$venv\"; done"
+    )

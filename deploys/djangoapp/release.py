@@ -1,59 +1,129 @@
-"""A release: build the new version beside the live one, then switch to it only once it is ready.
+"""A release: build the new version beside the live one, switch to it only once it is ready, and
+keep the old one serving when anything goes wrong.
 
+    lock      take the project's deploy lock
     prepare   upload the source archive, unpack it into releases/<id>
-    build     virtualenv (shared by releases with the same dependencies), bytecode
+    build     virtualenv (shared by releases with the same dependencies), archives, bytecode
+    link      ask Django for STATIC_ROOT and MEDIA_ROOT; media lives outside the releases
     check     manage.py check --deploy
-    migrate   the database, from the new release
+    migrate   snapshot the database, migrate; on failure restore the snapshot
     static    collectstatic into the release
     switch    `current` -> releases/<id> atomically, graceful uWSGI reload, health check;
-              if the new release does not answer, switch back to the previous one and fail
-    clean up  releases beyond keep_releases
+              if the new release does not answer, switch back to the previous one
+    clean up  record the release, remove releases beyond keep_releases, release the lock
 
-Until the switch the live release serves as before; a failing step stops the run there.
+A failed step stops the run there: the release is marked failed and the lock released
+(failure.py), `current` still points at the release that was live.
 """
 
+from __future__ import annotations
+
 import getpass
+import os
 import shlex
 import socket
+import uuid
 from datetime import datetime, timezone
 
-from pyinfra import host
+from pyinfra import host, state
 from pyinfra.api import deploy
 from pyinfra.operations import files, server
 
+from . import failure
 from .context import current_settings, proxy_environment
+from .database import snapshot_commands, snapshot_path
 from .host_prep import UV
 from .operations import (
     ReleaseInfo,
     activate_release,
     build_virtualenv,
+    fail,
+    migrate_with_snapshot,
     prune_releases,
+    release_deploy_lock,
+    release_lock_command,
+    serve_django_paths,
     switch_link,
+    take_deploy_lock,
     unpack_release,
 )
-from .settings import DeploySettingsError
-from .source import RUN_RELEASE_ID, dependency_hash, pack_directory
+from .settings import DeploySettingsError, Settings
+from .source import RUN_RELEASE_ID, PackedSource, dependency_hash, release_source
+
+q = shlex.quote
+
+# One token per run: the lock it takes is released only by it.
+RUN_TOKEN = uuid.uuid4().hex
+OPERATOR = f"{getpass.getuser()}@{socket.gethostname()}"
 
 
 @deploy("Release")
 def release():
     settings = current_settings()
-    if not settings.django_source_dir:
-        raise DeploySettingsError(f"host {host.name}: django_source_dir: is required for a release")
-
-    source = pack_directory(settings.django_source_dir)
+    try:
+        source = release_source(settings)
+    except DeploySettingsError as error:
+        raise DeploySettingsError(f"invalid deploy settings, nothing was changed:\nhost {host.name}:\n  - {error}")
     dependencies = dependency_hash(settings, source)
     live = host.get_fact(ReleaseInfo, link=settings.current_link)
-    if live and live.get("source_digest") == source.digest and live.get("dependency_hash") == dependencies:
+    if live and (live.get("source_digest"), live.get("dependency_hash")) == (source.digest, dependencies):
         host.noop(f"release {live['id']} is live and built from this same source")
         return
 
     release_id = settings.release_id or RUN_RELEASE_ID
     release_dir = f"{settings.releases_dir}/{release_id}"
     manage = f"{settings.manage_command} --release {release_dir}"
-    app_dir = f"{release_dir}{settings.app_subdir}"
+    previous_dir = f"{settings.releases_dir}/{live['id']}" if live else None
 
-    # prepare
+    _lock(settings, release_id, release_dir)
+    _prepare(settings, source, release_id, release_dir, dependencies)
+    _build(settings, source, release_dir, dependencies)
+    serve_django_paths(name="Serve STATIC_ROOT, keep MEDIA_ROOT shared", release_dir=release_dir,
+                       manage=manage, media_dir=settings.media_dir)
+    server.shell(name="Django deploy checks", commands=[f"{manage} check --deploy --fail-level ERROR"])
+    _migrate(settings, release_id, release_dir, manage)
+    server.shell(name="Collect static files",
+                 commands=[f"{manage} --user root collectstatic --noinput --verbosity 0"])
+    activate_release(
+        name=f"Switch to release {release_id} and check its health",
+        link=settings.current_link,
+        release_dir=release_dir,
+        previous_dir=previous_dir,
+        service=settings.uwsgi_service,
+        health_url=f"https://{settings.url}{settings.health_check_path}",
+        resolve=f"{settings.url}:443:127.0.0.1",
+        release_id=release_id,
+    )
+    _clean_up(settings, release_id)
+
+
+def _lock(settings: Settings, release_id: str, release_dir: str):
+    take_deploy_lock(
+        name="Take the deploy lock",
+        lock_dir=settings.lock_dir,
+        holder={"token": RUN_TOKEN, "operator": OPERATOR, "machine": socket.gethostname(), "pid": os.getpid(),
+                "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "release": release_id},
+        break_lock=settings.release_break_lock,
+    )
+    # From here on, a failed operation marks the release failed (unless it went live) and
+    # releases the lock.
+    mark_failed = (
+        f'if [ "$(readlink {q(settings.current_link)})" != {q(release_dir)} ] && [ -d {q(release_dir)} ]; then '
+        f"touch {q(release_dir)}/.failed && {q(settings.project_root)}/bin/release-history record "
+        f"{q(release_id)} failed; fi"
+    )
+    failure.on_failure(
+        state, host,
+        f'if [ "$(cat {q(settings.lock_dir)}/token 2>/dev/null)" = {q(RUN_TOKEN)} ]; then {mark_failed}; fi; '
+        + release_lock_command(settings.lock_dir, RUN_TOKEN),
+    )
+
+
+def _prepare(settings: Settings, source: PackedSource, release_id: str, release_dir: str, dependencies: str):
+    existing = host.get_fact(ReleaseInfo, link=release_dir)
+    if existing and existing.get("source_digest") != source.digest:
+        server.shell(name="Release id is free", commands=[fail(
+            f"release {release_id} exists already with another source: choose another release_id")])
     archive = f"{settings.versions_dir}/{release_id}.tar.gz"
     files.put(name=f"Upload release {release_id}", src=source.archive, dest=archive, mode="640")
     unpack_release(
@@ -62,14 +132,16 @@ def release():
         release_dir=release_dir,
         metadata={
             "id": release_id,
+            "revision": source.revision,
             "source_digest": source.digest,
             "dependency_hash": dependencies,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "operator": f"{getpass.getuser()}@{socket.gethostname()}",
+            "operator": OPERATOR,
         },
     )
 
-    # build
+
+def _build(settings: Settings, source: PackedSource, release_dir: str, dependencies: str):
     venv = f"{settings.venvs_dir}/{dependencies}"
     use_requirements = settings.django_pip_install_requirements and source.requirements is not None
     build_virtualenv(
@@ -82,45 +154,34 @@ def release():
         env=proxy_environment(settings),
     )
     switch_link(name="Link the virtualenv into the release", link=f"{release_dir}/.venv", target=venv)
+    for archive in settings.django_archives_to_deflate:
+        path = f"{release_dir}/{archive}"
+        server.shell(name=f"Deflate {archive}", commands=[
+            f"cd {q(os.path.dirname(path))} && if python3 -m zipfile -l {q(path)} >/dev/null 2>&1; "
+            f"then python3 -m zipfile -e {q(path)} .; else tar -xf {q(path)} --no-same-owner; fi"])
     server.shell(
         name="Compile the release's bytecode",
-        commands=[f"{release_dir}/.venv/bin/python -m compileall -q -x '/[.]venv/' {shlex.quote(release_dir)}"],
+        commands=[f"{release_dir}/.venv/bin/python -m compileall -q -x '/[.]venv/' {q(release_dir)}"],
     )
 
-    # check, migrate, static
-    server.shell(name="Django deploy checks", commands=[f"{manage} check --deploy --fail-level ERROR"])
-    server.shell(name="Migrate the database", commands=[f"{manage} migrate --noinput"])
-    server.shell(name="Collect static files",
-                 commands=[f"{manage} --user root collectstatic --noinput --verbosity 0"])
-    expected_static_root = f"{app_dir}/{settings.django_static_root}"
-    server.shell(
-        name="STATIC_ROOT is where the webserver serves from",
-        commands=[
-            f'static_root="$({manage} shell --verbosity 0 -c "from django.conf import settings; print(settings.STATIC_ROOT)" | tail -n 1)"; '
-            f'[ "$(realpath -m "$static_root")" = "$(realpath -m {expected_static_root})" ] || '
-            f'{{ echo "STATIC_ROOT of the app is $static_root, the webserver serves '
-            f'{expected_static_root}: set django_static_root" >&2; exit 1; }}'
-        ],
-    )
 
-    # switch, verify (or switch back)
-    activate_release(
-        name=f"Switch to release {release_id} and check its health",
-        link=settings.current_link,
-        release_dir=release_dir,
-        previous_dir=f"{settings.releases_dir}/{live['id']}" if live else None,
-        service=settings.uwsgi_service,
-        health_url=f"https://{settings.url}{settings.health_check_path}",
-        resolve=f"{settings.url}:443:127.0.0.1",
-        release_id=release_id,
-    )
+def _migrate(settings: Settings, release_id: str, release_dir: str, manage: str):
+    snapshot = snapshot_path(settings, release_id)
+    take, restore = snapshot_commands(settings, snapshot)
+    migrate_with_snapshot(name="Migrate the database (snapshot first)", release_dir=release_dir,
+                          manage=manage, snapshot=snapshot, take_snapshot=take, restore_snapshot=restore)
 
-    # clean up
+
+def _clean_up(settings: Settings, release_id: str):
+    server.shell(name="Record the release in the history",
+                 commands=[f"{settings.project_root}/bin/release-history record {q(release_id)} live"])
     prune_releases(
         name=f"Keep the newest {settings.keep_releases} releases",
         releases_dir=settings.releases_dir,
         versions_dir=settings.versions_dir,
         venvs_dir=settings.venvs_dir,
+        snapshots_dir=settings.snapshots_dir,
         link=settings.current_link,
         keep=settings.keep_releases,
     )
+    release_deploy_lock(name="Release the deploy lock", lock_dir=settings.lock_dir, token=RUN_TOKEN)

@@ -27,6 +27,10 @@ UNIX_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 OWN_PREFIXES = ("django_", "uwsgi_", "nginx_", "apache2_", "site_", "celery_", "release_")
 
 
+# Where a release comes from: exactly one of these (see source.py).
+SOURCES = ("django_source_dir", "django_release_archive", "django_git_repo")
+
+
 class DeploySettingsError(PyinfraError):
     """Raised before any operation is added: the message lists every bad variable of every host."""
 
@@ -82,9 +86,12 @@ class Settings(BaseModel):
     celery: bool = False
     keep_releases: int = 5
     health_check_path: str = "/health/"
-    django_static_root: str = "staticfiles"
     django_source_dir: Optional[str] = None
+    django_release_archive: Optional[str] = None
+    django_git_repo: Optional[str] = None
+    django_git_ref: str = "HEAD"
     release_id: Optional[str] = None
+    release_break_lock: bool = False
     python_interpreter: str = "/usr/bin/python3"
 
     # ------------------------------------------------------------------ validation
@@ -123,7 +130,7 @@ class Settings(BaseModel):
             raise ValueError(f"must be a dotted Python module path such as mysite.settings (got {value!r})")
         return value
 
-    @field_validator("django_source_folder", "django_static_root")
+    @field_validator("django_source_folder")
     @classmethod
     def _relative_inside(cls, value: str) -> str:
         value = value.strip("/") if value else ""
@@ -168,6 +175,12 @@ class Settings(BaseModel):
             raise ValueError(f"must be a URL path starting with '/' (got {value!r})")
         return value
 
+    @field_validator("release_id", mode="before")
+    @classmethod
+    def _release_id_text(cls, value: Any) -> Any:
+        # `--data release_id=20260101` arrives as an int: it is still a name.
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
     @field_validator("release_id")
     @classmethod
     def _release_id(cls, value: Optional[str]) -> Optional[str]:
@@ -200,11 +213,25 @@ class Settings(BaseModel):
             raise ValueError(f"is not a PEM {kind.lower()}")
         return text
 
+    @field_validator("django_git_ref")
+    @classmethod
+    def _git_ref(cls, value: str) -> str:
+        if not value or value.startswith("-") or any(c.isspace() or c in "~^:?*[\\" for c in value) or ".." in value:
+            raise ValueError(f"is not a valid git ref (got {value!r})")
+        return value
+
     @model_validator(mode="after")
     def _certificate_pair(self) -> "Settings":
         if (self.site_certificate is None) != (self.site_key is None):
             missing = "site_key" if self.site_key is None else "site_certificate"
             raise ValueError(f"{missing}: site_certificate and site_key go together; give both or neither")
+        return self
+
+    @model_validator(mode="after")
+    def _one_release_source(self) -> "Settings":
+        given = [name for name in SOURCES if getattr(self, name)]
+        if len(given) > 1:
+            raise ValueError(f"{given[0]}: give one release source, not {' and '.join(given)}")
         return self
 
     # ------------------------------------------------------------------ derived values
@@ -246,6 +273,20 @@ class Settings(BaseModel):
     @property
     def log_dir(self) -> str:
         return f"{self.shared_dir}/log"
+
+    @property
+    def snapshots_dir(self) -> str:
+        """Database snapshots taken before migrations, named after the release that migrated."""
+        return f"{self.project_root}/snapshots"
+
+    @property
+    def history_file(self) -> str:
+        """One JSON line per release event: built, live, failed, ..."""
+        return f"{self.project_root}/history.jsonl"
+
+    @property
+    def lock_dir(self) -> str:
+        return f"{self.project_root}/.deploy-lock"
 
     @property
     def secret_file(self) -> str:

@@ -25,6 +25,7 @@ def _directories(settings: Settings):
         (settings.venvs_dir, "root", "root", "755"),
         (f"{settings.project_root}/bin", "root", "root", "755"),
         (settings.shared_dir, "root", "root", "755"),
+        (settings.snapshots_dir, "root", "root", "700"),
         # The only places the app may write: uploads, its sqlite database, its logs.
         (settings.media_dir, app_user, app_group, "755"),
         (settings.db_dir, app_user, app_group, "750"),
@@ -34,7 +35,7 @@ def _directories(settings: Settings):
         files.directory(name=f"Directory {path}", path=path, user=user, group=group, mode=mode)
 
 
-def _secrets_and_manage(settings: Settings):
+def _secrets_and_tools(settings: Settings):
     template(
         "app/secrets.py.j2",
         settings.secret_file,
@@ -50,6 +51,7 @@ def _secrets_and_manage(settings: Settings):
         mode="755",
         shell_environment={name: _shell_quote(value) for name, value in settings.app_environment.items()},
     )
+    template("app/release-history.py.j2", f"{settings.project_root}/bin/release-history", settings, mode="755")
 
 
 def _shell_quote(value: str) -> str:
@@ -129,7 +131,7 @@ def _apache(settings: Settings, certificate_ops):
 def app_skeleton():
     settings = current_settings()
     _directories(settings)
-    _secrets_and_manage(settings)
+    _secrets_and_tools(settings)
     certificate_ops = _tls(settings)
     _uwsgi(settings)
     if settings.webserver == "nginx":

@@ -1,0 +1,47 @@
+"""A host with the example app live (v1), prepared once per session and snapshotted, so each
+release scenario starts from it in seconds instead of preparing a bare host again."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from tests import fleet
+from tests.conftest import run_pyinfra
+
+LIVE_IMAGE = "webapp-testhost:example-live"
+
+
+@pytest.fixture(scope="session")
+def live_image(fleet_key, tmp_path_factory) -> str:
+    image = fleet.ensure_image("bookworm")
+    host = fleet.start_host("web1", image, fleet_key, container=f"testhost-prepare-{uuid.uuid4().hex[:6]}")
+    try:
+        fleet_file = fleet.write_fleet_file(tmp_path_factory.mktemp("prepare") / "fleet.json", fleet_key, [host])
+        deployed = run_pyinfra(fleet_file, "deploys/all.py")
+        assert deployed.returncode == 0, deployed.output
+        return fleet.snapshot(host, LIVE_IMAGE)
+    finally:
+        fleet.remove_host(host)
+
+
+@pytest.fixture
+def live_host(start_hosts, live_image):
+    """(host, fleet file) of a host serving the example app, v1."""
+    (host,), fleet_file = start_hosts("web1", image=live_image)
+    return host, fleet_file
+
+
+def history(host) -> list[dict]:
+    """The release history on the host, as `release-history list --json` gives it."""
+    return json.loads(host.exec("/srv/www/guestbook/bin/release-history list --json").stdout)
+
+
+def live_release(host) -> str:
+    return host.exec("basename \"$(readlink /srv/www/guestbook/current)\"").stdout.strip()
+
+
+def manage(host, *args: str) -> str:
+    return host.exec("/srv/www/guestbook/bin/manage " + " ".join(args)).stdout.strip()

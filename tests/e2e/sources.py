@@ -1,0 +1,49 @@
+"""Versions of the example app for release tests: a copy of example/ with changes applied."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "example"
+
+MOOD_FIELD = '    mood = models.CharField(max_length=20, default="fine")\n'
+MOOD_MIGRATION = '''from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("guestbook", "0001_initial")]
+    operations = [migrations.AddField("note", "mood", models.CharField(default="fine", max_length=20))]
+'''
+FAILING_MIGRATION = '''from django.db import migrations
+
+
+def fail(apps, schema_editor):
+    raise RuntimeError("this migration fails on purpose")
+
+
+class Migration(migrations.Migration):
+    dependencies = [("guestbook", "0002_note_mood")]
+    operations = [migrations.RunPython(fail)]
+'''
+
+
+def example_source(dest: Path, version: str = "v1", *, mood_migration: bool = False,
+                   failing_migration: bool = False, failing_health: bool = False) -> Path:
+    """A copy of the example app at `dest`, its stylesheet saying `version`."""
+    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("__pycache__", "staticfiles", "*.sqlite3"))
+    stylesheet = dest / "guestbook" / "static" / "guestbook" / "site.css"
+    stylesheet.write_text(stylesheet.read_text().replace("guestbook stylesheet v1", f"guestbook stylesheet {version}"))
+    if mood_migration or failing_migration:
+        models = dest / "guestbook" / "models.py"
+        models.write_text(models.read_text().replace("    created_at =", MOOD_FIELD + "    created_at =", 1))
+        (dest / "guestbook" / "migrations" / "0002_note_mood.py").write_text(MOOD_MIGRATION)
+    if failing_migration:
+        (dest / "guestbook" / "migrations" / "0003_fail.py").write_text(FAILING_MIGRATION)
+    if failing_health:
+        views = dest / "guestbook" / "views.py"
+        views.write_text(views.read_text().replace(
+            '    with connection.cursor() as cursor:\n        cursor.execute("SELECT 1")\n',
+            '    return JsonResponse({"status": "broken on purpose"}, status=500)\n'))
+        assert "broken on purpose" in views.read_text()
+    return dest

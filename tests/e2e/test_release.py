@@ -1,0 +1,221 @@
+"""The release pipeline on a host where v1 is live: new code and migrations go live with the data
+kept; a failed migration or health check leaves v1 serving; the deploy lock keeps runs apart;
+old releases are pruned; all three source kinds work."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import tarfile
+import zipfile
+
+import pytest
+
+from tests.conftest import https_get, run_pyinfra
+from tests.e2e.conftest import history, live_release, manage
+from tests.e2e.sources import example_source
+
+pytestmark = pytest.mark.e2e
+
+ROOT = "/srv/www/guestbook"
+
+
+def release(fleet_file, source_dir=None, **data):
+    if source_dir is not None:
+        data["django_source_dir"] = str(source_dir)
+    return run_pyinfra(fleet_file, "deploys/release.py", data=data)
+
+
+def note_table_columns(host) -> list[str]:
+    out = host.exec(f"sqlite3 {ROOT}/shared/db/guestbook.sqlite3 'PRAGMA table_info(guestbook_note)'").stdout
+    return [line.split("|")[1] for line in out.splitlines()]
+
+
+def applied_migrations(host) -> list[str]:
+    out = host.exec(f"sqlite3 {ROOT}/shared/db/guestbook.sqlite3 "
+                    "\"SELECT name FROM django_migrations WHERE app='guestbook' ORDER BY name\"").stdout
+    return out.split()
+
+
+def test_new_code_and_migration_go_live_and_data_survives(live_host, tmp_path):
+    host, fleet_file = live_host
+    v1 = live_release(host)
+    manage(host, "add_note", "'written under v1'")
+
+    v2 = release(fleet_file, example_source(tmp_path / "v2", "v2", mood_migration=True), release_id="v2")
+    assert v2.returncode == 0, v2.output
+    # Same requirements: the virtualenv of v1 is reused, nothing is installed.
+    assert not [name for name in v2.changed("Release | Virtualenv")], v2.output
+
+    page = https_get(host, "/")
+    assert page.headers["X-Release-Id"] == "v2" and live_release(host) == "v2"
+    assert "written under v1" in page.text
+    assert "mood" in note_table_columns(host)
+    stylesheet = re.search(r'href="(/static/guestbook/site\.[0-9a-f]+\.css)"', page.text).group(1)
+    assert "guestbook stylesheet v2" in https_get(host, stylesheet).text
+
+    releases = {entry["id"]: entry for entry in history(host)}
+    assert releases[v1]["status"] == "live" and not releases[v1]["current"]
+    assert releases["v2"]["status"] == "live" and releases["v2"]["current"]
+    assert releases["v2"]["migrations"]["guestbook"] == "0002_note_mood"
+    assert releases[v1]["migrations"]["guestbook"] == "0001_initial"
+    assert releases["v2"]["revision"].startswith("dir:")
+    # The snapshot taken before v2's migration is kept, readable by root only.
+    snapshot = releases["v2"]["snapshot"]
+    assert snapshot == f"{ROOT}/snapshots/v2.sqlite3"
+    assert host.exec(f"sqlite3 {snapshot} 'SELECT text FROM guestbook_note'").stdout.strip() == "written under v1"
+    assert host.exec(f"stat -c %a {ROOT}/snapshots").stdout.strip() == "700"
+    assert host.exec(f"test -d {ROOT}/.deploy-lock", check=False).returncode != 0
+
+    # Releasing the same source again changes nothing.
+    again = release(fleet_file, tmp_path / "v2", release_id="v2-again")
+    assert again.returncode == 0 and again.changed() == [], again.output
+    assert live_release(host) == "v2"
+
+
+def test_failed_migration_restores_the_database_and_keeps_v1(live_host, tmp_path):
+    host, fleet_file = live_host
+    v1 = live_release(host)
+    manage(host, "add_note", "'kept'")
+    columns, migrations = note_table_columns(host), applied_migrations(host)
+
+    failed = release(fleet_file, example_source(tmp_path / "bad", "bad", failing_migration=True), release_id="bad")
+    assert failed.returncode != 0
+    assert "this migration fails on purpose" in failed.output
+    assert "the database was restored from the snapshot" in failed.output
+
+    assert live_release(host) == v1
+    page = https_get(host, "/")
+    assert page.status_code == 200 and page.headers["X-Release-Id"] == v1 and "kept" in page.text
+    # 0002 had been applied before 0003 failed: the restore took it back out.
+    assert note_table_columns(host) == columns and applied_migrations(host) == migrations
+    assert {entry["id"]: entry["status"] for entry in history(host)}["bad"] == "failed"
+    assert host.exec(f"test -e {ROOT}/releases/bad/.failed", check=False).returncode == 0
+    assert host.exec(f"test -d {ROOT}/.deploy-lock", check=False).returncode != 0
+
+    fixed = release(fleet_file, example_source(tmp_path / "good", "good", mood_migration=True), release_id="good")
+    assert fixed.returncode == 0, fixed.output
+    assert https_get(host, "/").headers["X-Release-Id"] == "good"
+
+
+def test_failed_health_check_switches_back(live_host, tmp_path):
+    host, fleet_file = live_host
+    v1 = live_release(host)
+
+    failed = release(fleet_file, example_source(tmp_path / "sick", "sick", failing_health=True), release_id="sick")
+    assert failed.returncode != 0
+    assert "health check failed" in failed.output and "(last answer: 500 sick)" in failed.output
+    assert "switched back" in failed.output
+
+    assert live_release(host) == v1
+    assert https_get(host, "/").headers["X-Release-Id"] == v1
+    assert https_get(host, "/health/").status_code == 200
+    assert {entry["id"]: entry["status"] for entry in history(host)}["sick"] == "failed"
+    assert host.exec(f"test -d {ROOT}/.deploy-lock", check=False).returncode != 0
+
+
+def plant_lock(host, pid: int, operator: str):
+    holder = {"token": "someone-else", "operator": operator, "machine": socket.gethostname(), "pid": pid,
+              "started": "2026-01-01T00:00:00+00:00", "release": "elsewhere"}
+    host.exec(f"mkdir -p {ROOT}/.deploy-lock && echo '{json.dumps(holder)}' > {ROOT}/.deploy-lock/holder.json"
+              f" && echo someone-else > {ROOT}/.deploy-lock/token")
+
+
+def test_the_deploy_lock_keeps_runs_apart_and_a_stale_one_can_be_broken(live_host, tmp_path):
+    host, fleet_file = live_host
+    v1 = live_release(host)
+    source = example_source(tmp_path / "v2", "v2")
+
+    # A run that is still going (this test's own process) holds the lock.
+    plant_lock(host, os.getpid(), "alice@build-box")
+    refused = release(fleet_file, source, release_id="v2")
+    assert refused.returncode != 0
+    assert "another deploy holds the lock of this project: alice@build-box" in refused.output
+    assert "that run is still going" in refused.output
+    assert live_release(host) == v1
+    assert host.exec(f"cat {ROOT}/.deploy-lock/token").stdout.strip() == "someone-else"
+
+    # A run that was killed: reported as stale, kept until asked to break it.
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    plant_lock(host, ended.pid, "bob@build-box")
+    stale = release(fleet_file, source, release_id="v2")
+    assert stale.returncode != 0 and "stale: that run has ended" in stale.output
+    assert "release_break_lock=true" in stale.output
+
+    broken = release(fleet_file, source, release_id="v2", release_break_lock="true")
+    assert broken.returncode == 0, broken.output
+    assert live_release(host) == "v2"
+    assert host.exec(f"test -d {ROOT}/.deploy-lock", check=False).returncode != 0
+
+
+def test_old_releases_are_pruned_and_failed_ones_do_not_count(live_host, tmp_path):
+    host, fleet_file = live_host
+    for number in range(2, 9):
+        release_id = f"r{number}"
+        source = example_source(tmp_path / release_id, release_id, failing_health=(number == 5))
+        result = release(fleet_file, source, release_id=release_id)
+        assert (result.returncode == 0) == (number != 5), result.output
+
+    present = host.exec(f"ls {ROOT}/releases").stdout.split()
+    good = [release_id for release_id in present if release_id != "r5"]
+    # Five good releases (the failed r5 does not count); r5 is kept to look at.
+    assert sorted(good) == ["r3", "r4", "r6", "r7", "r8"]
+    assert "r5" in present
+    assert sorted(host.exec(f"ls {ROOT}/versions").stdout.split()) == sorted(f"{r}.tar.gz" for r in present)
+    assert len(host.exec(f"ls {ROOT}/venvs").stdout.split()) == 1
+    assert live_release(host) == "r8"
+
+
+def test_release_from_an_archive_and_from_git(live_host, tmp_path):
+    host, fleet_file = live_host
+    # group_data/local.py releases from a directory: one source kind at a time.
+    no_directory = {"django_source_dir": "null"}
+
+    tree = example_source(tmp_path / "tree", "from-bz2")
+    archive = tmp_path / "guestbook-1.0.tar.bz2"
+    with tarfile.open(archive, "w:bz2") as tar:
+        tar.add(tree, arcname="guestbook-1.0")  # one top folder, as CI tarballs have
+    result = run_pyinfra(fleet_file, "deploys/release.py",
+                         data={**no_directory, "django_release_archive": str(archive), "release_id": "bz2"})
+    assert result.returncode == 0, result.output
+    assert https_get(host, "/").headers["X-Release-Id"] == "bz2"
+
+    zipped = example_source(tmp_path / "zipped", "from-zip")
+    os.environ["BUILD_NUMBER"] = "42"
+    with zipfile.ZipFile(tmp_path / "guestbook-r42.zip", "w") as archive_zip:
+        for path in zipped.rglob("*"):
+            archive_zip.write(path, path.relative_to(zipped))
+    result = run_pyinfra(fleet_file, "deploys/release.py", data={
+        **no_directory, "django_release_archive": str(tmp_path), "django_revision_file_pattern": "guestbook-r${BUILD_NUMBER}.zip",
+        "release_id": "zip"})
+    assert result.returncode == 0, result.output
+    assert https_get(host, "/").headers["X-Release-Id"] == "zip"
+
+    repo = example_source(tmp_path / "repo", "from-git")
+    git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@localhost"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run([*git, "-C", str(repo), "add", "-A"], check=True)
+    subprocess.run([*git, "-C", str(repo), "commit", "-qm", "release me"], check=True)
+    subprocess.run(["git", "-C", str(repo), "tag", "v3.0"], check=True)
+    commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], check=True, capture_output=True,
+                            text=True).stdout.strip()
+    result = run_pyinfra(fleet_file, "deploys/release.py",
+                         data={**no_directory, "django_git_repo": str(repo), "django_git_ref": "v3.0",
+                               "release_id": "git"})
+    assert result.returncode == 0, result.output
+    assert https_get(host, "/").headers["X-Release-Id"] == "git"
+    revisions = {entry["id"]: entry["revision"] for entry in history(host)}
+    assert revisions["git"] == f"git:{commit}"
+    assert revisions["bz2"] == "archive:guestbook-1.0.tar.bz2"
+    assert revisions["zip"] == "archive:guestbook-r42.zip"
+
+    missing = run_pyinfra(fleet_file, "deploys/release.py",
+                          data={**no_directory, "django_git_repo": str(repo), "django_git_ref": "no-such-tag"})
+    assert missing.returncode != 0
+    assert "django_git_ref: 'no-such-tag' is not a commit, branch or tag" in missing.output
+    assert missing.results == {}
+    assert live_release(host) == "git"
