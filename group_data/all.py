@@ -41,7 +41,12 @@ apache2_group = "www-data"  # Apache's group: may read the TLS key and use the u
 
 # --- Added by this project ----------------------------------------------------------------
 database = "sqlite"  # "sqlite" (file in shared/db) or "postgresql".
-celery = False  # Run a Celery worker for the app.
+celery = False  # Run a Celery worker for the app (systemd unit), with Redis as its broker.
+celery_beat = False  # Also run Celery beat (periodic tasks).
+celery_app = None  # Module of the Celery app for `celery -A`; default: django_settings_folder.
+celery_concurrency = 2  # Worker processes of the Celery worker.
+redis_url = "redis://127.0.0.1:6379/0"  # Celery's broker (CELERY_BROKER_URL); Redis is installed when local.
+memcached = False  # Install and run memcached (as the fabfile did).
 keep_releases = 5  # Releases kept on the host (the live one always is).
 health_check_path = "/health/"  # Must answer 200 through the webserver after each switch.
 django_source_dir = None  # Release source: a local directory, packed and uploaded.

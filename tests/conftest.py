@@ -76,13 +76,15 @@ def start_hosts(fleet_key, tmp_path):
 
 def run_pyinfra(fleet_file: Path, *deploys: str, data: dict | None = None, extra: tuple = (),
                 timeout: int = 900) -> PyinfraRun:
-    """Run the pyinfra CLI from the repository, as a user would, against the fleet file's hosts."""
-    command = [sys.executable, "-m", "pyinfra", "-y", *extra]
+    """Run the pyinfra CLI from the repository, as a user would, against the fleet file's hosts.
+    -y (no prompt, no change detection) unless it is a --dry run, which detects and stops."""
+    command = [sys.executable, "-m", "pyinfra", *(() if "--dry" in extra else ("-y",)), *extra]
     for key, value in (data or {}).items():
         command += ["--data", f"{key}={value}"]
     command += ["inventories/local.py", *deploys]
     completed = subprocess.run(
-        command, cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
+        command, cwd=REPO, text=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        timeout=timeout,
         env={**os.environ, "DEPLOY_FLEET_FILE": str(fleet_file), "COLUMNS": "200"},
     )
     return PyinfraRun(completed.returncode, completed.stdout, parse_results(completed.stdout))

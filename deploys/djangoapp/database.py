@@ -24,4 +24,12 @@ def snapshot_commands(settings: Settings, snapshot: str) -> tuple[str, str]:
         restore = (f"if [ -s {q(snapshot)} ]; then sqlite3 {database} \".restore '{snapshot}'\"; "
                    f"else rm -f {database}; fi")
         return take, restore
-    raise NotImplementedError(f"snapshots of {settings.database} databases")
+    # PostgreSQL: pg_dump's custom format; a restore recreates the database from it, so tables a
+    # failed migration created go too.
+    name = q(settings.db_name)
+    as_postgres = "runuser -u postgres --"
+    take = f"{as_postgres} pg_dump -Fc {name} > {q(snapshot)}"
+    restore = (f"{as_postgres} dropdb --force --if-exists {name} && "
+               f"{as_postgres} createdb --owner {name} {name} && "
+               f"{as_postgres} pg_restore --single-transaction --dbname {name} < {q(snapshot)}")
+    return take, restore

@@ -1,9 +1,10 @@
 """Host preparation: the system packages a Django app behind nginx or Apache and uWSGI needs."""
 
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, pip
+from pyinfra.operations import apt, files, pip, systemd
 
 from .context import current_settings, proxy_environment
+from .settings import Settings
 
 # uv builds the release virtualenvs (much faster than pip, and it caches wheels on the host).
 UV_VERSION = "0.13.8"
@@ -27,18 +28,35 @@ WEBSERVER_PACKAGES = {
 }
 
 
+def _services(settings: Settings) -> dict[str, list[str]]:
+    """System services the settings ask for: service -> its packages."""
+    services = {}
+    if settings.database == "postgresql":
+        services["postgresql"] = ["postgresql", "postgresql-client"]
+    if settings.celery and settings.redis_url.startswith(("redis://127.0.0.1", "redis://localhost")):
+        services["redis-server"] = ["redis-server"]
+    if settings.memcached:
+        services["memcached"] = ["memcached"]
+    return services
+
+
 @deploy("Prepare host")
 def prepare_host():
     settings = current_settings()
     proxy = proxy_environment(settings)
+    services = _services(settings)
 
     apt.update(name="Refresh the package lists (at most hourly)", cache_time=3600, _env=proxy)
     apt.packages(
         name="Install system packages",
-        packages=BASE_PACKAGES + WEBSERVER_PACKAGES[settings.webserver] + settings.application_additional_packages,
+        packages=(BASE_PACKAGES + WEBSERVER_PACKAGES[settings.webserver]
+                  + [package for packages in services.values() for package in packages]
+                  + settings.application_additional_packages),
         no_recommends=True,
         _env=proxy,
     )
+    for service in services:
+        systemd.service(name=f"{service} running and enabled", service=service, running=True, enabled=True)
     pip.venv(name="Create the deploy tools virtualenv", path=TOOLS_VENV, python="/usr/bin/python3")
     pip.packages(
         name=f"Install uv {UV_VERSION}",

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import shlex
+import uuid
 
 from pyinfra import host
-from pyinfra.api import FactBase, operation
-from pyinfra.facts.files import Directory, File, Link
+from pyinfra.api import FactBase, FileUploadCommand, StringCommand, operation
+from pyinfra.facts.files import Directory, File, Link, Sha256File
 
 q = shlex.quote
 
@@ -290,3 +293,53 @@ def prune_releases(releases_dir: str, versions_dir: str, venvs_dir: str, snapsho
         f"[ \"$(readlink \"$release.venv\")\" = \"$venv\" ] && used=yes; done; "
         f"[ $used = yes ] || rm -rf \"$venv\"; done"
     )
+
+
+@operation()
+def secret_file(path: str, content: str, user: str, group: str, mode: str):
+    """Install a file holding secrets without its content ever appearing in pyinfra's output:
+    only hashes are compared (files.template/put would print it with --diff), and the file has
+    its final owner and mode before the content is written."""
+    digest = hashlib.sha256(content.encode()).hexdigest()
+    info = host.get_fact(File, path=path)
+    same_content = info and host.get_fact(Sha256File, path=path) == digest
+    if same_content and (info["user"], info["group"], f"{info['mode']}") == (user, group, mode):
+        host.noop(f"{path} is up to date")
+        return
+    if not same_content:
+        staging = f"{path}.new"
+        yield f"rm -f {q(staging)} && install -m {mode} -o {q(user)} -g {q(group)} /dev/null {q(staging)}"
+        # Under sudo pyinfra uploads through a temporary file: make it private before the upload.
+        private_temp = f"/tmp/.deploy-secret-{uuid.uuid4().hex}"
+        yield StringCommand(f"(umask 077 && : > {private_temp})", _sudo=False)
+        yield FileUploadCommand(io.BytesIO(content.encode()), staging, remote_temp_filename=private_temp)
+        yield f"mv -f {q(staging)} {q(path)}"
+    yield f"chown {q(user)}:{q(group)} {q(path)} && chmod {mode} {q(path)}"
+
+
+class PostgresNames(FactBase):
+    """Roles or databases of the local PostgreSQL server."""
+
+    default = list
+
+    def command(self, kind: str) -> str:
+        table, column = {"roles": ("pg_roles", "rolname"), "databases": ("pg_database", "datname")}[kind]
+        return (f"runuser -u postgres -- psql -XtAc 'SELECT {column} FROM {table}' 2>/dev/null || true")
+
+    def process(self, output):
+        return [line.strip() for line in output if line.strip()]
+
+
+@operation()
+def postgres_role_and_database(role: str):
+    """A login role and a database it owns, both called `role`. The password is set separately,
+    from the secret file (see skeleton), so it never appears in a command line."""
+    missing_role = role not in host.get_fact(PostgresNames, kind="roles")
+    missing_database = role not in host.get_fact(PostgresNames, kind="databases")
+    if not (missing_role or missing_database):
+        host.noop(f"role and database {role} exist")
+        return
+    if missing_role:
+        yield f"runuser -u postgres -- psql -Xqc 'CREATE ROLE \"{role}\" LOGIN'"
+    if missing_database:
+        yield f"runuser -u postgres -- createdb --owner {q(role)} {q(role)}"

@@ -9,7 +9,8 @@ keep the old one serving when anything goes wrong.
     migrate   snapshot the database, migrate; on failure restore the snapshot
     static    collectstatic into the release
     switch    `current` -> releases/<id> atomically, graceful uWSGI reload, health check;
-              if the new release does not answer, switch back to the previous one
+              if the new release does not answer, switch back to the previous one;
+              Celery restarts on the new release (warm shutdown: running tasks finish)
     clean up  record the release, remove releases beyond keep_releases, release the lock
 
 A failed step stops the run there: the release is marked failed and the lock released
@@ -94,6 +95,9 @@ def release():
         resolve=f"{settings.url}:443:127.0.0.1",
         release_id=release_id,
     )
+    if settings.celery_services:
+        server.shell(name="Restart Celery on the new release (warm shutdown)",
+                     commands=[f"systemctl restart {' '.join(settings.celery_services)}"])
     _clean_up(settings, release_id)
 
 

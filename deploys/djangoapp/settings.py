@@ -84,6 +84,11 @@ class Settings(BaseModel):
     # --- Added by this project ---
     database: Literal["sqlite", "postgresql"] = "sqlite"
     celery: bool = False
+    celery_beat: bool = False
+    celery_app: Optional[str] = None
+    celery_concurrency: int = 2
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    memcached: bool = False
     keep_releases: int = 5
     health_check_path: str = "/health/"
     django_source_dir: Optional[str] = None
@@ -123,10 +128,10 @@ class Settings(BaseModel):
     def _absolute(cls, value: str) -> str:
         return _absolute_clean_path(value)
 
-    @field_validator("django_settings_folder", "django_settings_file")
+    @field_validator("django_settings_folder", "django_settings_file", "celery_app")
     @classmethod
-    def _dotted(cls, value: str) -> str:
-        if not DOTTED_MODULE.match(value):
+    def _dotted(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not DOTTED_MODULE.match(value):
             raise ValueError(f"must be a dotted Python module path such as mysite.settings (got {value!r})")
         return value
 
@@ -161,7 +166,7 @@ class Settings(BaseModel):
             raise ValueError(f"must be a user or group name (got {value!r})")
         return value
 
-    @field_validator("uwsgi_number_workers", "keep_releases", mode="before")
+    @field_validator("uwsgi_number_workers", "keep_releases", "celery_concurrency", mode="before")
     @classmethod
     def _positive_int(cls, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -225,6 +230,25 @@ class Settings(BaseModel):
         if (self.site_certificate is None) != (self.site_key is None):
             missing = "site_key" if self.site_key is None else "site_certificate"
             raise ValueError(f"{missing}: site_certificate and site_key go together; give both or neither")
+        return self
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if not re.match(r"^rediss?://[^\s]+$", value):
+            raise ValueError(f"must be a redis:// URL (got {value!r})")
+        return value
+
+    @model_validator(mode="after")
+    def _database_password(self) -> "Settings":
+        if self.database == "postgresql" and not self.django_environment_variables.get("DJANGO_DB_PASSWORD"):
+            raise ValueError("django_environment_variables: needs DJANGO_DB_PASSWORD when database is postgresql")
+        return self
+
+    @model_validator(mode="after")
+    def _beat_needs_celery(self) -> "Settings":
+        if self.celery_beat and not self.celery:
+            raise ValueError("celery_beat: needs celery = True")
         return self
 
     @model_validator(mode="after")
@@ -337,6 +361,21 @@ class Settings(BaseModel):
     def sqlite_path(self) -> str:
         return f"{self.db_dir}/{self.websiteproject}.sqlite3"
 
+    @property
+    def db_name(self) -> str:
+        """PostgreSQL database and role of the project."""
+        return self.websiteproject.replace("-", "_")
+
+    @property
+    def secrets_loader(self) -> str:
+        """Runs a command with the secrets in its environment (uWSGI, Celery, manage.py)."""
+        return f"{self.project_root}/bin/with-secrets"
+
+    @property
+    def celery_services(self) -> list[str]:
+        services = [f"celery-{self.websiteproject}"] if self.celery else []
+        return services + ([f"celery-beat-{self.websiteproject}"] if self.celery_beat else [])
+
     @cached_property
     def app_environment(self) -> dict[str, str]:
         """The environment every process of the app gets (uWSGI, manage.py): no secrets here."""
@@ -350,6 +389,11 @@ class Settings(BaseModel):
         }
         if self.database == "sqlite":
             env["DJANGO_DB_NAME"] = self.sqlite_path
+        else:
+            env.update(DJANGO_DB_NAME=self.db_name, DJANGO_DB_USER=self.db_name, DJANGO_DB_HOST="127.0.0.1",
+                       DJANGO_DB_PORT="5432")
+        if self.celery:
+            env["CELERY_BROKER_URL"] = self.redis_url
         env.update(self.django_webapplication_additional_environment_settings)
         return env
 

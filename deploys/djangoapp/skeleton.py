@@ -4,6 +4,7 @@ Everything here is configuration that outlives a release. uWSGI is only started 
 (there is nothing to serve before one); a config change reloads it gracefully when it runs.
 """
 
+import shlex
 from io import StringIO
 
 from pyinfra.api import deploy
@@ -11,7 +12,7 @@ from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from .context import current_settings, template
-from .operations import apache_enabled, self_signed_certificate
+from .operations import apache_enabled, postgres_role_and_database, secret_file, self_signed_certificate
 from .settings import Settings
 
 
@@ -36,14 +37,16 @@ def _directories(settings: Settings):
 
 
 def _secrets_and_tools(settings: Settings):
-    template(
-        "app/secrets.py.j2",
-        settings.secret_file,
-        settings,
-        mode="640",
+    """The secret file, and the commands that run the app with it: returns the secret file's op."""
+    secrets = secret_file(
+        name=f"Secrets in {settings.secret_file}",
+        path=settings.secret_file,
+        content="".join(f"{name} = {value!r}\n" for name, value in settings.django_environment_variables.items()),
+        user="root",
         group=settings.uwsgi_group,
-        secrets={name: repr(value) for name, value in settings.django_environment_variables.items()},
+        mode="640",
     )
+    template("app/with-secrets.py.j2", settings.secrets_loader, settings, mode="755")
     template(
         "app/manage.sh.j2",
         settings.manage_command,
@@ -52,6 +55,44 @@ def _secrets_and_tools(settings: Settings):
         shell_environment={name: _shell_quote(value) for name, value in settings.app_environment.items()},
     )
     template("app/release-history.py.j2", f"{settings.project_root}/bin/release-history", settings, mode="755")
+    return secrets
+
+
+def _set_password_command(settings: Settings) -> str:
+    """Set the role's password to DJANGO_DB_PASSWORD of the secrets. psql reads it from its
+    environment (\\getenv) and quotes it (:'password'): it is never on a command line."""
+    script = ["\\getenv password DJANGO_DB_PASSWORD",
+              f"ALTER ROLE \"{settings.db_name}\" WITH LOGIN PASSWORD :'password';"]
+    return (f"printf '%s\\n' {' '.join(shlex.quote(line) for line in script)} | "
+            f"{settings.secrets_loader} runuser -u postgres -- psql -Xq -v ON_ERROR_STOP=1")
+
+
+def _postgresql(settings: Settings, secrets):
+    database = postgres_role_and_database(name=f"PostgreSQL role and database {settings.db_name}",
+                                          role=settings.db_name)
+    server.shell(
+        name="PostgreSQL password from the secrets",
+        commands=[_set_password_command(settings)],
+        _if=any_changed(database, secrets),
+    )
+
+
+def _celery(settings: Settings):
+    environment = {name: _systemd_escape(value) for name, value in settings.app_environment.items()}
+    kinds = [("worker", f"worker --loglevel INFO --concurrency {settings.celery_concurrency}")]
+    if settings.celery_beat:
+        kinds.append(("beat", f"beat --loglevel INFO --schedule {settings.shared_dir}/celerybeat-schedule"))
+    for service, (kind, command) in zip(settings.celery_services, kinds):
+        unit = template("systemd/celery.service.j2", f"/etc/systemd/system/{service}.service", settings,
+                        mode="644", kind=kind, command=command, environment=environment)
+        systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
+        systemd.service(name=f"Enable {service}", service=service, running=None, enabled=True)
+        server.shell(name=f"Restart {service} if it runs", commands=[f"systemctl try-restart {service}"],
+                     _if=unit.did_change)
+
+
+def _systemd_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
 
 
 def _shell_quote(value: str) -> str:
@@ -80,7 +121,7 @@ def _tls(settings: Settings) -> list:
     return [generated]
 
 
-def _uwsgi(settings: Settings):
+def _uwsgi(settings: Settings, secrets):
     ini = template("uwsgi/app.ini.j2", settings.uwsgi_ini, settings, mode="644")
     unit = template("systemd/uwsgi.service.j2", f"/etc/systemd/system/{settings.uwsgi_service}.service",
                     settings, mode="644")
@@ -90,7 +131,7 @@ def _uwsgi(settings: Settings):
     server.shell(
         name=f"Reload {settings.uwsgi_service} if it runs",
         commands=[f"systemctl try-reload-or-restart {settings.uwsgi_service}"],
-        _if=any_changed(ini, unit),
+        _if=any_changed(ini, unit, secrets),
     )
 
 
@@ -131,9 +172,13 @@ def _apache(settings: Settings, certificate_ops):
 def app_skeleton():
     settings = current_settings()
     _directories(settings)
-    _secrets_and_tools(settings)
+    secrets = _secrets_and_tools(settings)
+    if settings.database == "postgresql":
+        _postgresql(settings, secrets)
     certificate_ops = _tls(settings)
-    _uwsgi(settings)
+    _uwsgi(settings, secrets)
+    if settings.celery:
+        _celery(settings)
     if settings.webserver == "nginx":
         _nginx(settings, certificate_ops)
     else:

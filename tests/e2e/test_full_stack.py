@@ -1,0 +1,112 @@
+"""nginx + PostgreSQL + Celery + Redis on a bare host (Debian 12 and 13): the page over HTTPS, a
+Celery task started through the app shows up in it, services and file modes are right, secrets
+arrive intact everywhere and appear nowhere else, and a second run changes nothing."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import pytest
+import requests
+import testinfra
+
+from tests import fleet
+from tests.conftest import https_get, run_pyinfra
+
+pytestmark = pytest.mark.e2e
+
+CANARY = "canary-7f3a"
+# Quotes, $, #, spaces, a backslash and a newline: all must arrive as given.
+SECRET_VALUE = f"{CANARY} it's \"quoted\" $HOME #not-a-comment \\n\nsecond line"
+SECRETS = {
+    "DJANGO_SECRET_KEY": "full-stack-test-key-8c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d",
+    "DJANGO_DB_PASSWORD": f"pg-{CANARY}-'pass\" word$",
+    "CANARY_SECRET": SECRET_VALUE,
+}
+FULL_STACK = {"database": "postgresql", "celery": True, "django_environment_variables": SECRETS}
+ROOT = "/srv/www/guestbook"
+
+
+def process_environment(host, pattern: str) -> bytes:
+    """The raw environment of the oldest process whose command line matches `pattern`."""
+    pid = host.exec(f"pgrep -o -f {pattern!r}").stdout.strip()
+    return host.exec(f"cat /proc/{pid}/environ | base64 -w0").stdout.encode()
+
+
+def world_readable_files_containing(host, text: str) -> list[str]:
+    found = host.exec(
+        "find / -xdev \\( -path /proc -o -path /sys \\) -prune -o -type f -perm -o=r -print0 "
+        f"| xargs -0 grep -lF -- {text!r} 2>/dev/null", check=False)
+    return found.stdout.split()
+
+
+@pytest.mark.parametrize("suite", ["bookworm", "trixie"])
+def test_nginx_postgresql_celery_redis(start_hosts, suite):
+    (host,), fleet_file = start_hosts("web1", image=fleet.ensure_image(suite), data=FULL_STACK)
+    outputs = []
+
+    first = run_pyinfra(fleet_file, "deploys/all.py")
+    outputs.append(first.output)
+    assert first.returncode == 0, first.output
+
+    page = https_get(host, "/")
+    assert page.status_code == 200 and "<h1>Guestbook</h1>" in page.text
+    vendor = host.exec(f"{ROOT}/bin/manage shell -v0 -c 'from django.db import connection; "
+                       "connection.ensure_connection(); print(connection.vendor)'").stdout.strip()
+    assert vendor == "postgresql"
+
+    # A task started through the app runs on the worker and its note shows up on the page.
+    started = requests.post(f"https://127.0.0.1:{host.https_port}/tasks/note/", data={"text": "hello from celery"},
+                            headers={"Host": "localhost"}, verify=False, timeout=10)
+    assert started.status_code == 202, started.text
+    deadline = time.monotonic() + 60
+    while "hello from celery <small>(task)</small>" not in https_get(host, "/").text:
+        assert time.monotonic() < deadline, "the Celery task did not run"
+        time.sleep(1)
+
+    system = testinfra.get_host(f"docker://{host.container}")
+    for service in ("nginx", "uwsgi-guestbook", "postgresql", "redis-server", "celery-guestbook"):
+        assert system.service(service).is_running, service
+        assert system.service(service).is_enabled, service
+    for path, owner, group, mode in [
+        (f"{ROOT}/secrets.py", "root", "www-data", 0o640),
+        ("/etc/nginx/ssl/guestbook.key", "root", "www-data", 0o640),
+        ("/etc/nginx/ssl/guestbook.crt", "root", "root", 0o644),
+        ("/etc/nginx/sites-available/guestbook.conf", "root", "root", 0o644),
+        ("/etc/uwsgi/apps-available/guestbook.ini", "root", "root", 0o644),
+        ("/etc/systemd/system/uwsgi-guestbook.service", "root", "root", 0o644),
+        ("/etc/systemd/system/celery-guestbook.service", "root", "root", 0o644),
+        (f"{ROOT}/bin/manage", "root", "root", 0o755),
+        (f"{ROOT}/snapshots", "root", "root", 0o700),
+    ]:
+        described = system.file(path)
+        assert (described.user, described.group, described.mode) == (owner, group, mode), path
+    assert system.run("nginx -t").rc == 0
+
+    # The secrets, exactly as given, in manage.py, the uWSGI workers and the Celery worker.
+    echoed = host.exec(f"{ROOT}/bin/manage shell -v0 -c 'import os; print(repr(os.environ[\"CANARY_SECRET\"]))'")
+    assert echoed.stdout.strip() == repr(SECRET_VALUE)
+    expected = f"CANARY_SECRET={SECRET_VALUE}\0".encode()
+    for pattern in ("uwsgi --ini", "celery --app"):
+        assert expected in base64.b64decode(process_environment(host, pattern)), pattern
+
+    second = run_pyinfra(fleet_file, "deploys/all.py")
+    outputs.append(second.output)
+    assert second.returncode == 0 and second.changed() == [], second.output
+
+    # No secret in what pyinfra prints, whatever the flags, nor in any world-readable file.
+    verbose = run_pyinfra(fleet_file, "deploys/all.py", extra=("-vvv",))
+    outputs.append(verbose.output)
+    changed_secret = {**SECRETS, "CANARY_SECRET": f"{CANARY}-changed"}
+    dry = run_pyinfra(fleet_file, "deploys/all.py", extra=("--dry", "--diff"),
+                      data={"django_environment_variables": json.dumps(changed_secret)})
+    outputs.append(dry.output)
+    assert dry.returncode == 0, dry.output
+    assert "Secrets in /srv/www/guestbook/secrets.py" in dry.output
+    for output in outputs:
+        assert CANARY not in output
+    assert world_readable_files_containing(host, CANARY) == []
+    # --dry changed nothing: the old secret is still in place.
+    assert host.exec(f"grep -c {CANARY}-changed {ROOT}/secrets.py", check=False).stdout.strip() == "0"
