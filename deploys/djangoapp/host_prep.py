@@ -1,7 +1,9 @@
 """Host preparation: the system packages a Django app behind nginx or Apache and uWSGI needs."""
 
+from io import StringIO
+
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, pip, systemd
+from pyinfra.operations import apt, files, pip, server, systemd
 
 from .context import current_settings, proxy_environment
 from .settings import Settings
@@ -14,6 +16,7 @@ UV = f"{TOOLS_VENV}/bin/uv"
 BASE_PACKAGES = [
     "acl",
     "ca-certificates",
+    "sudo",
     "curl",
     "openssl",
     "python3",
@@ -40,6 +43,15 @@ def _services(settings: Settings) -> dict[str, list[str]]:
     return services
 
 
+def _deploy_user(settings: Settings):
+    """A user to deploy as from now on (ssh_user + _sudo in the inventory), so root logins can go."""
+    server.user(name=f"Deploy user {settings.deploy_user}", user=settings.deploy_user, shell="/bin/bash",
+                create_home=True, public_keys=settings.deploy_user_ssh_keys)
+    files.put(name=f"Passwordless sudo for {settings.deploy_user}",
+              src=StringIO(f"{settings.deploy_user} ALL=(ALL:ALL) NOPASSWD: ALL\n"),
+              dest=f"/etc/sudoers.d/django-deploy-{settings.deploy_user}", user="root", group="root", mode="440")
+
+
 @deploy("Prepare host")
 def prepare_host():
     settings = current_settings()
@@ -64,5 +76,7 @@ def prepare_host():
         virtualenv=TOOLS_VENV,
         _env=proxy,
     )
+    if settings.deploy_user:
+        _deploy_user(settings)
     files.directory(name="Create the deployment root", path=settings.django_deployment_root_folder,
                     user="root", group="root", mode="755")

@@ -24,7 +24,7 @@ ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 UNIX_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 
 # Data keys with these prefixes belong to us: one we do not know is most likely a typo.
-OWN_PREFIXES = ("django_", "uwsgi_", "nginx_", "apache2_", "site_", "celery_", "release_")
+OWN_PREFIXES = ("django_", "uwsgi_", "nginx_", "apache2_", "site_", "celery_", "release_", "deploy_")
 
 
 # Where a release comes from: exactly one of these (see source.py).
@@ -89,6 +89,8 @@ class Settings(BaseModel):
     celery_concurrency: int = 2
     redis_url: str = "redis://127.0.0.1:6379/0"
     memcached: bool = False
+    deploy_user: Optional[str] = None
+    deploy_user_ssh_keys: list[str] = []
     keep_releases: int = 5
     health_check_path: str = "/health/"
     django_source_dir: Optional[str] = None
@@ -159,10 +161,11 @@ class Settings(BaseModel):
                 raise ValueError(f"{name!r} is not a valid environment variable name")
         return value
 
-    @field_validator("uwsgi_user", "uwsgi_group", "nginx_user", "nginx_group", "apache2_user", "apache2_group")
+    @field_validator("uwsgi_user", "uwsgi_group", "nginx_user", "nginx_group", "apache2_user", "apache2_group",
+                     "deploy_user")
     @classmethod
-    def _unix_name(cls, value: str) -> str:
-        if not UNIX_NAME.match(value):
+    def _unix_name(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not UNIX_NAME.match(value):
             raise ValueError(f"must be a user or group name (got {value!r})")
         return value
 

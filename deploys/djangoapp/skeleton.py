@@ -7,7 +7,9 @@ Everything here is configuration that outlives a release. uWSGI is only started 
 import shlex
 from io import StringIO
 
+from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
@@ -81,7 +83,7 @@ def _celery(settings: Settings):
     environment = {name: _systemd_escape(value) for name, value in settings.app_environment.items()}
     kinds = [("worker", f"worker --loglevel INFO --concurrency {settings.celery_concurrency}")]
     if settings.celery_beat:
-        kinds.append(("beat", f"beat --loglevel INFO --schedule {settings.shared_dir}/celerybeat-schedule"))
+        kinds.append(("beat", f"beat --loglevel INFO --schedule {settings.db_dir}/celerybeat-schedule"))
     for service, (kind, command) in zip(settings.celery_services, kinds):
         unit = template("systemd/celery.service.j2", f"/etc/systemd/system/{service}.service", settings,
                         mode="644", kind=kind, command=command, environment=environment)
@@ -135,19 +137,56 @@ def _uwsgi(settings: Settings, secrets):
     )
 
 
+STAGING_DIR = "/etc/django-deploy/staged"
+
+
+def _site_config(settings: Settings, template_name: str, dest: str, test_command: str):
+    """Write a webserver config only if the webserver accepts it. It is rendered to a staging copy
+    first; a changed copy is put in place and tested, and one the test rejects is taken back out
+    (the error shown), so the running server keeps, and a restart finds, the previous config."""
+    staged_path = f"{STAGING_DIR}/{dest.strip('/').replace('/', '_')}"
+    staged = template(template_name, staged_path, settings, mode="644")
+    return server.shell(
+        name=f"Install {dest} if the webserver accepts it",
+        commands=[
+            f"if [ -f {dest} ]; then cp -a {dest} {dest}.previous; fi && install -m 644 {staged_path} {dest} && "
+            f"if ! {test_command}; then "
+            f"if [ -f {dest}.previous ]; then mv -f {dest}.previous {dest}; else rm -f {dest}; fi; "
+            f"rm -f {staged_path}; echo 'the webserver rejected the new {dest}: the previous one stays' >&2; "
+            f"exit 1; fi; rm -f {dest}.previous"
+        ],
+        _if=staged.did_change,
+    )
+
+
+def _stop_other_webserver(settings: Settings):
+    """Switching webserver: the other one is stopped and disabled, and our site taken out of it."""
+    other = "apache2" if settings.webserver == "nginx" else "nginx"
+    if other not in host.get_fact(DebPackages):
+        return
+    site = f"{settings.websiteproject}.conf"
+    if other == "nginx":
+        files.link(name="Take the site out of nginx", path=f"/etc/nginx/sites-enabled/{site}", present=False)
+    else:
+        apache_enabled(name="Take the site out of Apache", kind="site", names=[settings.websiteproject], enabled=False)
+    systemd.service(name=f"Stop and disable {other}", service=other, running=False, enabled=False)
+
+
 def _nginx(settings: Settings, certificate_ops):
+    test = f"{settings.nginx_binary_name} -t -q"
     files.link(name="Disable the default nginx site", path="/etc/nginx/sites-enabled/default", present=False)
-    site = template("nginx/site.conf.j2", f"/etc/nginx/sites-available/{settings.websiteproject}.conf",
-                    settings, mode="644")
+    site = _site_config(settings, "nginx/site.conf.j2", f"/etc/nginx/sites-available/{settings.websiteproject}.conf",
+                        test)
     enabled = files.link(name="Enable the site", path=f"/etc/nginx/sites-enabled/{settings.websiteproject}.conf",
                          target=f"/etc/nginx/sites-available/{settings.websiteproject}.conf")
     changed = any_changed(site, enabled, *certificate_ops)
-    server.shell(name="Test the nginx configuration", commands=[f"{settings.nginx_binary_name} -t -q"], _if=changed)
+    server.shell(name="Test the nginx configuration", commands=[test], _if=changed)
     systemd.service(name="nginx running and enabled", service="nginx", running=True, enabled=True)
     systemd.service(name="Reload nginx", service="nginx", reloaded=True, _if=changed)
 
 
 def _apache(settings: Settings, certificate_ops):
+    test = "apache2ctl -t"
     modules = apache_enabled(name="Enable Apache modules", kind="module",
                              names=["ssl", "proxy", "proxy_uwsgi", "headers", "expires"])
     # Named to load after Debian's security.conf, whose ServerTokens it overrides.
@@ -156,12 +195,12 @@ def _apache(settings: Settings, certificate_ops):
     confs = apache_enabled(name="Enable the hardening conf", kind="conf", names=["zz-django-deploy-hardening"])
     default = apache_enabled(name="Disable the default Apache site", kind="site", names=["000-default"],
                              enabled=False)
-    site = template("apache2/site.conf.j2", f"/etc/apache2/sites-available/{settings.websiteproject}.conf",
-                    settings, mode="644")
+    site = _site_config(settings, "apache2/site.conf.j2",
+                        f"/etc/apache2/sites-available/{settings.websiteproject}.conf", test)
     enabled = apache_enabled(name="Enable the site", kind="site", names=[settings.websiteproject],
                              tool=settings.apache2_check_binary_name)
     changed = any_changed(modules, hardening, confs, default, site, enabled, *certificate_ops)
-    server.shell(name="Test the Apache configuration", commands=["apache2ctl configtest"], _if=changed)
+    server.shell(name="Test the Apache configuration", commands=[test], _if=changed)
     systemd.service(name="apache2 running and enabled", service="apache2", running=True, enabled=True)
     # A new module needs a restart; a config change only a graceful reload.
     systemd.service(name="Restart apache2 (new modules)", service="apache2", restarted=True, _if=modules.did_change)
@@ -179,6 +218,7 @@ def app_skeleton():
     _uwsgi(settings, secrets)
     if settings.celery:
         _celery(settings)
+    _stop_other_webserver(settings)
     if settings.webserver == "nginx":
         _nginx(settings, certificate_ops)
     else:

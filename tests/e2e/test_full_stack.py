@@ -1,4 +1,4 @@
-"""nginx + PostgreSQL + Celery + Redis on a bare host (Debian 12 and 13): the page over HTTPS, a
+"""nginx + PostgreSQL + Celery (worker and beat) + Redis + memcached on a bare host (Debian 12 and 13): the page over HTTPS, a
 Celery task started through the app shows up in it, services and file modes are right, secrets
 arrive intact everywhere and appear nowhere else, and a second run changes nothing."""
 
@@ -25,7 +25,8 @@ SECRETS = {
     "DJANGO_DB_PASSWORD": f"pg-{CANARY}-'pass\" word$",
     "CANARY_SECRET": SECRET_VALUE,
 }
-FULL_STACK = {"database": "postgresql", "celery": True, "django_environment_variables": SECRETS}
+FULL_STACK = {"database": "postgresql", "celery": True, "celery_beat": True, "memcached": True,
+              "django_environment_variables": SECRETS}
 ROOT = "/srv/www/guestbook"
 
 
@@ -67,7 +68,8 @@ def test_nginx_postgresql_celery_redis(start_hosts, suite):
         time.sleep(1)
 
     system = testinfra.get_host(f"docker://{host.container}")
-    for service in ("nginx", "uwsgi-guestbook", "postgresql", "redis-server", "celery-guestbook"):
+    for service in ("nginx", "uwsgi-guestbook", "postgresql", "redis-server", "memcached", "celery-guestbook",
+                    "celery-beat-guestbook"):
         assert system.service(service).is_running, service
         assert system.service(service).is_enabled, service
     for path, owner, group, mode in [

@@ -1,0 +1,84 @@
+"""Changes to a live host's skeleton: a deploy user with sudo takes over from root, a config the
+webserver rejects is taken back out, and the webserver can be switched both ways."""
+
+from __future__ import annotations
+
+import pytest
+import testinfra
+
+from tests import fleet
+from tests.conftest import https_get, run_pyinfra
+from tests.e2e.conftest import live_release
+from tests.e2e.sources import example_source
+
+pytestmark = pytest.mark.e2e
+
+SITE = "/etc/nginx/sites-available/guestbook.conf"
+
+
+def test_deploy_user_with_sudo_takes_over(live_host, fleet_key, tmp_path):
+    host, fleet_file = live_host
+    public_key = fleet_key.with_suffix(".pub").read_text().strip()
+    created = run_pyinfra(fleet_file, "deploys/host_prep.py",
+                          data={"deploy_user": "deployer", "deploy_user_ssh_keys": f'["{public_key}"]'})
+    assert created.returncode == 0, created.output
+
+    host.data = {"ssh_user": "deployer", "_sudo": True}
+    as_deployer = fleet.write_fleet_file(tmp_path / "deployer.json", fleet_key, [host])
+    again = run_pyinfra(as_deployer, "deploys/all.py")
+    assert again.returncode == 0, again.output
+    assert again.changed() == [], again.output
+
+    # A release through sudo, secrets included (uploaded through a private temporary file).
+    secrets = ('{"DJANGO_SECRET_KEY": "deployer-test-key-0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b", '
+               '"CANARY_SECRET": "sudo-canary"}')
+    released = run_pyinfra(as_deployer, "deploys/all.py", data={
+        "django_source_dir": str(example_source(tmp_path / "v2", "v2")), "release_id": "v2",
+        "django_environment_variables": secrets})
+    assert released.returncode == 0, released.output
+    assert https_get(host, "/").headers["X-Release-Id"] == "v2"
+    system = testinfra.get_host(f"docker://{host.container}")
+    secret_file = system.file("/srv/www/guestbook/secrets.py")
+    assert "sudo-canary" in secret_file.content_string
+    assert (secret_file.user, secret_file.group, secret_file.mode) == ("root", "www-data", 0o640)
+    assert host.exec("grep -rl sudo-canary /tmp", check=False).stdout == ""
+
+
+def test_a_config_the_webserver_rejects_is_taken_back_out(live_host):
+    host, fleet_file = live_host
+    # The site on the host differs from what the deploy renders (as after a hand edit), and the
+    # staged copy is gone, so the next run installs and tests the rendered site again.
+    host.exec(f"echo '# edited by hand' >> {SITE} && rm /etc/django-deploy/staged/etc_nginx_sites-available_guestbook.conf")
+    previous = host.exec(f"cat {SITE}").stdout
+
+    rejected = run_pyinfra(fleet_file, "deploys/skeleton.py", data={"nginx_binary_name": "/bin/false"})
+    assert rejected.returncode != 0
+    assert f"the webserver rejected the new {SITE}: the previous one stays" in rejected.output
+    assert host.exec(f"cat {SITE}").stdout == previous
+    assert https_get(host, "/").status_code == 200
+
+    # With a config test that passes, the rendered site goes in.
+    accepted = run_pyinfra(fleet_file, "deploys/skeleton.py")
+    assert accepted.returncode == 0, accepted.output
+    assert "# edited by hand" not in host.exec(f"cat {SITE}").stdout
+    assert https_get(host, "/").status_code == 200
+
+
+def test_switching_the_webserver_both_ways(live_host):
+    host, fleet_file = live_host
+    v1 = live_release(host)
+    system = testinfra.get_host(f"docker://{host.container}")
+
+    to_apache = run_pyinfra(fleet_file, "deploys/all.py", data={"webserver": "apache2"})
+    assert to_apache.returncode == 0, to_apache.output
+    page = https_get(host, "/")
+    assert page.status_code == 200 and page.headers["Server"] == "Apache"
+    assert page.headers["X-Release-Id"] == v1
+    assert not system.service("nginx").is_running and not system.service("nginx").is_enabled
+    assert system.service("apache2").is_enabled
+
+    to_nginx = run_pyinfra(fleet_file, "deploys/all.py", data={"webserver": "nginx"})
+    assert to_nginx.returncode == 0, to_nginx.output
+    page = https_get(host, "/")
+    assert page.status_code == 200 and page.headers["Server"] == "nginx"
+    assert not system.service("apache2").is_running and not system.service("apache2").is_enabled
