@@ -2,6 +2,8 @@
 nothing, then a run with bad settings that is refused before touching the host."""
 
 import re
+import ssl
+import subprocess
 
 import pytest
 import requests
@@ -22,9 +24,20 @@ STATE_OF_THE_HOST = (
 CONFIG_TEST = {"nginx": "nginx -t", "apache2": "apache2ctl configtest"}
 
 
+def given_certificate(directory) -> dict:
+    """A certificate and key made on the control machine, given as PEM text."""
+    key, certificate = directory / "site.key", directory / "site.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj",
+                    "/CN=localhost", "-keyout", str(key), "-out", str(certificate)], check=True,
+                   capture_output=True)
+    return {"site_certificate": certificate.read_text(), "site_key": key.read_text()}
+
+
+# nginx with a self-signed certificate made on the host; Apache with one given in the settings.
 @pytest.mark.parametrize("webserver", ["nginx", "apache2"])
-def test_bare_host_to_https_then_rerun_changes_nothing(start_hosts, webserver):
-    (host,), fleet_file = start_hosts("web1", data={"webserver": webserver})
+def test_bare_host_to_https_then_rerun_changes_nothing(start_hosts, webserver, tmp_path):
+    tls = given_certificate(tmp_path) if webserver == "apache2" else {}
+    (host,), fleet_file = start_hosts("web1", data={"webserver": webserver, **tls})
 
     first = run_pyinfra(fleet_file, "deploys/all.py")
     assert first.returncode == 0, first.output
@@ -69,6 +82,11 @@ def test_bare_host_to_https_then_rerun_changes_nothing(start_hosts, webserver):
     socket = system.file("/run/uwsgi-guestbook/uwsgi.sock")
     assert socket.is_socket and socket.mode == 0o660 and socket.group == "www-data"
     assert system.run(CONFIG_TEST[webserver]).rc == 0
+    served = ssl.get_server_certificate(("127.0.0.1", host.https_port))
+    if tls:
+        assert served.strip() == tls["site_certificate"].strip()
+    else:
+        assert served.strip() == system.file(f"/etc/{webserver}/ssl/guestbook.crt").content_string.strip()
     # The webserver does not advertise its version.
     assert page.headers["Server"] in ("nginx", "Apache")
 
