@@ -7,6 +7,10 @@ is touched.
 
 from .host_prep import prepare_host
 from .release import release
+from .remove import remove
+from .restart import restart
+from .rollback import rollback
 from .skeleton import app_skeleton
+from .status import status
 
-__all__ = ["app_skeleton", "prepare_host", "release"]
+__all__ = ["app_skeleton", "prepare_host", "release", "remove", "restart", "rollback", "status"]

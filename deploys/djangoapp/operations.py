@@ -33,8 +33,9 @@ class ReleaseInfo(FactBase):
 
 
 class Releases(FactBase):
-    """The release folders on the host, oldest first: id -> "ok", "failed", or "partial" (a build
-    a killed run left behind). Ordered by when they were unpacked, not by name: ids are free text."""
+    """The release folders on the host, oldest first: id -> "ok", "failed", "rolled-back", or
+    "partial" (a build a killed run left behind). Ordered by when they were unpacked, not by name:
+    ids are free text."""
 
     default = dict
 
@@ -43,6 +44,7 @@ class Releases(FactBase):
                 f"[ -d \"$release\" ] || continue; "
                 f"case \"$release\" in *.partial) echo \"0 $release partial\"; continue;; esac; "
                 f"state=ok; [ -e \"$release/.failed\" ] && state=failed; "
+                f"[ -e \"$release/.rolled-back\" ] && state=rolled-back; "
                 f"echo \"$(stat -c %Y \"$release/.release.json\" 2>/dev/null || echo 0) $release $state\"; "
                 f"done | sort -n -k1,1 -s || true")
 
@@ -240,12 +242,14 @@ def migrate_with_snapshot(release_dir: str, manage: str, snapshot: str, take_sna
 
 @operation(is_idempotent=False)
 def activate_release(link: str, release_dir: str, previous_dir: str | None, service: str,
-                     health_url: str, resolve: str, release_id: str, timeout: int = 30):
+                     health_url: str, resolve: str, release_id: str, timeout: int = 30,
+                     before_switch_back: str | None = None):
     """Switch `link` to the new release, reload uWSGI gracefully and wait until the webserver
     answers the health check from the new release. If it never does, switch back to the previous
-    release (when there is one), reload again and fail."""
+    release (when there is one; `before_switch_back` runs first), reload again and fail."""
     switch = "ln -sfn {target} {link}.next && mv -Tf {link}.next {link}"
     back = (
+        f"{before_switch_back + '; ' if before_switch_back else ''}"
         f"{switch.format(target=q(previous_dir), link=q(link))} && systemctl reload-or-restart {service}; "
         if previous_dir else f"systemctl stop {service}; rm -f {q(link)}; "
     )
@@ -273,7 +277,7 @@ def prune_releases(releases_dir: str, versions_dir: str, venvs_dir: str, snapsho
     Archives and snapshots go with their release; virtualenvs no remaining release uses go too."""
     live = host.get_fact(ReleaseInfo, link=link)
     releases = host.get_fact(Releases, releases_dir=releases_dir)
-    good = [release_id for release_id, state in releases.items() if state == "ok"]
+    good = [release_id for release_id, state in releases.items() if state in ("ok", "rolled-back")]
     failed = [release_id for release_id, state in releases.items() if state == "failed"]
     kept = set(good[-keep:]) | set(failed[-1:])
     if live and live["id"] in good:
@@ -343,3 +347,43 @@ def postgres_role_and_database(role: str):
         yield f"runuser -u postgres -- psql -Xqc 'CREATE ROLE \"{role}\" LOGIN'"
     if missing_database:
         yield f"runuser -u postgres -- createdb --owner {q(role)} {q(role)}"
+
+
+class ReleaseFile(FactBase):
+    """The text of a small file in a release folder (.migrations.json, .snapshot), or None."""
+
+    def command(self, path: str) -> str:
+        return f"cat {q(path)} 2>/dev/null || true"
+
+    def process(self, output):
+        text = "\n".join(output).strip()
+        return text or None
+
+
+@operation(is_idempotent=False)
+def migrate_back(manage: str, steps: list[tuple[str, str]], restore_snapshot: str | None, snapshot: str | None):
+    """Migrate apps back (`steps`: app, target migration) with the newer release's migration files.
+    If a migration cannot be undone: refuse, or, when `restore_snapshot` is given, restore the
+    snapshot taken before the newer migrations ran (writes since then are lost)."""
+    if not steps:
+        host.noop("no migrations to undo")
+        return
+    plans = " && ".join(f"{manage} migrate {q(app)} {q(target)} --plan" for app, target in steps)
+    migrate = " && ".join(f"{manage} migrate {q(app)} {q(target)} --noinput" for app, target in steps)
+    if restore_snapshot:
+        irreversible = (f"echo 'irreversible migrations: restoring the snapshot {snapshot}; "
+                        f"writes since it was taken are lost' >&2; {restore_snapshot}")
+    else:
+        irreversible = ("echo \"cannot roll back: these migrations cannot be undone:\" >&2; "
+                        "printf '%s\\n' \"$plan\" >&2; "
+                        "echo 'set rollback_restore_snapshot=true to restore the database snapshot instead "
+                        "(writes since that snapshot are lost)' >&2; exit 1")
+    yield (f'plan="$({plans})" || exit 1; '
+           f'if printf "%s" "$plan" | grep -q IRREVERSIBLE; then {irreversible}; else {migrate}; fi')
+
+
+@operation(is_idempotent=False)
+def mark_rolled_back(release_dir: str, history: str, release_id: str, target_id: str):
+    """The release rolled away from is marked, so a later plain rollback does not return to it."""
+    yield f"touch {q(release_dir)}/.rolled-back"
+    yield f"{history} record {q(release_id)} rolled-back && {history} record {q(target_id)} live"

@@ -101,12 +101,17 @@ def release():
     _clean_up(settings, release_id)
 
 
+def lock_holder(purpose: str) -> dict:
+    """What the deploy lock records: this run, who runs it, from where, since when, for what."""
+    return {"token": RUN_TOKEN, "operator": OPERATOR, "machine": socket.gethostname(), "pid": os.getpid(),
+            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "release": purpose}
+
+
 def _lock(settings: Settings, release_id: str, release_dir: str):
     take_deploy_lock(
         name="Take the deploy lock",
         lock_dir=settings.lock_dir,
-        holder={"token": RUN_TOKEN, "operator": OPERATOR, "machine": socket.gethostname(), "pid": os.getpid(),
-                "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "release": release_id},
+        holder=lock_holder(release_id),
         break_lock=settings.release_break_lock,
     )
     # From here on, a failed operation marks the release failed (unless it went live) and

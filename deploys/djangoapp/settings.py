@@ -24,7 +24,8 @@ ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 UNIX_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 
 # Data keys with these prefixes belong to us: one we do not know is most likely a typo.
-OWN_PREFIXES = ("django_", "uwsgi_", "nginx_", "apache2_", "site_", "celery_", "release_", "deploy_")
+OWN_PREFIXES = ("django_", "uwsgi_", "nginx_", "apache2_", "site_", "celery_", "release_", "deploy_", "rollback_",
+                "confirm_")
 
 
 # Where a release comes from: exactly one of these (see source.py).
@@ -33,6 +34,11 @@ SOURCES = ("django_source_dir", "django_release_archive", "django_git_repo")
 
 class DeploySettingsError(PyinfraError):
     """Raised before any operation is added: the message lists every bad variable of every host."""
+
+
+class DeployRefused(PyinfraError):
+    """Raised before any operation is added when the host's state does not allow the deploy
+    (nothing to roll back to, removal not confirmed): nothing was changed."""
 
 
 def _absolute_clean_path(value: str) -> str:
@@ -99,6 +105,9 @@ class Settings(BaseModel):
     django_git_ref: str = "HEAD"
     release_id: Optional[str] = None
     release_break_lock: bool = False
+    rollback_to: Optional[str] = None
+    rollback_restore_snapshot: bool = False
+    confirm_remove: Optional[str] = None
     python_interpreter: str = "/usr/bin/python3"
 
     # ------------------------------------------------------------------ validation
@@ -183,13 +192,13 @@ class Settings(BaseModel):
             raise ValueError(f"must be a URL path starting with '/' (got {value!r})")
         return value
 
-    @field_validator("release_id", mode="before")
+    @field_validator("release_id", "rollback_to", mode="before")
     @classmethod
     def _release_id_text(cls, value: Any) -> Any:
         # `--data release_id=20260101` arrives as an int: it is still a name.
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
-    @field_validator("release_id")
+    @field_validator("release_id", "rollback_to")
     @classmethod
     def _release_id(cls, value: Optional[str]) -> Optional[str]:
         if value is not None and not RELEASE_ID.match(value):

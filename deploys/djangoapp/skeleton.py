@@ -140,19 +140,24 @@ def _uwsgi(settings: Settings, secrets):
 STAGING_DIR = "/etc/django-deploy/staged"
 
 
+def staged_path(dest: str) -> str:
+    """Where the staging copy of a webserver config lives."""
+    return f"{STAGING_DIR}/{dest.strip('/').replace('/', '_')}"
+
+
 def _site_config(settings: Settings, template_name: str, dest: str, test_command: str):
     """Write a webserver config only if the webserver accepts it. It is rendered to a staging copy
     first; a changed copy is put in place and tested, and one the test rejects is taken back out
     (the error shown), so the running server keeps, and a restart finds, the previous config."""
-    staged_path = f"{STAGING_DIR}/{dest.strip('/').replace('/', '_')}"
-    staged = template(template_name, staged_path, settings, mode="644")
+    staged_copy = staged_path(dest)
+    staged = template(template_name, staged_copy, settings, mode="644")
     return server.shell(
         name=f"Install {dest} if the webserver accepts it",
         commands=[
-            f"if [ -f {dest} ]; then cp -a {dest} {dest}.previous; fi && install -m 644 {staged_path} {dest} && "
+            f"if [ -f {dest} ]; then cp -a {dest} {dest}.previous; fi && install -m 644 {staged_copy} {dest} && "
             f"if ! {test_command}; then "
             f"if [ -f {dest}.previous ]; then mv -f {dest}.previous {dest}; else rm -f {dest}; fi; "
-            f"rm -f {staged_path}; echo 'the webserver rejected the new {dest}: the previous one stays' >&2; "
+            f"rm -f {staged_copy}; echo 'the webserver rejected the new {dest}: the previous one stays' >&2; "
             f"exit 1; fi; rm -f {dest}.previous"
         ],
         _if=staged.did_change,

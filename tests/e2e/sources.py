@@ -26,20 +26,34 @@ class Migration(migrations.Migration):
     dependencies = [("guestbook", "0002_note_mood")]
     operations = [migrations.RunPython(fail)]
 '''
+IRREVERSIBLE_MIGRATION = '''from django.db import migrations
+
+
+def cheer_up(apps, schema_editor):
+    apps.get_model("guestbook", "Note").objects.update(mood="cheerful")
+
+
+class Migration(migrations.Migration):
+    dependencies = [("guestbook", "0002_note_mood")]
+    operations = [migrations.RunPython(cheer_up)]  # no reverse_code: cannot be undone
+'''
 
 
 def example_source(dest: Path, version: str = "v1", *, mood_migration: bool = False,
-                   failing_migration: bool = False, failing_health: bool = False) -> Path:
+                   failing_migration: bool = False, irreversible_migration: bool = False,
+                   failing_health: bool = False) -> Path:
     """A copy of the example app at `dest`, its stylesheet saying `version`."""
     shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("__pycache__", "staticfiles", "*.sqlite3"))
     stylesheet = dest / "guestbook" / "static" / "guestbook" / "site.css"
     stylesheet.write_text(stylesheet.read_text().replace("guestbook stylesheet v1", f"guestbook stylesheet {version}"))
-    if mood_migration or failing_migration:
+    if mood_migration or failing_migration or irreversible_migration:
         models = dest / "guestbook" / "models.py"
         models.write_text(models.read_text().replace("    created_at =", MOOD_FIELD + "    created_at =", 1))
         (dest / "guestbook" / "migrations" / "0002_note_mood.py").write_text(MOOD_MIGRATION)
     if failing_migration:
         (dest / "guestbook" / "migrations" / "0003_fail.py").write_text(FAILING_MIGRATION)
+    if irreversible_migration:
+        (dest / "guestbook" / "migrations" / "0003_cheer_up.py").write_text(IRREVERSIBLE_MIGRATION)
     if failing_health:
         views = dest / "guestbook" / "views.py"
         views.write_text(views.read_text().replace(

@@ -1,0 +1,78 @@
+"""Remove a project from a host: a final database backup first, then everything the deploys made
+for it. Other projects on the host, and the shared system packages, stay."""
+
+from __future__ import annotations
+
+import shlex
+from datetime import datetime, timezone
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.facts.files import Directory, File
+from pyinfra.operations import files, server, systemd
+
+from .context import current_settings
+from .database import snapshot_commands
+from .operations import PostgresNames, apache_enabled
+from .settings import DeployRefused, Settings
+from .skeleton import staged_path
+
+BACKUP_DIR = "/var/backups/django-deploy"
+q = shlex.quote
+
+
+def _final_backup(settings: Settings) -> None:
+    if settings.database == "sqlite":
+        exists = host.get_fact(File, path=settings.sqlite_path)
+    else:
+        exists = settings.db_name in host.get_fact(PostgresNames, kind="databases")
+    if not exists:
+        return
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
+    backup = f"{BACKUP_DIR}/{settings.websiteproject}-{stamp}.{'sqlite3' if settings.database == 'sqlite' else 'dump'}"
+    files.directory(name="Backups folder (root only)", path=BACKUP_DIR, user="root", group="root", mode="700")
+    take = snapshot_commands(settings, backup)[0]
+    server.shell(name=f"Final backup of the database: {backup}", commands=[take])
+
+
+def _services(settings: Settings) -> None:
+    for service in [settings.uwsgi_service, *settings.celery_services]:
+        unit = f"/etc/systemd/system/{service}.service"
+        if host.get_fact(File, path=unit):
+            server.shell(name=f"Stop and disable {service}",
+                         commands=[f"systemctl disable --now {service}", f"rm -f {unit}", "systemctl daemon-reload"])
+
+
+def _webserver_site(settings: Settings) -> None:
+    site = f"{settings.websiteproject}.conf"
+    if settings.webserver == "nginx":
+        enabled = files.link(name="Disable the nginx site", path=f"/etc/nginx/sites-enabled/{site}", present=False)
+        available = f"/etc/nginx/sites-available/{site}"
+    else:
+        enabled = apache_enabled(name="Disable the Apache site", kind="site", names=[settings.websiteproject],
+                                 enabled=False)
+        available = f"/etc/apache2/sites-available/{site}"
+    for path in (available, staged_path(available), settings.ssl_certificate_path,
+                 settings.ssl_key_path, settings.uwsgi_ini):
+        files.file(name=f"Remove {path}", path=path, present=False)
+    systemd.service(name=f"Reload {settings.webserver}", service=settings.webserver, reloaded=True,
+                    _if=enabled.did_change)
+
+
+@deploy("Remove")
+def remove():
+    settings = current_settings()
+    if settings.confirm_remove != settings.websiteproject:
+        raise DeployRefused(
+            f"host {host.name}: confirm_remove: removing {settings.websiteproject} deletes its releases, "
+            f"database and configuration; run with --data confirm_remove={settings.websiteproject} to confirm; "
+            "nothing was changed")
+    _final_backup(settings)
+    _services(settings)
+    _webserver_site(settings)
+    if settings.database == "postgresql" and settings.db_name in host.get_fact(PostgresNames, kind="roles"):
+        server.shell(name=f"Drop the PostgreSQL database and role {settings.db_name}", commands=[
+            f"runuser -u postgres -- dropdb --force --if-exists {q(settings.db_name)}",
+            f"runuser -u postgres -- dropuser --if-exists {q(settings.db_name)}"])
+    if host.get_fact(Directory, path=settings.project_root):
+        files.directory(name=f"Remove {settings.project_root}", path=settings.project_root, present=False)

@@ -1,0 +1,17 @@
+"""Restart: the webserver and uWSGI reload gracefully (no request is dropped), Celery restarts
+with a warm shutdown (running tasks finish), as the fabfile's `fab restart` did."""
+
+from pyinfra.api import deploy
+from pyinfra.operations import server, systemd
+
+from .context import current_settings
+
+
+@deploy("Restart")
+def restart():
+    settings = current_settings()
+    systemd.service(name=f"Reload {settings.webserver}", service=settings.webserver, running=True, reloaded=True)
+    server.shell(name=f"Reload {settings.uwsgi_service} gracefully",
+                 commands=[f"systemctl reload-or-restart {settings.uwsgi_service}"])
+    for service in settings.celery_services:
+        server.shell(name=f"Restart {service}", commands=[f"systemctl restart {service}"])

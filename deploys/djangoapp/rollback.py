@@ -1,0 +1,114 @@
+"""Rollback: back to the previous good release (or `rollback_to`), the database with it.
+
+    lock      take the project's deploy lock
+    database  migrate each app back to the state recorded for the target release, with the live
+              release's migration files (only it has them); an irreversible migration refuses,
+              unless rollback_restore_snapshot: then the snapshot taken before the first newer
+              release migrated is restored (writes since then are lost)
+    switch    `current` -> the target atomically, graceful reload, health check; if the target
+              does not answer, the database is migrated forward again and `current` switched back
+    record    the live release is marked rolled back (a later plain rollback skips it), Celery
+              restarts, the lock is released
+"""
+
+from __future__ import annotations
+
+import json
+
+from pyinfra import host, logger, state
+from pyinfra.api import deploy
+from pyinfra.operations import server
+
+from . import failure
+from .context import current_settings
+from .database import snapshot_commands
+from .operations import (
+    ReleaseFile,
+    ReleaseInfo,
+    Releases,
+    activate_release,
+    mark_rolled_back,
+    migrate_back,
+    release_deploy_lock,
+    release_lock_command,
+    take_deploy_lock,
+)
+from .release import RUN_TOKEN, lock_holder
+from .settings import DeployRefused, Settings
+
+
+def rollback_target(settings: Settings, releases: dict[str, str], live_id: str) -> str:
+    """The release to go back to, or DeployRefused saying why there is none."""
+    order = list(releases)
+    earlier = order[:order.index(live_id)] if live_id in order else []
+    if settings.rollback_to:
+        if settings.rollback_to == live_id:
+            raise DeployRefused(f"host {host.name}: rollback_to: {live_id} is already live; nothing was changed")
+        if settings.rollback_to not in earlier:
+            raise DeployRefused(
+                f"host {host.name}: rollback_to: {settings.rollback_to} is not a release older than the live one "
+                f"({', '.join(earlier) or 'there is none'}); to go forward, release it again; nothing was changed")
+        if releases[settings.rollback_to] == "failed":
+            raise DeployRefused(f"host {host.name}: rollback_to: {settings.rollback_to} failed when it was released; "
+                                "nothing was changed")
+        return settings.rollback_to
+    good = [release_id for release_id in earlier if releases[release_id] == "ok"]
+    if not good:
+        raise DeployRefused(f"host {host.name}: no earlier good release to roll back to; nothing was changed")
+    return good[-1]
+
+
+def _migration_steps(live_state: dict, target_state: dict) -> list[tuple[str, str]]:
+    """(app, migration) to migrate back to, for each app whose state differs."""
+    return [(app, target_state.get(app, "zero")) for app, name in sorted(live_state.items())
+            if target_state.get(app, "zero") != name]
+
+
+@deploy("Rollback")
+def rollback():
+    settings = current_settings()
+    live = host.get_fact(ReleaseInfo, link=settings.current_link)
+    if not live:
+        raise DeployRefused(f"host {host.name}: no live release to roll back from; nothing was changed")
+    releases = host.get_fact(Releases, releases_dir=settings.releases_dir)
+    live_id = live["id"]
+    target_id = rollback_target(settings, releases, live_id)
+    live_dir, target_dir = f"{settings.releases_dir}/{live_id}", f"{settings.releases_dir}/{target_id}"
+    live_manage = f"{settings.manage_command} --release {live_dir}"
+
+    def release_file(release_id: str, name: str):
+        return host.get_fact(ReleaseFile, path=f"{settings.releases_dir}/{release_id}/{name}")
+
+    steps = _migration_steps(json.loads(release_file(live_id, ".migrations.json") or "{}"),
+                             json.loads(release_file(target_id, ".migrations.json") or "{}"))
+    # The snapshot taken before the first release after the target changed the database.
+    newer = list(releases)[list(releases).index(target_id) + 1:list(releases).index(live_id) + 1]
+    snapshot = next(filter(None, (release_file(release_id, ".snapshot") for release_id in newer)), None)
+
+    take_deploy_lock(name="Take the deploy lock", lock_dir=settings.lock_dir,
+                     holder=lock_holder(f"rollback to {target_id}"), break_lock=settings.release_break_lock)
+    failure.on_failure(state, host, release_lock_command(settings.lock_dir, RUN_TOKEN))
+
+    restore = snapshot_commands(settings, snapshot)[1] if settings.rollback_restore_snapshot and snapshot else None
+    if restore:
+        logger.warning(f"{host.print_prefix}rollback_restore_snapshot: if a migration cannot be undone, the "
+                       f"snapshot {snapshot} is restored: writes since it was taken are lost")
+    migrate_back(name=f"Migrate the database back to release {target_id}", manage=live_manage, steps=steps,
+                 restore_snapshot=restore, snapshot=snapshot)
+    activate_release(
+        name=f"Switch back to release {target_id} and check its health",
+        link=settings.current_link,
+        release_dir=target_dir,
+        previous_dir=live_dir,
+        service=settings.uwsgi_service,
+        health_url=f"https://{settings.url}{settings.health_check_path}",
+        resolve=f"{settings.url}:443:127.0.0.1",
+        release_id=target_id,
+        before_switch_back=f"{live_manage} migrate --noinput",
+    )
+    mark_rolled_back(name=f"Mark release {live_id} rolled back", release_dir=live_dir,
+                     history=f"{settings.project_root}/bin/release-history", release_id=live_id, target_id=target_id)
+    if settings.celery_services:
+        server.shell(name="Restart Celery on the release rolled back to",
+                     commands=[f"systemctl restart {' '.join(settings.celery_services)}"])
+    release_deploy_lock(name="Release the deploy lock", lock_dir=settings.lock_dir, token=RUN_TOKEN)

@@ -1,0 +1,41 @@
+"""Status: the releases on each host, which one is live, snapshots, disk use and the deploy lock.
+Reads only: no operation is added."""
+
+from __future__ import annotations
+
+import shlex
+
+from pyinfra import host, logger
+from pyinfra.api import FactBase, deploy
+
+from .context import current_settings
+
+q = shlex.quote
+
+
+class ProjectStatus(FactBase):
+    """A readable report of a project's state on the host."""
+
+    def command(self, project_root: str) -> str:
+        root = q(project_root)
+        return (
+            f"if [ ! -d {root} ]; then echo 'not deployed here'; exit 0; fi; "
+            f"echo 'releases (* = live):'; {root}/bin/release-history list 2>/dev/null | sed 's/^/  /'; "
+            f"echo 'snapshots:'; ls -1sh {root}/snapshots 2>/dev/null | sed 1d | sed 's/^/  /'; "
+            f"echo 'disk use:'; du -sh {root}/releases {root}/venvs {root}/versions {root}/snapshots "
+            f"{root}/shared 2>/dev/null | sed 's/^/  /'; "
+            f"if [ -f {root}/.deploy-lock/holder.json ]; then echo \"deploy lock: held by $(cat {root}/.deploy-lock/holder.json)\"; "
+            f"else echo 'deploy lock: free'; fi"
+        )
+
+    def process(self, output):
+        return list(output)
+
+
+@deploy("Status")
+def status():
+    settings = current_settings()
+    report = host.get_fact(ProjectStatus, project_root=settings.project_root)
+    logger.info(f"{host.print_prefix}{settings.websiteproject} at {settings.project_root}")
+    for line in report:
+        logger.info(f"{host.print_prefix}{line}")

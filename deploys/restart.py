@@ -1,0 +1,5 @@
+"""Reload the webserver and uWSGI gracefully, restart Celery."""
+
+from deploys.djangoapp import restart
+
+restart()

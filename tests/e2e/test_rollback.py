@@ -1,0 +1,148 @@
+"""Rollback (data kept where migrations can be undone), rollback to a chosen release, irreversible
+migrations, restart, status, and remove next to a second project on the same host."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import https_get, run_pyinfra
+from tests.e2e.conftest import history, live_release, manage
+from tests.e2e.sources import example_source
+
+pytestmark = pytest.mark.e2e
+
+ROOT = "/srv/www/guestbook"
+
+
+def release(fleet_file, source_dir, release_id):
+    result = run_pyinfra(fleet_file, "deploys/release.py",
+                         data={"django_source_dir": str(source_dir), "release_id": release_id})
+    assert result.returncode == 0, result.output
+    return result
+
+
+def rollback(fleet_file, **data):
+    return run_pyinfra(fleet_file, "deploys/rollback.py", data=data)
+
+
+def note_columns(host) -> list[str]:
+    out = host.exec(f"sqlite3 {ROOT}/shared/db/guestbook.sqlite3 'PRAGMA table_info(guestbook_note)'").stdout
+    return [line.split("|")[1] for line in out.splitlines()]
+
+
+def test_rollback_undoes_the_migration_and_keeps_rows_written_since(live_host, tmp_path):
+    host, fleet_file = live_host
+    v1 = live_release(host)
+    release(fleet_file, example_source(tmp_path / "v2", "v2", mood_migration=True), "v2")
+    manage(host, "add_note", "'written under v2'")
+    assert "mood" in note_columns(host)
+
+    back = rollback(fleet_file)
+    assert back.returncode == 0, back.output
+    assert live_release(host) == v1
+    page = https_get(host, "/")
+    assert page.headers["X-Release-Id"] == v1 and "written under v2" in page.text
+    assert "mood" not in note_columns(host)
+    statuses = {entry["id"]: entry["status"] for entry in history(host)}
+    assert statuses == {v1: "live", "v2": "rolled-back"}
+    assert host.exec(f"test -d {ROOT}/.deploy-lock", check=False).returncode != 0
+
+    # Nothing older than v1: a clear refusal, nothing changed.
+    again = rollback(fleet_file)
+    assert again.returncode != 0
+    assert "no earlier good release to roll back to; nothing was changed" in again.output
+    assert again.results == {} and live_release(host) == v1
+
+    # A new release after a rollback, then a plain rollback skips the rolled-back v2.
+    release(fleet_file, example_source(tmp_path / "v3", "v3"), "v3")
+    back = rollback(fleet_file)
+    assert back.returncode == 0, back.output
+    assert live_release(host) == v1
+
+
+def test_rollback_to_a_chosen_release(live_host, tmp_path):
+    host, fleet_file = live_host
+    v1 = live_release(host)
+    release(fleet_file, example_source(tmp_path / "v2", "v2"), "v2")
+    release(fleet_file, example_source(tmp_path / "v3", "v3"), "v3")
+
+    unknown = rollback(fleet_file, rollback_to="nope")
+    assert unknown.returncode != 0 and "rollback_to: nope is not a release older than the live one" in unknown.output
+    assert live_release(host) == "v3"
+
+    back = rollback(fleet_file, rollback_to=v1)
+    assert back.returncode == 0, back.output
+    assert live_release(host) == v1
+    assert https_get(host, "/").headers["X-Release-Id"] == v1
+    stylesheet = https_get(host, "/static/guestbook/site.css")
+    assert "guestbook stylesheet v1" in stylesheet.text
+
+
+def test_irreversible_migration_refuses_then_restores_the_snapshot(live_host, tmp_path):
+    host, fleet_file = live_host
+    v1 = live_release(host)
+    manage(host, "add_note", "'before v2'")
+    release(fleet_file, example_source(tmp_path / "v2", "v2", irreversible_migration=True), "v2")
+    manage(host, "add_note", "'after v2'")
+
+    refused = rollback(fleet_file)
+    assert refused.returncode != 0
+    assert "cannot roll back: these migrations cannot be undone" in refused.output
+    assert "IRREVERSIBLE" in refused.output and "rollback_restore_snapshot=true" in refused.output
+    assert live_release(host) == "v2" and "mood" in note_columns(host)
+    assert https_get(host, "/").status_code == 200
+    assert host.exec(f"test -d {ROOT}/.deploy-lock", check=False).returncode != 0
+
+    restored = rollback(fleet_file, rollback_restore_snapshot="true")
+    assert restored.returncode == 0, restored.output
+    assert "writes since it was taken are lost" in restored.output
+    assert live_release(host) == v1
+    page = https_get(host, "/")
+    assert "before v2" in page.text and "after v2" not in page.text
+    assert "mood" not in note_columns(host)
+
+
+def test_restart_and_status(live_host):
+    host, fleet_file = live_host
+    v1 = live_release(host)
+    restarted = run_pyinfra(fleet_file, "deploys/restart.py")
+    assert restarted.returncode == 0, restarted.output
+    assert https_get(host, "/").headers["X-Release-Id"] == v1
+
+    before = host.exec(f"find {ROOT} -printf '%p %s %T@\\n' | sort").stdout
+    shown = run_pyinfra(fleet_file, "deploys/status.py")
+    assert shown.returncode == 0, shown.output
+    assert f"* {v1}" in shown.output and "deploy lock: free" in shown.output
+    assert "disk use:" in shown.output and f"{ROOT}/venvs" in shown.output
+    assert shown.results == {} or shown.changed() == []
+    assert host.exec(f"find {ROOT} -printf '%p %s %T@\\n' | sort").stdout == before
+
+
+def test_remove_leaves_a_second_project_serving(live_host, tmp_path):
+    host, fleet_file = live_host
+    second = {"websiteproject": "second", "url": "second.localhost"}
+    deployed = run_pyinfra(fleet_file, "deploys/all.py", data=second)
+    assert deployed.returncode == 0, deployed.output
+    assert https_get(host, "/", server_name="second.localhost").status_code == 200
+    assert https_get(host, "/").status_code == 200
+
+    unconfirmed = run_pyinfra(fleet_file, "deploys/remove.py")
+    assert unconfirmed.returncode != 0 and "confirm_remove=guestbook" in unconfirmed.output
+    assert host.exec(f"test -d {ROOT}", check=False).returncode == 0
+
+    removed = run_pyinfra(fleet_file, "deploys/remove.py", data={"confirm_remove": "guestbook"})
+    assert removed.returncode == 0, removed.output
+    assert "Final backup of the database: /var/backups/django-deploy/guestbook-" in removed.output
+    backups = host.exec("ls /var/backups/django-deploy").stdout.split()
+    assert len(backups) == 1 and backups[0].endswith(".sqlite3")
+    for gone in (ROOT, "/etc/systemd/system/uwsgi-guestbook.service", "/etc/nginx/sites-enabled/guestbook.conf",
+                 "/etc/nginx/ssl/guestbook.key", "/etc/uwsgi/apps-available/guestbook.ini"):
+        assert host.exec(f"test -e {gone}", check=False).returncode != 0, gone
+    assert host.exec("systemctl is-active uwsgi-guestbook", check=False).stdout.strip() != "active"
+
+    page = https_get(host, "/", server_name="second.localhost")
+    assert page.status_code == 200 and "<h1>Guestbook</h1>" in page.text
+
+    # Removing again finds nothing to do.
+    again = run_pyinfra(fleet_file, "deploys/remove.py", data={"confirm_remove": "guestbook"})
+    assert again.returncode == 0 and again.changed() == [], again.output
