@@ -100,11 +100,11 @@ def unpack_release(archive: str, release_dir: str, metadata: dict):
         host.noop(f"{release_dir} exists")
         return
     building = f"{release_dir}.partial"
-    yield f"rm -rf {q(building)} && mkdir -p {q(building)}"
-    yield f"tar -xzf {q(archive)} -C {q(building)} --no-same-owner"
-    yield f"printf '%s\\n' {q(metadata['id'])} > {q(building)}/REVISION"
-    yield f"printf '%s\\n' {q(json.dumps(metadata, sort_keys=True))} > {q(building)}/.release.json"
-    yield f"chmod -R u=rwX,go=rX {q(building)} && mv -T {q(building)} {q(release_dir)}"
+    yield (f"rm -rf {q(building)} && mkdir -p {q(building)} && "
+           f"tar -xzf {q(archive)} -C {q(building)} --no-same-owner && "
+           f"printf '%s\\n' {q(metadata['id'])} > {q(building)}/REVISION && "
+           f"printf '%s\\n' {q(json.dumps(metadata, sort_keys=True))} > {q(building)}/.release.json && "
+           f"chmod -R u=rwX,go=rX {q(building)} && mv -T {q(building)} {q(release_dir)}")
 
 
 @operation()
@@ -194,16 +194,33 @@ def release_deploy_lock(lock_dir: str, token: str):
     yield release_lock_command(lock_dir, token)
 
 
+def read_json(path: str, key: str) -> str:
+    """Shell: one value of a JSON file (strings as they are, anything else as JSON)."""
+    return (f"python3 -c 'import json, sys; value = json.load(open(sys.argv[1]))[sys.argv[2]]; "
+            f"print(value if isinstance(value, str) else json.dumps(value))' {q(path)} {q(key)}")
+
+
 @operation(is_idempotent=False)
-def serve_django_paths(release_dir: str, manage: str, media_dir: str):
-    """Ask the new release's Django where STATIC_ROOT and MEDIA_ROOT are, instead of guessing.
-    The webserver serves <release>/.static, linked here to STATIC_ROOT; a MEDIA_ROOT inside the
-    release (startproject layouts) becomes a link to the shared media folder, so uploads survive."""
-    code = "from django.conf import settings as s; print(s.STATIC_ROOT or ''); print(s.MEDIA_ROOT or '')"
+def inspect_release(release_dir: str, manage: str, script: str):
+    """Start the new release's Django once: deploy checks (errors stop the release), STATIC_ROOT,
+    MEDIA_ROOT, pending migrations and the migration state they lead to, saved in .django.json
+    and .migrations.json for the next steps and the history."""
+    out = f"{release_dir}/.django.out"
+    run_script = f"exec(open({script!r}).read())"
+    yield (f"{manage} shell --verbosity 0 -c {q(run_script)} > {q(out)} && "
+           f"tail -n 1 {q(out)} > {q(release_dir)}/.django.json && rm -f {q(out)}")
+    yield f"{read_json(f'{release_dir}/.django.json', 'migrations')} > {q(release_dir)}/.migrations.json"
+
+
+@operation(is_idempotent=False)
+def serve_django_paths(release_dir: str, media_dir: str):
+    """The webserver serves <release>/.static, linked here to the STATIC_ROOT Django named; a
+    MEDIA_ROOT inside the release (startproject layouts) becomes a link to the shared media
+    folder, so uploads survive releases."""
+    facts = f"{release_dir}/.django.json"
     yield (
-        f'paths="$({manage} shell --verbosity 0 -c {q(code)} | tail -n 2)" && '
-        'static_root="$(printf \'%s\\n\' "$paths" | sed -n 1p)" && '
-        'media_root="$(printf \'%s\\n\' "$paths" | sed -n 2p)" && '
+        f'static_root="$({read_json(facts, "static_root")})" && '
+        f'media_root="$({read_json(facts, "media_root")})" && '
         f'{{ [ -n "$static_root" ] || {{ echo "STATIC_ROOT is not set in the settings: there is nothing to serve '
         f'static files from" >&2; exit 1; }}; }} && '
         f'ln -sfn "$static_root" {q(release_dir)}/.static && '
@@ -215,29 +232,19 @@ def serve_django_paths(release_dir: str, manage: str, media_dir: str):
     )
 
 
-MIGRATION_STATE = (
-    "import json; from django.db import connection; "
-    "from django.db.migrations.recorder import MigrationRecorder; "
-    "state = {}; "
-    "[state.__setitem__(app, max(state.get(app, ''), name)) "
-    "for app, name in MigrationRecorder(connection).applied_migrations()]; "
-    "print(json.dumps(state, sort_keys=True))"
-)
-
-
 @operation(is_idempotent=False)
 def migrate_with_snapshot(release_dir: str, manage: str, snapshot: str, take_snapshot: str,
                           restore_snapshot: str):
-    """Migrate the database from the new release. When there is something to migrate, a snapshot
-    is taken first; if a migration fails the snapshot is restored, so the live release keeps the
-    database it knows. The applied migrations per app are written to .migrations.json."""
+    """Migrate the database from the new release. When migrations are pending a snapshot is
+    taken first; if a migration fails the snapshot is restored, so the live release keeps the
+    database it knows."""
+    pending = read_json(f"{release_dir}/.django.json", "pending")
     yield (
-        f"if {manage} migrate --check --noinput >/dev/null 2>&1; then echo 'no migrations to apply'; else "
+        f'if [ "$({pending})" = "[]" ]; then echo "no migrations to apply"; else '
         f"{take_snapshot} && printf '%s\\n' {q(snapshot)} > {q(release_dir)}/.snapshot && "
         f"if ! {manage} migrate --noinput; then {restore_snapshot}; "
         f"echo 'the migrations failed: the database was restored from the snapshot {snapshot}' >&2; exit 1; fi; fi"
     )
-    yield f"{manage} shell --verbosity 0 -c {q(MIGRATION_STATE)} | tail -n 1 > {q(release_dir)}/.migrations.json"
 
 
 @operation(is_idempotent=False)
@@ -260,7 +267,7 @@ def activate_release(link: str, release_dir: str, previous_dir: str | None, serv
     check = f'[ "$({answer})" = {q("200 " + release_id)} ]'
     yield (
         f"{switch.format(target=q(release_dir), link=q(link))} && systemctl reload-or-restart {service} && "
-        f"for attempt in $(seq {timeout * 2}); do if {check}; then exit 0; fi; sleep 0.5; done; "
+        f"for attempt in $(seq {timeout * 10}); do if {check}; then exit 0; fi; sleep 0.1; done; "
         f"echo \"health check failed: {health_url} did not answer 200 from release {release_id} "
         f"(last answer: $({answer}))\" >&2; "
         + (f"echo 'switched back to {previous_dir}' >&2; " if previous_dir else "")

@@ -4,9 +4,10 @@ keep the old one serving when anything goes wrong.
     lock      take the project's deploy lock
     prepare   upload the source archive, unpack it into releases/<id>
     build     virtualenv (shared by releases with the same dependencies), archives, bytecode
-    link      ask Django for STATIC_ROOT and MEDIA_ROOT; media lives outside the releases
-    check     manage.py check --deploy
-    migrate   snapshot the database, migrate; on failure restore the snapshot
+    check     one start of the new release's Django: check --deploy (errors stop the release),
+              STATIC_ROOT, MEDIA_ROOT, pending migrations
+    link      serve that STATIC_ROOT; media lives outside the releases
+    migrate   if anything is pending: snapshot the database, migrate; on failure restore it
     static    collectstatic into the release
     switch    `current` -> releases/<id> atomically, graceful uWSGI reload, health check;
               if the new release does not answer, switch back to the previous one;
@@ -39,6 +40,7 @@ from .operations import (
     activate_release,
     build_virtualenv,
     fail,
+    inspect_release,
     migrate_with_snapshot,
     prune_releases,
     release_deploy_lock,
@@ -79,9 +81,10 @@ def release():
     _lock(settings, release_id, release_dir)
     _prepare(settings, source, release_id, release_dir, dependencies)
     _build(settings, source, release_dir, dependencies)
+    inspect_release(name="Deploy checks; STATIC_ROOT, MEDIA_ROOT and pending migrations from Django",
+                    release_dir=release_dir, manage=manage, script=f"{settings.project_root}/bin/inspect-release.py")
     serve_django_paths(name="Serve STATIC_ROOT, keep MEDIA_ROOT shared", release_dir=release_dir,
-                       manage=manage, media_dir=settings.media_dir)
-    server.shell(name="Django deploy checks", commands=[f"{manage} check --deploy --fail-level ERROR"])
+                       media_dir=settings.media_dir)
     _migrate(settings, release_id, release_dir, manage)
     server.shell(name="Collect static files",
                  commands=[f"{manage} --user root collectstatic --noinput --verbosity 0"])

@@ -57,6 +57,7 @@ def _secrets_and_tools(settings: Settings):
         shell_environment={name: _shell_quote(value) for name, value in settings.app_environment.items()},
     )
     template("app/release-history.py.j2", f"{settings.project_root}/bin/release-history", settings, mode="755")
+    template("app/inspect-release.py.j2", f"{settings.project_root}/bin/inspect-release.py", settings, mode="644")
     return secrets
 
 
