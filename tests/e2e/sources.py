@@ -41,7 +41,8 @@ class Migration(migrations.Migration):
 
 def example_source(dest: Path, version: str = "v1", *, mood_migration: bool = False,
                    failing_migration: bool = False, irreversible_migration: bool = False,
-                   failing_health: bool = False) -> Path:
+                   failing_health: bool = False, failing_check: bool = False,
+                   required_secret: str | None = None) -> Path:
     """A copy of the example app at `dest`, its stylesheet saying `version`."""
     shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("__pycache__", "staticfiles", "*.sqlite3"))
     stylesheet = dest / "guestbook" / "static" / "guestbook" / "site.css"
@@ -54,6 +55,16 @@ def example_source(dest: Path, version: str = "v1", *, mood_migration: bool = Fa
         (dest / "guestbook" / "migrations" / "0003_fail.py").write_text(FAILING_MIGRATION)
     if irreversible_migration:
         (dest / "guestbook" / "migrations" / "0003_cheer_up.py").write_text(IRREVERSIBLE_MIGRATION)
+    if failing_check:
+        # A relation to a model that does not exist: system check error fields.E300.
+        models = dest / "guestbook" / "models.py"
+        models.write_text(models.read_text().replace(
+            "    created_at =", '    broken = models.ForeignKey("guestbook.Nope", on_delete=models.CASCADE)\n    created_at =', 1))
+    if required_secret:
+        settings = dest / "exampleapp" / "settings.py"
+        settings.write_text(settings.read_text() + (
+            f"\nif not setting({required_secret!r}):\n"
+            f"    raise ImproperlyConfigured({required_secret!r} + ' is missing from the secrets')\n"))
     if failing_health:
         views = dest / "guestbook" / "views.py"
         views.write_text(views.read_text().replace(

@@ -27,6 +27,8 @@ SYSTEMD_RUN_ARGS = [
     "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
     "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
     "--tmpfs", "/run", "--tmpfs", "/run/lock",
+    # IPv6 on the loopback, as on a real server (Debian 13's memcached listens on ::1 too).
+    "--sysctl", "net.ipv6.conf.all.disable_ipv6=0",
 ]
 
 

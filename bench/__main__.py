@@ -1,0 +1,299 @@
+"""Benchmarks on the local test fleet: how fast we deploy and release, and how many requests fail
+while a release runs under load. Each figure is the median of several runs, with min and max;
+each ratio is measured side by side, in the same run, alternating the two sides.
+
+    python -m bench [--runs N] [--clients N] [--output bench/RESULTS.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import shutil
+import ssl
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tests import fleet
+from tests.conftest import run_pyinfra
+from tests.e2e.sources import example_source
+
+REPO = Path(__file__).resolve().parents[1]
+ROOT = "/srv/www/guestbook"
+WORK = Path(tempfile.mkdtemp(prefix="bench-"))
+
+# The same steps as a code-only release, typed by hand in one SSH session: copy the archive,
+# unpack, link the existing virtualenv, migrate (nothing to do), collectstatic, switch, reload,
+# wait for the new release to answer.
+HAND_RELEASE = r"""
+set -e
+root=/srv/www/guestbook; id=$1; rel=$root/releases/$id
+mkdir -p $rel && tar -xzf /tmp/$id.tar.gz -C $rel && echo $id > $rel/REVISION
+ln -s "$(readlink $root/current/.venv)" $rel/.venv
+ln -s $rel/staticfiles $rel/.static
+$root/bin/manage --release $rel migrate --noinput >/dev/null
+$root/bin/manage --release $rel --user root collectstatic --noinput -v0
+ln -sfn $rel $root/current.next && mv -Tf $root/current.next $root/current
+systemctl reload uwsgi-guestbook
+until [ "$(curl -sk -o /dev/null --resolve localhost:443:127.0.0.1 -w '%{http_code} %header{x-release-id}' \
+    https://localhost/health/)" = "200 $id" ]; do sleep 0.1; done
+"""
+
+# The installs of a first deploy alone, by hand on a bare host: the floor of any first deploy.
+HAND_INSTALLS = r"""
+set -e
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $1 >/dev/null
+python3 -m venv /opt/tools && /opt/tools/bin/pip install -q uv==0.13.8
+/opt/tools/bin/uv venv -q /opt/app && /opt/tools/bin/uv pip install -q --python /opt/app/bin/python -r /tmp/requirements.txt
+"""
+
+
+class Bench:
+    def __init__(self, runs: int, clients: int):
+        self.runs, self.clients = runs, clients
+        self.key = fleet.ensure_ssh_key()
+        self.hosts: list[fleet.TestHost] = []
+        self.rows: list[tuple[str, str, str]] = []
+        self.sources = 0
+
+    # ---------------------------------------------------------------- helpers
+
+    def start(self, image: str, count: int = 1) -> tuple[list[fleet.TestHost], Path]:
+        hosts = [fleet.start_host(f"web{i + 1}", image, self.key, container=f"bench-{uuid.uuid4().hex[:6]}")
+                 for i in range(count)]
+        self.hosts += hosts
+        return hosts, fleet.write_fleet_file(WORK / f"fleet-{uuid.uuid4().hex[:6]}.json", self.key, hosts)
+
+    def stop_all(self):
+        for host in self.hosts:
+            fleet.remove_host(host)
+        self.hosts = []
+
+    def new_source(self, **changes) -> tuple[str, Path]:
+        self.sources += 1
+        release_id = f"b{self.sources}"
+        return release_id, example_source(WORK / release_id, release_id, **changes)
+
+    def ssh(self, host: fleet.TestHost, script: str, *args: str, stdin_file: Path | None = None):
+        command = ["ssh", "-q", "-i", str(self.key), "-p", str(host.ssh_port), "-o", "StrictHostKeyChecking=no",
+                   "-o", "UserKnownHostsFile=/dev/null", "root@127.0.0.1", "bash", "-s", "--", *args]
+        subprocess.run(command, input=script, text=True, check=True, capture_output=True)
+
+    def scp(self, host: fleet.TestHost, local: Path, remote: str):
+        subprocess.run(["scp", "-q", "-i", str(self.key), "-P", str(host.ssh_port), "-o", "StrictHostKeyChecking=no",
+                        "-o", "UserKnownHostsFile=/dev/null", str(local), f"root@127.0.0.1:{remote}"], check=True)
+
+    @staticmethod
+    def timed(action) -> float:
+        started = time.monotonic()
+        action()
+        return time.monotonic() - started
+
+    @staticmethod
+    def summary(values: list[float]) -> str:
+        return f"{statistics.median(values):.1f} s (min {min(values):.1f}, max {max(values):.1f}, n={len(values)})"
+
+    def row(self, what: str, figure: str, goal: str = ""):
+        self.rows.append((what, figure, goal))
+        print(f"{what}: {figure} {goal}", flush=True)
+
+    @staticmethod
+    def deploy(fleet_file: Path, deploy_file: str, **data):
+        result = run_pyinfra(fleet_file, deploy_file, data=data)
+        if result.returncode != 0:
+            raise RuntimeError(result.output[-4000:])
+        return result
+
+    # ---------------------------------------------------------------- measurements
+
+    def first_deploy(self, bare: str) -> str:
+        ours, floor = [], []
+        packages = ("acl ca-certificates sudo curl openssl python3 python3-venv sqlite3 uwsgi-core "
+                    "uwsgi-plugin-python3 nginx")
+        for _ in range(max(2, self.runs // 2)):
+            (host,), fleet_file = self.start(bare)
+            ours.append(self.timed(lambda: self.deploy(fleet_file, "deploys/all.py")))
+            (hand,), _ = self.start(bare)
+            self.scp(hand, REPO / "example" / "requirements.txt", "/tmp/requirements.txt")
+            floor.append(self.timed(lambda: self.ssh(hand, HAND_INSTALLS, packages)))
+            live = fleet.snapshot(host, "webapp-testhost:bench-live")
+            self.stop_all()
+        self.row("first deploy, bare host to HTTPS page", self.summary(ours))
+        self.row("  floor: the apt and pip installs alone", self.summary(floor),
+                 f"ratio {statistics.median(ours) / statistics.median(floor):.2f}")
+        return live
+
+    def no_op(self, live: str):
+        (host,), fleet_file = self.start(live)
+        times, changes = [], []
+        for _ in range(self.runs):
+            result = []
+            times.append(self.timed(lambda: result.append(self.deploy(fleet_file, "deploys/all.py"))))
+            changes.append(len(result[0].changed()))
+        self.stop_all()
+        self.row("no-op: deploys/all.py again", self.summary(times),
+                 f"changes reported: {max(changes)} (goal 0)")
+
+    def code_release(self, live: str):
+        (host,), fleet_file = self.start(live)
+        ours, floor = [], []
+        for _ in range(self.runs):
+            release_id, source = self.new_source()
+            ours.append(self.timed(lambda: self.deploy(fleet_file, "deploys/release.py",
+                                                       django_source_dir=str(source), release_id=release_id)))
+            hand_id, hand_source = self.new_source()
+            archive = WORK / f"{hand_id}.tar.gz"
+            subprocess.run(["tar", "-czf", str(archive), "-C", str(hand_source), "."], check=True)
+
+            def by_hand():
+                self.scp(host, archive, f"/tmp/{hand_id}.tar.gz")
+                self.ssh(host, HAND_RELEASE, hand_id)
+            floor.append(self.timed(by_hand))
+        self.stop_all()
+        ratio = statistics.median(ours) / statistics.median(floor)
+        self.row("code-only release, prepared host", self.summary(ours))
+        self.row("  floor: the same steps by hand", self.summary(floor),
+                 f"ratio {ratio:.2f} (goal at most 1.3)")
+
+    def dependency_release(self, live: str):
+        (host,), fleet_file = self.start(live)
+        times = []
+        for package in ["six==1.16.0", "idna==3.10", "packaging==24.2"][:max(2, min(3, self.runs))]:
+            release_id, source = self.new_source()
+            times.append(self.timed(lambda: self.deploy(
+                fleet_file, "deploys/release.py", django_source_dir=str(source), release_id=release_id,
+                django_dependencies=f'["{package}"]')))
+        self.stop_all()
+        self.row("release with one dependency changed", self.summary(times))
+
+    def rollback(self, live: str):
+        (host,), fleet_file = self.start(live)
+        times = []
+        for _ in range(self.runs):
+            release_id, source = self.new_source()
+            self.deploy(fleet_file, "deploys/release.py", django_source_dir=str(source), release_id=release_id)
+            times.append(self.timed(lambda: self.deploy(fleet_file, "deploys/rollback.py")))
+        self.stop_all()
+        self.row("rollback of a code-only release", self.summary(times), "(goal under 5 s)")
+
+    def release_under_load(self, live: str):
+        (host,), fleet_file = self.start(live)
+        failures, totals = [], []
+        for _ in range(max(2, self.runs // 2)):
+            release_id, source = self.new_source(mood_migration=True)
+            load = Load(host.https_port, self.clients)
+            load.start()
+            self.deploy(fleet_file, "deploys/release.py", django_source_dir=str(source), release_id=release_id)
+            load.stop()
+            served = load.release_seen_last
+            failures.append(load.failed)
+            totals.append(load.total)
+            if served != release_id:
+                raise RuntimeError(f"after the release the load saw {served}, not {release_id}")
+        self.stop_all()
+        self.row(f"failed requests during a release, {self.clients} concurrent HTTPS clients",
+                 f"{max(failures)} of {min(totals)}-{max(totals)} per release (runs={len(failures)})",
+                 "(goal 0; the new release served at the end)")
+
+    def fleet_release(self, live: str):
+        (one,), one_file = self.start(live)
+        four, four_file = self.start(live, count=4)
+        single, several = [], []
+        for _ in range(max(2, self.runs // 2)):
+            release_id, source = self.new_source()
+            single.append(self.timed(lambda: self.deploy(one_file, "deploys/release.py",
+                                                         django_source_dir=str(source), release_id=release_id)))
+            several.append(self.timed(lambda: self.deploy(four_file, "deploys/release.py",
+                                                          django_source_dir=str(source), release_id=release_id)))
+        self.stop_all()
+        self.row("code-only release, one host", self.summary(single))
+        self.row("  four hosts in one run", self.summary(several),
+                 f"ratio {statistics.median(several) / statistics.median(single):.2f} (goal at most 1.5)")
+
+    def report(self, output: Path):
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        lines = [f"Benchmarks of {stamp} (python -m bench, on the local test fleet; 2 cores).", "",
+                 "| measure | result | notes |", "|---|---|---|"]
+        lines += [f"| {what} | {figure} | {goal} |" for what, figure, goal in self.rows]
+        output.write_text("\n".join(lines) + "\n")
+        print("\n".join(lines))
+
+
+class Load:
+    """`clients` threads keeping HTTPS requests going to 127.0.0.1:port until stopped (at most
+    10 minutes), counting answers that are not 2xx and connection errors."""
+
+    def __init__(self, port: int, clients: int, limit_seconds: float = 600):
+        self.port, self.clients, self.deadline = port, clients, time.monotonic() + limit_seconds
+        self.total = self.failed = 0
+        self.release_seen_last = None
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self.client, daemon=True) for _ in range(clients)]
+
+    def client(self):
+        context = ssl._create_unverified_context()
+        connection = None
+        while not self.stopping.is_set() and time.monotonic() < self.deadline:
+            try:
+                connection = connection or http.client.HTTPSConnection("127.0.0.1", self.port, timeout=10,
+                                                                       context=context)
+                connection.request("GET", "/", headers={"Host": "localhost"})
+                response = connection.getresponse()
+                response.read()
+                ok = 200 <= response.status < 300
+                release = response.getheader("X-Release-Id")
+            except (OSError, http.client.HTTPException):
+                ok, release = False, None
+                connection = None
+            with self.lock:
+                self.total += 1
+                self.failed += 0 if ok else 1
+                if release:
+                    self.release_seen_last = release
+
+    def start(self):
+        for thread in self.threads:
+            thread.start()
+        time.sleep(1)
+
+    def stop(self):
+        time.sleep(1)
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--output", type=Path, default=REPO / "bench" / "RESULTS.md")
+    args = parser.parse_args()
+    fleet.ensure_docker()
+    bare = fleet.ensure_image("bookworm")
+    bench = Bench(args.runs, args.clients)
+    try:
+        live = bench.first_deploy(bare)
+        bench.no_op(live)
+        bench.code_release(live)
+        bench.dependency_release(live)
+        bench.rollback(live)
+        bench.release_under_load(live)
+        bench.fleet_release(live)
+    finally:
+        bench.stop_all()
+        shutil.rmtree(WORK, ignore_errors=True)
+    bench.report(args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

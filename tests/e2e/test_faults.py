@@ -1,0 +1,143 @@
+"""The fault matrix: a broken release, a killed run or two runs at once never take the site down
+or lose data. Each case checks the same three things: the site still serves over HTTPS (the
+previous release, unless the new one had already gone live and answered), every row written
+before is still there, and the operator got a clear error. After each case a normal release
+succeeds."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import REPO, https_get, run_pyinfra
+from tests.e2e.conftest import live_release, manage
+from tests.e2e.sources import example_source
+
+pytestmark = pytest.mark.e2e
+
+ROOT = "/srv/www/guestbook"
+ROWS = ["first row", "second row", "third row"]
+
+
+def write_rows(host):
+    for text in ROWS:
+        manage(host, "add_note", repr(text))
+
+
+def assert_site_intact(host, release_id: str):
+    page = https_get(host, "/")
+    assert page.status_code == 200
+    assert page.headers["X-Release-Id"] == release_id
+    texts = host.exec(f"sqlite3 {ROOT}/shared/db/guestbook.sqlite3 'SELECT text FROM guestbook_note'").stdout
+    assert sorted(texts.split("\n")[:-1]) == sorted(ROWS)
+
+
+def release(fleet_file, source, release_id, **data):
+    return run_pyinfra(fleet_file, "deploys/release.py",
+                       data={"django_source_dir": str(source), "release_id": release_id, **data})
+
+
+def assert_a_normal_release_succeeds(host, fleet_file, tmp_path, **data):
+    recovered = release(fleet_file, example_source(tmp_path / "recovery", "recovery"), "recovery", **data)
+    assert recovered.returncode == 0, recovered.output
+    assert_site_intact(host, "recovery")
+
+
+BROKEN_RELEASES = {
+    # fault: (source changes, extra data, what the operator is told)
+    "migration fails": ({"failing_migration": True}, {}, "this migration fails on purpose"),
+    "dependency cannot be installed": ({}, {"django_dependencies": '["no-such-package-d41d8cd9==1.0"]'},
+                                       "no-such-package-d41d8cd9"),
+    "check --deploy errors": ({"failing_check": True}, {}, "fields.E300"),
+    "health check fails after the switch": ({"failing_health": True}, {}, "health check failed"),
+    "a secret the settings require is missing": ({"required_secret": "EXAMPLE_API_TOKEN"}, {},
+                                                 "EXAMPLE_API_TOKEN is missing from the secrets"),
+}
+
+
+@pytest.mark.parametrize("fault", list(BROKEN_RELEASES))
+def test_a_broken_release_leaves_the_live_one_serving(live_host, tmp_path, fault):
+    host, fleet_file = live_host
+    v1 = live_release(host)
+    write_rows(host)
+    changes, data, told = BROKEN_RELEASES[fault]
+
+    broken = release(fleet_file, example_source(tmp_path / "broken", "broken", **changes), "broken", **data)
+    assert broken.returncode != 0
+    assert told in broken.output
+    assert_site_intact(host, v1)
+    assert host.exec(f"test -e {ROOT}/releases/broken/.failed", check=False).returncode == 0
+    assert host.exec(f"test -d {ROOT}/.deploy-lock", check=False).returncode != 0
+    assert_a_normal_release_succeeds(host, fleet_file, tmp_path)
+
+
+KILL_POINTS = {
+    # where the run is killed: (the operation that starts next, the release serving afterwards)
+    "after the upload": ("Release | Unpack release", "previous"),
+    "after the migration": ("Release | Collect static files", "previous"),
+    "right after the switch": ("Release | Record the release in the history", "new"),
+}
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_a_killed_run_leaves_the_site_serving_and_a_stale_lock(live_host, tmp_path, point):
+    host, fleet_file = live_host
+    v1 = live_release(host)
+    write_rows(host)
+    marker, serving = KILL_POINTS[point]
+    source = example_source(tmp_path / "killed", "killed", mood_migration=True)
+
+    run = subprocess.Popen(
+        [sys.executable, "-m", "pyinfra", "-y", "--data", f"django_source_dir={source}", "--data",
+         "release_id=killed", "inventories/local.py", "deploys/release.py"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "DEPLOY_FLEET_FILE": str(fleet_file)})
+    seen = []
+    for line in run.stdout:
+        seen.append(line)
+        if f"Starting operation: {marker}" in line:
+            run.send_signal(signal.SIGKILL)
+            break
+    run.wait(timeout=60)
+    assert run.returncode == -signal.SIGKILL, "".join(seen)
+    time.sleep(1)
+
+    assert_site_intact(host, "killed" if serving == "new" else v1)
+
+    # The next run names the stale lock and stops; asked to, it breaks it and releases.
+    blocked = release(fleet_file, example_source(tmp_path / "next", "next"), "next")
+    assert blocked.returncode != 0
+    assert "another deploy holds the lock" in blocked.output and "stale: that run has ended" in blocked.output
+    assert_site_intact(host, "killed" if serving == "new" else v1)
+    assert_a_normal_release_succeeds(host, fleet_file, tmp_path, release_break_lock="true")
+
+
+def test_two_releases_at_once(live_host, tmp_path):
+    host, fleet_file = live_host
+    write_rows(host)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "pyinfra", "-y", "--data", f"django_source_dir={example_source(tmp_path / 'a', 'a')}",
+         "--data", "release_id=first", "inventories/local.py", "deploys/release.py"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "DEPLOY_FLEET_FILE": str(fleet_file)})
+    output = []
+    for line in first.stdout:
+        output.append(line)
+        if "Starting operation: Release | Upload release" in line:  # the lock is taken
+            break
+    second = release(fleet_file, example_source(tmp_path / "b", "b"), "second")
+    output.extend(first.stdout)
+    first.wait(timeout=300)
+
+    assert first.returncode == 0, "".join(output)
+    assert second.returncode != 0
+    assert "another deploy holds the lock of this project" in second.output
+    assert "that run is still going" in second.output and "for release first" in second.output
+    assert_site_intact(host, "first")
+    assert host.exec(f"test -e {ROOT}/releases/second", check=False).returncode != 0
+    assert_a_normal_release_succeeds(host, fleet_file, tmp_path)
