@@ -49,7 +49,7 @@ until [ "$(curl -sk -o /dev/null --resolve localhost:443:127.0.0.1 -w '%{http_co
 HAND_INSTALLS = r"""
 set -e
 apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $1 >/dev/null
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 python3 -m venv /opt/tools && /opt/tools/bin/pip install -q uv==0.13.8
 /opt/tools/bin/uv venv -q /opt/app && /opt/tools/bin/uv pip install -q --python /opt/app/bin/python -r /tmp/requirements.txt
 """
@@ -84,7 +84,9 @@ class Bench:
     def ssh(self, host: fleet.TestHost, script: str, *args: str, stdin_file: Path | None = None):
         command = ["ssh", "-q", "-i", str(self.key), "-p", str(host.ssh_port), "-o", "StrictHostKeyChecking=no",
                    "-o", "UserKnownHostsFile=/dev/null", "root@127.0.0.1", "bash", "-s", "--", *args]
-        subprocess.run(command, input=script, text=True, check=True, capture_output=True)
+        done = subprocess.run(command, input=script, text=True, capture_output=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"by hand on {host.name}: exit {done.returncode}: {done.stderr[-2000:]}")
 
     def scp(self, host: fleet.TestHost, local: Path, remote: str):
         subprocess.run(["scp", "-q", "-i", str(self.key), "-P", str(host.ssh_port), "-o", "StrictHostKeyChecking=no",
@@ -115,14 +117,14 @@ class Bench:
 
     def first_deploy(self, bare: str) -> str:
         ours, floor = [], []
-        packages = ("acl ca-certificates sudo curl openssl python3 python3-venv sqlite3 uwsgi-core "
-                    "uwsgi-plugin-python3 nginx")
+        packages = ["acl", "ca-certificates", "sudo", "curl", "openssl", "python3", "python3-venv", "sqlite3",
+                    "uwsgi-core", "uwsgi-plugin-python3", "nginx"]
         for _ in range(max(2, self.runs // 2)):
             (host,), fleet_file = self.start(bare)
             ours.append(self.timed(lambda: self.deploy(fleet_file, "deploys/all.py")))
             (hand,), _ = self.start(bare)
             self.scp(hand, REPO / "example" / "requirements.txt", "/tmp/requirements.txt")
-            floor.append(self.timed(lambda: self.ssh(hand, HAND_INSTALLS, packages)))
+            floor.append(self.timed(lambda: self.ssh(hand, HAND_INSTALLS, *packages)))
             live = fleet.snapshot(host, "webapp-testhost:bench-live")
             self.stop_all()
         self.row("first deploy, bare host to HTTPS page", self.summary(ours))

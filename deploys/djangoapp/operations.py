@@ -202,12 +202,16 @@ def read_json(path: str, key: str) -> str:
 
 @operation(is_idempotent=False)
 def inspect_release(release_dir: str, manage: str, script: str):
-    """Start the new release's Django once: deploy checks (errors stop the release), STATIC_ROOT,
-    MEDIA_ROOT, pending migrations and the migration state they lead to, saved in .django.json
-    and .migrations.json for the next steps and the history."""
+    """Start the new release's Django for the deploy checks (errors stop the release), STATIC_ROOT,
+    MEDIA_ROOT, pending migrations and the migration state they lead to (saved in .django.json
+    and .migrations.json for the next steps and the history), and, at the same time, for
+    collectstatic into the release: the two need nothing from each other."""
     out = f"{release_dir}/.django.out"
     run_script = f"exec(open({script!r}).read())"
-    yield (f"{manage} shell --verbosity 0 -c {q(run_script)} > {q(out)} && "
+    yield (f"{manage} shell --verbosity 0 -c {q(run_script)} > {q(out)} & inspect=$!; "
+           f"{manage} --user root collectstatic --noinput --verbosity 0 & collect=$!; "
+           f"wait $inspect; inspected=$?; wait $collect; collected=$?; "
+           f'[ $inspected = 0 ] && [ $collected = 0 ] && '
            f"tail -n 1 {q(out)} > {q(release_dir)}/.django.json && rm -f {q(out)}")
     yield f"{read_json(f'{release_dir}/.django.json', 'migrations')} > {q(release_dir)}/.migrations.json"
 
@@ -278,18 +282,20 @@ def activate_release(link: str, release_dir: str, previous_dir: str | None, serv
 @operation()
 def prune_releases(releases_dir: str, versions_dir: str, venvs_dir: str, snapshots_dir: str, link: str,
                    keep: int):
-    """Keep the newest `keep` good releases, the live one and the one before it (the rollback
-    target); failed releases do not count, and only the newest failed one is kept, to look at;
-    builds a killed run left behind go.
+    """Keep the newest `keep` good releases, the live one and the one a plain rollback returns to;
+    failed releases do not count, and only the newest failed one is kept, to look at; builds a
+    killed run left behind go.
     Archives and snapshots go with their release; virtualenvs no remaining release uses go too."""
     live = host.get_fact(ReleaseInfo, link=link)
     releases = host.get_fact(Releases, releases_dir=releases_dir)
     good = [release_id for release_id, state in releases.items() if state in ("ok", "rolled-back")]
     failed = [release_id for release_id, state in releases.items() if state == "failed"]
     kept = set(good[-keep:]) | set(failed[-1:])
-    if live and live["id"] in good:
-        position = good.index(live["id"])
-        kept |= set(good[max(position - 1, 0):position + 1])
+    if live and live["id"] in releases:
+        # The live release, and the one a plain rollback would return to: the newest good
+        # release before it that was not rolled back.
+        before_live = list(releases)[:list(releases).index(live["id"])]
+        kept |= {live["id"], *[release_id for release_id in before_live if releases[release_id] == "ok"][-1:]}
     removed = [release_id for release_id in releases if release_id not in kept]
     if not removed:
         host.noop(f"{len(good)} good releases, at most {keep} kept")

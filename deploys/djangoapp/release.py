@@ -4,11 +4,10 @@ keep the old one serving when anything goes wrong.
     lock      take the project's deploy lock
     prepare   upload the source archive, unpack it into releases/<id>
     build     virtualenv (shared by releases with the same dependencies), archives, bytecode
-    check     one start of the new release's Django: check --deploy (errors stop the release),
-              STATIC_ROOT, MEDIA_ROOT, pending migrations
+    check     the new release's Django: check --deploy (errors stop the release), STATIC_ROOT,
+              MEDIA_ROOT, pending migrations; collectstatic into the release at the same time
     link      serve that STATIC_ROOT; media lives outside the releases
     migrate   if anything is pending: snapshot the database, migrate; on failure restore it
-    static    collectstatic into the release
     switch    `current` -> releases/<id> atomically, graceful uWSGI reload, health check;
               if the new release does not answer, switch back to the previous one;
               Celery restarts on the new release (warm shutdown: running tasks finish)
@@ -27,7 +26,7 @@ import socket
 import uuid
 from datetime import datetime, timezone
 
-from pyinfra import host, state
+from pyinfra import host, logger, state
 from pyinfra.api import deploy
 from pyinfra.operations import files, server
 
@@ -39,7 +38,6 @@ from .operations import (
     ReleaseInfo,
     activate_release,
     build_virtualenv,
-    fail,
     inspect_release,
     migrate_with_snapshot,
     prune_releases,
@@ -50,7 +48,7 @@ from .operations import (
     take_deploy_lock,
     unpack_release,
 )
-from .settings import DeploySettingsError, Settings
+from .settings import DeployRefused, DeploySettingsError, Settings
 from .source import RUN_RELEASE_ID, PackedSource, dependency_hash, release_source
 
 q = shlex.quote
@@ -77,17 +75,21 @@ def release():
     release_dir = f"{settings.releases_dir}/{release_id}"
     manage = f"{settings.manage_command} --release {release_dir}"
     previous_dir = f"{settings.releases_dir}/{live['id']}" if live else None
+    existing = host.get_fact(ReleaseInfo, link=release_dir)
+    if existing and existing.get("source_digest") != source.digest:
+        raise DeployRefused(f"host {host.name}: release_id: release {release_id} exists already with another "
+                            "source; choose another release_id; nothing was changed")
+    logger.info(f"{host.print_prefix}release {release_id} ({source.revision}) is to replace "
+                f"{live['id'] if live else 'nothing: it is the first release'}")
 
     _lock(settings, release_id, release_dir)
     _prepare(settings, source, release_id, release_dir, dependencies)
     _build(settings, source, release_dir, dependencies)
-    inspect_release(name="Deploy checks; STATIC_ROOT, MEDIA_ROOT and pending migrations from Django",
+    inspect_release(name="Deploy checks, STATIC_ROOT, MEDIA_ROOT, pending migrations; collectstatic",
                     release_dir=release_dir, manage=manage, script=f"{settings.project_root}/bin/inspect-release.py")
     serve_django_paths(name="Serve STATIC_ROOT, keep MEDIA_ROOT shared", release_dir=release_dir,
                        media_dir=settings.media_dir)
     _migrate(settings, release_id, release_dir, manage)
-    server.shell(name="Collect static files",
-                 commands=[f"{manage} --user root collectstatic --noinput --verbosity 0"])
     activate_release(
         name=f"Switch to release {release_id} and check its health",
         link=settings.current_link,
@@ -132,10 +134,6 @@ def _lock(settings: Settings, release_id: str, release_dir: str):
 
 
 def _prepare(settings: Settings, source: PackedSource, release_id: str, release_dir: str, dependencies: str):
-    existing = host.get_fact(ReleaseInfo, link=release_dir)
-    if existing and existing.get("source_digest") != source.digest:
-        server.shell(name="Release id is free", commands=[fail(
-            f"release {release_id} exists already with another source: choose another release_id")])
     archive = f"{settings.versions_dir}/{release_id}.tar.gz"
     files.put(name=f"Upload release {release_id}", src=source.archive, dest=archive, mode="640")
     unpack_release(

@@ -1,0 +1,108 @@
+"""Security audit of a deployed host: owners and modes, no secret in any output, log or
+world-readable file, TLS 1.2 and 1.3 only, HSTS, HTTP to HTTPS, no server version, a private
+uWSGI socket, and a clean `check --deploy`."""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+
+import pytest
+import requests
+import testinfra
+
+from tests.conftest import https_get, run_pyinfra
+
+pytestmark = pytest.mark.e2e
+
+ROOT = "/srv/www/guestbook"
+SECRET = "local-fleet-only-4d1f0b7e2a9c46c8b7a1e6f3d5c2b8a0e9f7d6c5b4a3"  # group_data/local.py
+
+
+def handshake(port: int, version: ssl.TLSVersion) -> str:
+    """The protocol negotiated when the client offers only `version`, or the error."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    context.set_ciphers("ALL:@SECLEVEL=0")
+    context.minimum_version = context.maximum_version = version
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            with context.wrap_socket(raw, server_hostname="localhost") as tls:
+                return tls.version()
+    except ssl.SSLError as error:
+        return f"refused: {error.reason}"
+
+
+def test_security_audit_of_a_deployed_host(live_host):
+    host, fleet_file = live_host
+    system = testinfra.get_host(f"docker://{host.container}")
+
+    for path, owner, group, mode in [
+        (f"{ROOT}/secrets.py", "root", "www-data", 0o640),
+        ("/etc/nginx/ssl/guestbook.key", "root", "www-data", 0o640),
+        ("/etc/nginx/ssl/guestbook.crt", "root", "root", 0o644),
+        ("/etc/nginx/sites-available/guestbook.conf", "root", "root", 0o644),
+        ("/etc/uwsgi/apps-available/guestbook.ini", "root", "root", 0o644),
+        ("/etc/systemd/system/uwsgi-guestbook.service", "root", "root", 0o644),
+        (f"{ROOT}/bin/manage", "root", "root", 0o755),
+        (f"{ROOT}/bin/with-secrets", "root", "root", 0o755),
+        (f"{ROOT}/snapshots", "root", "root", 0o700),
+        (f"{ROOT}/versions", "root", "root", 0o750),
+        (f"{ROOT}/shared/db", "www-data", "www-data", 0o750),
+        (f"{ROOT}/releases", "root", "root", 0o755),
+    ]:
+        described = system.file(path)
+        assert (described.user, described.group, described.mode) == (owner, group, mode), path
+    # The app user cannot change the code it runs.
+    assert system.run(f"runuser -u www-data -- touch {ROOT}/current/manage.py").rc != 0
+
+    # TLS 1.2 and 1.3 negotiate; anything older is refused by the server.
+    assert handshake(host.https_port, ssl.TLSVersion.TLSv1_2) == "TLSv1.2"
+    assert handshake(host.https_port, ssl.TLSVersion.TLSv1_3) == "TLSv1.3"
+    for old in (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1):
+        outcome = handshake(host.https_port, old)
+        assert outcome.startswith("refused"), outcome
+
+    page = https_get(host, "/")
+    assert page.headers["Strict-Transport-Security"] == "max-age=63072000"
+    assert page.headers["Server"] == "nginx"
+    redirect = requests.get(f"http://127.0.0.1:{host.http_port}/", headers={"Host": "localhost"},
+                            allow_redirects=False, timeout=10)
+    assert redirect.status_code == 301 and redirect.headers["Location"].startswith("https://")
+    assert redirect.headers["Server"] == "nginx"
+    error_page = https_get(host, "/static/no-such-file.css")
+    assert error_page.status_code == 404 and "nginx/" not in error_page.text
+
+    # The uWSGI socket: the webserver's group may connect, other users may not.
+    connect = ("python3 -c 'import socket; s = socket.socket(socket.AF_UNIX); "
+               "s.connect(\"/run/uwsgi-guestbook/uwsgi.sock\")'")
+    assert system.run(f"runuser -u nobody -- {connect}").rc != 0
+    assert system.run(f"runuser -u www-data -- {connect}").rc == 0
+
+    checked = system.run(f"{ROOT}/bin/manage check --deploy --fail-level WARNING")
+    assert checked.rc == 0, checked.stderr
+
+    # No secret in what any deploy file prints, plain, verbose or as a --dry --diff preview.
+    outputs = []
+    for deploy_file, extra, data in [
+        ("deploys/all.py", (), {}),
+        ("deploys/all.py", ("-vvv",), {}),
+        ("deploys/skeleton.py", ("--dry", "--diff"),
+         {"django_environment_variables": json.dumps({"DJANGO_SECRET_KEY": SECRET + "-new"})}),
+        ("deploys/release.py", ("--dry", "--diff"), {"release_id": "preview"}),
+        ("deploys/status.py", ("-v",), {}),
+        ("deploys/restart.py", ("-vvv",), {}),
+        ("deploys/rollback.py", ("-v",), {}),
+        ("deploys/remove.py", ("--dry", "-v"), {"confirm_remove": "guestbook"}),
+    ]:
+        result = run_pyinfra(fleet_file, deploy_file, data=data, extra=extra)
+        outputs.append(result.output)
+        assert SECRET not in result.output, deploy_file
+    assert host.exec(f"test -d {ROOT}", check=False).returncode == 0  # the --dry remove removed nothing
+
+    # Nor in the logs, nor in any world-readable file.
+    assert host.exec(f"journalctl --no-pager | grep -c {SECRET}", check=False).stdout.strip() == "0"
+    found = host.exec("find / -xdev \\( -path /proc -o -path /sys \\) -prune -o -type f -perm -o=r -print0 "
+                      f"| xargs -0 grep -lF -- {SECRET} 2>/dev/null", check=False).stdout.split()
+    assert found == []
