@@ -90,20 +90,27 @@ def release():
     serve_django_paths(name="Serve STATIC_ROOT, keep MEDIA_ROOT shared", release_dir=release_dir,
                        media_dir=settings.media_dir)
     _migrate(settings, release_id, release_dir, manage)
+    switch_to(settings, release_id, previous_dir)
+    _clean_up(settings, release_id)
+
+
+def switch_to(settings: Settings, release_id: str, previous_dir: str | None, before_switch_back: str | None = None):
+    """Switch `current` to a release and check its health through the webserver (or switch back
+    to `previous_dir`), then restart Celery on it. Releases and rollbacks both end this way."""
     activate_release(
         name=f"Switch to release {release_id} and check its health",
         link=settings.current_link,
-        release_dir=release_dir,
+        release_dir=f"{settings.releases_dir}/{release_id}",
         previous_dir=previous_dir,
         service=settings.uwsgi_service,
         health_url=f"https://{settings.url}{settings.health_check_path}",
         resolve=f"{settings.url}:443:127.0.0.1",
         release_id=release_id,
+        before_switch_back=before_switch_back,
     )
     if settings.celery_services:
-        server.shell(name="Restart Celery on the new release (warm shutdown)",
+        server.shell(name=f"Restart Celery on release {release_id} (warm shutdown)",
                      commands=[f"systemctl restart {' '.join(settings.celery_services)}"])
-    _clean_up(settings, release_id)
 
 
 def lock_holder(purpose: str) -> dict:

@@ -7,8 +7,8 @@
               release migrated is restored (writes since then are lost)
     switch    `current` -> the target atomically, graceful reload, health check; if the target
               does not answer, the database is migrated forward again and `current` switched back
-    record    the live release is marked rolled back (a later plain rollback skips it), Celery
-              restarts, the lock is released
+    record    Celery restarts, the release rolled away from is marked (a later plain rollback
+              skips it), the lock is released
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ import json
 
 from pyinfra import host, logger, state
 from pyinfra.api import deploy
-from pyinfra.operations import server
-
 from . import failure
 from .context import current_settings
 from .database import snapshot_commands
@@ -26,14 +24,13 @@ from .operations import (
     ReleaseFile,
     ReleaseInfo,
     Releases,
-    activate_release,
     mark_rolled_back,
     migrate_back,
     release_deploy_lock,
     release_lock_command,
     take_deploy_lock,
 )
-from .release import RUN_TOKEN, lock_holder
+from .release import RUN_TOKEN, lock_holder, switch_to
 from .settings import DeployRefused, Settings
 
 
@@ -73,7 +70,7 @@ def rollback():
     releases = host.get_fact(Releases, releases_dir=settings.releases_dir)
     live_id = live["id"]
     target_id = rollback_target(settings, releases, live_id)
-    live_dir, target_dir = f"{settings.releases_dir}/{live_id}", f"{settings.releases_dir}/{target_id}"
+    live_dir = f"{settings.releases_dir}/{live_id}"
     live_manage = f"{settings.manage_command} --release {live_dir}"
 
     def release_file(release_id: str, name: str):
@@ -95,20 +92,7 @@ def rollback():
                        f"snapshot {snapshot} is restored: writes since it was taken are lost")
     migrate_back(name=f"Migrate the database back to release {target_id}", manage=live_manage, steps=steps,
                  restore_snapshot=restore, snapshot=snapshot)
-    activate_release(
-        name=f"Switch back to release {target_id} and check its health",
-        link=settings.current_link,
-        release_dir=target_dir,
-        previous_dir=live_dir,
-        service=settings.uwsgi_service,
-        health_url=f"https://{settings.url}{settings.health_check_path}",
-        resolve=f"{settings.url}:443:127.0.0.1",
-        release_id=target_id,
-        before_switch_back=f"{live_manage} migrate --noinput",
-    )
+    switch_to(settings, target_id, previous_dir=live_dir, before_switch_back=f"{live_manage} migrate --noinput")
     mark_rolled_back(name=f"Mark release {live_id} rolled back", release_dir=live_dir,
                      history=f"{settings.project_root}/bin/release-history", release_id=live_id, target_id=target_id)
-    if settings.celery_services:
-        server.shell(name="Restart Celery on the release rolled back to",
-                     commands=[f"systemctl restart {' '.join(settings.celery_services)}"])
     release_deploy_lock(name="Release the deploy lock", lock_dir=settings.lock_dir, token=RUN_TOKEN)

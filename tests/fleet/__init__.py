@@ -8,7 +8,6 @@ missing, and the Docker engine is started when none runs.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import time
