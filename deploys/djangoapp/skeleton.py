@@ -54,7 +54,7 @@ def _secrets_and_tools(settings: Settings):
         settings.manage_command,
         settings,
         mode="755",
-        shell_environment={name: _shell_quote(value) for name, value in settings.app_environment.items()},
+        shell_environment={name: shlex.quote(value) for name, value in settings.app_environment.items()},
     )
     template("app/release-history.py.j2", f"{settings.project_root}/bin/release-history", settings, mode="755")
     template("app/inspect-release.py.j2", f"{settings.project_root}/bin/inspect-release.py", settings, mode="644")
@@ -96,10 +96,6 @@ def _celery(settings: Settings):
 
 def _systemd_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
-
-
-def _shell_quote(value: str) -> str:
-    return "'" + value.replace("'", "'\"'\"'") + "'"
 
 
 def _tls(settings: Settings) -> list:
