@@ -45,7 +45,7 @@ celery = False  # Run a Celery worker for the app (systemd unit), with Redis as 
 celery_beat = False  # Also run Celery beat (periodic tasks).
 celery_app = None  # Module of the Celery app for `celery -A`; default: django_settings_folder.
 celery_concurrency = 2  # Worker processes of the Celery worker.
-redis_url = "redis://127.0.0.1:6379/0"  # Celery's broker (CELERY_BROKER_URL); Redis is installed when local.
+redis_url = "redis://127.0.0.1:6379/0"  # Celery's broker; on the loopback: Redis is installed on the db host.
 memcached = False  # Install and run memcached (as the fabfile did).
 deploy_user = None  # Create this user for later runs (ssh_user), with passwordless sudo.
 deploy_user_ssh_keys = []  # Public SSH keys (text) that may log in as deploy_user.
@@ -61,3 +61,8 @@ rollback_to = None  # deploys/rollback.py: release id to go back to; default: th
 rollback_restore_snapshot = False  # Rollback over irreversible migrations by restoring the snapshot (loses later writes).
 confirm_remove = None  # deploys/remove.py runs only when this equals websiteproject.
 python_interpreter = "/usr/bin/python3"  # Python of the release virtualenvs (uWSGI's plugin needs it).
+
+# --- Several hosts (inventory groups web, worker, db; a host in none of them holds all three) ---
+private_address = None  # This host's IP address on the fleet's private network; needed when there are several hosts.
+migration_host = None  # Host that snapshots and migrates the database in a release; default: the first web host.
+rolling_batch_size = None  # Web hosts switched to a new release at a time; None: all at once.

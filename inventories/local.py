@@ -24,4 +24,9 @@ _connection = {
     "ssh_strict_host_key_checking": "no",
 }
 
-web = [(host["name"], {**_connection, "ssh_port": host["ssh_port"], **host.get("data", {})}) for host in _fleet["hosts"]]
+# Each host's roles are the groups its fleet file entry names; by default it holds all three.
+_hosts = [(host["name"], {**_connection, "ssh_port": host["ssh_port"], **host.get("data", {})},
+           host.get("groups", ["web", "worker", "db"])) for host in _fleet["hosts"]]
+web = [(name, data) for name, data, groups in _hosts if "web" in groups]
+worker = [(name, data) for name, data, groups in _hosts if "worker" in groups]
+db = [(name, data) for name, data, groups in _hosts if "db" in groups]

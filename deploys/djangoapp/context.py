@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pyinfra import host, inventory
+from pyinfra import host, inventory, state
 from pyinfra.operations import files
 
-from .settings import Settings, validate_inventory
+from .settings import DeployRefused, Settings, validate_inventory
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
@@ -15,12 +15,20 @@ _validated: dict[int, dict[str, Settings]] = {}
 
 
 def current_settings() -> Settings:
-    """This host's settings. The first call of a run validates every host of the inventory, so one
-    error lists all the problems of all the hosts, raised before any operation is added."""
+    """This host's settings. The first call of a run validates every host of the inventory and
+    the fleet they make, so one error lists all the problems, raised before any operation is added."""
     key = id(inventory)
     if key not in _validated:
-        _validated[key] = validate_inventory(inventory.get_active_hosts())
+        _validated[key] = validate_inventory(list(inventory))
     return _validated[key][host.name]
+
+
+def require_whole_fleet(action: str) -> None:
+    """A release or rollback changes the fleet as one: refuse it when a host is not in the run."""
+    missing = [other.name for other in inventory if other not in state.active_hosts]
+    if missing:
+        raise DeployRefused(f"{', '.join(missing)} not in this run (unreachable, or left out by --limit): "
+                            f"a {action} runs on every host of the fleet; nothing was changed")
 
 
 def proxy_environment(settings: Settings) -> dict[str, str]:
@@ -43,3 +51,10 @@ def template(name: str, dest: str, settings: Settings, mode: str, user="root", g
         jinja_env_kwargs={"trim_blocks": True, "lstrip_blocks": True},
         **context,
     )
+
+
+def only(condition: bool):
+    """`_if` for an operation that every host of the fleet adds but only some run. pyinfra orders a
+    run's operations by each host's own sequence: when every host adds the same operations, a
+    step on one host (the migrations) or on one batch cannot slip ahead of another host's."""
+    return lambda: condition

@@ -24,12 +24,15 @@ def snapshot_commands(settings: Settings, snapshot: str) -> tuple[str, str]:
         restore = (f"if [ -s {q(snapshot)} ]; then sqlite3 {database} \".restore '{snapshot}'\"; "
                    f"else rm -f {database}; fi")
         return take, restore
-    # PostgreSQL: pg_dump's custom format; a restore recreates the database from it, so tables a
-    # failed migration created go too.
-    name = q(settings.db_name)
-    as_postgres = "runuser -u postgres --"
-    take = f"{as_postgres} pg_dump -Fc {name} > {q(snapshot)}"
-    restore = (f"{as_postgres} dropdb --force --if-exists {name} && "
-               f"{as_postgres} createdb --owner {name} {name} && "
-               f"{as_postgres} pg_restore --single-transaction --dbname {name} < {q(snapshot)}")
+    # PostgreSQL: pg_dump's custom format, as the project's role (it owns every table), from
+    # whichever host runs this, with the password from the secrets in the environment only. A
+    # restore drops everything the role owns first, so tables a failed migration created go too.
+    connect = (f"{q(settings.secrets_loader)} env PGHOST={q(settings.database_host)} PGPORT=5432 "
+               f"PGUSER={q(settings.db_name)} PGDATABASE={q(settings.db_name)} "
+               "sh -c 'PGPASSWORD=\"$DJANGO_DB_PASSWORD\" exec \"$@\"' --")
+    take = f"{connect} pg_dump -Fc > {q(snapshot)}"
+    restore = (f"{connect} psql -Xq -v ON_ERROR_STOP=1 -c 'DROP OWNED BY CURRENT_USER' && "
+               f"{connect} pg_restore --single-transaction --no-owner --no-privileges --exit-on-error "
+               f"--dbname={q(settings.db_name)} "
+               f"< {q(snapshot)}")
     return take, restore

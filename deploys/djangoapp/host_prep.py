@@ -1,4 +1,5 @@
-"""Host preparation: the system packages a Django app behind nginx or Apache and uWSGI needs."""
+"""Host preparation: the system packages each host needs for its roles (web: the webserver and
+uWSGI; web and worker: Python for the releases; db: PostgreSQL, and Redis for Celery)."""
 
 from io import StringIO
 
@@ -13,32 +14,33 @@ UV_VERSION = "0.13.8"
 TOOLS_VENV = "/opt/django-deploy-tools"
 UV = f"{TOOLS_VENV}/bin/uv"
 
-BASE_PACKAGES = [
-    "acl",
-    "ca-certificates",
-    "sudo",
-    "curl",
-    "openssl",
-    "python3",
-    "python3-venv",
-    "sqlite3",
-    "uwsgi-core",
-    "uwsgi-plugin-python3",
-]
-WEBSERVER_PACKAGES = {
-    "nginx": ["nginx"],
-    "apache2": ["apache2"],
+BASE_PACKAGES = ["acl", "ca-certificates", "sudo", "curl", "openssl", "python3"]
+# Hosts that hold releases (web and worker): virtualenvs, sqlite, and pg_dump for snapshots.
+RELEASE_PACKAGES = ["python3-venv", "sqlite3"]
+WEB_PACKAGES = {
+    "nginx": ["uwsgi-core", "uwsgi-plugin-python3", "nginx"],
+    "apache2": ["uwsgi-core", "uwsgi-plugin-python3", "apache2"],
 }
 
 
+def _packages(settings: Settings) -> list[str]:
+    packages = list(BASE_PACKAGES)
+    if settings.holds_releases:
+        packages += RELEASE_PACKAGES + (["postgresql-client"] if settings.database == "postgresql" else [])
+        packages += settings.application_additional_packages
+    if settings.is_web:
+        packages += WEB_PACKAGES[settings.webserver]
+    return packages
+
+
 def _services(settings: Settings) -> dict[str, list[str]]:
-    """System services the settings ask for: service -> its packages."""
+    """System services this host runs for the project: service -> its packages."""
     services = {}
-    if settings.database == "postgresql":
+    if settings.is_db and settings.database == "postgresql":
         services["postgresql"] = ["postgresql", "postgresql-client"]
-    if settings.celery and settings.redis_url.startswith(("redis://127.0.0.1", "redis://localhost")):
+    if settings.is_db and settings.redis_on_db_host:
         services["redis-server"] = ["redis-server"]
-    if settings.memcached:
+    if settings.is_web and settings.memcached:
         services["memcached"] = ["memcached"]
     return services
 
@@ -61,21 +63,20 @@ def prepare_host():
     apt.update(name="Refresh the package lists (at most hourly)", cache_time=3600, _env=proxy)
     apt.packages(
         name="Install system packages",
-        packages=(BASE_PACKAGES + WEBSERVER_PACKAGES[settings.webserver]
-                  + [package for packages in services.values() for package in packages]
-                  + settings.application_additional_packages),
+        packages=_packages(settings) + [package for packages in services.values() for package in packages],
         no_recommends=True,
         _env=proxy,
     )
     for service in services:
         systemd.service(name=f"{service} running and enabled", service=service, running=True, enabled=True)
-    pip.venv(name="Create the deploy tools virtualenv", path=TOOLS_VENV, python="/usr/bin/python3")
-    pip.packages(
-        name=f"Install uv {UV_VERSION}",
-        packages=[f"uv=={UV_VERSION}"],
-        virtualenv=TOOLS_VENV,
-        _env=proxy,
-    )
+    if settings.holds_releases:
+        pip.venv(name="Create the deploy tools virtualenv", path=TOOLS_VENV, python="/usr/bin/python3")
+        pip.packages(
+            name=f"Install uv {UV_VERSION}",
+            packages=[f"uv=={UV_VERSION}"],
+            virtualenv=TOOLS_VENV,
+            _env=proxy,
+        )
     if settings.deploy_user:
         _deploy_user(settings)
     files.directory(name="Create the deployment root", path=settings.django_deployment_root_folder,

@@ -362,6 +362,54 @@ def postgres_role_and_database(role: str):
         yield f"runuser -u postgres -- createdb --owner {q(role)} {q(role)}"
 
 
+class PostgresAccess(FactBase):
+    """PostgreSQL's listen_addresses and the project's block of pg_hba.conf, or None when no
+    server answers yet."""
+
+    def command(self, project: str) -> str:
+        psql = "runuser -u postgres -- psql -XAt"
+        return (f"hba=$({psql} -c 'SHOW hba_file' 2>/dev/null) || exit 0; "
+                f"echo \"listen=$({psql} -c 'SHOW listen_addresses')\"; "
+                f"sed -n '/^# BEGIN django-deploy {project}$/,/^# END django-deploy {project}$/p' \"$hba\"")
+
+    def process(self, output):
+        lines = [line for line in output if line.strip()]
+        if not lines:
+            return None
+        return {"listen": lines[0].removeprefix("listen="), "block": lines[1:]}
+
+
+def pg_hba_block(project: str, database: str, role: str, clients: list[str]) -> list[str]:
+    """The project's pg_hba.conf lines: its role, to its database, from these addresses only."""
+    if not clients:
+        return []
+    rules = [f"host {database} {role} {address}/{128 if ':' in address else 32} scram-sha-256"
+             for address in clients]
+    return [f"# BEGIN django-deploy {project}", *rules, f"# END django-deploy {project}"]
+
+
+@operation()
+def postgres_access(project: str, database: str, role: str, listen: str, clients: list[str]):
+    """PostgreSQL listens on `listen` only (ALTER SYSTEM; a restart applies it), and lets the
+    project's role into its database from the `clients` addresses (pg_hba.conf block; a reload
+    applies it). Debian's own rules (local socket, loopback) stay as they are."""
+    current = host.get_fact(PostgresAccess, project=project)
+    block = pg_hba_block(project, database, role, clients)
+    changed = False
+    if (current["block"] if current else []) != block:
+        changed = True
+        yield (f"hba=$(runuser -u postgres -- psql -XAtc 'SHOW hba_file') && "
+               f"sed -i '/^# BEGIN django-deploy {project}$/,/^# END django-deploy {project}$/d' \"$hba\" && "
+               + (f"printf '%s\\n' {' '.join(q(line) for line in block)} >> \"$hba\" && " if block else "")
+               + "systemctl reload postgresql")
+    if (current["listen"] if current else "localhost") != listen:
+        changed = True
+        yield (f"runuser -u postgres -- psql -Xq -v ON_ERROR_STOP=1 -c \"ALTER SYSTEM SET listen_addresses = "
+               f"'{listen}'\" && systemctl restart postgresql")
+    if not changed:
+        host.noop(f"PostgreSQL listens on {listen}; {len(clients)} other hosts may connect")
+
+
 class ReleaseFile(FactBase):
     """The text of a small file in a release folder (.migrations.json, .snapshot), or None."""
 

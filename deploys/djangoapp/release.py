@@ -13,8 +13,13 @@ keep the old one serving when anything goes wrong.
               Celery restarts on the new release (warm shutdown: running tasks finish)
     clean up  record the release, remove releases beyond keep_releases, release the lock
 
-A failed step stops the run there: the release is marked failed and the lock released
-(failure.py), `current` still points at the release that was live.
+Several hosts: pyinfra runs each step on every host before the next one starts, so every web and
+worker host has built the release before the one migration host migrates, and all have before
+any switches. Web hosts switch all at once or `rolling_batch_size` at a time; worker hosts switch
+with the first batch.
+
+A failed step on any host stops the run on every host: the release is marked failed and the
+locks released (failure.py); `current` still points at the release that was live.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import files, server
 
 from . import failure
-from .context import current_settings, proxy_environment
+from .context import current_settings, only, proxy_environment, require_whole_fleet
 from .database import snapshot_commands, snapshot_path
 from .host_prep import UV
 from .operations import (
@@ -61,6 +66,10 @@ OPERATOR = f"{getpass.getuser()}@{socket.gethostname()}"
 @deploy("Release")
 def release():
     settings = current_settings()
+    require_whole_fleet("release")
+    if not settings.holds_releases:
+        host.noop("holds no release (db host)")
+        return
     try:
         source = release_source(settings)
     except DeploySettingsError as error:
@@ -90,27 +99,40 @@ def release():
     serve_django_paths(name="Serve STATIC_ROOT, keep MEDIA_ROOT shared", release_dir=release_dir,
                        media_dir=settings.media_dir)
     _migrate(settings, release_id, release_dir, manage)
-    switch_to(settings, release_id, previous_dir)
+    switch_in_batches(settings, release_id, previous_dir)
     _clean_up(settings, release_id)
 
 
-def switch_to(settings: Settings, release_id: str, previous_dir: str | None, before_switch_back: str | None = None):
-    """Switch `current` to a release and check its health through the webserver (or switch back
-    to `previous_dir`), then restart Celery on it. Releases and rollbacks both end this way."""
-    activate_release(
-        name=f"Switch to release {release_id} and check its health",
-        link=settings.current_link,
-        release_dir=f"{settings.releases_dir}/{release_id}",
-        previous_dir=previous_dir,
-        service=settings.uwsgi_service,
-        health_url=f"https://{settings.url}{settings.health_check_path}",
-        resolve=f"{settings.url}:443:127.0.0.1",
-        release_id=release_id,
-        before_switch_back=before_switch_back,
-    )
-    if settings.celery_services:
-        server.shell(name=f"Restart Celery on release {release_id} (warm shutdown)",
-                     commands=[f"systemctl restart {' '.join(settings.celery_services)}"])
+def switch_in_batches(settings: Settings, release_id: str, previous_dir: str | None,
+                      before_switch_back: str | None = None):
+    """Switch the fleet to a release, batch after batch (one batch: all hosts at once): `current`
+    -> the release; on web hosts a graceful uWSGI reload and a health check through the webserver
+    (or the switch back to `previous_dir`); on worker hosts a Celery restart. Releases and
+    rollbacks both end this way."""
+    batches = settings.fleet.switch_batches(settings.rolling_batch_size)
+    release_dir = f"{settings.releases_dir}/{release_id}"
+    for number, batch in enumerate(host.loop(batches), 1):
+        label = f" (batch {number} of {len(batches)})" if len(batches) > 1 else ""
+        in_batch = only(host.name in batch)
+        if settings.is_web:
+            activate_release(
+                name=f"Switch to release {release_id} and check its health{label}",
+                link=settings.current_link,
+                release_dir=release_dir,
+                previous_dir=previous_dir,
+                service=settings.uwsgi_service,
+                health_url=f"https://{settings.url}{settings.health_check_path}",
+                resolve=f"{settings.url}:443:127.0.0.1",
+                release_id=release_id,
+                before_switch_back=before_switch_back,
+                _if=in_batch,
+            )
+        else:
+            switch_link(name=f"Switch to release {release_id}{label}", link=settings.current_link,
+                        target=release_dir, _if=in_batch)
+        server.shell(name=f"Restart Celery on release {release_id} (warm shutdown){label}",
+                     commands=[f"systemctl restart {' '.join(settings.celery_services)}"],
+                     _if=only(host.name in batch and bool(settings.celery_services)))
 
 
 def lock_holder(purpose: str) -> dict:
@@ -186,7 +208,8 @@ def _migrate(settings: Settings, release_id: str, release_dir: str, manage: str)
     snapshot = snapshot_path(settings, release_id)
     take, restore = snapshot_commands(settings, snapshot)
     migrate_with_snapshot(name="Migrate the database (snapshot first)", release_dir=release_dir,
-                          manage=manage, snapshot=snapshot, take_snapshot=take, restore_snapshot=restore)
+                          manage=manage, snapshot=snapshot, take_snapshot=take, restore_snapshot=restore,
+                          _if=only(settings.runs_migrations))
 
 
 def _clean_up(settings: Settings, release_id: str):

@@ -1,5 +1,6 @@
-"""Remove a project from a host: a final database backup first, then everything the deploys made
-for it. Other projects on the host, and the shared system packages, stay."""
+"""Remove a project from its hosts: a final database backup first (on the db host), then
+everything the deploys made for it. Other projects on the hosts, and the shared system packages,
+stay (so do PostgreSQL's listen address and Redis, which other projects may use)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,9 @@ def _final_backup(settings: Settings) -> None:
 
 
 def _services(settings: Settings) -> None:
-    for service in [settings.uwsgi_service, *settings.celery_services]:
+    # Every unit the project may have here, whatever this host's roles are now.
+    for service in [settings.uwsgi_service, f"celery-{settings.websiteproject}",
+                    f"celery-beat-{settings.websiteproject}"]:
         unit = f"/etc/systemd/system/{service}.service"
         if host.get_fact(File, path=unit):
             server.shell(name=f"Stop and disable {service}",
@@ -67,10 +70,13 @@ def remove():
             f"host {host.name}: confirm_remove: removing {settings.websiteproject} deletes its releases, "
             f"database and configuration; run with --data confirm_remove={settings.websiteproject} to confirm; "
             "nothing was changed")
-    _final_backup(settings)
+    if settings.is_db:
+        _final_backup(settings)
     _services(settings)
-    _webserver_site(settings)
-    if settings.database == "postgresql" and settings.db_name in host.get_fact(PostgresNames, kind="roles"):
+    if settings.is_web:
+        _webserver_site(settings)
+    if (settings.is_db and settings.database == "postgresql"
+            and settings.db_name in host.get_fact(PostgresNames, kind="roles")):
         server.shell(name=f"Drop the PostgreSQL database and role {settings.db_name}", commands=[
             f"runuser -u postgres -- dropdb --force --if-exists {q(settings.db_name)}",
             f"runuser -u postgres -- dropuser --if-exists {q(settings.db_name)}"])

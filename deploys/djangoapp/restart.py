@@ -1,5 +1,6 @@
 """Restart: the webserver and uWSGI reload gracefully (no request is dropped), Celery restarts
-with a warm shutdown (running tasks finish), as the fabfile's `fab restart` did."""
+with a warm shutdown (running tasks finish), as the fabfile's `fab restart` did. Each host
+restarts what its roles run."""
 
 from pyinfra.api import deploy
 from pyinfra.operations import server, systemd
@@ -10,8 +11,10 @@ from .context import current_settings
 @deploy("Restart")
 def restart():
     settings = current_settings()
-    systemd.service(name=f"Reload {settings.webserver}", service=settings.webserver, running=True, reloaded=True)
-    server.shell(name=f"Reload {settings.uwsgi_service} gracefully",
-                 commands=[f"systemctl reload-or-restart {settings.uwsgi_service}"])
+    if settings.is_web:
+        systemd.service(name=f"Reload {settings.webserver}", service=settings.webserver, running=True,
+                        reloaded=True)
+        server.shell(name=f"Reload {settings.uwsgi_service} gracefully",
+                     commands=[f"systemctl reload-or-restart {settings.uwsgi_service}"])
     for service in settings.celery_services:
         server.shell(name=f"Restart {service}", commands=[f"systemctl restart {service}"])

@@ -9,6 +9,9 @@
               does not answer, the database is migrated forward again and `current` switched back
     record    Celery restarts, the release rolled away from is marked (a later plain rollback
               skips it), the lock is released
+
+Several hosts: every web and worker host goes back to the same release (they must agree on it),
+the migration host alone migrates the database, and hosts switch in the batches of a release.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import json
 from pyinfra import host, logger, state
 from pyinfra.api import deploy
 from . import failure
-from .context import current_settings
+from .context import current_settings, only, require_whole_fleet
 from .database import snapshot_commands
 from .operations import (
     ReleaseFile,
@@ -30,7 +33,7 @@ from .operations import (
     release_lock_command,
     take_deploy_lock,
 )
-from .release import RUN_TOKEN, lock_holder, switch_to
+from .release import RUN_TOKEN, lock_holder, switch_in_batches
 from .settings import DeployRefused, Settings
 
 
@@ -55,6 +58,19 @@ def rollback_target(settings: Settings, releases: dict[str, str], live_id: str) 
     return good[-1]
 
 
+# host name -> the release it would go back to (the hosts must agree).
+_targets: dict[str, str] = {}
+
+
+def _agree_on_target(settings: Settings, target_id: str) -> None:
+    _targets[host.name] = target_id
+    app_hosts = settings.fleet.app_hosts
+    if set(_targets) >= set(app_hosts) and len({_targets[name] for name in app_hosts}) > 1:
+        raise DeployRefused("rollback_to: the hosts would go back to different releases ("
+                            + ", ".join(f"{name}: {_targets[name]}" for name in app_hosts)
+                            + "); name one with rollback_to; nothing was changed")
+
+
 def _migration_steps(live_state: dict, target_state: dict) -> list[tuple[str, str]]:
     """(app, migration) to migrate back to, for each app whose state differs."""
     return [(app, target_state.get(app, "zero")) for app, name in sorted(live_state.items())
@@ -64,12 +80,17 @@ def _migration_steps(live_state: dict, target_state: dict) -> list[tuple[str, st
 @deploy("Rollback")
 def rollback():
     settings = current_settings()
+    require_whole_fleet("rollback")
+    if not settings.holds_releases:
+        host.noop("holds no release (db host)")
+        return
     live = host.get_fact(ReleaseInfo, link=settings.current_link)
     if not live:
         raise DeployRefused(f"host {host.name}: no live release to roll back from; nothing was changed")
     releases = host.get_fact(Releases, releases_dir=settings.releases_dir)
     live_id = live["id"]
     target_id = rollback_target(settings, releases, live_id)
+    _agree_on_target(settings, target_id)
     live_dir = f"{settings.releases_dir}/{live_id}"
     live_manage = f"{settings.manage_command} --release {live_dir}"
 
@@ -91,8 +112,9 @@ def rollback():
         logger.warning(f"{host.print_prefix}rollback_restore_snapshot: if a migration cannot be undone, the "
                        f"snapshot {snapshot} is restored: writes since it was taken are lost")
     migrate_back(name=f"Migrate the database back to release {target_id}", manage=live_manage, steps=steps,
-                 restore_snapshot=restore, snapshot=snapshot)
-    switch_to(settings, target_id, previous_dir=live_dir, before_switch_back=f"{live_manage} migrate --noinput")
+                 restore_snapshot=restore, snapshot=snapshot, _if=only(settings.runs_migrations))
+    switch_in_batches(settings, target_id, previous_dir=live_dir,
+                      before_switch_back=f"{live_manage} migrate --noinput")
     mark_rolled_back(name=f"Mark release {live_id} rolled back", release_dir=live_dir,
                      history=f"{settings.project_root}/bin/release-history", release_id=live_id, target_id=target_id)
     release_deploy_lock(name="Release the deploy lock", lock_dir=settings.lock_dir, token=RUN_TOKEN)

@@ -8,12 +8,15 @@ two (and the README's table) in step.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal, Optional
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, field_validator, model_validator
 from pyinfra.api.exceptions import PyinfraError
 
 SAFE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -30,6 +33,49 @@ OWN_PREFIXES = ("django_", "uwsgi_", "nginx_", "apache2_", "site_", "celery_", "
 
 # Where a release comes from: exactly one of these (see source.py).
 SOURCES = ("django_source_dir", "django_release_archive", "django_git_repo")
+
+# What a host does for the project: the inventory groups of these names say it. A host in none of
+# them holds all three (the one-server case).
+ROLES = ("web", "worker", "db")
+
+# Variables about the project as a whole: every host of the fleet must have the same value.
+FLEET_WIDE = ("websiteproject", "url", "database", "celery", "celery_beat", "redis_url",
+              "django_deployment_root_folder", "release_id", "rollback_to", "rolling_batch_size", "migration_host")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """The project's hosts, in inventory order, with their roles and private addresses."""
+
+    roles: dict[str, frozenset[str]]
+    addresses: dict[str, Optional[str]]
+    migration_host: Optional[str]
+
+    @classmethod
+    def single(cls, name: str) -> "Fleet":
+        return cls({name: frozenset(ROLES)}, {name: None}, name)
+
+    def hosts(self, role: str) -> list[str]:
+        return [name for name, roles in self.roles.items() if role in roles]
+
+    @property
+    def app_hosts(self) -> list[str]:
+        """The hosts that hold releases: web and worker hosts."""
+        return [name for name, roles in self.roles.items() if roles & {"web", "worker"}]
+
+    @property
+    def db_host(self) -> Optional[str]:
+        return next(iter(self.hosts("db")), None)
+
+    def switch_batches(self, size: Optional[int]) -> list[list[str]]:
+        """The order in which hosts switch to a release: web hosts `size` at a time (all at once
+        when None), worker-only hosts with the first batch."""
+        web = self.hosts("web")
+        size = size or len(web) or 1
+        batches = [web[start:start + size] for start in range(0, len(web), size)] or [[]]
+        batches[0] += [name for name in self.hosts("worker") if name not in web]
+        return batches
 
 
 class DeploySettingsError(PyinfraError):
@@ -110,6 +156,15 @@ class Settings(BaseModel):
     confirm_remove: Optional[str] = None
     python_interpreter: str = "/usr/bin/python3"
 
+    # --- Several hosts ---
+    private_address: Optional[str] = None
+    migration_host: Optional[str] = None
+    rolling_batch_size: Optional[int] = None
+
+    # Set by validate_inventory: which host of which fleet these settings are for.
+    _host: Optional[str] = PrivateAttr(default=None)
+    _fleet: Optional[Fleet] = PrivateAttr(default=None)
+
     # ------------------------------------------------------------------ validation
 
     @field_validator("webserver", mode="before")
@@ -178,7 +233,18 @@ class Settings(BaseModel):
             raise ValueError(f"must be a user or group name (got {value!r})")
         return value
 
-    @field_validator("uwsgi_number_workers", "keep_releases", "celery_concurrency", mode="before")
+    @field_validator("private_address")
+    @classmethod
+    def _ip_address(cls, value: Optional[str]) -> Optional[str]:
+        if value is None:
+            return None
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            raise ValueError(f"must be an IP address on the fleet's private network (got {value!r})") from None
+
+    @field_validator("uwsgi_number_workers", "keep_releases", "celery_concurrency", "rolling_batch_size",
+                     mode="before")
     @classmethod
     def _positive_int(cls, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -269,6 +335,74 @@ class Settings(BaseModel):
         if len(given) > 1:
             raise ValueError(f"{given[0]}: give one release source, not {' and '.join(given)}")
         return self
+
+    # ------------------------------------------------------------------ the fleet
+
+    @property
+    def host_name(self) -> str:
+        return self._host or "localhost"
+
+    @property
+    def fleet(self) -> Fleet:
+        return self._fleet or Fleet.single(self.host_name)
+
+    @property
+    def roles(self) -> frozenset[str]:
+        return self.fleet.roles[self.host_name]
+
+    @property
+    def is_web(self) -> bool:
+        return "web" in self.roles
+
+    @property
+    def is_worker(self) -> bool:
+        return "worker" in self.roles
+
+    @property
+    def is_db(self) -> bool:
+        return "db" in self.roles
+
+    @property
+    def holds_releases(self) -> bool:
+        return self.is_web or self.is_worker
+
+    @property
+    def runs_migrations(self) -> bool:
+        """This host takes the snapshot and runs the migrations of a release (once per fleet)."""
+        return self.fleet.migration_host == self.host_name
+
+    def _address_of_db_host(self) -> str:
+        db_host = self.fleet.db_host
+        return "127.0.0.1" if db_host in (None, self.host_name) else self.fleet.addresses[db_host]
+
+    @property
+    def database_host(self) -> str:
+        """Where this host's app reaches PostgreSQL."""
+        return self._address_of_db_host()
+
+    @property
+    def redis_on_db_host(self) -> bool:
+        """Redis is installed on the db host when redis_url names the loopback; any other address
+        is a Redis run elsewhere, which the deploy leaves alone."""
+        return self.celery and urlsplit(self.redis_url).hostname in LOOPBACK
+
+    @property
+    def broker_url(self) -> str:
+        """redis_url as this host reaches it: a loopback Redis is the db host's."""
+        if not self.redis_on_db_host:
+            return self.redis_url
+        parts = urlsplit(self.redis_url)
+        host = self._address_of_db_host()
+        netloc = parts.netloc.rsplit("@", 1)
+        address = f"[{host}]" if ":" in host else host
+        location = f"{address}:{parts.port}" if parts.port else address
+        return urlunsplit(parts._replace(netloc=f"{netloc[0]}@{location}" if len(netloc) == 2 else location))
+
+    @property
+    def fleet_addresses(self) -> list[str]:
+        """Private addresses of the other hosts that use the database and Redis."""
+        return [address for name, address in self.fleet.addresses.items()
+                if name != self.host_name and address and name in self.fleet.app_hosts]
 
     # ------------------------------------------------------------------ derived values
 
@@ -384,9 +518,15 @@ class Settings(BaseModel):
         return f"{self.project_root}/bin/with-secrets"
 
     @property
+    def runs_celery_beat(self) -> bool:
+        """Beat runs on the first worker host only: two would send each periodic task twice."""
+        return self.celery_beat and self.fleet.hosts("worker")[:1] == [self.host_name]
+
+    @property
     def celery_services(self) -> list[str]:
-        services = [f"celery-{self.websiteproject}"] if self.celery else []
-        return services + ([f"celery-beat-{self.websiteproject}"] if self.celery_beat else [])
+        """The Celery units this host runs."""
+        services = [f"celery-{self.websiteproject}"] if self.celery and self.is_worker else []
+        return services + ([f"celery-beat-{self.websiteproject}"] if self.runs_celery_beat else [])
 
     @cached_property
     def app_environment(self) -> dict[str, str]:
@@ -402,10 +542,10 @@ class Settings(BaseModel):
         if self.database == "sqlite":
             env["DJANGO_DB_NAME"] = self.sqlite_path
         else:
-            env.update(DJANGO_DB_NAME=self.db_name, DJANGO_DB_USER=self.db_name, DJANGO_DB_HOST="127.0.0.1",
+            env.update(DJANGO_DB_NAME=self.db_name, DJANGO_DB_USER=self.db_name, DJANGO_DB_HOST=self.database_host,
                        DJANGO_DB_PORT="5432")
         if self.celery:
-            env["CELERY_BROKER_URL"] = self.redis_url
+            env["CELERY_BROKER_URL"] = self.broker_url
         env.update(self.django_webapplication_additional_environment_settings)
         return env
 
@@ -442,9 +582,55 @@ def problems(data: dict[str, Any]) -> tuple[Optional[Settings], list[str]]:
     return (None, found) if found else (settings, [])
 
 
+def plan_fleet(hosts: dict[str, tuple[set[str], Settings]]) -> tuple[Optional[Fleet], list[str]]:
+    """The fleet the inventory describes (hosts in order, each with its groups and valid settings),
+    or every problem with it, each naming its variable or inventory group."""
+    found = []
+    for variable in FLEET_WIDE:
+        values = {name: getattr(settings, variable) for name, (_, settings) in hosts.items()}
+        if len({repr(value) for value in values.values()}) > 1:
+            found.append(f"{variable}: must be the same on every host of the fleet ("
+                         + ", ".join(f"{name}: {value!r}" for name, value in values.items()) + ")")
+    if found:
+        return None, found
+    project = next(iter(hosts.values()))[1]
+    roles = {name: frozenset(groups & set(ROLES)) or frozenset(ROLES) for name, (groups, _) in hosts.items()}
+
+    def holding(*wanted: str) -> list[str]:
+        return [name for name, held in roles.items() if held & set(wanted)]
+
+    app_hosts, db_hosts = holding("web", "worker"), holding("db")
+    if not holding("web"):
+        found.append("inventory group web: no host serves the site; put at least one host in it")
+    if project.celery and not holding("worker"):
+        found.append("inventory group worker: celery is on but no host runs it; put at least one host in it")
+    if project.database == "sqlite":
+        if len(app_hosts) > 1:
+            found.append(f"database: sqlite keeps the database in a file on one host, but {', '.join(app_hosts)} "
+                         'run the app; use database = "postgresql"')
+        elif app_hosts and not db_hosts:
+            # The sqlite file, and Redis, live with the app.
+            roles[app_hosts[0]] |= {"db"}
+    elif len(db_hosts) != 1:
+        found.append(f"inventory group db: database postgresql needs exactly one host in it (found: "
+                     f"{', '.join(db_hosts) or 'none'})")
+    if len(hosts) > 1:
+        found += [f"private_address: host {name} needs one: the project runs on several hosts, which reach each "
+                  "other at these addresses" for name, (_, settings) in hosts.items() if not settings.private_address]
+    if project.migration_host and project.migration_host not in app_hosts:
+        found.append(f"migration_host: {project.migration_host!r} is not a web or worker host of this inventory "
+                     f"({', '.join(app_hosts) or 'there is none'})")
+    if found:
+        return None, found
+    migration_host = project.migration_host or next(iter(holding("web") + app_hosts), None)
+    addresses = {name: settings.private_address for name, (_, settings) in hosts.items()}
+    return Fleet(roles, addresses, migration_host), []
+
+
 def validate_inventory(hosts) -> dict[str, Settings]:
-    """Validate every host at once and raise one error listing all problems, or return the settings."""
-    settings: dict[str, Settings] = {}
+    """Validate every host, then the fleet they make, and raise one error listing all problems, or
+    return each host's settings (which know the fleet)."""
+    valid: dict[str, tuple[set[str], Settings]] = {}
     report: list[str] = []
     for host in hosts:
         host_settings, host_problems = problems(host.data.dict())
@@ -452,7 +638,14 @@ def validate_inventory(hosts) -> dict[str, Settings]:
             report.append(f"host {host.name}:")
             report.extend(f"  - {line}" for line in host_problems)
         else:
-            settings[host.name] = host_settings
+            valid[host.name] = (set(host.groups), host_settings)
+    if not report and valid:
+        fleet, fleet_problems = plan_fleet(valid)
+        if fleet_problems:
+            report.append("the fleet:")
+            report.extend(f"  - {line}" for line in fleet_problems)
     if report:
         raise DeploySettingsError("invalid deploy settings, nothing was changed:\n" + "\n".join(report))
-    return settings
+    for name, (_, settings) in valid.items():
+        settings._host, settings._fleet = name, fleet
+    return {name: settings for name, (_, settings) in valid.items()}

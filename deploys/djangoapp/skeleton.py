@@ -2,6 +2,10 @@
 
 Everything here is configuration that outlives a release. uWSGI is only started by a release
 (there is nothing to serve before one); a config change reloads it gracefully when it runs.
+
+Each host gets what its roles need: every host the project folder, secrets and tools; the db
+host the database (and Redis, reachable by the other hosts only); worker hosts the Celery units;
+web hosts TLS, uWSGI and the webserver site.
 """
 
 import shlex
@@ -14,7 +18,13 @@ from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from .context import current_settings, template
-from .operations import apache_enabled, postgres_role_and_database, secret_file, self_signed_certificate
+from .operations import (
+    apache_enabled,
+    postgres_access,
+    postgres_role_and_database,
+    secret_file,
+    self_signed_certificate,
+)
 from .settings import Settings
 
 
@@ -23,17 +33,20 @@ def _directories(settings: Settings):
     layout = [
         # path, owner, group, mode
         (settings.project_root, "root", "root", "755"),
-        (settings.releases_dir, "root", "root", "755"),
-        (settings.versions_dir, "root", "root", "750"),
-        (settings.venvs_dir, "root", "root", "755"),
         (f"{settings.project_root}/bin", "root", "root", "755"),
-        (settings.shared_dir, "root", "root", "755"),
-        (settings.snapshots_dir, "root", "root", "700"),
-        # The only places the app may write: uploads, its sqlite database, its logs.
-        (settings.media_dir, app_user, app_group, "755"),
-        (settings.db_dir, app_user, app_group, "750"),
-        (settings.log_dir, app_user, app_group, "750"),
     ]
+    if settings.holds_releases:
+        layout += [
+            (settings.releases_dir, "root", "root", "755"),
+            (settings.versions_dir, "root", "root", "750"),
+            (settings.venvs_dir, "root", "root", "755"),
+            (settings.shared_dir, "root", "root", "755"),
+            (settings.snapshots_dir, "root", "root", "700"),
+            # The only places the app may write: uploads, its sqlite database, its logs.
+            (settings.media_dir, app_user, app_group, "755"),
+            (settings.db_dir, app_user, app_group, "750"),
+            (settings.log_dir, app_user, app_group, "750"),
+        ]
     for path, user, group, mode in layout:
         files.directory(name=f"Directory {path}", path=path, user=user, group=group, mode=mode)
 
@@ -78,12 +91,31 @@ def _postgresql(settings: Settings, secrets):
         commands=[_set_password_command(settings)],
         _if=any_changed(database, secrets),
     )
+    postgres_access(
+        name="PostgreSQL reachable from the project's hosts only",
+        project=settings.websiteproject,
+        database=settings.db_name,
+        role=settings.db_name,
+        listen=",".join(["localhost", *([settings.private_address] if settings.fleet_addresses else [])]),
+        clients=settings.fleet_addresses,
+    )
+
+
+def _redis(settings: Settings):
+    """Redis listens on the loopback, and on the private address when other hosts use it."""
+    remote = bool(settings.fleet_addresses)
+    listen = ["127.0.0.1", "-::1", *([settings.private_address] if remote else [])]
+    drop_in = template("systemd/redis-listen.conf.j2", "/etc/systemd/system/redis-server.service.d/listen.conf",
+                       settings, mode="644", listen=" ".join(listen), remote=remote)
+    systemd.daemon_reload(name="Reload systemd units", _if=drop_in.did_change)
+    systemd.service(name="Restart redis-server on its addresses", service="redis-server", restarted=True,
+                    _if=drop_in.did_change)
 
 
 def _celery(settings: Settings):
     environment = {name: _systemd_escape(value) for name, value in settings.app_environment.items()}
     kinds = [("worker", f"worker --loglevel INFO --concurrency {settings.celery_concurrency}")]
-    if settings.celery_beat:
+    if settings.runs_celery_beat:
         kinds.append(("beat", f"beat --loglevel INFO --schedule {settings.db_dir}/celerybeat-schedule"))
     for service, (kind, command) in zip(settings.celery_services, kinds):
         unit = template("systemd/celery.service.j2", f"/etc/systemd/system/{service}.service", settings,
@@ -214,14 +246,17 @@ def app_skeleton():
     settings = current_settings()
     _directories(settings)
     secrets = _secrets_and_tools(settings)
-    if settings.database == "postgresql":
+    if settings.is_db and settings.database == "postgresql":
         _postgresql(settings, secrets)
-    certificate_ops = _tls(settings)
-    _uwsgi(settings, secrets)
-    if settings.celery:
+    if settings.is_db and settings.redis_on_db_host:
+        _redis(settings)
+    if settings.is_worker and settings.celery:
         _celery(settings)
-    _stop_other_webserver(settings)
-    if settings.webserver == "nginx":
-        _nginx(settings, certificate_ops)
-    else:
-        _apache(settings, certificate_ops)
+    if settings.is_web:
+        certificate_ops = _tls(settings)
+        _uwsgi(settings, secrets)
+        _stop_other_webserver(settings)
+        if settings.webserver == "nginx":
+            _nginx(settings, certificate_ops)
+        else:
+            _apache(settings, certificate_ops)

@@ -9,6 +9,7 @@ from pyinfra import host, logger
 from pyinfra.api import FactBase, deploy
 
 from .context import current_settings
+from .settings import ROLES
 
 q = shlex.quote
 
@@ -36,6 +37,7 @@ class ProjectStatus(FactBase):
 def status():
     settings = current_settings()
     report = host.get_fact(ProjectStatus, project_root=settings.project_root)
-    logger.info(f"{host.print_prefix}{settings.websiteproject} at {settings.project_root}")
+    logger.info(f"{host.print_prefix}{settings.websiteproject} at {settings.project_root} "
+                f"(roles: {', '.join(role for role in ROLES if role in settings.roles)})")
     for line in report:
         logger.info(f"{host.print_prefix}{line}")

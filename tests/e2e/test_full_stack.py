@@ -63,7 +63,7 @@ def test_nginx_postgresql_celery_redis(start_hosts, suite):
                             headers={"Host": "localhost"}, verify=False, timeout=10)
     assert started.status_code == 202, started.text
     deadline = time.monotonic() + 60
-    while "hello from celery <small>(task)</small>" not in https_get(host, "/").text:
+    while "hello from celery <small>(task@web1)</small>" not in https_get(host, "/").text:
         assert time.monotonic() < deadline, "the Celery task did not run"
         time.sleep(1)
 

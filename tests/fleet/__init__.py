@@ -74,14 +74,17 @@ class TestHost:
     ssh_port: int
     https_port: int
     http_port: int
+    address: str  # on the Docker network the fleet's hosts share: its "private network"
     data: dict = field(default_factory=dict)
+    groups: list[str] | None = None  # inventory groups (roles); None: all of web, worker, db
 
     def exec(self, command: str, check: bool = True) -> subprocess.CompletedProcess:
         """Run a shell command on the host as root (through docker, not SSH)."""
         return _run("docker", "exec", self.container, "bash", "-c", command, check=check)
 
     def fleet_entry(self) -> dict:
-        return {"name": self.name, "ssh_port": self.ssh_port, "data": self.data}
+        entry = {"name": self.name, "ssh_port": self.ssh_port, "data": self.data}
+        return {**entry, "groups": self.groups} if self.groups is not None else entry
 
 
 def _published_port(container: str, port: int) -> int:
@@ -102,8 +105,9 @@ def start_host(name: str, image: str, key: Path, container: str | None = None,
         "-p", "127.0.0.1::22", "-p", "127.0.0.1::443", "-p", "127.0.0.1::80",
         image, "/sbin/init",
     )
+    address = _run("docker", "inspect", "-f", "{{.NetworkSettings.IPAddress}}", container).stdout.strip()
     host = TestHost(name, container, _published_port(container, 22), _published_port(container, 443),
-                    _published_port(container, 80), dict(data or {}))
+                    _published_port(container, 80), address, dict(data or {}))
     deadline = time.monotonic() + timeout
     while True:
         state = host.exec("systemctl is-system-running --wait", check=False).stdout.strip()

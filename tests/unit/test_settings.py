@@ -2,7 +2,7 @@
 
 import pytest
 
-from deploys.djangoapp.settings import Settings, problems
+from deploys.djangoapp.settings import Settings, plan_fleet, problems
 
 VALID = {
     "websiteproject": "code_doc",
@@ -114,3 +114,68 @@ def test_the_model_is_frozen():
     with pytest.raises(Exception):
         settings.url = "other.example.com"
     assert isinstance(settings, Settings)
+
+
+# ---------------------------------------------------------------- the fleet
+
+POSTGRES = {"database": "postgresql", "django_environment_variables": {"DJANGO_DB_PASSWORD": "x"}}
+
+
+def fleet_of(hosts: dict[str, tuple[set[str], dict]]):
+    """plan_fleet over hosts given as name -> (groups, overrides of VALID)."""
+    return plan_fleet({name: (groups, check(**overrides)[0]) for name, (groups, overrides) in hosts.items()})
+
+
+def four_hosts(**overrides) -> dict:
+    return {name: (groups, {**POSTGRES, "celery": True, "private_address": f"10.0.0.{number}", **overrides})
+            for number, (name, groups) in enumerate(
+                [("web1", {"web"}), ("web2", {"web"}), ("worker1", {"worker"}), ("db1", {"db"})], 1)}
+
+
+def test_one_host_in_no_role_group_holds_every_role():
+    fleet, found = fleet_of({"app1": ({"prod"}, {})})
+    assert found == [] and fleet.roles["app1"] == {"web", "worker", "db"} and fleet.migration_host == "app1"
+
+
+def test_four_hosts_reach_the_db_host_at_its_private_address():
+    fleet, found = fleet_of(four_hosts())
+    assert found == []
+    assert fleet.migration_host == "web1" and fleet.db_host == "db1"
+    assert fleet.switch_batches(None) == [["web1", "web2", "worker1"]]
+    assert fleet.switch_batches(1) == [["web1", "worker1"], ["web2"]]
+    hosts = {name: check(**overrides)[0] for name, (_, overrides) in four_hosts().items()}
+    for name, settings in hosts.items():
+        settings._host, settings._fleet = name, fleet
+    assert hosts["web2"].app_environment["DJANGO_DB_HOST"] == "10.0.0.4"
+    assert hosts["worker1"].app_environment["CELERY_BROKER_URL"] == "redis://10.0.0.4:6379/0"
+    assert hosts["db1"].database_host == "127.0.0.1"
+    assert hosts["db1"].fleet_addresses == ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+    assert [name for name, settings in hosts.items() if settings.runs_migrations] == ["web1"]
+    assert hosts["worker1"].celery_services == ["celery-code_doc"] and hosts["web1"].celery_services == []
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda hosts: hosts["web2"][1].update(websiteproject="other"), "websiteproject: must be the same on every host"),
+    (lambda hosts: hosts["db1"][1].pop("private_address"), "private_address: host db1 needs one"),
+    (lambda hosts: hosts.update(db2=({"db"}, {**hosts["db1"][1], "private_address": "10.0.0.9"})),
+     "inventory group db: database postgresql needs exactly one host in it (found: db1, db2)"),
+    (lambda hosts: hosts.pop("worker1"), "inventory group worker: celery is on but no host runs it"),
+    (lambda hosts: [groups.symmetric_difference_update({"web", "worker"}) for groups, _ in hosts.values()
+                    if "web" in groups], "inventory group web: no host"),
+    (lambda hosts: [overrides.update(migration_host="db1") for _, overrides in hosts.values()],
+     "migration_host: 'db1' is not a web or worker host"),
+    (lambda hosts: [overrides.update(database="sqlite") for _, overrides in hosts.values()],
+     "database: sqlite keeps the database in a file on one host"),
+])
+def test_a_fleet_that_cannot_work_is_refused_naming_the_variable(change, words):
+    hosts = four_hosts()
+    change(hosts)
+    fleet, found = fleet_of(hosts)
+    assert fleet is None and any(line.startswith(words) for line in found), found
+
+
+def test_a_loopback_redis_url_with_a_password_keeps_it():
+    fleet, _ = fleet_of(four_hosts(redis_url="redis://:s3cret@localhost:6379/2"))
+    web1 = check(**four_hosts(redis_url="redis://:s3cret@localhost:6379/2")["web1"][1])[0]
+    web1._host, web1._fleet = "web1", fleet
+    assert web1.broker_url == "redis://:s3cret@10.0.0.4:6379/2"

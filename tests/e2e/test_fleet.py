@@ -1,0 +1,145 @@
+"""A fleet of four hosts, each with its roles: web1 and web2 (nginx + uWSGI), worker1 (Celery) and
+db1 (PostgreSQL + Redis), on a private network (the Docker network), plus a host outside the fleet.
+
+Release v1 on bare hosts, v2 switched one web host at a time, a v3 that fails to build on web2 and
+so switches nowhere, then a rollback: after each step both web hosts serve the same release; the
+database migrates once, on web1; a task queued on web1 runs on worker1; PostgreSQL lets the
+fleet's hosts in and refuses the outsider."""
+
+from __future__ import annotations
+
+import shlex
+import time
+
+import pytest
+import requests
+
+from tests import fleet
+from tests.conftest import https_get, run_pyinfra
+from tests.e2e.conftest import history, live_release
+from tests.e2e.sources import example_source
+
+pytestmark = pytest.mark.e2e
+
+ROOT = "/srv/www/guestbook"
+SECRETS = {"DJANGO_SECRET_KEY": "fleet-test-key-5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b",
+           "DJANGO_DB_PASSWORD": "fleet-db-password-3c4d"}
+PROJECT = {"database": "postgresql", "celery": True, "celery_beat": True, "django_environment_variables": SECRETS}
+ROLES = {"web1": ["web"], "web2": ["web"], "worker1": ["worker"], "db1": ["db"]}
+
+# A PostgreSQL StartupMessage (protocol 3.0, user and database guestbook), sent from a host with
+# python3 alone: the first byte of the answer is "R" (the server asks for the password) when
+# pg_hba.conf lets the address in, "E" (an error, "no pg_hba.conf entry") when it does not.
+PG_PROBE = r"""
+import socket, struct, sys
+body = struct.pack("!i", 196608) + b"user\0guestbook\0database\0guestbook\0\0"
+with socket.create_connection((sys.argv[1], 5432), timeout=5) as conn:
+    conn.sendall(struct.pack("!i", len(body) + 4) + body)
+    answer = conn.recv(4096)
+print(answer[:1].decode(), answer[5:].decode(errors="replace").replace("\0", " "))
+"""
+
+
+def probe_postgres(host: fleet.TestHost, address: str) -> str:
+    return host.exec(f"python3 -c {shlex.quote(PG_PROBE)} {address}").stdout.strip()
+
+
+def served_release(host: fleet.TestHost) -> str:
+    return https_get(host, "/health/").headers.get("X-Release-Id", "")
+
+
+@pytest.fixture
+def four_hosts(start_hosts, fleet_key, tmp_path):
+    """web1, web2, worker1, db1 (bare Debian 12) and a fleet file naming their roles and addresses."""
+    hosts, _ = start_hosts(*ROLES)
+    for host in hosts:
+        host.groups = ROLES[host.name]
+        host.data = {**PROJECT, "private_address": host.address}
+    by_name = {host.name: host for host in hosts}
+    return by_name, fleet.write_fleet_file(tmp_path / "fleet4.json", fleet_key, hosts)
+
+
+def test_fleet_releases_switches_and_rolls_back_together(four_hosts, start_hosts, tmp_path):
+    hosts, fleet_file = four_hosts
+    web1, web2, worker1, db1 = hosts["web1"], hosts["web2"], hosts["worker1"], hosts["db1"]
+
+    # v1 on bare hosts: each host gets what its roles need, no more.
+    first = run_pyinfra(fleet_file, "deploys/all.py", data={"release_id": "v1"})
+    assert first.returncode == 0, first.output
+    assert served_release(web1) == served_release(web2) == "v1"
+    assert live_release(worker1) == "v1"
+    for host, running, absent in [
+        (web1, ["nginx", "uwsgi-guestbook"], ["postgresql", "redis-server", "celery-guestbook"]),
+        (worker1, ["celery-guestbook", "celery-beat-guestbook"], ["nginx", "postgresql", "redis-server"]),
+        (db1, ["postgresql", "redis-server"], ["nginx", "uwsgi-guestbook", "celery-guestbook"]),
+    ]:
+        for service in running:
+            assert host.exec(f"systemctl is-active {service}", check=False).stdout.strip() == "active", \
+                (host.name, service)
+        for service in absent:
+            assert host.exec(f"systemctl is-active {service}", check=False).stdout.strip() != "active", \
+                (host.name, service)
+    assert db1.exec(f"test -e {ROOT}/releases", check=False).returncode != 0  # the db host holds no release
+
+    # PostgreSQL listens on the loopback and the private address, and lets in the fleet's hosts only.
+    listen = db1.exec("runuser -u postgres -- psql -XAtc 'SHOW listen_addresses'").stdout.strip()
+    assert listen == f"localhost,{db1.address}"
+    assert probe_postgres(web2, db1.address).startswith("R")
+    assert probe_postgres(worker1, db1.address).startswith("R")
+    (outsider,), _ = start_hosts("outsider")
+    refused = probe_postgres(outsider, db1.address)
+    assert refused.startswith("E") and "no pg_hba.conf entry" in refused, refused
+
+    # A task queued through web1 runs on worker1 and writes its note to the database on db1.
+    started = requests.post(f"https://127.0.0.1:{web1.https_port}/tasks/note/", data={"text": "fleet task"},
+                            headers={"Host": "localhost"}, verify=False, timeout=10)
+    assert started.status_code == 202, started.text
+    deadline = time.monotonic() + 60
+    while "fleet task <small>(task@worker1)</small>" not in https_get(web2, "/").text:
+        assert time.monotonic() < deadline, "the Celery task did not run on worker1"
+        time.sleep(1)
+
+    # v2, with a migration, one web host at a time: every host builds it, web1 alone migrates
+    # (and keeps the snapshots), then web1 switches, then web2 (with worker1 in the first batch).
+    v2 = example_source(tmp_path / "v2", "v2", mood_migration=True)
+    second = run_pyinfra(fleet_file, "deploys/release.py",
+                         data={"release_id": "v2", "django_source_dir": v2, "rolling_batch_size": 1})
+    assert second.returncode == 0, second.output
+    switches = [name for name in second.results if name.startswith("Release | Switch to release v2")]
+    assert switches == ["Release | Switch to release v2 and check its health (batch 1 of 2)",
+                        "Release | Switch to release v2 (batch 1 of 2)",
+                        "Release | Switch to release v2 and check its health (batch 2 of 2)",
+                        "Release | Switch to release v2 (batch 2 of 2)"], second.output
+    assert [second.results[name]["Success"] for name in switches] == ["1", "1", "1", "-"]
+    assert second.results["Release | Migrate the database (snapshot first)"]["Success"] == "1"
+    assert web1.exec(f"ls {ROOT}/snapshots").stdout.split() == ["v1.dump", "v2.dump"]
+    assert web2.exec(f"ls {ROOT}/snapshots").stdout.split() == worker1.exec(f"ls {ROOT}/snapshots").stdout.split() == []
+    assert served_release(web1) == served_release(web2) == "v2"
+    assert live_release(worker1) == "v2"
+    assert "fleet task" in https_get(web1, "/").text  # the row written under v1 survived
+
+    # v3 cannot be built on web2 (its release folder is taken by a file): no host switches, every
+    # lock is released, and v3 is recorded as failed where it was built.
+    web2.exec(f"touch {ROOT}/releases/v3")
+    v3 = example_source(tmp_path / "v3", "v3")
+    third = run_pyinfra(fleet_file, "deploys/release.py", data={"release_id": "v3", "django_source_dir": v3})
+    assert third.returncode != 0, third.output
+    assert "[web2]    Error" in third.output and "Over 0% of hosts failed" in third.output, third.output
+    assert "Starting operation: Release | Switch to release v3" not in third.output, third.output
+    assert served_release(web1) == served_release(web2) == "v2"
+    assert live_release(worker1) == "v2"
+    for host in (web1, web2, worker1):
+        assert host.exec(f"test -e {ROOT}/.deploy-lock", check=False).returncode != 0, host.name
+    assert {entry["id"]: entry["status"] for entry in history(web1)}["v3"] == "failed"
+
+    # Rollback: the migration undone once, on web1; every host back on v1.
+    back = run_pyinfra(fleet_file, "deploys/rollback.py")
+    assert back.returncode == 0, back.output
+    assert back.results["Rollback | Migrate the database back to release v1"]["Success"] == "1"
+    assert served_release(web1) == served_release(web2) == "v1"
+    assert live_release(worker1) == "v1"
+    assert "fleet task" in https_get(web2, "/").text
+
+    # Nothing left to do: a second run of all.py changes nothing on any host.
+    again = run_pyinfra(fleet_file, "deploys/all.py", data={"release_id": "v1"})
+    assert again.returncode == 0 and again.changed() == [], again.output
