@@ -92,19 +92,21 @@ def switch_link(link: str, target: str):
 
 
 @operation()
-def unpack_release(archive: str, release_dir: str, metadata: dict):
-    """Unpack a source archive into a new release folder, complete or not at all: it is built under
-    a temporary name and renamed into place, with REVISION and .release.json written."""
-    existing = host.get_fact(Directory, path=release_dir)
-    if existing:
+def upload_and_unpack(src: str, archive: str, release_dir: str, venv: str, metadata: dict):
+    """Upload a source archive and unpack it into a new release folder, complete or not at all:
+    it is built under a temporary name (REVISION, .release.json and the link to its virtualenv
+    written) and renamed into place."""
+    if host.get_fact(Directory, path=release_dir):
         host.noop(f"{release_dir} exists")
         return
+    yield FileUploadCommand(src, archive)
     building = f"{release_dir}.partial"
     yield (f"rm -rf {q(building)} && mkdir -p {q(building)} && "
            f"tar -xzf {q(archive)} -C {q(building)} --no-same-owner && "
            f"printf '%s\\n' {q(metadata['id'])} > {q(building)}/REVISION && "
            f"printf '%s\\n' {q(json.dumps(metadata, sort_keys=True))} > {q(building)}/.release.json && "
-           f"chmod -R u=rwX,go=rX {q(building)} && mv -T {q(building)} {q(release_dir)}")
+           f"ln -s {q(venv)} {q(building)}/.venv && "
+           f"chmod -R u=rwX,go=rX {q(building)} && chmod 640 {q(archive)} && mv -T {q(building)} {q(release_dir)}")
 
 
 @operation()
@@ -178,9 +180,9 @@ def take_deploy_lock(lock_dir: str, holder: dict, break_lock: bool):
         return
     if held:
         yield f"echo 'breaking the deploy lock of a previous run' >&2; rm -rf {q(lock_dir)}"
-    yield (f"mkdir {q(lock_dir)} 2>/dev/null || "
-           f"{{ echo \"another deploy just took the lock: $(cat {q(lock_dir)}/holder.json)\" >&2; exit 1; }}")
-    yield (f"printf '%s\\n' {q(json.dumps(holder, sort_keys=True))} > {q(lock_dir)}/holder.json && "
+    yield (f"{{ mkdir {q(lock_dir)} 2>/dev/null || "
+           f"{{ echo \"another deploy just took the lock: $(cat {q(lock_dir)}/holder.json)\" >&2; exit 1; }}; }} && "
+           f"printf '%s\\n' {q(json.dumps(holder, sort_keys=True))} > {q(lock_dir)}/holder.json && "
            f"printf '%s\\n' {q(holder['token'])} > {q(lock_dir)}/token")
 
 
@@ -201,28 +203,30 @@ def read_json(path: str, key: str) -> str:
 
 
 @operation(is_idempotent=False)
-def inspect_release(release_dir: str, manage: str, script: str):
-    """Start the new release's Django for the deploy checks (errors stop the release), STATIC_ROOT,
-    MEDIA_ROOT, pending migrations and the migration state they lead to (saved in .django.json
-    and .migrations.json for the next steps and the history), and, at the same time, for
-    collectstatic into the release: the two need nothing from each other."""
+def inspect_release(release_dir: str, manage: str, script: str, python: str, media_dir: str):
+    """Three things at once, as they need nothing from each other: start the new release's Django
+    for the deploy checks (errors stop the release), STATIC_ROOT, MEDIA_ROOT, pending migrations
+    and the migration state they lead to (saved in .django.json and .migrations.json for the next
+    steps and the history); collectstatic into the release; compile its bytecode. Then serve
+    what Django named (serve_paths)."""
     out = f"{release_dir}/.django.out"
     run_script = f"exec(open({script!r}).read())"
-    yield (f"{manage} shell --verbosity 0 -c {q(run_script)} > {q(out)} & inspect=$!; "
+    yield (f"{python} -m compileall -q -x '/[.]venv/' {q(release_dir)} & compile=$!; "
+           f"{manage} shell --verbosity 0 -c {q(run_script)} > {q(out)} & inspect=$!; "
            f"{manage} --user root collectstatic --noinput --verbosity 0 & collect=$!; "
-           f"wait $inspect; inspected=$?; wait $collect; collected=$?; "
-           f'[ $inspected = 0 ] && [ $collected = 0 ] && '
-           f"tail -n 1 {q(out)} > {q(release_dir)}/.django.json && rm -f {q(out)}")
-    yield f"{read_json(f'{release_dir}/.django.json', 'migrations')} > {q(release_dir)}/.migrations.json"
+           f"wait $compile; compiled=$?; wait $inspect; inspected=$?; wait $collect; collected=$?; "
+           f"[ $compiled = 0 ] && [ $inspected = 0 ] && [ $collected = 0 ] && "
+           f"tail -n 1 {q(out)} > {q(release_dir)}/.django.json && rm -f {q(out)} && "
+           f"{read_json(f'{release_dir}/.django.json', 'migrations')} > {q(release_dir)}/.migrations.json && "
+           + serve_paths(release_dir, media_dir))
 
 
-@operation(is_idempotent=False)
-def serve_django_paths(release_dir: str, media_dir: str):
-    """The webserver serves <release>/.static, linked here to the STATIC_ROOT Django named; a
-    MEDIA_ROOT inside the release (startproject layouts) becomes a link to the shared media
+def serve_paths(release_dir: str, media_dir: str) -> str:
+    """Shell: the webserver serves <release>/.static, linked here to the STATIC_ROOT Django named;
+    a MEDIA_ROOT inside the release (startproject layouts) becomes a link to the shared media
     folder, so uploads survive releases."""
     facts = f"{release_dir}/.django.json"
-    yield (
+    return (
         f'static_root="$({read_json(facts, "static_root")})" && '
         f'media_root="$({read_json(facts, "media_root")})" && '
         f'{{ [ -n "$static_root" ] || {{ echo "STATIC_ROOT is not set in the settings: there is nothing to serve '
@@ -279,13 +283,23 @@ def activate_release(link: str, release_dir: str, previous_dir: str | None, serv
     )
 
 
-@operation()
-def prune_releases(releases_dir: str, versions_dir: str, venvs_dir: str, snapshots_dir: str, link: str,
-                   keep: int):
-    """Keep the newest `keep` good releases, the live one and the one a plain rollback returns to;
-    failed releases do not count, and only the newest failed one is kept, to look at; builds a
-    killed run left behind go.
-    Archives and snapshots go with their release; virtualenvs no remaining release uses go too."""
+@operation(is_idempotent=False)
+def finish_release(history: str, release_id: str, releases_dir: str, versions_dir: str, venvs_dir: str,
+                   snapshots_dir: str, link: str, keep: int, lock_dir: str, token: str):
+    """Record the release as live, keep the newest `keep` good releases (prune_commands), release
+    the deploy lock: one command, as nothing here can wait for anything else."""
+    steps = [f"{history} record {q(release_id)} live",
+             *prune_commands(releases_dir, versions_dir, venvs_dir, snapshots_dir, link, keep),
+             release_lock_command(lock_dir, token)]
+    yield " && ".join(f"{{ {step}; }}" for step in steps)
+
+
+def prune_commands(releases_dir: str, versions_dir: str, venvs_dir: str, snapshots_dir: str, link: str,
+                   keep: int) -> list[str]:
+    """Shell: keep the newest `keep` good releases, the live one and the one a plain rollback
+    returns to; failed releases do not count, and only the newest failed one is kept, to look at;
+    builds a killed run left behind go. Archives and snapshots go with their release; virtualenvs
+    no remaining release uses go too."""
     live = host.get_fact(ReleaseInfo, link=link)
     releases = host.get_fact(Releases, releases_dir=releases_dir)
     good = [release_id for release_id, state in releases.items() if state in ("ok", "rolled-back")]
@@ -298,18 +312,16 @@ def prune_releases(releases_dir: str, versions_dir: str, venvs_dir: str, snapsho
         kept |= {live["id"], *[release_id for release_id in before_live if releases[release_id] == "ok"][-1:]}
     removed = [release_id for release_id in releases if release_id not in kept]
     if not removed:
-        host.noop(f"{len(good)} good releases, at most {keep} kept")
-        return
-    for release_id in removed:
-        yield (f"rm -rf {q(releases_dir + '/' + release_id)} {q(versions_dir + '/' + release_id)}.tar.gz "
-               f"{q(snapshots_dir + '/' + release_id)}.*")
+        return []
+    commands = [f"rm -rf {q(releases_dir + '/' + release_id)} {q(versions_dir + '/' + release_id)}.tar.gz "
+                f"{q(snapshots_dir + '/' + release_id)}.*" for release_id in removed]
     # A virtualenv is shared by every release with the same dependency set: keep those in use.
-    yield (
+    return commands + [
         f"for venv in {q(venvs_dir)}/*; do [ -d \"$venv\" ] || continue; used=no; "
         f"for release in {q(releases_dir)}/*/; do "
         f"[ \"$(readlink \"$release.venv\")\" = \"$venv\" ] && used=yes; done; "
         f"[ $used = yes ] || rm -rf \"$venv\"; done"
-    )
+    ]
 
 
 @operation()

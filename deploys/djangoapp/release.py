@@ -3,10 +3,10 @@ keep the old one serving when anything goes wrong.
 
     lock      take the project's deploy lock
     prepare   upload the source archive, unpack it into releases/<id>
-    build     virtualenv (shared by releases with the same dependencies), archives, bytecode
+    build     virtualenv (shared by releases with the same dependencies), archives
     check     the new release's Django: check --deploy (errors stop the release), STATIC_ROOT,
-              MEDIA_ROOT, pending migrations; collectstatic into the release at the same time
-    link      serve that STATIC_ROOT; media lives outside the releases
+              MEDIA_ROOT, pending migrations; collectstatic and bytecode at the same time; then
+              serve that STATIC_ROOT (media lives outside the releases)
     migrate   if anything is pending: snapshot the database, migrate; on failure restore it
     switch    `current` -> releases/<id> atomically, graceful uWSGI reload, health check;
               if the new release does not answer, switch back to the previous one;
@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 
 from pyinfra import host, logger, state
 from pyinfra.api import deploy
-from pyinfra.operations import files, server
+from pyinfra.operations import server
 
 from . import failure
 from .context import current_settings, only, proxy_environment, require_whole_fleet
@@ -43,15 +43,13 @@ from .operations import (
     ReleaseInfo,
     activate_release,
     build_virtualenv,
+    finish_release,
     inspect_release,
     migrate_with_snapshot,
-    prune_releases,
-    release_deploy_lock,
     release_lock_command,
-    serve_django_paths,
     switch_link,
     take_deploy_lock,
-    unpack_release,
+    upload_and_unpack,
 )
 from .settings import DeployRefused, DeploySettingsError, Settings
 from .source import RUN_RELEASE_ID, PackedSource, dependency_hash, release_source
@@ -94,10 +92,9 @@ def release():
     _lock(settings, release_id, release_dir)
     _prepare(settings, source, release_id, release_dir, dependencies)
     _build(settings, source, release_dir, dependencies)
-    inspect_release(name="Deploy checks, STATIC_ROOT, MEDIA_ROOT, pending migrations; collectstatic",
-                    release_dir=release_dir, manage=manage, script=f"{settings.project_root}/bin/inspect-release.py")
-    serve_django_paths(name="Serve STATIC_ROOT, keep MEDIA_ROOT shared", release_dir=release_dir,
-                       media_dir=settings.media_dir)
+    inspect_release(name="Deploy checks, collectstatic, bytecode; serve STATIC_ROOT, keep MEDIA_ROOT shared",
+                    release_dir=release_dir, manage=manage, script=f"{settings.project_root}/bin/inspect-release.py",
+                    python=f"{release_dir}/.venv/bin/python", media_dir=settings.media_dir)
     _migrate(settings, release_id, release_dir, manage)
     switch_in_batches(settings, release_id, previous_dir)
     _clean_up(settings, release_id)
@@ -163,12 +160,12 @@ def _lock(settings: Settings, release_id: str, release_dir: str):
 
 
 def _prepare(settings: Settings, source: PackedSource, release_id: str, release_dir: str, dependencies: str):
-    archive = f"{settings.versions_dir}/{release_id}.tar.gz"
-    files.put(name=f"Upload release {release_id}", src=source.archive, dest=archive, mode="640")
-    unpack_release(
-        name=f"Unpack release {release_id}",
-        archive=archive,
+    upload_and_unpack(
+        name=f"Upload and unpack release {release_id}",
+        src=source.archive,
+        archive=f"{settings.versions_dir}/{release_id}.tar.gz",
         release_dir=release_dir,
+        venv=f"{settings.venvs_dir}/{dependencies}",
         metadata={
             "id": release_id,
             "revision": source.revision,
@@ -192,16 +189,11 @@ def _build(settings: Settings, source: PackedSource, release_dir: str, dependenc
         requirements=f"{release_dir}/requirements.txt" if use_requirements else None,
         env=proxy_environment(settings),
     )
-    switch_link(name="Link the virtualenv into the release", link=f"{release_dir}/.venv", target=venv)
     for archive in settings.django_archives_to_deflate:
         path = f"{release_dir}/{archive}"
         server.shell(name=f"Deflate {archive}", commands=[
             f"cd {q(os.path.dirname(path))} && if python3 -m zipfile -l {q(path)} >/dev/null 2>&1; "
             f"then python3 -m zipfile -e {q(path)} .; else tar -xf {q(path)} --no-same-owner; fi"])
-    server.shell(
-        name="Compile the release's bytecode",
-        commands=[f"{release_dir}/.venv/bin/python -m compileall -q -x '/[.]venv/' {q(release_dir)}"],
-    )
 
 
 def _migrate(settings: Settings, release_id: str, release_dir: str, manage: str):
@@ -213,15 +205,16 @@ def _migrate(settings: Settings, release_id: str, release_dir: str, manage: str)
 
 
 def _clean_up(settings: Settings, release_id: str):
-    server.shell(name="Record the release in the history",
-                 commands=[f"{settings.project_root}/bin/release-history record {q(release_id)} live"])
-    prune_releases(
-        name=f"Keep the newest {settings.keep_releases} releases",
+    finish_release(
+        name=f"Record the release, keep the newest {settings.keep_releases}, release the deploy lock",
+        history=f"{settings.project_root}/bin/release-history",
+        release_id=release_id,
         releases_dir=settings.releases_dir,
         versions_dir=settings.versions_dir,
         venvs_dir=settings.venvs_dir,
         snapshots_dir=settings.snapshots_dir,
         link=settings.current_link,
         keep=settings.keep_releases,
+        lock_dir=settings.lock_dir,
+        token=RUN_TOKEN,
     )
-    release_deploy_lock(name="Release the deploy lock", lock_dir=settings.lock_dir, token=RUN_TOKEN)

@@ -78,10 +78,10 @@ def test_a_broken_release_leaves_the_live_one_serving(live_host, tmp_path, fault
 
 KILL_POINTS = {
     # where the run is killed: (the operation that starts next, the releases that may serve after)
-    "after the upload": ("Release | Unpack release", {"previous"}),
+    "after the upload and unpack": ("Release | Virtualenv", {"previous"}),
     # The switch command may or may not have reached the host before the kill.
     "after the migration": ("Release | Switch to release", {"previous", "new"}),
-    "right after the switch": ("Release | Record the release in the history", {"new"}),
+    "right after the switch": ("Release | Record the release", {"new"}),
 }
 
 
