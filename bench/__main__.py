@@ -55,6 +55,13 @@ python3 -m venv /opt/tools && /opt/tools/bin/pip install -q uv==0.13.8
 """
 
 
+# The project of the one-host against four-hosts measure, and the four hosts' roles.
+FLEET_PROJECT = {"database": "postgresql", "celery": True, "django_environment_variables": {
+    "DJANGO_SECRET_KEY": "bench-only-key-0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d",
+    "DJANGO_DB_PASSWORD": "bench-only-password"}}
+FLEET_ROLES = {"web1": ["web"], "web2": ["web"], "worker1": ["worker"], "db1": ["db"]}
+
+
 class Bench:
     def __init__(self, runs: int, clients: int):
         self.runs, self.clients = runs, clients
@@ -65,9 +72,15 @@ class Bench:
 
     # ---------------------------------------------------------------- helpers
 
-    def start(self, image: str, count: int = 1) -> tuple[list[fleet.TestHost], Path]:
-        hosts = [fleet.start_host(f"web{i + 1}", image, self.key, container=f"bench-{uuid.uuid4().hex[:6]}")
-                 for i in range(count)]
+    def start(self, image: str, roles: dict[str, list[str] | None] | None = None,
+              data: dict | None = None) -> tuple[list[fleet.TestHost], Path]:
+        """Hosts named after `roles` (name -> inventory groups; default: web1 holding all roles)."""
+        roles = roles or {"web1": None}
+        hosts = [fleet.start_host(name, image, self.key, container=f"bench-{uuid.uuid4().hex[:6]}")
+                 for name in roles]
+        for host in hosts:
+            host.groups = roles[host.name]
+            host.data = {**(data or {}), **({"private_address": host.address} if len(hosts) > 1 else {})}
         self.hosts += hosts
         return hosts, fleet.write_fleet_file(WORK / f"fleet-{uuid.uuid4().hex[:6]}.json", self.key, hosts)
 
@@ -204,9 +217,13 @@ class Bench:
                  f"{max(failures)} of {min(totals)}-{max(totals)} per release (runs={len(failures)})",
                  "(goal 0; the new release served at the end)")
 
-    def fleet_release(self, live: str):
-        (one,), one_file = self.start(live)
-        four, four_file = self.start(live, count=4)
+    def fleet_release(self, bare: str):
+        """One host holding every role against the four-host fleet (web1, web2, worker1, db1), the
+        same project (PostgreSQL, Celery) on both, each prepared from bare hosts by all.py."""
+        (one,), one_file = self.start(bare, data=FLEET_PROJECT)
+        four, four_file = self.start(bare, roles=FLEET_ROLES, data=FLEET_PROJECT)
+        for fleet_file in (one_file, four_file):
+            self.deploy(fleet_file, "deploys/all.py")
         single, several = [], []
         for _ in range(max(2, self.runs // 2)):
             release_id, source = self.new_source()
@@ -215,8 +232,8 @@ class Bench:
             several.append(self.timed(lambda: self.deploy(four_file, "deploys/release.py",
                                                           django_source_dir=str(source), release_id=release_id)))
         self.stop_all()
-        self.row("code-only release, one host", self.summary(single))
-        self.row("  four hosts in one run", self.summary(several),
+        self.row("code-only release, one host (PostgreSQL, Celery)", self.summary(single))
+        self.row("  four hosts: web1, web2, worker1, db1", self.summary(several),
                  f"ratio {statistics.median(several) / statistics.median(single):.2f} (goal at most 1.5)")
 
     def report(self, output: Path):
@@ -289,7 +306,7 @@ def main() -> int:
         bench.dependency_release(live)
         bench.rollback(live)
         bench.release_under_load(live)
-        bench.fleet_release(live)
+        bench.fleet_release(bare)
     finally:
         bench.stop_all()
         shutil.rmtree(WORK, ignore_errors=True)
