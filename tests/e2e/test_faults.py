@@ -132,7 +132,7 @@ def test_two_releases_at_once(live_host, tmp_path):
     output = []
     for line in first.stdout:
         output.append(line)
-        if "Starting operation: Release | Upload release" in line:  # the lock is taken
+        if "Starting operation: Release | Upload and unpack release" in line:  # the lock is taken
             break
     second = release(fleet_file, example_source(tmp_path / "b", "b"), "second")
     output.extend(first.stdout)
