@@ -84,8 +84,8 @@ def test_fleet_releases_switches_and_rolls_back_together(four_hosts, start_hosts
     # PostgreSQL listens on the loopback and the private address, and lets in the fleet's hosts only.
     listen = db1.exec("runuser -u postgres -- psql -XAtc 'SHOW listen_addresses'").stdout.strip()
     assert listen == f"localhost,{db1.address}"
-    assert probe_postgres(web2, db1.address).startswith("R")
-    assert probe_postgres(worker1, db1.address).startswith("R")
+    for client in (web1, web2, worker1):
+        assert probe_postgres(client, db1.address).startswith("R"), client.name
     (outsider,), _ = start_hosts("outsider")
     refused = probe_postgres(outsider, db1.address)
     assert refused.startswith("E") and "no pg_hba.conf entry" in refused, refused
