@@ -58,7 +58,7 @@ python3 -m venv /opt/tools && /opt/tools/bin/pip install -q uv==0.13.8
 # The project of the one-host against four-hosts measure, and the four hosts' roles.
 FLEET_PROJECT = {"database": "postgresql", "celery": True, "django_environment_variables": {
     "DJANGO_SECRET_KEY": "bench-only-key-0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d",
-    "DJANGO_DB_PASSWORD": "bench-only-password"}}
+    "DJANGO_DB_PASSWORD": "bench-only-password", "REDIS_PASSWORD": "bench-only-redis-password"}}
 FLEET_ROLES = {"web1": ["web"], "web2": ["web"], "worker1": ["worker"], "db1": ["db"]}
 
 

@@ -20,4 +20,6 @@ rolling_batch_size = 1
 django_environment_variables = {
     "DJANGO_SECRET_KEY": os.environ.get("MYSITE_SECRET_KEY", ""),
     "DJANGO_DB_PASSWORD": os.environ.get("MYSITE_DB_PASSWORD", ""),
+    # Redis on the db host serves the other hosts: it asks for this password.
+    "REDIS_PASSWORD": os.environ.get("MYSITE_REDIS_PASSWORD", ""),
 }

@@ -25,6 +25,7 @@ DOTTED_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$
 RELEASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 UNIX_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+REDIS_PASSWORD = re.compile(r"^[A-Za-z0-9_.~-]{16,128}$")
 
 # Data keys with these prefixes belong to us: one we do not know is most likely a typo.
 OWN_PREFIXES = ("django_", "uwsgi_", "nginx_", "apache2_", "site_", "celery_", "release_", "deploy_", "rollback_",
@@ -324,6 +325,14 @@ class Settings(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _redis_password(self) -> "Settings":
+        password = self.django_environment_variables.get("REDIS_PASSWORD")
+        if password is not None and not REDIS_PASSWORD.match(password):
+            raise ValueError("django_environment_variables: REDIS_PASSWORD must be 16 to 128 letters, digits or "
+                             "'_.~-' (it goes into a URL and Redis's configuration as it is)")
+        return self
+
+    @model_validator(mode="after")
     def _beat_needs_celery(self) -> "Settings":
         if self.celery_beat and not self.celery:
             raise ValueError("celery_beat: needs celery = True")
@@ -387,8 +396,14 @@ class Settings(BaseModel):
         return self.celery and urlsplit(self.redis_url).hostname in LOOPBACK
 
     @property
+    def redis_password(self) -> Optional[str]:
+        """The password of the Redis installed on the db host (REDIS_PASSWORD of the secrets)."""
+        return self.django_environment_variables.get("REDIS_PASSWORD") if self.redis_on_db_host else None
+
+    @property
     def broker_url(self) -> str:
-        """redis_url as this host reaches it: a loopback Redis is the db host's."""
+        """redis_url as this host reaches it: a loopback Redis is the db host's, with its password
+        (so this URL is a secret when there is one)."""
         if not self.redis_on_db_host:
             return self.redis_url
         parts = urlsplit(self.redis_url)
@@ -396,7 +411,8 @@ class Settings(BaseModel):
         netloc = parts.netloc.rsplit("@", 1)
         address = f"[{host}]" if ":" in host else host
         location = f"{address}:{parts.port}" if parts.port else address
-        return urlunsplit(parts._replace(netloc=f"{netloc[0]}@{location}" if len(netloc) == 2 else location))
+        user = f":{self.redis_password}" if self.redis_password else netloc[0] if len(netloc) == 2 else ""
+        return urlunsplit(parts._replace(netloc=f"{user}@{location}" if user else location))
 
     @property
     def fleet_addresses(self) -> list[str]:
@@ -528,6 +544,13 @@ class Settings(BaseModel):
         services = [f"celery-{self.websiteproject}"] if self.celery and self.is_worker else []
         return services + ([f"celery-beat-{self.websiteproject}"] if self.runs_celery_beat else [])
 
+    @property
+    def secrets(self) -> dict[str, str]:
+        """What the secret file holds: django_environment_variables, and the broker URL when it
+        carries Redis's password."""
+        broker = {"CELERY_BROKER_URL": self.broker_url} if self.celery and self.redis_password else {}
+        return {**self.django_environment_variables, **broker}
+
     @cached_property
     def app_environment(self) -> dict[str, str]:
         """The environment every process of the app gets (uWSGI, manage.py): no secrets here."""
@@ -544,8 +567,8 @@ class Settings(BaseModel):
         else:
             env.update(DJANGO_DB_NAME=self.db_name, DJANGO_DB_USER=self.db_name, DJANGO_DB_HOST=self.database_host,
                        DJANGO_DB_PORT="5432")
-        if self.celery:
-            env["CELERY_BROKER_URL"] = self.broker_url
+        if self.celery and not self.redis_password:
+            env["CELERY_BROKER_URL"] = self.broker_url  # with a password, it is in the secrets
         env.update(self.django_webapplication_additional_environment_settings)
         return env
 
@@ -617,6 +640,10 @@ def plan_fleet(hosts: dict[str, tuple[set[str], Settings]]) -> tuple[Optional[Fl
     if len(hosts) > 1:
         found += [f"private_address: host {name} needs one: the project runs on several hosts, which reach each "
                   "other at these addresses" for name, (_, settings) in hosts.items() if not settings.private_address]
+    if (project.redis_on_db_host and len(hosts) > 1
+            and not project.django_environment_variables.get("REDIS_PASSWORD")):
+        found.append("django_environment_variables: needs REDIS_PASSWORD: the Redis on the db host serves the "
+                     "other hosts over the network")
     if project.migration_host and project.migration_host not in app_hosts:
         found.append(f"migration_host: {project.migration_host!r} is not a web or worker host of this inventory "
                      f"({', '.join(app_hosts) or 'there is none'})")

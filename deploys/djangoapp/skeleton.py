@@ -56,7 +56,7 @@ def _secrets_and_tools(settings: Settings):
     secrets = secret_file(
         name=f"Secrets in {settings.secret_file}",
         path=settings.secret_file,
-        content="".join(f"{name} = {value!r}\n" for name, value in settings.django_environment_variables.items()),
+        content="".join(f"{name} = {value!r}\n" for name, value in settings.secrets.items()),
         user="root",
         group=settings.uwsgi_group,
         mode="640",
@@ -102,14 +102,20 @@ def _postgresql(settings: Settings, secrets):
 
 
 def _redis(settings: Settings):
-    """Redis listens on the loopback, and on the private address when other hosts use it."""
-    remote = bool(settings.fleet_addresses)
-    listen = ["127.0.0.1", "-::1", *([settings.private_address] if remote else [])]
+    """Redis listens on the loopback, and on the private address when other hosts use it; with
+    REDIS_PASSWORD in the secrets it asks for it (from a file only root and Redis read)."""
+    listen = ["127.0.0.1", "-::1", *([settings.private_address] if settings.fleet_addresses else [])]
+    password = None
+    if settings.redis_password:
+        password = secret_file(name="Redis password", path=REDIS_PASSWORD_FILE,
+                               content=f'requirepass "{settings.redis_password}"\n', user="root", group="redis",
+                               mode="640")
     drop_in = template("systemd/redis-listen.conf.j2", "/etc/systemd/system/redis-server.service.d/listen.conf",
-                       settings, mode="644", listen=" ".join(listen), remote=remote)
+                       settings, mode="644", listen=" ".join(listen),
+                       password_file=REDIS_PASSWORD_FILE if password else None)
     systemd.daemon_reload(name="Reload systemd units", _if=drop_in.did_change)
     systemd.service(name="Restart redis-server on its addresses", service="redis-server", restarted=True,
-                    _if=drop_in.did_change)
+                    _if=any_changed(drop_in, *([password] if password else [])))
 
 
 def _celery(settings: Settings):
@@ -167,6 +173,7 @@ def _uwsgi(settings: Settings, secrets):
 
 
 STAGING_DIR = "/etc/django-deploy/staged"
+REDIS_PASSWORD_FILE = "/etc/redis/django-deploy-password.conf"
 
 
 def staged_path(dest: str) -> str:

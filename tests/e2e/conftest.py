@@ -4,6 +4,7 @@ release scenario starts from it in seconds instead of preparing a bare host agai
 from __future__ import annotations
 
 import json
+import shlex
 import uuid
 
 import pytest
@@ -45,3 +46,9 @@ def live_release(host) -> str:
 
 def manage(host, *args: str) -> str:
     return host.exec("/srv/www/guestbook/bin/manage " + " ".join(args)).stdout.strip()
+
+
+def world_readable_files_containing(host, text: str) -> list[str]:
+    """Files on the host that anyone may read and that contain `text` (a secret must be in none)."""
+    return host.exec("find / -xdev \\( -path /proc -o -path /sys \\) -prune -o -type f -perm -o=r -print0 "
+                     f"| xargs -0 grep -lF -- {shlex.quote(text)} 2>/dev/null", check=False).stdout.split()

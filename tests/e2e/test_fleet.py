@@ -1,5 +1,5 @@
 """A fleet of four hosts, each with its roles: web1 and web2 (nginx + uWSGI), worker1 (Celery) and
-db1 (PostgreSQL + Redis), on a private network (the Docker network), plus a host outside the fleet.
+db1 (PostgreSQL + Redis, with a password), on a private network (the Docker network), plus a host outside the fleet.
 
 Release v1 on bare hosts, v2 switched one web host at a time, a v3 that fails to build on web2 and
 so switches nowhere, then a rollback: after each step both web hosts serve the same release; the
@@ -16,14 +16,15 @@ import requests
 
 from tests import fleet
 from tests.conftest import https_get, run_pyinfra
-from tests.e2e.conftest import history, live_release
+from tests.e2e.conftest import history, live_release, world_readable_files_containing
 from tests.e2e.sources import example_source
 
 pytestmark = pytest.mark.e2e
 
 ROOT = "/srv/www/guestbook"
 SECRETS = {"DJANGO_SECRET_KEY": "fleet-test-key-5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b",
-           "DJANGO_DB_PASSWORD": "fleet-db-password-3c4d"}
+           "DJANGO_DB_PASSWORD": "fleet-db-password-3c4d",
+           "REDIS_PASSWORD": "fleet-redis-password-7a8b9c"}
 PROJECT = {"database": "postgresql", "celery": True, "celery_beat": True, "django_environment_variables": SECRETS}
 ROLES = {"web1": ["web"], "web2": ["web"], "worker1": ["worker"], "db1": ["db"]}
 
@@ -38,6 +39,19 @@ with socket.create_connection((sys.argv[1], 5432), timeout=5) as conn:
     answer = conn.recv(4096)
 print(answer[:1].decode(), answer[5:].decode(errors="replace").replace("\0", " "))
 """
+
+
+# Redis without the password: the first command is refused.
+REDIS_PROBE = r"""
+import socket, sys
+with socket.create_connection((sys.argv[1], 6379), timeout=5) as conn:
+    conn.sendall(b"PING\r\n")
+    print(conn.recv(4096).decode().strip())
+"""
+
+
+def probe_redis(host: fleet.TestHost, address: str) -> str:
+    return host.exec(f"python3 -c {shlex.quote(REDIS_PROBE)} {address}").stdout.strip()
 
 
 def probe_postgres(host: fleet.TestHost, address: str) -> str:
@@ -89,6 +103,12 @@ def test_fleet_releases_switches_and_rolls_back_together(four_hosts, start_hosts
     (outsider,), _ = start_hosts("outsider")
     refused = probe_postgres(outsider, db1.address)
     assert refused.startswith("E") and "no pg_hba.conf entry" in refused, refused
+
+    # Redis, on db1, answers the fleet only with its password; no secret lies where anyone can read it.
+    assert probe_redis(outsider, db1.address).startswith("-NOAUTH"), probe_redis(outsider, db1.address)
+    for host in hosts.values():
+        for secret in SECRETS.values():
+            assert world_readable_files_containing(host, secret) == [], (host.name, secret)
 
     # A task queued through web1 runs on worker1 and writes its note to the database on db1.
     started = requests.post(f"https://127.0.0.1:{web1.https_port}/tasks/note/", data={"text": "fleet task"},

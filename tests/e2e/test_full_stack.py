@@ -14,6 +14,7 @@ import testinfra
 
 from tests import fleet
 from tests.conftest import https_get, run_pyinfra
+from tests.e2e.conftest import world_readable_files_containing
 
 pytestmark = pytest.mark.e2e
 
@@ -34,13 +35,6 @@ def process_environment(host, pattern: str) -> bytes:
     """The raw environment of the oldest process whose command line matches `pattern`."""
     pid = host.exec(f"pgrep -o -f {pattern!r}").stdout.strip()
     return host.exec(f"cat /proc/{pid}/environ | base64 -w0").stdout.encode()
-
-
-def world_readable_files_containing(host, text: str) -> list[str]:
-    found = host.exec(
-        "find / -xdev \\( -path /proc -o -path /sys \\) -prune -o -type f -perm -o=r -print0 "
-        f"| xargs -0 grep -lF -- {text!r} 2>/dev/null", check=False)
-    return found.stdout.split()
 
 
 @pytest.mark.parametrize("suite", ["bookworm", "trixie"])

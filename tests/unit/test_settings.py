@@ -118,7 +118,9 @@ def test_the_model_is_frozen():
 
 # ---------------------------------------------------------------- the fleet
 
-POSTGRES = {"database": "postgresql", "django_environment_variables": {"DJANGO_DB_PASSWORD": "x"}}
+REDIS_PASSWORD = "r3dis-password-0123456789"
+POSTGRES = {"database": "postgresql",
+            "django_environment_variables": {"DJANGO_DB_PASSWORD": "x", "REDIS_PASSWORD": REDIS_PASSWORD}}
 
 
 def fleet_of(hosts: dict[str, tuple[set[str], dict]]):
@@ -147,7 +149,9 @@ def test_four_hosts_reach_the_db_host_at_its_private_address():
     for name, settings in hosts.items():
         settings._host, settings._fleet = name, fleet
     assert hosts["web2"].app_environment["DJANGO_DB_HOST"] == "10.0.0.4"
-    assert hosts["worker1"].app_environment["CELERY_BROKER_URL"] == "redis://10.0.0.4:6379/0"
+    # The broker URL carries Redis's password: it is a secret, not in the environment of the units.
+    assert hosts["worker1"].secrets["CELERY_BROKER_URL"] == f"redis://:{REDIS_PASSWORD}@10.0.0.4:6379/0"
+    assert "CELERY_BROKER_URL" not in hosts["worker1"].app_environment
     assert hosts["db1"].database_host == "127.0.0.1"
     assert hosts["db1"].fleet_addresses == ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
     assert [name for name, settings in hosts.items() if settings.runs_migrations] == ["web1"]
@@ -174,8 +178,17 @@ def test_a_fleet_that_cannot_work_is_refused_naming_the_variable(change, words):
     assert fleet is None and any(line.startswith(words) for line in found), found
 
 
-def test_a_loopback_redis_url_with_a_password_keeps_it():
-    fleet, _ = fleet_of(four_hosts(redis_url="redis://:s3cret@localhost:6379/2"))
-    web1 = check(**four_hosts(redis_url="redis://:s3cret@localhost:6379/2")["web1"][1])[0]
-    web1._host, web1._fleet = "web1", fleet
-    assert web1.broker_url == "redis://:s3cret@10.0.0.4:6379/2"
+def test_a_shared_redis_needs_a_password_of_safe_characters():
+    no_password = four_hosts(django_environment_variables={"DJANGO_DB_PASSWORD": "x"})
+    fleet, found = fleet_of(no_password)
+    assert fleet is None and found == ["django_environment_variables: needs REDIS_PASSWORD: the Redis on the db "
+                                       "host serves the other hosts over the network"]
+    _, found = check(**{**POSTGRES, "django_environment_variables": {"DJANGO_DB_PASSWORD": "x",
+                                                                     "REDIS_PASSWORD": "short"}})
+    assert found and found[0].startswith("django_environment_variables: REDIS_PASSWORD must be 16 to 128")
+
+
+def test_one_host_needs_no_redis_password_and_keeps_the_broker_in_its_environment():
+    settings, found = check(celery=True)
+    assert found == [] and settings.app_environment["CELERY_BROKER_URL"] == "redis://127.0.0.1:6379/0"
+    assert "CELERY_BROKER_URL" not in settings.secrets
