@@ -4,6 +4,7 @@ old releases are pruned; all three source kinds work."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -219,3 +220,26 @@ def test_release_from_an_archive_and_from_git(live_host, tmp_path):
     assert "django_git_ref: 'no-such-tag' is not a commit, branch or tag" in missing.output
     assert missing.results == {}
     assert live_release(host) == "git"
+
+
+def test_archives_inside_the_release_are_deflated_before_collectstatic(live_host, tmp_path):
+    """django_archives_to_deflate: archives shipped inside the source (built assets, a zip and a
+    tarball here) are unpacked in place before collectstatic, so their files are served."""
+    host, fleet_file = live_host
+    source = example_source(tmp_path / "assets", "assets")
+    static = source / "guestbook" / "static" / "guestbook"
+    with zipfile.ZipFile(static / "built.zip", "w") as built:
+        built.writestr("from-zip.css", "/* unpacked from a zip */\n")
+    with tarfile.open(static / "vendor.tar.gz", "w:gz") as vendor:
+        content = b"/* unpacked from a tarball */\n"
+        member = tarfile.TarInfo("from-tar.css")
+        member.size = len(content)
+        vendor.addfile(member, io.BytesIO(content))
+    result = run_pyinfra(fleet_file, "deploys/release.py", data={
+        "django_source_dir": source, "release_id": "assets",
+        "django_archives_to_deflate": json.dumps(["guestbook/static/guestbook/built.zip",
+                                                  "guestbook/static/guestbook/vendor.tar.gz"])})
+    assert result.returncode == 0, result.output
+    assert https_get(host, "/").headers["X-Release-Id"] == "assets"
+    assert https_get(host, "/static/guestbook/from-zip.css").text == "/* unpacked from a zip */\n"
+    assert https_get(host, "/static/guestbook/from-tar.css").text == "/* unpacked from a tarball */\n"
