@@ -55,11 +55,10 @@ python3 -m venv /opt/tools && /opt/tools/bin/pip install -q uv==0.13.8
 """
 
 
-# The project of the one-host against four-hosts measure, and the four hosts' roles.
+# The project of the one-host against four-hosts measure.
 FLEET_PROJECT = {"database": "postgresql", "celery": True, "django_environment_variables": {
     "DJANGO_SECRET_KEY": "bench-only-key-0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d",
     "DJANGO_DB_PASSWORD": "bench-only-password", "REDIS_PASSWORD": "bench-only-redis-password"}}
-FLEET_ROLES = {"web1": ["web"], "web2": ["web"], "worker1": ["worker"], "db1": ["db"]}
 
 
 class Bench:
@@ -78,9 +77,7 @@ class Bench:
         roles = roles or {"web1": None}
         hosts = [fleet.start_host(name, image, self.key, container=f"bench-{uuid.uuid4().hex[:6]}")
                  for name in roles]
-        for host in hosts:
-            host.groups = roles[host.name]
-            host.data = {**(data or {}), **({"private_address": host.address} if len(hosts) > 1 else {})}
+        fleet.give_roles(hosts, roles, data)
         self.hosts += hosts
         return hosts, fleet.write_fleet_file(WORK / f"fleet-{uuid.uuid4().hex[:6]}.json", self.key, hosts)
 
@@ -221,7 +218,7 @@ class Bench:
         """One host holding every role against the four-host fleet (web1, web2, worker1, db1), the
         same project (PostgreSQL, Celery) on both, each prepared from bare hosts by all.py."""
         (one,), one_file = self.start(bare, data=FLEET_PROJECT)
-        four, four_file = self.start(bare, roles=FLEET_ROLES, data=FLEET_PROJECT)
+        four, four_file = self.start(bare, roles=fleet.FOUR_HOSTS, data=FLEET_PROJECT)
         for fleet_file in (one_file, four_file):
             self.deploy(fleet_file, "deploys/all.py")
         single, several = [], []

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import shlex
+import time
 import uuid
 
 import pytest
+import requests
 
 from tests import fleet
-from tests.conftest import run_pyinfra
+from tests.conftest import https_get, run_pyinfra
 
 LIVE_IMAGE = "webapp-testhost:example-live"
 
@@ -52,3 +54,15 @@ def world_readable_files_containing(host, text: str) -> list[str]:
     """Files on the host that anyone may read and that contain `text` (a secret must be in none)."""
     return host.exec("find / -xdev \\( -path /proc -o -path /sys \\) -prune -o -type f -perm -o=r -print0 "
                      f"| xargs -0 grep -lF -- {shlex.quote(text)} 2>/dev/null", check=False).stdout.split()
+
+
+def wait_for_task_note(start_on, read_on, text: str, worker: str, timeout: float = 60) -> None:
+    """Queue the example app's note task through `start_on`'s site, then wait until the note,
+    signed by the host `worker` that ran it, shows on `read_on`'s page."""
+    started = requests.post(f"https://127.0.0.1:{start_on.https_port}/tasks/note/", data={"text": text},
+                            headers={"Host": "localhost"}, verify=False, timeout=10)
+    assert started.status_code == 202, started.text
+    deadline = time.monotonic() + timeout
+    while f"{text} <small>(task@{worker})</small>" not in https_get(read_on, "/").text:
+        assert time.monotonic() < deadline, f"the Celery task did not run on {worker}"
+        time.sleep(1)

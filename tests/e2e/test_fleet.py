@@ -9,14 +9,12 @@ fleet's hosts in and refuses the outsider."""
 from __future__ import annotations
 
 import shlex
-import time
 
 import pytest
-import requests
 
 from tests import fleet
 from tests.conftest import https_get, run_pyinfra
-from tests.e2e.conftest import history, live_release, world_readable_files_containing
+from tests.e2e.conftest import history, live_release, wait_for_task_note, world_readable_files_containing
 from tests.e2e.sources import example_source
 
 pytestmark = pytest.mark.e2e
@@ -26,7 +24,6 @@ SECRETS = {"DJANGO_SECRET_KEY": "fleet-test-key-5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b
            "DJANGO_DB_PASSWORD": "fleet-db-password-3c4d",
            "REDIS_PASSWORD": "fleet-redis-password-7a8b9c"}
 PROJECT = {"database": "postgresql", "celery": True, "celery_beat": True, "django_environment_variables": SECRETS}
-ROLES = {"web1": ["web"], "web2": ["web"], "worker1": ["worker"], "db1": ["db"]}
 
 # A PostgreSQL StartupMessage (protocol 3.0, user and database guestbook), sent from a host with
 # python3 alone: the first byte of the answer is "R" (the server asks for the password) when
@@ -50,12 +47,9 @@ with socket.create_connection((sys.argv[1], 6379), timeout=5) as conn:
 """
 
 
-def probe_redis(host: fleet.TestHost, address: str) -> str:
-    return host.exec(f"python3 -c {shlex.quote(REDIS_PROBE)} {address}").stdout.strip()
-
-
-def probe_postgres(host: fleet.TestHost, address: str) -> str:
-    return host.exec(f"python3 -c {shlex.quote(PG_PROBE)} {address}").stdout.strip()
+def probe(host: fleet.TestHost, script: str, address: str) -> str:
+    """What `script` (PG_PROBE, REDIS_PROBE) prints when the host runs it against `address`."""
+    return host.exec(f"python3 -c {shlex.quote(script)} {address}").stdout.strip()
 
 
 def served_release(host: fleet.TestHost) -> str:
@@ -65,12 +59,9 @@ def served_release(host: fleet.TestHost) -> str:
 @pytest.fixture
 def four_hosts(start_hosts, fleet_key, tmp_path):
     """web1, web2, worker1, db1 (bare Debian 12) and a fleet file naming their roles and addresses."""
-    hosts, _ = start_hosts(*ROLES)
-    for host in hosts:
-        host.groups = ROLES[host.name]
-        host.data = {**PROJECT, "private_address": host.address}
-    by_name = {host.name: host for host in hosts}
-    return by_name, fleet.write_fleet_file(tmp_path / "fleet4.json", fleet_key, hosts)
+    hosts, _ = start_hosts(*fleet.FOUR_HOSTS)
+    fleet.give_roles(hosts, fleet.FOUR_HOSTS, PROJECT)
+    return {host.name: host for host in hosts}, fleet.write_fleet_file(tmp_path / "fleet4.json", fleet_key, hosts)
 
 
 def test_fleet_releases_switches_and_rolls_back_together(four_hosts, start_hosts, tmp_path):
@@ -99,25 +90,20 @@ def test_fleet_releases_switches_and_rolls_back_together(four_hosts, start_hosts
     listen = db1.exec("runuser -u postgres -- psql -XAtc 'SHOW listen_addresses'").stdout.strip()
     assert listen == f"localhost,{db1.address}"
     for client in (web1, web2, worker1):
-        assert probe_postgres(client, db1.address).startswith("R"), client.name
+        assert probe(client, PG_PROBE, db1.address).startswith("R"), client.name
     (outsider,), _ = start_hosts("outsider")
-    refused = probe_postgres(outsider, db1.address)
+    refused = probe(outsider, PG_PROBE, db1.address)
     assert refused.startswith("E") and "no pg_hba.conf entry" in refused, refused
 
     # Redis, on db1, answers the fleet only with its password; no secret lies where anyone can read it.
-    assert probe_redis(outsider, db1.address).startswith("-NOAUTH"), probe_redis(outsider, db1.address)
+    unauthenticated = probe(outsider, REDIS_PROBE, db1.address)
+    assert unauthenticated.startswith("-NOAUTH"), unauthenticated
     for host in hosts.values():
         for secret in SECRETS.values():
             assert world_readable_files_containing(host, secret) == [], (host.name, secret)
 
     # A task queued through web1 runs on worker1 and writes its note to the database on db1.
-    started = requests.post(f"https://127.0.0.1:{web1.https_port}/tasks/note/", data={"text": "fleet task"},
-                            headers={"Host": "localhost"}, verify=False, timeout=10)
-    assert started.status_code == 202, started.text
-    deadline = time.monotonic() + 60
-    while "fleet task <small>(task@worker1)</small>" not in https_get(web2, "/").text:
-        assert time.monotonic() < deadline, "the Celery task did not run on worker1"
-        time.sleep(1)
+    wait_for_task_note(web1, web2, "fleet task", worker="worker1")
 
     # v2, with a migration, one web host at a time: every host builds it, web1 alone migrates
     # (and keeps the snapshots), then web1 switches, then web2 (with worker1 in the first batch).

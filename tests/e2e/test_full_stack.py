@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 
 import pytest
-import requests
 import testinfra
 
 from tests import fleet
 from tests.conftest import https_get, run_pyinfra
-from tests.e2e.conftest import world_readable_files_containing
+from tests.e2e.conftest import wait_for_task_note, world_readable_files_containing
 
 pytestmark = pytest.mark.e2e
 
@@ -53,13 +51,7 @@ def test_nginx_postgresql_celery_redis(start_hosts, suite):
     assert vendor == "postgresql"
 
     # A task started through the app runs on the worker and its note shows up on the page.
-    started = requests.post(f"https://127.0.0.1:{host.https_port}/tasks/note/", data={"text": "hello from celery"},
-                            headers={"Host": "localhost"}, verify=False, timeout=10)
-    assert started.status_code == 202, started.text
-    deadline = time.monotonic() + 60
-    while "hello from celery <small>(task@web1)</small>" not in https_get(host, "/").text:
-        assert time.monotonic() < deadline, "the Celery task did not run"
-        time.sleep(1)
+    wait_for_task_note(host, host, "hello from celery", worker="web1")
 
     system = testinfra.get_host(f"docker://{host.container}")
     for service in ("nginx", "uwsgi-guestbook", "postgresql", "redis-server", "memcached", "celery-guestbook",

@@ -135,6 +135,18 @@ def image_exists(image: str) -> bool:
     return _run("docker", "image", "inspect", image, check=False).returncode == 0
 
 
+# The fleet of the several-hosts test and benchmark: name -> inventory groups (roles).
+FOUR_HOSTS = {"web1": ["web"], "web2": ["web"], "worker1": ["worker"], "db1": ["db"]}
+
+
+def give_roles(hosts: list[TestHost], roles: dict[str, list[str] | None], data: dict | None = None) -> None:
+    """Give each host its inventory groups from `roles` (None: all roles) and `data`; when there
+    are several, each also gets its address on the Docker network as private_address."""
+    for host in hosts:
+        host.groups = roles[host.name]
+        host.data = {**(data or {}), **({"private_address": host.address} if len(hosts) > 1 else {})}
+
+
 def write_fleet_file(path: Path, key: Path, hosts: list[TestHost]) -> Path:
     """The file inventories/local.py reads."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -142,5 +154,5 @@ def write_fleet_file(path: Path, key: Path, hosts: list[TestHost]) -> Path:
     return path
 
 
-__all__ = ["TestHost", "ensure_docker", "ensure_image", "ensure_ssh_key", "image_exists",
+__all__ = ["FOUR_HOSTS", "TestHost", "ensure_docker", "ensure_image", "ensure_ssh_key", "give_roles", "image_exists",
            "remove_host", "snapshot", "start_host", "write_fleet_file"]
