@@ -380,14 +380,11 @@ class Settings(BaseModel):
         """This host takes the snapshot and runs the migrations of a release (once per fleet)."""
         return self.fleet.migration_host == self.host_name
 
-    def _address_of_db_host(self) -> str:
-        db_host = self.fleet.db_host
-        return "127.0.0.1" if db_host in (None, self.host_name) else self.fleet.addresses[db_host]
-
     @property
     def database_host(self) -> str:
-        """Where this host's app reaches PostgreSQL."""
-        return self._address_of_db_host()
+        """Where this host reaches the db host's services (PostgreSQL, Redis)."""
+        db_host = self.fleet.db_host
+        return "127.0.0.1" if db_host in (None, self.host_name) else self.fleet.addresses[db_host]
 
     @property
     def redis_on_db_host(self) -> bool:
@@ -407,7 +404,7 @@ class Settings(BaseModel):
         if not self.redis_on_db_host:
             return self.redis_url
         parts = urlsplit(self.redis_url)
-        host = self._address_of_db_host()
+        host = self.database_host
         netloc = parts.netloc.rsplit("@", 1)
         address = f"[{host}]" if ":" in host else host
         location = f"{address}:{parts.port}" if parts.port else address
@@ -532,6 +529,12 @@ class Settings(BaseModel):
     def secrets_loader(self) -> str:
         """Runs a command with the secrets in its environment (uWSGI, Celery, manage.py)."""
         return f"{self.project_root}/bin/with-secrets"
+
+    @property
+    def shared_addresses(self) -> list[str]:
+        """Where the db host's services listen besides the loopback: its private address, when
+        other hosts use them."""
+        return [self.private_address] if self.fleet_addresses else []
 
     @property
     def runs_celery_beat(self) -> bool:

@@ -96,7 +96,7 @@ def _postgresql(settings: Settings, secrets):
         project=settings.websiteproject,
         database=settings.db_name,
         role=settings.db_name,
-        listen=",".join(["localhost", *([settings.private_address] if settings.fleet_addresses else [])]),
+        listen=",".join(["localhost", *settings.shared_addresses]),
         clients=settings.fleet_addresses,
     )
 
@@ -104,7 +104,7 @@ def _postgresql(settings: Settings, secrets):
 def _redis(settings: Settings):
     """Redis listens on the loopback, and on the private address when other hosts use it; with
     REDIS_PASSWORD in the secrets it asks for it (from a file only root and Redis read)."""
-    listen = ["127.0.0.1", "-::1", *([settings.private_address] if settings.fleet_addresses else [])]
+    listen = ["127.0.0.1", "-::1", *settings.shared_addresses]
     password = None
     if settings.redis_password:
         password = secret_file(name="Redis password", path=REDIS_PASSWORD_FILE,
