@@ -135,7 +135,7 @@ class Bench:
             (hand,), _ = self.start(bare)
             self.scp(hand, REPO / "example" / "requirements.txt", "/tmp/requirements.txt")
             floor.append(self.timed(lambda: self.ssh(hand, HAND_INSTALLS, *packages)))
-            live = fleet.snapshot(host, "webapp-testhost:bench-live")
+            live = fleet.snapshot(host, fleet.prepared_image("bench-live"))
             self.stop_all()
         self.row("first deploy, bare host to HTTPS page", self.summary(ours))
         self.row("  floor: the apt and pip installs alone", self.summary(floor),
@@ -237,7 +237,7 @@ class Bench:
         """A host with the example app live, for the measures that start from one."""
         (host,), fleet_file = self.start(bare)
         self.deploy(fleet_file, "deploys/all.py")
-        live = fleet.snapshot(host, "webapp-testhost:bench-live")
+        live = fleet.snapshot(host, fleet.prepared_image("bench-live"))
         self.stop_all()
         return live
 

@@ -14,7 +14,7 @@ import requests
 from tests import fleet
 from tests.conftest import https_get, run_pyinfra
 
-LIVE_IMAGE = "webapp-testhost:example-live"
+LIVE_IMAGE = fleet.prepared_image("example-live")
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ missing, and the Docker engine is started when none runs.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -18,6 +19,9 @@ REPO = Path(__file__).resolve().parents[2]
 FLEET_DIR = REPO / ".fleet"
 BUILD_IMAGE = Path(__file__).with_name("build-image.sh")
 LABEL = "webapp-testhost=1"
+# Prepared hosts (snapshots of a deployed host) are tagged per checkout: two checkouts on one
+# machine (two test runs at once) must not overwrite each other's. Bare base images are shared.
+CHECKOUT_TAG = hashlib.sha1(str(REPO).encode()).hexdigest()[:8]
 
 # systemd as PID 1 without --privileged (see the project notes): cgroups of the machine, no seccomp
 # or AppArmor filter, and SYS_PTRACE so that init scripts can see other users' processes.
@@ -131,6 +135,11 @@ def snapshot(host: TestHost, image: str) -> str:
     return image
 
 
+def prepared_image(name: str) -> str:
+    """The image name of a prepared host of this checkout."""
+    return f"webapp-testhost:{name}-{CHECKOUT_TAG}"
+
+
 def image_exists(image: str) -> bool:
     return _run("docker", "image", "inspect", image, check=False).returncode == 0
 
@@ -155,4 +164,4 @@ def write_fleet_file(path: Path, key: Path, hosts: list[TestHost]) -> Path:
 
 
 __all__ = ["FOUR_HOSTS", "TestHost", "ensure_docker", "ensure_image", "ensure_ssh_key", "give_roles", "image_exists",
-           "remove_host", "snapshot", "start_host", "write_fleet_file"]
+           "prepared_image", "remove_host", "snapshot", "start_host", "write_fleet_file"]
