@@ -22,14 +22,25 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from fnmatch import fnmatchcase
 from functools import lru_cache
+from typing import NamedTuple
 
 from .settings import DeploySettingsError, Settings
 
-# Never shipped: VCS data, caches, local virtualenvs, local databases and collected static files.
-EXCLUDED_DIRS = {".git", ".hg", ".svn", "__pycache__", ".venv", "venv", "node_modules", ".mypy_cache",
-                 ".pytest_cache", ".tox", "staticfiles"}
-EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".sqlite3")
+# Never shipped, whatever git or .deployignore say: a release carries code, not this machine's
+# secrets (.env files, private keys) nor its local state (SQLite databases and their journals), and
+# not VCS data, caches, virtualenvs or collected static files, which the server makes itself.
+# Same syntax as .deployignore; the `!` lines (allowed here only) keep the .env templates, which
+# document the variables and hold no secrets.
+NEVER_SHIPPED = (
+    ".git/", ".hg/", ".svn/", "__pycache__/", ".venv/", "venv/", "node_modules/", ".mypy_cache/",
+    ".pytest_cache/", ".tox/", "staticfiles/", "*.pyc", "*.pyo",
+    ".env", ".env.*", "!.env.example", "!.env.sample", "!.env.template",
+    "*.sqlite3", "*.sqlite", "*-journal", "*-wal", "*-shm",
+    "*.pem", "*.key", "id_rsa*", "id_ed25519*", "id_ecdsa*",
+    "/.deployignore",  # says what not to ship; the server has no use for it
+)
 
 # One release id for every host of a run: UTC time of the run's start.
 RUN_RELEASE_ID = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
@@ -43,14 +54,102 @@ class PackedSource:
     requirements: bytes | None  # requirements.txt at the top of the tree, when there is one
 
 
+class _Rule(NamedTuple):
+    pattern: str
+    anchored: bool   # matched against the path from the top, not against the name alone
+    dir_only: bool
+    negated: bool
+
+    def matches(self, name: str, is_dir: bool) -> bool:
+        if self.dir_only and not is_dir:
+            return False
+        if not self.anchored:
+            return fnmatchcase(name.rsplit("/", 1)[-1], self.pattern)
+        # fnmatch's * also crosses "/", so "**/x" needs its own case only for x at the top.
+        return fnmatchcase(name, self.pattern) or (
+            self.pattern.startswith("**/") and fnmatchcase(name, self.pattern[3:]))
+
+
+def _rules(lines) -> list[_Rule]:
+    """A subset of gitignore syntax, matched with fnmatch:
+    blank lines and # comments are skipped; a pattern with no "/" matches a file or folder name at
+    any depth; a leading "/" (or a "/" inside the pattern) matches the path from the top instead;
+    a trailing "/" matches folders only; a matching folder leaves out everything under it; "*" and
+    "**" also match across "/". Unlike git: no "\\" escapes, and "*" crosses folders."""
+    rules = []
+    for line in lines:
+        pattern = line.strip()
+        if not pattern or pattern.startswith("#"):
+            continue
+        negated = pattern.startswith("!")
+        dir_only = pattern.endswith("/")
+        pattern = pattern.lstrip("!").rstrip("/")
+        rules.append(_Rule(pattern.lstrip("/"), "/" in pattern, dir_only, negated))
+    return rules
+
+
+def _deployignore_rules(root: str) -> list[_Rule]:
+    path = os.path.join(root, ".deployignore")
+    if not os.path.isfile(path):
+        return []
+    with open(path, encoding="utf-8") as handle:
+        rules = _rules(handle)
+    if any(rule.negated for rule in rules):
+        # The same file must mean the same thing in a git work tree, a plain folder and an
+        # exported git ref: a list of what to leave out, nothing brought back.
+        raise DeploySettingsError(f"django_source_dir: {path}: negation (!pattern) is not supported "
+                                  "in .deployignore; list only what to leave out")
+    return rules
+
+
+NEVER_SHIPPED_RULES = _rules(NEVER_SHIPPED)
+
+
+def _excluded(name: str, is_dir: bool, rules: list[_Rule]) -> bool:
+    """gitignore's order: the last matching rule decides."""
+    excluded = False
+    for rule in rules:
+        if rule.matches(name, is_dir):
+            excluded = not rule.negated
+    return excluded
+
+
+def _git_listed(root: str) -> set[str] | None:
+    """What git tracks or does not ignore under root, relative to it; None outside a git work tree."""
+    try:
+        top = subprocess.run(["git", "-C", root, "rev-parse", "--show-toplevel"], check=False,
+                             capture_output=True, text=True)
+    except FileNotFoundError:  # no git on this machine: a plain folder
+        return None
+    if top.returncode != 0 or not top.stdout.strip():
+        return None
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            cwd=root, check=False, capture_output=True)
+    if listed.returncode != 0:
+        raise DeploySettingsError(f"django_source_dir: git ls-files failed in {root}: "
+                                  f"{listed.stderr.decode(errors='replace').strip()}")
+    return {os.fsdecode(name) for name in listed.stdout.split(b"\0") if name}
+
+
 def _files(root: str):
+    """The files that ship, as (path, name relative to root), in a stable order (the digest depends
+    on it). In a git work tree, only what git lists; then .deployignore (applied here rather than
+    handed to git: git applies --exclude-from to untracked files only, and anchors it to the top of
+    the repository, not to root); and never NEVER_SHIPPED."""
+    rules = NEVER_SHIPPED_RULES + _deployignore_rules(root)
+    listed = _git_listed(root)
+    # Folders holding no listed file are not walked (a git-ignored build/ may be large).
+    listed_dirs = {name[:i] for name in listed or () for i, char in enumerate(name) if char == "/"}
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in EXCLUDED_DIRS)
+        top = os.path.relpath(dirpath, root)
+        prefix = "" if top == "." else top.replace(os.sep, "/") + "/"
+        dirnames[:] = sorted(d for d in dirnames if not _excluded(prefix + d, True, rules)
+                             and (listed is None or prefix + d in listed_dirs))
         for filename in sorted(filenames):
-            if not filename.endswith(EXCLUDED_SUFFIXES):
-                path = os.path.join(dirpath, filename)
-                if os.path.isfile(path):
-                    yield path, os.path.relpath(path, root)
+            name = prefix + filename
+            path = os.path.join(dirpath, filename)
+            if (listed is None or name in listed) and not _excluded(name, False, rules) and os.path.isfile(path):
+                yield path, name
 
 
 def pack_directory(source_dir: str, revision: str | None = None) -> PackedSource:

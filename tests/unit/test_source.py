@@ -1,0 +1,131 @@
+"""Which files a packed source ships: git's view in a work tree, .deployignore, and never local secrets."""
+
+import subprocess
+import tarfile
+
+import pytest
+
+from deploys.djangoapp.settings import DeploySettingsError
+from deploys.djangoapp.source import _export_git, pack_directory
+
+
+def write(root, files: dict[str, str]):
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def git(root, *args):
+    identity = ["-c", "user.email=t@t", "-c", "user.name=t", "-c", "commit.gpgsign=false"]
+    subprocess.run(["git", *identity, *args], cwd=root, check=True, capture_output=True)
+
+
+def git_repo(root, files: dict[str, str]):
+    """A git work tree with files committed (git add -f: even the ones .gitignore names)."""
+    root.mkdir(exist_ok=True)
+    git(root, "init", "-q")
+    write(root, files)
+    git(root, "add", "-f", *files)
+    git(root, "commit", "-q", "-m", "initial")
+    return root
+
+
+def shipped(root) -> set[str]:
+    with tarfile.open(pack_directory(str(root)).archive) as archive:
+        return set(archive.getnames())
+
+
+CODE = {"manage.py": "print()\n", "app/views.py": "x = 1\n"}
+
+
+def test_a_git_work_tree_ships_what_git_tracks_or_does_not_ignore(tmp_path):
+    repo = git_repo(tmp_path / "repo", {**CODE, ".gitignore": "local_settings.py\nbuild/\n"})
+    write(repo, {"app/local_settings.py": "DEBUG = True\n", "build/lib/app.py": "", "app/new.py": "y = 2\n"})
+
+    assert shipped(repo) == {"manage.py", "app/views.py", ".gitignore", "app/new.py"}
+
+
+def test_a_subfolder_of_a_git_work_tree_ships_its_files_relative_to_itself(tmp_path):
+    repo = git_repo(tmp_path / "repo", {"site/manage.py": "", "other/x.py": "", ".gitignore": "*.log\n"})
+    write(repo, {"site/debug.log": "", "site/new.py": ""})
+
+    assert shipped(repo / "site") == {"manage.py", "new.py"}
+
+
+def test_files_deleted_from_disk_do_not_ship(tmp_path):
+    repo = git_repo(tmp_path / "repo", CODE)
+    (repo / "app/views.py").unlink()
+
+    assert shipped(repo) == {"manage.py"}
+
+
+NEVER = {".env": "SECRET_KEY=x\n", ".env.production": "SECRET_KEY=y\n", "db.sqlite3": "",
+         "db.sqlite3-journal": "", "data/cache.sqlite": "", "server.key": "", "certs/site.pem": "",
+         "deploy/id_ed25519": "", "app/__pycache__/views.cpython-312.pyc": "", "app/old.pyc": "",
+         "node_modules/x/index.js": "", "staticfiles/app.css": ""}
+TEMPLATES = {".env.example": "SECRET_KEY=\n", ".env.sample": "", ".env.template": ""}
+
+
+def test_local_secrets_and_state_never_ship_even_when_git_tracks_them(tmp_path):
+    repo = git_repo(tmp_path / "repo", {**CODE, **NEVER, **TEMPLATES})
+
+    assert shipped(repo) == set(CODE) | set(TEMPLATES)
+
+
+def test_local_secrets_and_state_never_ship_from_a_plain_folder(tmp_path):
+    write(tmp_path, {**CODE, **NEVER, **TEMPLATES})
+
+    assert shipped(tmp_path) == set(CODE) | set(TEMPLATES)
+
+
+DEPLOYIGNORE = {".deployignore": "# not for servers\n\ndocs/\n*.md\n/tests\n",
+                "docs/index.html": "", "README.md": "", "app/NOTES.md": "", "tests/test_views.py": "",
+                "app/tests/test_x.py": ""}
+
+
+def test_deployignore_leaves_out_more_in_a_git_work_tree(tmp_path):
+    repo = git_repo(tmp_path / "repo", {**CODE, **DEPLOYIGNORE})
+
+    assert shipped(repo) == set(CODE) | {"app/tests/test_x.py"}
+
+
+def test_deployignore_leaves_out_more_in_a_plain_folder(tmp_path):
+    write(tmp_path, {**CODE, **DEPLOYIGNORE})
+
+    assert shipped(tmp_path) == set(CODE) | {"app/tests/test_x.py"}
+
+
+def test_an_exported_git_ref_follows_the_same_rules(tmp_path):
+    repo = git_repo(tmp_path / "repo", {**CODE, **DEPLOYIGNORE, ".env": "SECRET_KEY=x\n", ".env.example": ""})
+    packed = _export_git(str(repo), "HEAD")
+
+    with tarfile.open(packed.archive) as archive:
+        assert set(archive.getnames()) == set(CODE) | {"app/tests/test_x.py", ".env.example"}
+
+
+def test_deployignore_does_not_bring_back_with_negation(tmp_path):
+    write(tmp_path, {**CODE, ".deployignore": "*.md\n!README.md\n"})
+
+    with pytest.raises(DeploySettingsError, match=r"^django_source_dir: .*\.deployignore.*negation"):
+        pack_directory(str(tmp_path))
+
+
+def test_the_digest_follows_the_shipped_files_only(tmp_path):
+    repo = git_repo(tmp_path / "repo", {**CODE, ".gitignore": "local_settings.py\n"})
+    write(repo, {"local_settings.py": "DEBUG = True\n", ".env": "SECRET_KEY=x\n"})
+    first = pack_directory(str(repo)).digest
+    assert pack_directory(str(repo)).digest == first
+
+    write(repo, {"local_settings.py": "DEBUG = False\n", ".env": "SECRET_KEY=y\n"})
+    assert pack_directory(str(repo)).digest == first
+
+    write(repo, {"app/views.py": "x = 2\n"})
+    assert pack_directory(str(repo)).digest != first
+
+
+def test_the_same_content_gives_the_same_digest_in_a_git_tree_and_a_plain_folder(tmp_path):
+    write(tmp_path / "plain", CODE)
+    repo = git_repo(tmp_path / "repo", CODE)
+
+    assert pack_directory(str(repo)).digest == pack_directory(str(tmp_path / "plain")).digest
