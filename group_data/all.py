@@ -16,7 +16,10 @@ django_settings_file = None  # REQUIRED. Settings module of this deployment, e.g
 django_source_folder = ""  # Folder of manage.py inside the source tree ("" = its top).
 django_archives_to_deflate = []  # Archives inside the release to unpack in place after the source.
 django_dependencies = []  # Extra pip requirements for the release virtualenv, e.g. ["django==5.2.*"].
-django_pip_install_requirements = False  # Also install the source tree's requirements.txt.
+django_pip_install_requirements = False  # Install requirements.txt (the seed's switch; see django_dependency_file).
+django_dependency_file = "auto"  # uv.lock, pyproject.toml or requirements.txt found at the top; or a path; or "none".
+django_linked_dirs = []  # Folders inside the release kept in shared/ across releases, e.g. ["var/cache"].
+django_linked_files = []  # Files inside the release kept in shared/ across releases, e.g. ["search.idx"].
 django_environment_variables = {}  # Secrets: written to the secret file (DJANGO_SETTINGS_SECRET_FILE).
 django_webapplication_additional_environment_settings = {}  # Extra (non-secret) environment of the app.
 django_revision_file_pattern = None  # Release archive name, "${VAR}" taken from the environment.
@@ -50,7 +53,8 @@ memcached = False  # Install and run memcached (as the fabfile did).
 deploy_user = None  # Create this user for later runs (ssh_user), with passwordless sudo.
 deploy_user_ssh_keys = []  # Public SSH keys (text) that may log in as deploy_user.
 keep_releases = 5  # Releases kept on the host (the live one always is).
-health_check_path = "/health/"  # Must answer 200 through the webserver after each switch.
+health_check_path = None  # Must answer 200 after each switch; None: "/" must answer below 500.
+health_check_timeout = 60  # Seconds the new release (web and Celery worker) has to answer.
 django_source_dir = None  # Release source: a local directory, packed and uploaded.
 django_release_archive = None  # Release source: a local .tar.gz/.tar.bz2/.zip, or a folder of them (see django_revision_file_pattern).
 django_git_repo = None  # Release source: a git repository (local path or URL), archived at django_git_ref.

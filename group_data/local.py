@@ -10,6 +10,7 @@ django_settings_folder = "exampleapp"
 django_settings_file = "exampleapp.settings"
 django_source_dir = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "example"))
 django_pip_install_requirements = True
+health_check_path = "/health/"
 django_environment_variables = {
     # A throwaway key for throwaway hosts. Real environments take theirs from a vault or the
     # environment of the machine that runs pyinfra, never from the repository.

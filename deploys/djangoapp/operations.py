@@ -81,17 +81,6 @@ def self_signed_certificate(certificate: str, key: str, common_name: str):
 
 
 @operation()
-def switch_link(link: str, target: str):
-    """Point `link` at `target` atomically: a new link under a temporary name renamed over the old
-    one, so a request never finds `link` missing (files.link removes it first)."""
-    current = host.get_fact(Link, path=link)
-    if current and current.get("link_target") == target:
-        host.noop(f"{link} already points at {target}")
-        return
-    yield f"ln -sfn {q(target)} {q(link)}.next && mv -Tf {q(link)}.next {q(link)}"
-
-
-@operation()
 def upload_and_unpack(src: str, archive: str, release_dir: str, venv: str, metadata: dict):
     """Upload a source archive and unpack it into a new release folder, complete or not at all:
     it is built under a temporary name (REVISION, .release.json and the link to its virtualenv
@@ -110,22 +99,23 @@ def upload_and_unpack(src: str, archive: str, release_dir: str, venv: str, metad
 
 
 @operation()
-def build_virtualenv(path: str, python: str, uv: str, dependencies: list[str], requirements: str | None,
-                     env: dict[str, str] | None = None):
-    """Build a virtualenv for one dependency set, once. A folder without the `.complete` marker is
-    a leftover of a build that died: it is thrown away and built again."""
+def build_virtualenv(path: str, python: str, uv: str, install: list[str], env: dict[str, str] | None = None):
+    """Build a virtualenv for one dependency set, once (`install`: the commands that fill it). A
+    folder without the `.complete` marker is a leftover of a build that died: it is thrown away
+    and built again. When the install fails for want of a newer Python, one line says so first."""
     if host.get_fact(File, path=f"{path}/.complete"):
         host.noop(f"virtualenv {path} is ready")
         return
     prefix = " ".join(f"{name}={q(value)}" for name, value in (env or {}).items())
     prefix = f"env {prefix} " if prefix else ""
     yield f"rm -rf {q(path)} && {uv} venv --quiet --python {q(python)} {q(path)}"
-    packages = " ".join(q(dependency) for dependency in dependencies)
-    if requirements:
-        packages += f" -r {q(requirements)}"
-    if packages.strip():
-        yield f"{prefix}{uv} pip install --quiet --compile-bytecode --python {q(path)}/bin/python {packages}"
-    yield f"touch {q(path)}/.complete"
+    log = f"{path}/.install.log"
+    for command in install:
+        yield (f"if ! {prefix}{command} > {q(log)} 2>&1; then "
+               f"if grep -qiE 'current Python version|requires-python|Requires-Python' {q(log)}; then "
+               f"echo \"the dependencies need another Python than {python} ($({q(python)} -V 2>&1)): set "
+               f"python_interpreter, or use a newer Debian release\" >&2; fi; cat {q(log)} >&2; exit 1; fi")
+    yield f"rm -f {q(log)} && touch {q(path)}/.complete"
 
 
 APACHE_ITEMS = {
@@ -203,44 +193,6 @@ def read_json(path: str, key: str) -> str:
 
 
 @operation(is_idempotent=False)
-def inspect_release(release_dir: str, manage: str, script: str, python: str, media_dir: str):
-    """Three things at once, as they need nothing from each other: start the new release's Django
-    for the deploy checks (errors stop the release), STATIC_ROOT, MEDIA_ROOT, pending migrations
-    and the migration state they lead to (saved in .django.json and .migrations.json for the next
-    steps and the history); collectstatic into the release; compile its bytecode. Then serve
-    what Django named (serve_paths)."""
-    out = f"{release_dir}/.django.out"
-    run_script = f"exec(open({script!r}).read())"
-    yield (f"{python} -m compileall -q -x '/[.]venv/' {q(release_dir)} & compile=$!; "
-           f"{manage} shell --verbosity 0 -c {q(run_script)} > {q(out)} & inspect=$!; "
-           f"{manage} --user root collectstatic --noinput --verbosity 0 & collect=$!; "
-           f"wait $compile; compiled=$?; wait $inspect; inspected=$?; wait $collect; collected=$?; "
-           f"[ $compiled = 0 ] && [ $inspected = 0 ] && [ $collected = 0 ] && "
-           f"tail -n 1 {q(out)} > {q(release_dir)}/.django.json && rm -f {q(out)} && "
-           f"{read_json(f'{release_dir}/.django.json', 'migrations')} > {q(release_dir)}/.migrations.json && "
-           + serve_paths(release_dir, media_dir))
-
-
-def serve_paths(release_dir: str, media_dir: str) -> str:
-    """Shell: the webserver serves <release>/.static, linked here to the STATIC_ROOT Django named;
-    a MEDIA_ROOT inside the release (startproject layouts) becomes a link to the shared media
-    folder, so uploads survive releases."""
-    facts = f"{release_dir}/.django.json"
-    return (
-        f'static_root="$({read_json(facts, "static_root")})" && '
-        f'media_root="$({read_json(facts, "media_root")})" && '
-        f'{{ [ -n "$static_root" ] || {{ echo "STATIC_ROOT is not set in the settings: there is nothing to serve '
-        f'static files from" >&2; exit 1; }}; }} && '
-        f'ln -sfn "$static_root" {q(release_dir)}/.static && '
-        f'case "$(realpath -m "$media_root")/" in "$(realpath {q(release_dir)})"/*) '
-        f'mkdir -p "$(dirname "$media_root")" && '
-        f'if [ -d "$media_root" ] && [ ! -L "$media_root" ]; then '
-        f'cp -an "$media_root"/. {q(media_dir)}/ && rm -rf "$media_root"; fi && '
-        f'ln -sfn {q(media_dir)} "$media_root";; esac'
-    )
-
-
-@operation(is_idempotent=False)
 def migrate_with_snapshot(release_dir: str, manage: str, snapshot: str, take_snapshot: str,
                           restore_snapshot: str):
     """Migrate the database from the new release. When migrations are pending a snapshot is
@@ -252,34 +204,6 @@ def migrate_with_snapshot(release_dir: str, manage: str, snapshot: str, take_sna
         f"{take_snapshot} && printf '%s\\n' {q(snapshot)} > {q(release_dir)}/.snapshot && "
         f"if ! {manage} migrate --noinput; then {restore_snapshot}; "
         f"echo 'the migrations failed: the database was restored from the snapshot {snapshot}' >&2; exit 1; fi; fi"
-    )
-
-
-@operation(is_idempotent=False)
-def activate_release(link: str, release_dir: str, previous_dir: str | None, service: str,
-                     health_url: str, resolve: str, release_id: str, timeout: int = 30,
-                     before_switch_back: str | None = None):
-    """Switch `link` to the new release, reload uWSGI gracefully and wait until the webserver
-    answers the health check from the new release. If it never does, switch back to the previous
-    release (when there is one; `before_switch_back` runs first), reload again and fail."""
-    switch = "ln -sfn {target} {link}.next && mv -Tf {link}.next {link}"
-    back = (
-        f"{before_switch_back + '; ' if before_switch_back else ''}"
-        f"{switch.format(target=q(previous_dir), link=q(link))} && systemctl reload-or-restart {service}; "
-        if previous_dir else f"systemctl stop {service}; rm -f {q(link)}; "
-    )
-    answer = (
-        f"curl -sk -o /dev/null --max-time 5 --resolve {q(resolve)} "
-        f"-w '%{{http_code}} %header{{x-release-id}}' {q(health_url)}"
-    )
-    check = f'[ "$({answer})" = {q("200 " + release_id)} ]'
-    yield (
-        f"{switch.format(target=q(release_dir), link=q(link))} && systemctl reload-or-restart {service} && "
-        f"for attempt in $(seq {timeout * 10}); do if {check}; then exit 0; fi; sleep 0.1; done; "
-        f"echo \"health check failed: {health_url} did not answer 200 from release {release_id} "
-        f"(last answer: $({answer}))\" >&2; "
-        + (f"echo 'switched back to {previous_dir}' >&2; " if previous_dir else "")
-        + f"{back}exit 1"
     )
 
 

@@ -4,13 +4,13 @@ keep the old one serving when anything goes wrong.
     lock      take the project's deploy lock
     prepare   upload the source archive, unpack it into releases/<id>
     build     virtualenv (shared by releases with the same dependencies), archives
-    check     the new release's Django: check --deploy (errors stop the release), STATIC_ROOT,
-              MEDIA_ROOT, pending migrations; collectstatic and bytecode at the same time; then
-              serve that STATIC_ROOT (media lives outside the releases)
+    check     the new release's Django (inspection.py): collectstatic and bytecode, then what
+              lives across releases linked into it (media, sqlite files, django_linked_dirs/files
+              in shared/), then check --deploy (errors stop the release) and pending migrations
     migrate   if anything is pending: snapshot the database, migrate; on failure restore it
-    switch    `current` -> releases/<id> atomically, graceful uWSGI reload, health check;
-              if the new release does not answer, switch back to the previous one;
-              Celery restarts on the new release (warm shutdown: running tasks finish)
+    switch    `current` -> releases/<id> atomically, graceful uWSGI reload and Celery restart
+              (warm shutdown: running tasks finish); the new release must answer through the
+              webserver and its Celery worker come up, or the host switches back (switch.py)
     clean up  record the release, remove releases beyond keep_releases, release the lock
 
 Several hosts: pyinfra runs each step on every host before the next one starts, so every web and
@@ -38,21 +38,28 @@ from pyinfra.operations import server
 from . import failure
 from .context import current_settings, only, proxy_environment, require_whole_fleet
 from .database import snapshot_commands, snapshot_path
+from .dependencies import (
+    DependencyPlan,
+    PythonVersion,
+    dependency_hash,
+    install_commands,
+    plan_dependencies,
+    python_mismatch,
+)
 from .host_prep import UV
+from .inspection import inspect_release
 from .operations import (
     ReleaseInfo,
-    activate_release,
     build_virtualenv,
     finish_release,
-    inspect_release,
     migrate_with_snapshot,
     release_lock_command,
-    switch_link,
     take_deploy_lock,
     upload_and_unpack,
 )
 from .settings import DeployRefused, DeploySettingsError, Settings
-from .source import RUN_RELEASE_ID, PackedSource, dependency_hash, release_source
+from .source import RUN_RELEASE_ID, PackedSource, release_source
+from .switch import SwitchPlan, switch_release
 
 q = shlex.quote
 
@@ -70,9 +77,13 @@ def release():
         return
     try:
         source = release_source(settings)
+        plan = plan_dependencies(settings, source)
+        mismatch = python_mismatch(settings, plan, host.get_fact(PythonVersion, interpreter=settings.python_interpreter))
+        if mismatch:
+            raise DeploySettingsError(mismatch)
     except DeploySettingsError as error:
         raise DeploySettingsError(f"invalid deploy settings, nothing was changed:\nhost {host.name}:\n  - {error}")
-    dependencies = dependency_hash(settings, source)
+    dependencies = dependency_hash(settings, plan)
     live = host.get_fact(ReleaseInfo, link=settings.current_link)
     if live and (live.get("source_digest"), live.get("dependency_hash")) == (source.digest, dependencies):
         host.noop(f"release {live['id']} is live and built from this same source")
@@ -91,10 +102,10 @@ def release():
 
     _lock(settings, release_id, release_dir)
     _prepare(settings, source, release_id, release_dir, dependencies)
-    _build(settings, source, release_dir, dependencies)
-    inspect_release(name="Deploy checks, collectstatic, bytecode; serve STATIC_ROOT, keep MEDIA_ROOT shared",
+    _build(settings, plan, release_dir, dependencies)
+    inspect_release(name="Collectstatic, bytecode, shared paths linked, deploy checks",
                     release_dir=release_dir, manage=manage, script=f"{settings.project_root}/bin/inspect-release.py",
-                    python=f"{release_dir}/.venv/bin/python", media_dir=settings.media_dir)
+                    link_shared=f"{settings.project_root}/bin/link-shared.py", python=f"{release_dir}/.venv/bin/python")
     _migrate(settings, release_id, release_dir, manage)
     switch_in_batches(settings, release_id, previous_dir)
     _clean_up(settings, release_id)
@@ -102,34 +113,29 @@ def release():
 
 def switch_in_batches(settings: Settings, release_id: str, previous_dir: str | None,
                       before_switch_back: str | None = None):
-    """Switch the fleet to a release, batch after batch (one batch: all hosts at once): `current`
-    -> the release; on web hosts a graceful uWSGI reload and a health check through the webserver
-    (or the switch back to `previous_dir`); on worker hosts a Celery restart. Releases and
-    rollbacks both end this way."""
+    """Switch the fleet to a release, batch after batch (one batch: all hosts at once), each host
+    as switch.py says: `current` -> the release, uWSGI and Celery on it, their checks, or back to
+    `previous_dir`. Releases and rollbacks both end this way."""
     batches = settings.fleet.switch_batches(settings.rolling_batch_size)
-    release_dir = f"{settings.releases_dir}/{release_id}"
+    plan = SwitchPlan(
+        link=settings.current_link,
+        release_dir=f"{settings.releases_dir}/{release_id}",
+        release_id=release_id,
+        previous_dir=previous_dir,
+        app_service=settings.uwsgi_service if settings.is_web else None,
+        health_url=f"https://{settings.url}{settings.health_check_path or '/'}",
+        resolve=f"{settings.url}:443:127.0.0.1",
+        strict_health=settings.health_check_path is not None,
+        celery_services=tuple(settings.celery_services),
+        timeout=settings.health_check_timeout,
+        before_switch_back=before_switch_back,
+    )
+    checks = " and ".join(filter(None, ["health" if settings.is_web else "",
+                                        "Celery" if settings.celery_services else ""]))
     for number, batch in enumerate(host.loop(batches), 1):
         label = f" (batch {number} of {len(batches)})" if len(batches) > 1 else ""
-        in_batch = only(host.name in batch)
-        if settings.is_web:
-            activate_release(
-                name=f"Switch to release {release_id} and check its health{label}",
-                link=settings.current_link,
-                release_dir=release_dir,
-                previous_dir=previous_dir,
-                service=settings.uwsgi_service,
-                health_url=f"https://{settings.url}{settings.health_check_path}",
-                resolve=f"{settings.url}:443:127.0.0.1",
-                release_id=release_id,
-                before_switch_back=before_switch_back,
-                _if=in_batch,
-            )
-        else:
-            switch_link(name=f"Switch to release {release_id}{label}", link=settings.current_link,
-                        target=release_dir, _if=in_batch)
-        server.shell(name=f"Restart Celery on release {release_id} (warm shutdown){label}",
-                     commands=[f"systemctl restart {' '.join(settings.celery_services)}"],
-                     _if=only(host.name in batch and bool(settings.celery_services)))
+        switch_release(name=f"Switch to release {release_id}{', check its ' + checks if checks else ''}{label}",
+                       plan=plan, _if=only(host.name in batch))
 
 
 def lock_holder(purpose: str) -> dict:
@@ -177,16 +183,14 @@ def _prepare(settings: Settings, source: PackedSource, release_id: str, release_
     )
 
 
-def _build(settings: Settings, source: PackedSource, release_dir: str, dependencies: str):
+def _build(settings: Settings, plan: DependencyPlan, release_dir: str, dependencies: str):
     venv = f"{settings.venvs_dir}/{dependencies}"
-    use_requirements = settings.django_pip_install_requirements and source.requirements is not None
     build_virtualenv(
-        name=f"Virtualenv {dependencies}",
+        name=f"Virtualenv {dependencies} ({plan.file or 'django_dependencies'})",
         path=venv,
         python=settings.python_interpreter,
         uv=UV,
-        dependencies=settings.django_dependencies,
-        requirements=f"{release_dir}/requirements.txt" if use_requirements else None,
+        install=install_commands(plan, release_dir, venv, UV, settings.django_dependencies),
         env=proxy_environment(settings),
     )
     for archive in settings.django_archives_to_deflate:

@@ -19,12 +19,15 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, field_validator, model_validator
 from pyinfra.api.exceptions import PyinfraError
 
+from .environment import mask_credentials, split_environment
+
 SAFE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 DOTTED_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 RELEASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 UNIX_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+URL_PATH = re.compile(r"^/[A-Za-z0-9._~/?=&%+,:@-]*$")
 REDIS_PASSWORD = re.compile(r"^[A-Za-z0-9_.~-]{16,128}$")
 
 # Data keys with these prefixes belong to us: one we do not know is most likely a typo.
@@ -112,6 +115,9 @@ class Settings(BaseModel):
     django_archives_to_deflate: list[str] = []
     django_dependencies: list[str] = []
     django_pip_install_requirements: bool = False
+    django_dependency_file: str = "auto"
+    django_linked_dirs: list[str] = []
+    django_linked_files: list[str] = []
     django_environment_variables: dict[str, str] = {}
     django_webapplication_additional_environment_settings: dict[str, str] = {}
     django_revision_file_pattern: Optional[str] = None
@@ -145,7 +151,8 @@ class Settings(BaseModel):
     deploy_user: Optional[str] = None
     deploy_user_ssh_keys: list[str] = []
     keep_releases: int = 5
-    health_check_path: str = "/health/"
+    health_check_path: Optional[str] = None
+    health_check_timeout: int = 60
     django_source_dir: Optional[str] = None
     django_release_archive: Optional[str] = None
     django_git_repo: Optional[str] = None
@@ -210,9 +217,18 @@ class Settings(BaseModel):
             raise ValueError(f"must be a relative path inside the source tree, without '..' (got {value!r})")
         return value
 
-    @field_validator("django_archives_to_deflate")
+    @field_validator("django_dependency_file")
     @classmethod
-    def _archives_inside(cls, value: list[str]) -> list[str]:
+    def _dependency_file(cls, value: str) -> str:
+        if value in ("auto", "none"):
+            return value
+        if not value or value.startswith("/") or ".." in value.split("/"):
+            raise ValueError(f'must be "auto", "none" or a path inside the source tree (got {value!r})')
+        return value
+
+    @field_validator("django_archives_to_deflate", "django_linked_dirs", "django_linked_files")
+    @classmethod
+    def _paths_inside(cls, value: list[str]) -> list[str]:
         for path in value:
             if path.startswith("/") or ".." in path.split("/"):
                 raise ValueError(f"entries must be paths inside the release, without '..' (got {path!r})")
@@ -245,7 +261,7 @@ class Settings(BaseModel):
             raise ValueError(f"must be an IP address on the fleet's private network (got {value!r})") from None
 
     @field_validator("uwsgi_number_workers", "keep_releases", "celery_concurrency", "rolling_batch_size",
-                     mode="before")
+                     "health_check_timeout", mode="before")
     @classmethod
     def _positive_int(cls, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -254,9 +270,10 @@ class Settings(BaseModel):
 
     @field_validator("health_check_path")
     @classmethod
-    def _url_path(cls, value: str) -> str:
-        if not value.startswith("/") or any(c.isspace() for c in value):
-            raise ValueError(f"must be a URL path starting with '/' (got {value!r})")
+    def _url_path(cls, value: Optional[str]) -> Optional[str]:
+        # It goes into a shell command and a URL: letters, digits and URL punctuation only.
+        if value is not None and not URL_PATH.match(value):
+            raise ValueError(f"must be a URL path starting with '/', without spaces or quotes (got {value!r})")
         return value
 
     @field_validator("release_id", "rollback_to", mode="before")
@@ -547,33 +564,16 @@ class Settings(BaseModel):
         services = [f"celery-{self.websiteproject}"] if self.celery and self.is_worker else []
         return services + ([f"celery-beat-{self.websiteproject}"] if self.runs_celery_beat else [])
 
-    @property
+    @cached_property
     def secrets(self) -> dict[str, str]:
-        """What the secret file holds: django_environment_variables, and the broker URL when it
-        carries Redis's password."""
-        broker = {"CELERY_BROKER_URL": self.broker_url} if self.celery and self.redis_password else {}
-        return {**self.django_environment_variables, **broker}
+        """What the secret file holds: django_environment_variables, and every value of the app's
+        environment that carries a credential (environment.py)."""
+        return split_environment(self)[1]
 
     @cached_property
     def app_environment(self) -> dict[str, str]:
-        """The environment every process of the app gets (uWSGI, manage.py): no secrets here."""
-        env = {
-            "DJANGO_SETTINGS_MODULE": self.django_settings_file,
-            "DJANGO_SETTINGS_SECRET_FILE": self.secret_file,
-            "DJANGO_ALLOWED_HOSTS": self.url,
-            "DJANGO_MEDIA_ROOT": self.media_dir,
-            "DJANGO_LOG_DIR": self.log_dir,
-            "DJANGO_DB_ENGINE": self.database,
-        }
-        if self.database == "sqlite":
-            env["DJANGO_DB_NAME"] = self.sqlite_path
-        else:
-            env.update(DJANGO_DB_NAME=self.db_name, DJANGO_DB_USER=self.db_name, DJANGO_DB_HOST=self.database_host,
-                       DJANGO_DB_PORT="5432")
-        if self.celery and not self.redis_password:
-            env["CELERY_BROKER_URL"] = self.broker_url  # with a password, it is in the secrets
-        env.update(self.django_webapplication_additional_environment_settings)
-        return env
+        """The environment every process of the app gets (uWSGI, Celery, manage.py): no secrets here."""
+        return split_environment(self)[0]
 
 
 # Every variable, in the order of the model; group_data/all.py and the README follow it.
@@ -616,7 +616,8 @@ def plan_fleet(hosts: dict[str, tuple[set[str], Settings]]) -> tuple[Optional[Fl
         values = {name: getattr(settings, variable) for name, (_, settings) in hosts.items()}
         if len({repr(value) for value in values.values()}) > 1:
             found.append(f"{variable}: must be the same on every host of the fleet ("
-                         + ", ".join(f"{name}: {value!r}" for name, value in values.items()) + ")")
+                         + ", ".join(f"{name}: {mask_credentials(repr(value))}" for name, value in values.items())
+                         + ")")
     if found:
         return None, found
     project = next(iter(hosts.values()))[1]

@@ -71,6 +71,7 @@ def _secrets_and_tools(settings: Settings):
     )
     template("app/release-history.py.j2", f"{settings.project_root}/bin/release-history", settings, mode="755")
     template("app/inspect-release.py.j2", f"{settings.project_root}/bin/inspect-release.py", settings, mode="644")
+    template("app/link-shared.py.j2", f"{settings.project_root}/bin/link-shared.py", settings, mode="755")
     return secrets
 
 

@@ -51,7 +51,15 @@ class PackedSource:
     archive: str        # local path of the .tar.gz to upload
     digest: str         # sha256 of the file names, modes and contents
     revision: str       # what the source is: git commit, archive name, or directory digest
-    requirements: bytes | None  # requirements.txt at the top of the tree, when there is one
+    root: str           # the local folder that was packed
+    names: frozenset[str]  # the paths, relative to root, of the files it shipped
+
+    def read(self, name: str) -> bytes | None:
+        """A shipped file's content (pyproject.toml, uv.lock, ...), or None when it did not ship."""
+        if name not in self.names:
+            return None
+        with open(os.path.join(self.root, name), "rb") as handle:
+            return handle.read()
 
 
 class _Rule(NamedTuple):
@@ -157,8 +165,10 @@ def pack_directory(source_dir: str, revision: str | None = None) -> PackedSource
     source_dir = os.path.abspath(source_dir)
     digest = hashlib.sha256()
     tar_bytes = io.BytesIO()
+    names = []
     with tarfile.open(fileobj=tar_bytes, mode="w") as tar:
         for path, name in _files(source_dir):
+            names.append(name)
             with open(path, "rb") as handle:
                 content = handle.read()
             executable = os.access(path, os.X_OK)
@@ -169,12 +179,8 @@ def pack_directory(source_dir: str, revision: str | None = None) -> PackedSource
     archive = os.path.join(tempfile.mkdtemp(prefix="django-deploy-"), "source.tar.gz")
     with open(archive, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as packed:
         packed.write(tar_bytes.getvalue())
-    requirements_path = os.path.join(source_dir, "requirements.txt")
-    requirements = None
-    if os.path.isfile(requirements_path):
-        with open(requirements_path, "rb") as handle:
-            requirements = handle.read()
-    return PackedSource(archive, digest.hexdigest(), revision or f"dir:{digest.hexdigest()[:12]}", requirements)
+    return PackedSource(archive, digest.hexdigest(), revision or f"dir:{digest.hexdigest()[:12]}", source_dir,
+                        frozenset(names))
 
 
 def _single_top_folder(root: str) -> str:
@@ -261,12 +267,3 @@ def release_source(settings: Settings) -> PackedSource:
         "django_source_dir: a release needs a source: set django_source_dir, django_release_archive "
         "or django_git_repo")
 
-
-def dependency_hash(settings: Settings, source: PackedSource) -> str:
-    """What decides the virtualenv: interpreter, django_dependencies and (when used) requirements.txt.
-    Releases with the same hash share one virtualenv, so a code-only release installs nothing."""
-    digest = hashlib.sha256(settings.python_interpreter.encode())
-    digest.update("\n".join(settings.django_dependencies).encode())
-    if settings.django_pip_install_requirements and source.requirements:
-        digest.update(b"\0requirements\0" + source.requirements)
-    return digest.hexdigest()[:16]

@@ -1,0 +1,68 @@
+"""The new release's Django, asked before it serves: where its files and databases are (so they
+are linked to shared/ first), collectstatic, the deploy checks and the migrations still to apply.
+
+When Django cannot start, the operator gets one line naming the cause and, where there is one,
+the variable that fixes it, with Django's own output below.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from pyinfra.api import operation
+
+from .operations import read_json
+
+q = shlex.quote
+
+# (text in Django's last line of output, what to say). First match wins.
+CAUSES = (
+    ("No module named", "the release imports a module its virtualenv lacks: add the package to the project's "
+                        "dependency file (django_dependency_file) or to django_dependencies"),
+    ("SECRET_KEY", "SECRET_KEY is empty: read it from the environment in the settings and put it in "
+                   "django_environment_variables (the secrets)"),
+    ("unable to open database file", "the sqlite database cannot be opened: its folder must be writable by "
+                                     "uwsgi_user; a file inside the release is linked to shared/db by the deploy"),
+    ("password authentication failed", "PostgreSQL refused the password: DJANGO_DB_PASSWORD in "
+                                       "django_environment_variables (DATABASE_URL carries it)"),
+    ("Connection refused", "a service the settings name does not answer (database, Redis): check database, "
+                           "redis_url and the settings' DATABASES"),
+    ("DJANGO_SETTINGS_MODULE", "the settings module cannot be loaded: check django_settings_file"),
+    ("ImproperlyConfigured", "the settings are incomplete: see Django's message"),
+)
+
+
+def explain_failure(output: str, step: str) -> str:
+    """Shell: after a failed Django command whose output is in `output`, print one line with the
+    cause (Django's last line) and a hint, then the output itself."""
+    hints = " ".join(f"*{q(text)}*) hint={q(hint)};;" for text, hint in CAUSES)
+    return (f'cause="$(grep -v "^[[:space:]]*$" {q(output)} | tail -n 1)"; hint=""; '
+            f'case "$cause" in {hints} esac; '
+            f'echo "the new release failed {step}: $cause" >&2; '
+            f'[ -z "$hint" ] || echo "  $hint" >&2; '
+            f'echo "--- its output:" >&2; cat {q(output)} >&2')
+
+
+@operation(is_idempotent=False)
+def inspect_release(release_dir: str, manage: str, script: str, link_shared: str, python: str):
+    """Ask the new release's Django, in two starts:
+    1. as root: collectstatic and where STATIC_ROOT, MEDIA_ROOT and the sqlite files are
+       (.paths.json), while its bytecode compiles; then link-shared.py links them to shared/
+    2. as the app user: the deploy checks (errors stop the release) and the pending migrations
+       and the state they lead to (.django.json, .migrations.json), for the next steps."""
+    def run(as_root: bool, call: str, result: str, step: str) -> str:
+        out = f"{release_dir}/.django.out"
+        code = f"exec(open({script!r}).read()); {call}"
+        return (f"if ! {manage}{' --user root' if as_root else ''} shell --verbosity 0 -c {q(code)} > {q(out)} 2>&1; then "
+                f"{explain_failure(out, step)}; exit 1; fi; "
+                f"tail -n 1 {q(out)} > {q(result)} && rm -f {q(out)}")
+
+    yield (f"{python} -m compileall -q -x '/[.]venv/' {q(release_dir)} > /dev/null & compile=$!; "
+           + run(True, f"locate_and_collect({release_dir!r})", f"{release_dir}/.paths.json",
+                 "to start (collectstatic)")
+           + "; wait $compile || exit 1")
+    yield f"/usr/bin/python3 {q(link_shared)} {q(release_dir)}"
+    yield (run(False, "inspect()", f"{release_dir}/.django.json", "its deploy checks")
+           + f" && {read_json(f'{release_dir}/.django.json', 'migrations')} > "
+           f"{q(release_dir)}/.migrations.json")
+

@@ -1,0 +1,121 @@
+"""The switch of one host to a release, and the checks that decide whether it stays.
+
+    switch    `current` -> the release, atomically (a new link renamed over the old one)
+    web       graceful uWSGI reload; the webserver must answer from the new release (its
+              X-Release-Id) within health_check_timeout: 200 at health_check_path, or, with no
+              path set, any answer below 500 at "/" (a stock project has no health URL) except 400,
+              which is Django refusing the host name (ALLOWED_HOSTS)
+    worker    Celery restarts (warm shutdown: running tasks finish); the new worker must log that
+              it is ready and still run, within the same deadline; beat must still run
+    back      if a check fails: `current` back to the previous release, uWSGI reloaded and Celery
+              restarted on it, the cause and the service's last log lines shown, and the run fails
+
+Each function returns shell text, so a unit test can read what runs on the host.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import Optional
+
+from pyinfra.api import operation
+
+q = shlex.quote
+
+LOG_LINES = 15
+
+
+@dataclass(frozen=True)
+class SwitchPlan:
+    link: str                      # the `current` link
+    release_dir: str               # the release to switch to
+    release_id: str
+    previous_dir: Optional[str]    # where to go back to (None: first release)
+    app_service: Optional[str]     # the uWSGI unit (web hosts)
+    health_url: str                # https://<url><path>
+    resolve: str                   # curl --resolve: the site's name on this host's loopback
+    strict_health: bool            # health_check_path set: 200 only
+    celery_services: tuple[str, ...] = ()  # worker first, then beat
+    timeout: int = 60
+    before_switch_back: Optional[str] = None  # a rollback migrates the database forward again
+
+
+def link_command(link: str, target: str) -> str:
+    """Point `link` at `target` atomically (files.link removes the old link first)."""
+    return f"ln -sfn {q(target)} {q(link)}.next && mv -Tf {q(link)}.next {q(link)}"
+
+
+def web_check(plan: SwitchPlan) -> str:
+    """Wait until the webserver answers from the new release; on timeout print why, return 1."""
+    answer = (f"curl -sk -o /dev/null --max-time 5 --resolve {q(plan.resolve)} "
+              f"-w '%{{http_code}} %header{{x-release-id}}' {q(plan.health_url)}")
+    if plan.strict_health:
+        healthy = f'[ "$answer" = {q("200 " + plan.release_id)} ]'
+        wanted = f"200 from release {plan.release_id}"
+    else:
+        healthy = (f'[ "${{answer#* }}" = {q(plan.release_id)} ] && code=${{answer%% *}} && '
+                   '[ "$code" -lt 500 ] && [ "$code" != 400 ]')
+        wanted = f"an answer below 500 from release {plan.release_id}"
+    hint = ('case "$answer" in 400\\ *) echo "Django answers 400 Bad Request: its ALLOWED_HOSTS does not hold '
+            'the site name (the app gets it as DJANGO_ALLOWED_HOSTS)" >&2;; 5*) echo "the app fails: its log '
+            f'follows" >&2; journalctl -u {q(plan.app_service or "")} -n {LOG_LINES} --no-pager -o cat >&2;; '
+            '000\\ *) echo "nothing answers: is the webserver running?" >&2;; esac')
+    return (f"(deadline=$((SECONDS + {plan.timeout})); "
+            f"until answer=\"$({answer})\"; {healthy}; do "
+            f"if [ $SECONDS -ge $deadline ]; then "
+            f"echo \"health check failed: {plan.health_url} did not give {wanted} within {plan.timeout} s "
+            f"(last answer: $answer)\" >&2; {hint}; exit 1; fi; sleep 0.2; done)")
+
+
+def worker_check(plan: SwitchPlan, since: str) -> str:
+    """Wait until the Celery worker restarted at `since` (a shell expression giving an epoch) logs
+    that it is ready and still runs; then beat must run too. On timeout print why, return 1."""
+    worker, *others = plan.celery_services
+    log = f"journalctl -u {q(worker)} --since \"@{since}\" --no-pager -o cat"
+    ready = f"{log} | grep -q ' ready\\.$' && systemctl is-active -q {q(worker)}"
+    running = " && ".join(f"systemctl is-active -q {q(service)}" for service in others) or "true"
+    return (f"(deadline=$((SECONDS + {plan.timeout})); "
+            f"until {ready}; do "
+            f"if [ $SECONDS -ge $deadline ]; then echo \"the Celery worker of release {plan.release_id} did not "
+            f"become ready within {plan.timeout} s; its log:\" >&2; {log} | tail -n {LOG_LINES} >&2; exit 1; fi; "
+            f"sleep 0.5; done) && "
+            f"{{ {running} || {{ echo 'Celery beat of the new release does not run; its log:' >&2; "
+            + "; ".join(f"journalctl -u {q(service)} -n {LOG_LINES} --no-pager -o cat >&2" for service in others)
+            + "; false; }; }")
+
+
+def restart_services(plan: SwitchPlan) -> str:
+    """Reload uWSGI gracefully and restart Celery on whatever `current` points at."""
+    steps = []
+    if plan.app_service:
+        steps.append(f"systemctl reload-or-restart {q(plan.app_service)}")
+    if plan.celery_services:
+        steps.append("systemctl restart " + " ".join(q(service) for service in plan.celery_services))
+    return " && ".join(steps) or "true"
+
+
+def switch_command(plan: SwitchPlan) -> str:
+    """The whole switch of one host, as one shell program."""
+    checks = []
+    if plan.app_service:
+        checks.append(web_check(plan))
+    if plan.celery_services:
+        checks.append(worker_check(plan, "$started"))
+    if plan.previous_dir:
+        back = (f"{plan.before_switch_back + '; ' if plan.before_switch_back else ''}"
+                f"{link_command(plan.link, plan.previous_dir)} && {restart_services(plan)}; "
+                f"echo {q('switched back to ' + plan.previous_dir)} >&2; ")
+    else:
+        stop = " ".join(q(service) for service in ((plan.app_service,) if plan.app_service else ())
+                        + plan.celery_services)
+        back = (f"systemctl stop {stop}; " if stop else "") + f"rm -f {q(plan.link)}; "
+    return (f"started=$(date +%s) && {link_command(plan.link, plan.release_dir)} && {restart_services(plan)} && "
+            + " && ".join(checks or ["true"])
+            + f" && exit 0; {back}exit 1")
+
+
+@operation(is_idempotent=False)
+def switch_release(plan: SwitchPlan):
+    """Switch this host to a release and keep it only if it proves healthy (see the module)."""
+    yield switch_command(plan)

@@ -1,0 +1,260 @@
+"""What makes a stock project deploy: its dependency file, its Python, the ecosystem's environment
+variables, the switch's checks, the first error an operator sees, and the links to shared/."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jinja2
+import pytest
+
+from deploys.djangoapp.dependencies import dependency_hash, install_commands, plan_dependencies, python_mismatch
+from deploys.djangoapp.environment import has_credentials, mask_credentials
+from deploys.djangoapp.inspection import explain_failure
+from deploys.djangoapp.settings import DeploySettingsError, plan_fleet, problems
+from deploys.djangoapp.source import pack_directory
+from deploys.djangoapp.switch import SwitchPlan, switch_command, web_check, worker_check
+
+REPO = Path(__file__).resolve().parents[2]
+VALID = {
+    "websiteproject": "mysite",
+    "url": "mysite.example.com",
+    "webserver": "nginx",
+    "django_deployment_root_folder": "/srv/www",
+    "django_settings_folder": "mysite",
+    "django_settings_file": "mysite.settings",
+}
+UV_PYPROJECT = b'[project]\nname = "mysite"\nrequires-python = ">=3.12"\ndependencies = ["django>=5.2"]\n'
+
+
+def settings(**overrides):
+    found_settings, found = problems({**VALID, **overrides})
+    assert found == [], found
+    return found_settings
+
+
+def source(tmp_path, files: dict[str, bytes]):
+    for name, content in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(content)
+    return pack_directory(str(tmp_path))
+
+
+# ------------------------------------------------------------------ dependencies
+
+def test_auto_prefers_the_uv_lock_and_installs_it_as_locked_without_dev_groups(tmp_path):
+    packed = source(tmp_path, {"pyproject.toml": UV_PYPROJECT, "uv.lock": b"version = 1\n",
+                               "requirements.txt": b"django\n", "manage.py": b""})
+    plan = plan_dependencies(settings(), packed)
+    assert (plan.kind, plan.file, plan.requires_python) == ("uv.lock", "uv.lock", ">=3.12")
+    [command] = install_commands(plan, "/srv/r/1", "/srv/venvs/abc", "/opt/uv", [])
+    assert "uv sync" in command and "--locked" in command and "--no-dev" in command
+    assert "--no-install-project" in command and "UV_PROJECT_ENVIRONMENT=/srv/venvs/abc" in command
+    assert "--project /srv/r/1" in command and "UV_PYTHON_DOWNLOADS=never" in command
+
+
+def test_the_virtualenv_is_keyed_by_the_lock(tmp_path):
+    first = plan_dependencies(settings(), source(tmp_path / "a", {"pyproject.toml": UV_PYPROJECT,
+                                                                    "uv.lock": b"version = 1\n", "app.py": b"1"}))
+    code_changed = plan_dependencies(settings(), source(tmp_path / "b", {"pyproject.toml": UV_PYPROJECT,
+                                                                           "uv.lock": b"version = 1\n",
+                                                                           "app.py": b"2"}))
+    lock_changed = plan_dependencies(settings(), source(tmp_path / "c", {"pyproject.toml": UV_PYPROJECT,
+                                                                           "uv.lock": b"version = 1\n#x\n",
+                                                                           "app.py": b"1"}))
+    assert dependency_hash(settings(), first) == dependency_hash(settings(), code_changed)
+    assert dependency_hash(settings(), first) != dependency_hash(settings(), lock_changed)
+    assert dependency_hash(settings(), first) != dependency_hash(settings(django_dependencies=["x"]), first)
+
+
+def test_pyproject_without_a_lock_and_requirements_with_hashes(tmp_path):
+    plan = plan_dependencies(settings(), source(tmp_path / "a", {"pyproject.toml": UV_PYPROJECT}))
+    assert plan.kind == "pyproject.toml"
+    assert "uv pip install" in install_commands(plan, "/r", "/v", "uv", [])[0]
+    plan = plan_dependencies(settings(), source(tmp_path / "b", {
+        "requirements.txt": b"django==5.2.1 --hash=sha256:00\n"}))
+    assert plan.kind == "requirements" and plan.hashes
+    commands = install_commands(plan, "/r", "/v", "uv", ["whitenoise==6.*"])
+    assert "--require-hashes -r /r/requirements.txt" in commands[0]
+    assert commands[1].endswith("'whitenoise==6.*'")  # extras on top, quoted
+
+
+def test_a_named_file_a_seed_switch_and_poetry(tmp_path):
+    packed = source(tmp_path, {"requirements/production.txt": b"django\n", "requirements/base.txt": b"x\n",
+                               "poetry.lock": b"", "pyproject.toml": b"[tool.poetry]\n"})
+    plan = plan_dependencies(settings(django_dependency_file="requirements/production.txt"), packed)
+    assert plan.file == "requirements/production.txt" and b"requirements/base.txt" in plan.key_material
+    with pytest.raises(DeploySettingsError, match="poetry export"):
+        plan_dependencies(settings(), packed)
+    with pytest.raises(DeploySettingsError, match="not in the release source"):
+        plan_dependencies(settings(django_dependency_file="nope.txt"), packed)
+    with pytest.raises(DeploySettingsError, match="django_pip_install_requirements"):
+        plan_dependencies(settings(django_pip_install_requirements=True), packed)
+    assert plan_dependencies(settings(django_dependency_file="none"), packed).kind == "none"
+
+
+def test_the_python_the_project_asks_for_is_checked_with_one_clear_error(tmp_path):
+    plan = plan_dependencies(settings(), source(tmp_path / "a", {"pyproject.toml": UV_PYPROJECT}))
+    error = python_mismatch(settings(), plan, "3.11.2")
+    assert ">=3.12" in error and "3.11.2" in error and "python_interpreter" in error
+    assert python_mismatch(settings(), plan, "3.13.5") is None
+    pinned = plan_dependencies(settings(), source(tmp_path / "b", {".python-version": b"3.13\n",
+                                                                   "requirements.txt": b"django\n"}))
+    assert pinned.requires_python == "==3.13.*" and python_mismatch(settings(), pinned, "3.11.2")
+
+
+# ------------------------------------------------------------------ environment
+
+def test_database_url_with_a_password_goes_to_the_secrets_only():
+    hosts = {"app": ({"web", "worker", "db"}, settings(database="postgresql", celery=True, django_environment_variables={
+        "DJANGO_DB_PASSWORD": "p@ss/w:rd"}))}
+    fleet, found = plan_fleet(hosts)
+    assert found == []
+    app = hosts["app"][1]
+    app._fleet, app._host = fleet, "app"
+    assert app.secrets["DATABASE_URL"] == "postgres://mysite:p%40ss%2Fw%3Ard@127.0.0.1:5432/mysite"
+    assert "DATABASE_URL" not in app.app_environment
+    assert app.app_environment["REDIS_URL"] == app.app_environment["CELERY_BROKER_URL"] == "redis://127.0.0.1:6379/0"
+    assert "p@ss" not in json.dumps(app.app_environment)
+
+
+def test_sqlite_database_url_and_user_values_win():
+    plain = settings()
+    assert plain.app_environment["DATABASE_URL"] == "sqlite:////srv/www/mysite/shared/db/mysite.sqlite3"
+    mine = settings(django_environment_variables={"DATABASE_URL": "postgres://u:p@db/x"},
+                    django_webapplication_additional_environment_settings={"REDIS_URL": "redis://cache:6379/1"})
+    assert mine.secrets["DATABASE_URL"] == "postgres://u:p@db/x" and "DATABASE_URL" not in mine.app_environment
+    assert mine.app_environment["REDIS_URL"] == "redis://cache:6379/1"
+
+
+def test_any_url_with_credentials_is_a_secret_and_masked_in_errors():
+    with_password = settings(celery=True, redis_url="redis://:hunter2hunter2@10.1.1.1:6379/0")
+    assert "hunter2" not in json.dumps(with_password.app_environment)
+    assert with_password.secrets["CELERY_BROKER_URL"].startswith("redis://:hunter2")
+    assert has_credentials("redis://u:p@h/0") and not has_credentials("redis://h:6379/0")
+    assert mask_credentials("'redis://:hunter2@h:1/0'") == "'redis://***@h:1/0'"
+    one, two = settings(redis_url="redis://:aaaa@h/0"), settings(redis_url="redis://:bbbb@h/0")
+    _, found = plan_fleet({"a": ({"web"}, one), "b": ({"db"}, two)})
+    assert "redis_url" in found[0] and "aaaa" not in found[0] and "bbbb" not in found[0]
+
+
+# ------------------------------------------------------------------ switch and checks
+
+def plan(**overrides) -> SwitchPlan:
+    values = dict(link="/srv/www/mysite/current", release_dir="/srv/www/mysite/releases/2", release_id="2",
+                  previous_dir="/srv/www/mysite/releases/1", app_service="uwsgi-mysite",
+                  health_url="https://mysite.example.com/", resolve="mysite.example.com:443:127.0.0.1",
+                  strict_health=False, celery_services=("celery-mysite", "celery-beat-mysite"), timeout=7)
+    return SwitchPlan(**{**values, **overrides})
+
+
+def run_check(script: str, fake_bin: Path, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30,
+                          env={"PATH": f"{fake_bin}:/usr/bin:/bin", **env})
+
+
+@pytest.fixture
+def fake_bin(tmp_path):
+    """curl, journalctl and systemctl stand-ins answering from environment variables."""
+    (tmp_path / "curl").write_text('#!/bin/sh\nprintf "%s" "$ANSWER"\n')
+    (tmp_path / "journalctl").write_text('#!/bin/sh\nprintf "%s\\n" "$JOURNAL"\n')
+    (tmp_path / "systemctl").write_text('#!/bin/sh\n[ "$ACTIVE" = yes ]\n')
+    (tmp_path / "sleep").write_text("#!/bin/sh\n")
+    for tool in ("curl", "journalctl", "systemctl", "sleep"):
+        (tmp_path / tool).chmod(0o755)
+    return tmp_path
+
+
+@pytest.mark.parametrize(("strict", "answer", "healthy"), [
+    (False, "200 2", True), (False, "404 2", True), (False, "302 2", True),
+    (False, "500 2", False), (False, "400 2", False), (False, "200 1", False), (False, "000 ", False),
+    (True, "200 2", True), (True, "404 2", False),
+])
+def test_web_check_accepts_what_a_stock_project_answers(fake_bin, strict, answer, healthy):
+    result = run_check(web_check(plan(strict_health=strict, timeout=0)), fake_bin, {"ANSWER": answer})
+    assert (result.returncode == 0) is healthy, result.stderr
+    if answer.startswith("400"):
+        assert "ALLOWED_HOSTS" in result.stderr
+
+
+@pytest.mark.parametrize(("journal", "active", "ready"), [
+    ("[INFO] celery@web1 ready.", "yes", True),
+    ("ModuleNotFoundError: No module named 'gone'", "yes", False),
+    ("[INFO] celery@web1 ready.", "no", False),
+])
+def test_worker_check_needs_a_ready_worker_that_still_runs(fake_bin, journal, active, ready):
+    result = run_check("started=0; " + worker_check(plan(timeout=0), "$started"), fake_bin,
+                       {"JOURNAL": journal, "ACTIVE": active})
+    assert (result.returncode == 0) is ready, result.stderr
+    if not ready and active == "yes":
+        assert "No module named 'gone'" in result.stderr
+
+
+def test_the_switch_goes_back_and_restarts_the_old_release_when_a_check_fails():
+    command = switch_command(plan())
+    switch_to_new = command.index("ln -sfn /srv/www/mysite/releases/2")
+    back = command.index("ln -sfn /srv/www/mysite/releases/1")
+    assert switch_to_new < command.index("curl") < command.index("journalctl") < back
+    assert "systemctl restart celery-mysite celery-beat-mysite" in command[back:]
+    assert "systemctl reload-or-restart uwsgi-mysite" in command[back:]
+    first = switch_command(plan(previous_dir=None))
+    assert "systemctl stop uwsgi-mysite celery-mysite celery-beat-mysite" in first
+
+
+# ------------------------------------------------------------------ first errors
+
+@pytest.mark.parametrize(("last_line", "hint"), [
+    ("ModuleNotFoundError: No module named 'corsheaders'", "django_dependencies"),
+    ("django.core.exceptions.ImproperlyConfigured: The SECRET_KEY setting must not be empty.",
+     "django_environment_variables"),
+    ("django.db.utils.OperationalError: unable to open database file", "uwsgi_user"),
+])
+def test_a_django_that_cannot_start_is_explained_in_one_line(tmp_path, last_line, hint):
+    output = tmp_path / "out"
+    output.write_text(f"Traceback (most recent call last):\n  File \"x\", line 1\n{last_line}\n\n")
+    result = subprocess.run(["bash", "-c", explain_failure(str(output), "to start")], capture_output=True, text=True)
+    first, second = result.stderr.splitlines()[:2]
+    assert first == f"the new release failed to start: {last_line}"
+    assert hint in second and "Traceback" in result.stderr
+
+
+# ------------------------------------------------------------------ links to shared/
+
+def render_link_shared(site) -> str:
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(REPO / "templates"), undefined=jinja2.StrictUndefined)
+    return environment.get_template("app/link-shared.py.j2").render(s=site)
+
+
+def test_link_shared_links_sqlite_media_and_linked_paths(tmp_path):
+    user = os.environ.get("USER") or subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    group = subprocess.run(["id", "-gn"], capture_output=True, text=True).stdout.strip()
+    site = settings(django_deployment_root_folder=str(tmp_path), uwsgi_user=user, uwsgi_group=group,
+                    django_linked_dirs=["var/cache"], django_linked_files=["search.idx"])
+    for folder in (site.media_dir, site.db_dir):
+        os.makedirs(folder)
+    release = tmp_path / "mysite" / "releases" / "1"
+    (release / "media").mkdir(parents=True)
+    (release / "media" / "logo.png").write_text("png")
+    (release / "db.sqlite3").write_text("shipped by mistake")
+    (release / "var" / "cache").mkdir(parents=True)
+    (release / "search.idx").write_text("index")
+    (release / ".paths.json").write_text(json.dumps({
+        "static_root": str(release / "static"), "media_root": str(release / "media"),
+        "sqlite": {"default": str(release / "db.sqlite3"), "other": str(release / "data" / "other.db")}}))
+    script = tmp_path / "link-shared.py"
+    script.write_text(render_link_shared(site))
+    subprocess.run([sys.executable, str(script), str(release)], check=True, capture_output=True)
+
+    assert os.readlink(release / ".static") == str(release / "static")
+    assert os.readlink(release / "db.sqlite3") == site.sqlite_path
+    assert os.readlink(release / "data" / "other.db") == f"{site.db_dir}/other.sqlite3"
+    assert os.readlink(release / "media") == site.media_dir
+    assert (Path(site.media_dir) / "logo.png").read_text() == "png"
+    assert os.readlink(release / "var" / "cache") == f"{site.shared_dir}/var/cache"
+    assert (Path(site.shared_dir) / "search.idx").read_text() == "index"
+    assert not Path(site.sqlite_path).exists()  # the shipped file is not used
+    # Again, on the next release: the same links, nothing moved twice.
+    subprocess.run([sys.executable, str(script), str(release)], check=True, capture_output=True)
+    assert os.readlink(release / "db.sqlite3") == site.sqlite_path
