@@ -11,6 +11,8 @@ django_settings_file = "exampleapp.settings"
 django_source_dir = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "example"))
 django_pip_install_requirements = True
 health_check_path = "/health/"
+# Short, so that the tests of failing releases do not wait long; real sites keep the default.
+health_check_timeout = 20
 django_environment_variables = {
     # A throwaway key for throwaway hosts. Real environments take theirs from a vault or the
     # environment of the machine that runs pyinfra, never from the repository.

@@ -10,7 +10,8 @@
     back      if a check fails: `current` back to the previous release, uWSGI reloaded and Celery
               restarted on it, the cause and the service's last log lines shown, and the run fails
 
-Each function returns shell text, so a unit test can read what runs on the host.
+Each function returns shell text (POSIX sh: pyinfra runs commands with `sh -c`, dash on Debian),
+so a unit test can read, and run, what runs on the host.
 """
 
 from __future__ import annotations
@@ -61,9 +62,9 @@ def web_check(plan: SwitchPlan) -> str:
             'the site name (the app gets it as DJANGO_ALLOWED_HOSTS)" >&2;; 5*) echo "the app fails: its log '
             f'follows" >&2; journalctl -u {q(plan.app_service or "")} -n {LOG_LINES} --no-pager -o cat >&2;; '
             '000\\ *) echo "nothing answers: is the webserver running?" >&2;; esac')
-    return (f"(deadline=$((SECONDS + {plan.timeout})); "
+    return (f"(deadline=$(($(date +%s) + {plan.timeout})); "
             f"until answer=\"$({answer})\"; {healthy}; do "
-            f"if [ $SECONDS -ge $deadline ]; then "
+            f"if [ \"$(date +%s)\" -ge $deadline ]; then "
             f"echo \"health check failed: {plan.health_url} did not give {wanted} within {plan.timeout} s "
             f"(last answer: $answer)\" >&2; {hint}; exit 1; fi; sleep 0.2; done)")
 
@@ -75,9 +76,9 @@ def worker_check(plan: SwitchPlan, since: str) -> str:
     log = f"journalctl -u {q(worker)} --since \"@{since}\" --no-pager -o cat"
     ready = f"{log} | grep -q ' ready\\.$' && systemctl is-active -q {q(worker)}"
     running = " && ".join(f"systemctl is-active -q {q(service)}" for service in others) or "true"
-    return (f"(deadline=$((SECONDS + {plan.timeout})); "
+    return (f"(deadline=$(($(date +%s) + {plan.timeout})); "
             f"until {ready}; do "
-            f"if [ $SECONDS -ge $deadline ]; then echo \"the Celery worker of release {plan.release_id} did not "
+            f"if [ \"$(date +%s)\" -ge $deadline ]; then echo \"the Celery worker of release {plan.release_id} did not "
             f"become ready within {plan.timeout} s; its log:\" >&2; {log} | tail -n {LOG_LINES} >&2; exit 1; fi; "
             f"sleep 0.5; done) && "
             f"{{ {running} || {{ echo 'Celery beat of the new release does not run; its log:' >&2; "
