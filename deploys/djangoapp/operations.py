@@ -212,7 +212,10 @@ def finish_release(history: str, release_id: str, releases_dir: str, versions_di
                    snapshots_dir: str, link: str, keep: int, lock_dir: str, token: str):
     """Record the release as live, keep the newest `keep` good releases (prune_commands), release
     the deploy lock: one command, as nothing here can wait for anything else."""
-    steps = [f"{history} record {q(release_id)} live",
+    # A release re-made under an id that failed or was rolled back before is good now.
+    release_dir = f"{releases_dir}/{release_id}"
+    steps = [f"rm -f {q(release_dir)}/.failed {q(release_dir)}/.rolled-back",
+             f"{history} record {q(release_id)} live",
              *prune_commands(releases_dir, versions_dir, venvs_dir, snapshots_dir, link, keep),
              release_lock_command(lock_dir, token)]
     yield " && ".join(f"{{ {step}; }}" for step in steps)

@@ -37,24 +37,24 @@ from .release import RUN_TOKEN, lock_holder, switch_in_batches
 from .settings import DeployRefused, Settings
 
 
-def rollback_target(settings: Settings, releases: dict[str, str], live_id: str) -> str:
+def rollback_target(settings: Settings, releases: dict[str, str], live_id: str, host_name: str) -> str:
     """The release to go back to, or DeployRefused saying why there is none."""
     order = list(releases)
     earlier = order[:order.index(live_id)] if live_id in order else []
     if settings.rollback_to:
         if settings.rollback_to == live_id:
-            raise DeployRefused(f"host {host.name}: rollback_to: {live_id} is already live; nothing was changed")
+            raise DeployRefused(f"host {host_name}: rollback_to: {live_id} is already live; nothing was changed")
         if settings.rollback_to not in earlier:
             raise DeployRefused(
-                f"host {host.name}: rollback_to: {settings.rollback_to} is not a release older than the live one "
+                f"host {host_name}: rollback_to: {settings.rollback_to} is not a release older than the live one "
                 f"({', '.join(earlier) or 'there is none'}); to go forward, release it again; nothing was changed")
-        if releases[settings.rollback_to] == "failed":
-            raise DeployRefused(f"host {host.name}: rollback_to: {settings.rollback_to} failed when it was released; "
-                                "nothing was changed")
+        if releases[settings.rollback_to] not in ("ok", "rolled-back"):
+            raise DeployRefused(f"host {host_name}: rollback_to: {settings.rollback_to} is not a complete release "
+                                f"that went live (it is {releases[settings.rollback_to]}); nothing was changed")
         return settings.rollback_to
     good = [release_id for release_id in earlier if releases[release_id] == "ok"]
     if not good:
-        raise DeployRefused(f"host {host.name}: no earlier good release to roll back to; nothing was changed")
+        raise DeployRefused(f"host {host_name}: no earlier good release to roll back to; nothing was changed")
     return good[-1]
 
 
@@ -89,7 +89,7 @@ def rollback():
         raise DeployRefused(f"host {host.name}: no live release to roll back from; nothing was changed")
     releases = host.get_fact(Releases, releases_dir=settings.releases_dir)
     live_id = live["id"]
-    target_id = rollback_target(settings, releases, live_id)
+    target_id = rollback_target(settings, releases, live_id, host.name)
     _agree_on_target(settings, target_id)
     live_dir = f"{settings.releases_dir}/{live_id}"
     live_manage = f"{settings.manage_command} --release {live_dir}"
@@ -97,8 +97,13 @@ def rollback():
     def release_file(release_id: str, name: str):
         return host.get_fact(ReleaseFile, path=f"{settings.releases_dir}/{release_id}/{name}")
 
+    target_migrations = release_file(target_id, ".migrations.json")
+    if target_migrations is None:
+        # Without its recorded state the database would be migrated back to nothing.
+        raise DeployRefused(f"host {host.name}: rollback_to: release {target_id} has no recorded migration state "
+                            "(it never passed its checks); nothing was changed")
     steps = _migration_steps(json.loads(release_file(live_id, ".migrations.json") or "{}"),
-                             json.loads(release_file(target_id, ".migrations.json") or "{}"))
+                             json.loads(target_migrations))
     # The snapshot taken before the first release after the target changed the database.
     newer = list(releases)[list(releases).index(target_id) + 1:list(releases).index(live_id) + 1]
     snapshot = next(filter(None, (release_file(release_id, ".snapshot") for release_id in newer)), None)

@@ -1,0 +1,38 @@
+"""Which release a rollback goes back to, and which it refuses."""
+
+import pytest
+
+from deploys.djangoapp.rollback import rollback_target
+from deploys.djangoapp.settings import DeployRefused, problems
+
+VALID = {"websiteproject": "site", "url": "site.example.com", "webserver": "nginx",
+         "django_deployment_root_folder": "/srv/www", "django_settings_folder": "site",
+         "django_settings_file": "site.settings"}
+# Oldest first, as the Releases fact gives them; a killed build sorts first (no metadata yet).
+RELEASES = {"v3.partial": "partial", "v1": "ok", "v2": "failed", "v3": "rolled-back", "v4": "ok", "v5": "ok"}
+
+
+def target(**overrides):
+    settings, found = problems({**VALID, **overrides})
+    assert found == []
+    return rollback_target(settings, RELEASES, "v5", "web1")
+
+
+def test_plain_rollback_goes_to_the_newest_good_release_before_the_live_one():
+    assert target() == "v4"
+
+
+@pytest.mark.parametrize(("asked", "words"), [
+    ("v3.partial", "not a complete release"),
+    ("v2", "not a complete release"),
+    ("v5", "already live"),
+    ("v9", "not a release older"),
+])
+def test_rollback_to_refuses_what_is_not_a_complete_good_release(asked, words):
+    with pytest.raises(DeployRefused, match=words):
+        target(rollback_to=asked)
+
+
+def test_rollback_to_an_older_good_or_rolled_back_release():
+    assert target(rollback_to="v1") == "v1"
+    assert target(rollback_to="v3") == "v3"
