@@ -258,3 +258,25 @@ def test_link_shared_links_sqlite_media_and_linked_paths(tmp_path):
     # Again, on the next release: the same links, nothing moved twice.
     subprocess.run([sys.executable, str(script), str(release)], check=True, capture_output=True)
     assert os.readlink(release / "db.sqlite3") == site.sqlite_path
+
+
+def render(name: str, site, **context) -> str:
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(REPO / "templates"),
+                                     undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    return environment.get_template(name).render(s=site, **context)
+
+
+def test_no_credential_reaches_a_world_readable_file():
+    site = settings(celery=True, redis_url="redis://:hunter2hunter2@10.1.1.1:6379/0", database="postgresql",
+                    django_environment_variables={"DJANGO_DB_PASSWORD": "pg-secret-123"})
+    hosts = {"app": ({"web", "worker", "db"}, site)}
+    fleet, _ = plan_fleet(hosts)
+    site._fleet, site._host = fleet, "app"
+    world_readable = [
+        render("uwsgi/app.ini.j2", site),
+        render("systemd/celery.service.j2", site, kind="worker", command="worker", environment=site.app_environment),
+        render("app/manage.sh.j2", site, shell_environment=site.app_environment),
+    ]
+    for text in world_readable:
+        assert "hunter2" not in text and "pg-secret-123" not in text
+    assert "CELERY_BROKER_URL" in site.secrets and "DATABASE_URL" in site.secrets
