@@ -75,15 +75,15 @@ def worker_check(plan: SwitchPlan, since: str) -> str:
     worker, *others = plan.celery_services
     log = f"journalctl -u {q(worker)} --since \"@{since}\" --no-pager -o cat"
     ready = f"{log} | grep -q ' ready\\.$' && systemctl is-active -q {q(worker)}"
-    running = " && ".join(f"systemctl is-active -q {q(service)}" for service in others) or "true"
-    return (f"(deadline=$(($(date +%s) + {plan.timeout})); "
-            f"until {ready}; do "
-            f"if [ \"$(date +%s)\" -ge $deadline ]; then echo \"the Celery worker of release {plan.release_id} did not "
-            f"become ready within {plan.timeout} s; its log:\" >&2; {log} | tail -n {LOG_LINES} >&2; exit 1; fi; "
-            f"sleep 0.5; done) && "
-            f"{{ {running} || {{ echo 'Celery beat of the new release does not run; its log:' >&2; "
-            + "; ".join(f"journalctl -u {q(service)} -n {LOG_LINES} --no-pager -o cat >&2" for service in others)
-            + "; false; }; }")
+    wait_ready = (f"(deadline=$(($(date +%s) + {plan.timeout})); "
+                  f"until {ready}; do "
+                  f"if [ \"$(date +%s)\" -ge $deadline ]; then echo \"the Celery worker of release {plan.release_id} "
+                  f"did not become ready within {plan.timeout} s; its log:\" >&2; {log} | tail -n {LOG_LINES} >&2; "
+                  f"exit 1; fi; sleep 0.5; done)")
+    beat_checks = [f"{{ systemctl is-active -q {q(service)} || {{ echo 'Celery beat of the new release does not run; "
+                   f"its log:' >&2; journalctl -u {q(service)} -n {LOG_LINES} --no-pager -o cat >&2; false; }}; }}"
+                   for service in others]
+    return " && ".join([wait_ready, *beat_checks])
 
 
 def restart_services(plan: SwitchPlan) -> str:

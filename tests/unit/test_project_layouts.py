@@ -280,3 +280,13 @@ def test_no_credential_reaches_a_world_readable_file():
     for text in world_readable:
         assert "hunter2" not in text and "pg-secret-123" not in text
     assert "CELERY_BROKER_URL" in site.secrets and "DATABASE_URL" in site.secrets
+
+
+@pytest.mark.parametrize("celery_services", [(), ("celery-mysite",), ("celery-mysite", "celery-beat-mysite")])
+@pytest.mark.parametrize("app_service", [None, "uwsgi-mysite"])
+@pytest.mark.parametrize("previous_dir", [None, "/srv/www/mysite/releases/1"])
+def test_every_shape_of_switch_parses_under_dash(celery_services, app_service, previous_dir):
+    command = switch_command(plan(celery_services=celery_services, app_service=app_service,
+                                  previous_dir=previous_dir, before_switch_back="echo migrate forward"))
+    parsed = subprocess.run(["sh", "-n", "-c", command], capture_output=True, text=True)
+    assert parsed.returncode == 0, parsed.stderr
