@@ -26,13 +26,13 @@ def snapshot_commands(settings: Settings, snapshot: str) -> tuple[str, str]:
         return take, restore
     # PostgreSQL: pg_dump's custom format, as the project's role (it owns every table), from
     # whichever host runs this, with the password from the secrets in the environment only. A
-    # restore drops everything the role owns first, so tables a failed migration created go too.
+    # restore drops everything the role owns first, so tables a failed migration created go too;
+    # the drop and the restored dump run in one transaction, so a restore that fails changes nothing.
     connect = (f"{q(settings.secrets_loader)} env PGHOST={q(settings.database_host)} PGPORT=5432 "
                f"PGUSER={q(settings.db_name)} PGDATABASE={q(settings.db_name)} "
                "sh -c 'PGPASSWORD=\"$DJANGO_DB_PASSWORD\" exec \"$@\"' --")
     take = f"{connect} pg_dump -Fc > {q(snapshot)}"
-    restore = (f"{connect} psql -Xq -v ON_ERROR_STOP=1 -c 'DROP OWNED BY CURRENT_USER' && "
-               f"{connect} pg_restore --single-transaction --no-owner --no-privileges --exit-on-error "
-               f"--dbname={q(settings.db_name)} "
-               f"< {q(snapshot)}")
+    restore = (f"{{ echo 'DROP OWNED BY CURRENT_USER;' && "
+               f"pg_restore --no-owner --no-privileges --exit-on-error -f - {q(snapshot)}; }} | "
+               f"{connect} psql -Xq -v ON_ERROR_STOP=1 --single-transaction")
     return take, restore

@@ -11,15 +11,22 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal, Optional
-from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pyinfra.api.exceptions import PyinfraError
 
-from .environment import mask_credentials, split_environment
+from .environment import split_environment
+from .fleet import Fleet, FleetPlace, plan_fleet
+from .layout import Layout
 
 SAFE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
@@ -38,50 +45,6 @@ OWN_PREFIXES = ("django_", "uwsgi_", "nginx_", "apache2_", "site_", "celery_", "
 # Where a release comes from: exactly one of these (see source.py).
 SOURCES = ("django_source_dir", "django_release_archive", "django_git_repo")
 
-# What a host does for the project: the inventory groups of these names say it. A host in none of
-# them holds all three (the one-server case).
-ROLES = ("web", "worker", "db")
-
-# Variables about the project as a whole: every host of the fleet must have the same value.
-FLEET_WIDE = ("websiteproject", "url", "database", "celery", "celery_beat", "redis_url",
-              "django_deployment_root_folder", "release_id", "rollback_to", "rolling_batch_size", "migration_host")
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
-
-@dataclass(frozen=True)
-class Fleet:
-    """The project's hosts, in inventory order, with their roles and private addresses."""
-
-    roles: dict[str, frozenset[str]]
-    addresses: dict[str, Optional[str]]
-    migration_host: Optional[str]
-
-    @classmethod
-    def single(cls, name: str) -> "Fleet":
-        return cls({name: frozenset(ROLES)}, {name: None}, name)
-
-    def hosts(self, role: str) -> list[str]:
-        return [name for name, roles in self.roles.items() if role in roles]
-
-    @property
-    def app_hosts(self) -> list[str]:
-        """The hosts that hold releases: web and worker hosts."""
-        return [name for name, roles in self.roles.items() if roles & {"web", "worker"}]
-
-    @property
-    def db_host(self) -> Optional[str]:
-        return next(iter(self.hosts("db")), None)
-
-    def switch_batches(self, size: Optional[int]) -> list[list[str]]:
-        """The order in which hosts switch to a release: web hosts `size` at a time (all at once
-        when None), worker-only hosts with the first batch."""
-        web = self.hosts("web")
-        size = size or len(web) or 1
-        batches = [web[start:start + size] for start in range(0, len(web), size)] or [[]]
-        batches[0] += [name for name in self.hosts("worker") if name not in web]
-        return batches
-
-
 class DeploySettingsError(PyinfraError):
     """Raised before any operation is added: the message lists every bad variable of every host."""
 
@@ -99,7 +62,7 @@ def _absolute_clean_path(value: str) -> str:
     return value.rstrip("/") or "/"
 
 
-class Settings(BaseModel):
+class Settings(FleetPlace, Layout, BaseModel):
     """One host's deploy settings. Field order follows the README's table."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -362,207 +325,7 @@ class Settings(BaseModel):
             raise ValueError(f"{given[0]}: give one release source, not {' and '.join(given)}")
         return self
 
-    # ------------------------------------------------------------------ the fleet
-
-    @property
-    def host_name(self) -> str:
-        return self._host or "localhost"
-
-    @property
-    def fleet(self) -> Fleet:
-        return self._fleet or Fleet.single(self.host_name)
-
-    @property
-    def roles(self) -> frozenset[str]:
-        return self.fleet.roles[self.host_name]
-
-    @property
-    def is_web(self) -> bool:
-        return "web" in self.roles
-
-    @property
-    def is_worker(self) -> bool:
-        return "worker" in self.roles
-
-    @property
-    def is_db(self) -> bool:
-        return "db" in self.roles
-
-    @property
-    def holds_releases(self) -> bool:
-        return self.is_web or self.is_worker
-
-    @property
-    def runs_migrations(self) -> bool:
-        """This host takes the snapshot and runs the migrations of a release (once per fleet)."""
-        return self.fleet.migration_host == self.host_name
-
-    @property
-    def database_host(self) -> str:
-        """Where this host reaches the db host's services (PostgreSQL, Redis)."""
-        db_host = self.fleet.db_host
-        return "127.0.0.1" if db_host in (None, self.host_name) else self.fleet.addresses[db_host]
-
-    @property
-    def redis_on_db_host(self) -> bool:
-        """Redis is installed on the db host when redis_url names the loopback; any other address
-        is a Redis run elsewhere, which the deploy leaves alone."""
-        return self.celery and urlsplit(self.redis_url).hostname in LOOPBACK
-
-    @property
-    def redis_password(self) -> Optional[str]:
-        """The password of the Redis installed on the db host (REDIS_PASSWORD of the secrets)."""
-        return self.django_environment_variables.get("REDIS_PASSWORD") if self.redis_on_db_host else None
-
-    @property
-    def broker_url(self) -> str:
-        """redis_url as this host reaches it: a loopback Redis is the db host's, with its password
-        (so this URL is a secret when there is one)."""
-        if not self.redis_on_db_host:
-            return self.redis_url
-        parts = urlsplit(self.redis_url)
-        host = self.database_host
-        netloc = parts.netloc.rsplit("@", 1)
-        address = f"[{host}]" if ":" in host else host
-        location = f"{address}:{parts.port}" if parts.port else address
-        user = f":{self.redis_password}" if self.redis_password else netloc[0] if len(netloc) == 2 else ""
-        return urlunsplit(parts._replace(netloc=f"{user}@{location}" if user else location))
-
-    @property
-    def fleet_addresses(self) -> list[str]:
-        """Private addresses of the other hosts that use the database and Redis."""
-        return [address for name, address in self.fleet.addresses.items()
-                if name != self.host_name and address and name in self.fleet.app_hosts]
-
-    # ------------------------------------------------------------------ derived values
-
-    @property
-    def project_root(self) -> str:
-        return f"{self.django_deployment_root_folder}/{self.websiteproject}"
-
-    @property
-    def releases_dir(self) -> str:
-        return f"{self.project_root}/releases"
-
-    @property
-    def current_link(self) -> str:
-        return f"{self.project_root}/current"
-
-    @property
-    def versions_dir(self) -> str:
-        """Uploaded source archives, kept beside the releases as the seed role keeps them."""
-        return f"{self.project_root}/versions"
-
-    @property
-    def venvs_dir(self) -> str:
-        """Virtualenvs, one per dependency set, shared by the releases that use the same set."""
-        return f"{self.project_root}/venvs"
-
-    @property
-    def shared_dir(self) -> str:
-        return f"{self.project_root}/shared"
-
-    @property
-    def media_dir(self) -> str:
-        return f"{self.shared_dir}/media"
-
-    @property
-    def db_dir(self) -> str:
-        return f"{self.shared_dir}/db"
-
-    @property
-    def log_dir(self) -> str:
-        return f"{self.shared_dir}/log"
-
-    @property
-    def snapshots_dir(self) -> str:
-        """Database snapshots taken before migrations, named after the release that migrated."""
-        return f"{self.project_root}/snapshots"
-
-    @property
-    def history_file(self) -> str:
-        """One JSON line per release event: built, live, failed, ..."""
-        return f"{self.project_root}/history.jsonl"
-
-    @property
-    def lock_dir(self) -> str:
-        return f"{self.project_root}/.deploy-lock"
-
-    @property
-    def secret_file(self) -> str:
-        return f"{self.project_root}/secrets.py"
-
-    @property
-    def manage_command(self) -> str:
-        return f"{self.project_root}/bin/manage"
-
-    @property
-    def uwsgi_ini(self) -> str:
-        return f"/etc/uwsgi/apps-available/{self.websiteproject}.ini"
-
-    @property
-    def uwsgi_service(self) -> str:
-        return f"uwsgi-{self.websiteproject}"
-
-    @property
-    def uwsgi_socket(self) -> str:
-        return f"/run/{self.uwsgi_service}/uwsgi.sock"
-
-    @property
-    def webserver_user(self) -> str:
-        return self.nginx_user if self.webserver == "nginx" else self.apache2_user
-
-    @property
-    def webserver_group(self) -> str:
-        return self.nginx_group if self.webserver == "nginx" else self.apache2_group
-
-    @property
-    def ssl_dir(self) -> str:
-        return f"/etc/{self.webserver}/ssl"
-
-    @property
-    def ssl_certificate_path(self) -> str:
-        return f"{self.ssl_dir}/{self.websiteproject}.crt"
-
-    @property
-    def ssl_key_path(self) -> str:
-        return f"{self.ssl_dir}/{self.websiteproject}.key"
-
-    @property
-    def app_subdir(self) -> str:
-        """Where manage.py sits inside a release folder ("" when at its top)."""
-        return f"/{self.django_source_folder}" if self.django_source_folder else ""
-
-    @property
-    def sqlite_path(self) -> str:
-        return f"{self.db_dir}/{self.websiteproject}.sqlite3"
-
-    @property
-    def db_name(self) -> str:
-        """PostgreSQL database and role of the project."""
-        return self.websiteproject.replace("-", "_")
-
-    @property
-    def secrets_loader(self) -> str:
-        """Runs a command with the secrets in its environment (uWSGI, Celery, manage.py)."""
-        return f"{self.project_root}/bin/with-secrets"
-
-    @property
-    def shared_addresses(self) -> list[str]:
-        """Where the db host's services listen besides the loopback: its private address, when
-        other hosts use them."""
-        return [self.private_address] if self.fleet_addresses else []
-
-    @property
-    def runs_celery_beat(self) -> bool:
-        """Beat runs on the first worker host only: two would send each periodic task twice."""
-        return self.celery_beat and self.fleet.hosts("worker")[:1] == [self.host_name]
-
-    @property
-    def celery_services(self) -> list[str]:
-        """The Celery units this host runs."""
-        services = [f"celery-{self.websiteproject}"] if self.celery and self.is_worker else []
-        return services + ([f"celery-beat-{self.websiteproject}"] if self.runs_celery_beat else [])
+    # ------------------------------------------------------------------ the app's environment
 
     @cached_property
     def secrets(self) -> dict[str, str]:
@@ -606,56 +369,6 @@ def problems(data: dict[str, Any]) -> tuple[Optional[Settings], list[str]]:
     except ValidationError as error:
         return None, found + [_describe(item) for item in error.errors()]
     return (None, found) if found else (settings, [])
-
-
-def plan_fleet(hosts: dict[str, tuple[set[str], Settings]]) -> tuple[Optional[Fleet], list[str]]:
-    """The fleet the inventory describes (hosts in order, each with its groups and valid settings),
-    or every problem with it, each naming its variable or inventory group."""
-    found = []
-    for variable in FLEET_WIDE:
-        values = {name: getattr(settings, variable) for name, (_, settings) in hosts.items()}
-        if len({repr(value) for value in values.values()}) > 1:
-            found.append(f"{variable}: must be the same on every host of the fleet ("
-                         + ", ".join(f"{name}: {mask_credentials(repr(value))}" for name, value in values.items())
-                         + ")")
-    if found:
-        return None, found
-    project = next(iter(hosts.values()))[1]
-    roles = {name: frozenset(groups & set(ROLES)) or frozenset(ROLES) for name, (groups, _) in hosts.items()}
-
-    def holding(*wanted: str) -> list[str]:
-        return [name for name, held in roles.items() if held & set(wanted)]
-
-    app_hosts, db_hosts = holding("web", "worker"), holding("db")
-    if not holding("web"):
-        found.append("inventory group web: no host serves the site; put at least one host in it")
-    if project.celery and not holding("worker"):
-        found.append("inventory group worker: celery is on but no host runs it; put at least one host in it")
-    if project.database == "sqlite":
-        if len(app_hosts) > 1:
-            found.append(f"database: sqlite keeps the database in a file on one host, but {', '.join(app_hosts)} "
-                         'run the app; use database = "postgresql"')
-        elif app_hosts and not db_hosts:
-            # The sqlite file, and Redis, live with the app.
-            roles[app_hosts[0]] |= {"db"}
-    elif len(db_hosts) != 1:
-        found.append(f"inventory group db: database postgresql needs exactly one host in it (found: "
-                     f"{', '.join(db_hosts) or 'none'})")
-    if len(hosts) > 1:
-        found += [f"private_address: host {name} needs one: the project runs on several hosts, which reach each "
-                  "other at these addresses" for name, (_, settings) in hosts.items() if not settings.private_address]
-    if (project.redis_on_db_host and len(hosts) > 1
-            and not project.django_environment_variables.get("REDIS_PASSWORD")):
-        found.append("django_environment_variables: needs REDIS_PASSWORD: the Redis on the db host serves the "
-                     "other hosts over the network")
-    if project.migration_host and project.migration_host not in app_hosts:
-        found.append(f"migration_host: {project.migration_host!r} is not a web or worker host of this inventory "
-                     f"({', '.join(app_hosts) or 'there is none'})")
-    if found:
-        return None, found
-    migration_host = project.migration_host or next(iter(holding("web") + app_hosts), None)
-    addresses = {name: settings.private_address for name, (_, settings) in hosts.items()}
-    return Fleet(roles, addresses, migration_host), []
 
 
 def validate_inventory(hosts) -> dict[str, Settings]:

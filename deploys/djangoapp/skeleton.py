@@ -75,13 +75,18 @@ def _secrets_and_tools(settings: Settings):
     return secrets
 
 
-def _set_password_command(settings: Settings) -> str:
-    """Set the role's password to DJANGO_DB_PASSWORD of the secrets. psql reads it from its
-    environment (\\getenv) and quotes it (:'password'): it is never on a command line."""
-    script = ["\\getenv password DJANGO_DB_PASSWORD",
-              f"ALTER ROLE \"{settings.db_name}\" WITH LOGIN PASSWORD :'password';"]
-    return (f"printf '%s\\n' {' '.join(shlex.quote(line) for line in script)} | "
-            f"{settings.secrets_loader} runuser -u postgres -- psql -Xq -v ON_ERROR_STOP=1")
+# Prints the SQL that sets a role's password from DJANGO_DB_PASSWORD in its environment, quoted
+# as an SQL string literal (standard_conforming_strings: only ' is special).
+PASSWORD_SQL = ("import os, sys; password = os.environ['DJANGO_DB_PASSWORD'].replace(chr(39), chr(39) * 2); "
+                "print('ALTER ROLE \"%s\" WITH LOGIN PASSWORD ' % sys.argv[1] + chr(39) + password + chr(39) + ';')")
+
+
+def set_password_command(settings: Settings) -> str:
+    """Set the role's password to DJANGO_DB_PASSWORD of the secrets. It goes from the secrets into
+    python3's environment and through a pipe into psql: never on a command line. (psql's
+    \\getenv would do it in one step, but needs PostgreSQL 15; Ubuntu 22.04 has 14.)"""
+    return (f"{settings.secrets_loader} python3 -c {shlex.quote(PASSWORD_SQL)} {shlex.quote(settings.db_name)} | "
+            "runuser -u postgres -- psql -Xq -v ON_ERROR_STOP=1")
 
 
 def _postgresql(settings: Settings, secrets):
@@ -89,7 +94,7 @@ def _postgresql(settings: Settings, secrets):
                                           role=settings.db_name)
     server.shell(
         name="PostgreSQL password from the secrets",
-        commands=[_set_password_command(settings)],
+        commands=[set_password_command(settings)],
         _if=any_changed(database, secrets),
     )
     postgres_access(

@@ -9,7 +9,7 @@ from pyinfra import host, logger
 from pyinfra.api import FactBase, deploy
 
 from .context import current_settings
-from .settings import ROLES
+from .fleet import ROLES
 
 q = shlex.quote
 

@@ -6,6 +6,7 @@ fails its release."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,40 @@ def test_uv_project_with_postgresql_and_celery(start_hosts, tmp_path):
     assert host.exec("systemctl is-active celery-shop").stdout.strip() == "active"
     worker_cwd = host.exec("readlink /proc/$(systemctl show -p MainPID --value celery-shop)/cwd").stdout.strip()
     assert worker_cwd.endswith("/releases/v1")
+
+    # A migration that fails: the PostgreSQL snapshot is restored (in one transaction), rows kept.
+    tasks.write_text(tasks.read_text().replace("import module_that_is_not_installed  # noqa\n", ""))
+    add_failing_app(folder)
+    failed = run_pyinfra(fleet_file, "deploys/release.py", data={"release_id": "v4"})
+    assert failed.returncode != 0
+    assert "the migrations failed: the database was restored from" in failed.output
+    assert live(host, "shop") == "v1"
+    exists = "from django.contrib.auth.models import User; print(User.objects.filter(username='kept-row').count())"
+    assert manage(host, "shop", exists) == "1"
+    tables = manage(host, "shop", "from django.db import connection; print(connection.introspection.table_names())")
+    assert "orders_order" not in tables and "auth_user" in tables
+
+
+FAILING_MIGRATION = """from django.db import migrations, models
+
+
+def fail(apps, schema_editor):
+    raise RuntimeError("this migration fails on purpose")
+
+
+class Migration(migrations.Migration):
+    initial = True
+    dependencies = []
+    operations = [
+        migrations.CreateModel("Order", [("id", models.BigAutoField(primary_key=True))]),
+        migrations.RunPython(fail),
+    ]
+"""
+
+
+def add_failing_app(folder: Path) -> None:
+    """An app made by `startapp`, whose first migration fails after creating its table."""
+    subprocess.run([str(generated.BIN / "django-admin"), "startapp", "orders"], cwd=folder, check=True)
+    (folder / "orders" / "migrations" / "0001_initial.py").write_text(FAILING_MIGRATION)
+    settings = folder / "shop" / "settings.py"
+    settings.write_text(settings.read_text().replace("INSTALLED_APPS = [\n", "INSTALLED_APPS = [\n    'orders',\n", 1))

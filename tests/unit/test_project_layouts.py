@@ -10,10 +10,16 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from deploys.djangoapp.dependencies import dependency_hash, install_commands, plan_dependencies, python_mismatch
+from deploys.djangoapp.dependencies import (
+    dependency_hash,
+    install_commands,
+    plan_dependencies,
+    python_mismatch,
+)
 from deploys.djangoapp.environment import has_credentials, mask_credentials
+from deploys.djangoapp.fleet import plan_fleet
 from deploys.djangoapp.inspection import explain_failure
-from deploys.djangoapp.settings import DeploySettingsError, plan_fleet, problems
+from deploys.djangoapp.settings import DeploySettingsError, problems
 from deploys.djangoapp.source import pack_directory
 from deploys.djangoapp.switch import SwitchPlan, switch_command, web_check, worker_check
 
@@ -290,3 +296,17 @@ def test_every_shape_of_switch_parses_under_dash(celery_services, app_service, p
                                   previous_dir=previous_dir, before_switch_back="echo migrate forward"))
     parsed = subprocess.run(["sh", "-n", "-c", command], capture_output=True, text=True)
     assert parsed.returncode == 0, parsed.stderr
+
+
+def test_the_postgresql_password_is_set_without_psql_getenv_and_quoted_as_sql():
+    from deploys.djangoapp.skeleton import set_password_command
+
+    site = settings(database="postgresql", django_environment_variables={"DJANGO_DB_PASSWORD": "x"})
+    command = set_password_command(site)
+    assert "getenv" not in command and "DJANGO_DB_PASSWORD" in command and "'x'" not in command
+    # The python3 part, run here with a hostile password in its environment.
+    producer = command.split(" | ")[0].replace(f"{site.secrets_loader} ", "")
+    hostile = "it's \"quoted\" $HOME `id` \\ ;--"
+    sql = subprocess.run(["sh", "-c", producer], capture_output=True, text=True, check=True,
+                         env={"PATH": "/usr/bin:/bin", "DJANGO_DB_PASSWORD": hostile}).stdout
+    assert sql == "ALTER ROLE \"mysite\" WITH LOGIN PASSWORD 'it''s \"quoted\" $HOME `id` \\ ;--';\n"

@@ -2,7 +2,8 @@
 
 import pytest
 
-from deploys.djangoapp.settings import Settings, plan_fleet, problems
+from deploys.djangoapp.fleet import plan_fleet
+from deploys.djangoapp.settings import Settings, problems
 
 VALID = {
     "websiteproject": "code_doc",

@@ -1,0 +1,136 @@
+"""Where a project's things are on a host, derived from its settings: folders, files, units and
+sockets. Mixed into Settings, so a deploy reads them as `settings.project_root` and so on."""
+
+from __future__ import annotations
+
+
+class Layout:
+    """Derived paths and names; the fields they come from are Settings'."""
+
+    @property
+    def project_root(self) -> str:
+        return f"{self.django_deployment_root_folder}/{self.websiteproject}"
+
+    @property
+    def releases_dir(self) -> str:
+        return f"{self.project_root}/releases"
+
+    @property
+    def current_link(self) -> str:
+        return f"{self.project_root}/current"
+
+    @property
+    def versions_dir(self) -> str:
+        """Uploaded source archives, kept beside the releases as the seed role keeps them."""
+        return f"{self.project_root}/versions"
+
+    @property
+    def venvs_dir(self) -> str:
+        """Virtualenvs, one per dependency set, shared by the releases that use the same set."""
+        return f"{self.project_root}/venvs"
+
+    @property
+    def shared_dir(self) -> str:
+        return f"{self.project_root}/shared"
+
+    @property
+    def media_dir(self) -> str:
+        return f"{self.shared_dir}/media"
+
+    @property
+    def db_dir(self) -> str:
+        return f"{self.shared_dir}/db"
+
+    @property
+    def log_dir(self) -> str:
+        return f"{self.shared_dir}/log"
+
+    @property
+    def snapshots_dir(self) -> str:
+        """Database snapshots taken before migrations, named after the release that migrated."""
+        return f"{self.project_root}/snapshots"
+
+    @property
+    def history_file(self) -> str:
+        """One JSON line per release event: built, live, failed, ..."""
+        return f"{self.project_root}/history.jsonl"
+
+    @property
+    def lock_dir(self) -> str:
+        return f"{self.project_root}/.deploy-lock"
+
+    @property
+    def secret_file(self) -> str:
+        return f"{self.project_root}/secrets.py"
+
+    @property
+    def manage_command(self) -> str:
+        return f"{self.project_root}/bin/manage"
+
+    @property
+    def uwsgi_ini(self) -> str:
+        return f"/etc/uwsgi/apps-available/{self.websiteproject}.ini"
+
+    @property
+    def uwsgi_service(self) -> str:
+        return f"uwsgi-{self.websiteproject}"
+
+    @property
+    def uwsgi_socket(self) -> str:
+        return f"/run/{self.uwsgi_service}/uwsgi.sock"
+
+    @property
+    def webserver_user(self) -> str:
+        return self.nginx_user if self.webserver == "nginx" else self.apache2_user
+
+    @property
+    def webserver_group(self) -> str:
+        return self.nginx_group if self.webserver == "nginx" else self.apache2_group
+
+    @property
+    def ssl_dir(self) -> str:
+        return f"/etc/{self.webserver}/ssl"
+
+    @property
+    def ssl_certificate_path(self) -> str:
+        return f"{self.ssl_dir}/{self.websiteproject}.crt"
+
+    @property
+    def ssl_key_path(self) -> str:
+        return f"{self.ssl_dir}/{self.websiteproject}.key"
+
+    @property
+    def app_subdir(self) -> str:
+        """Where manage.py sits inside a release folder ("" when at its top)."""
+        return f"/{self.django_source_folder}" if self.django_source_folder else ""
+
+    @property
+    def sqlite_path(self) -> str:
+        return f"{self.db_dir}/{self.websiteproject}.sqlite3"
+
+    @property
+    def db_name(self) -> str:
+        """PostgreSQL database and role of the project."""
+        return self.websiteproject.replace("-", "_")
+
+    @property
+    def secrets_loader(self) -> str:
+        """Runs a command with the secrets in its environment (uWSGI, Celery, manage.py)."""
+        return f"{self.project_root}/bin/with-secrets"
+
+    @property
+    def shared_addresses(self) -> list[str]:
+        """Where the db host's services listen besides the loopback: its private address, when
+        other hosts use them."""
+        return [self.private_address] if self.fleet_addresses else []
+
+    @property
+    def runs_celery_beat(self) -> bool:
+        """Beat runs on the first worker host only: two would send each periodic task twice."""
+        return self.celery_beat and self.fleet.hosts("worker")[:1] == [self.host_name]
+
+    @property
+    def celery_services(self) -> list[str]:
+        """The Celery units this host runs."""
+        services = [f"celery-{self.websiteproject}"] if self.celery and self.is_worker else []
+        return services + ([f"celery-beat-{self.websiteproject}"] if self.runs_celery_beat else [])
