@@ -14,6 +14,7 @@ import pytest
 from tests import fleet
 from tests.conftest import https_get, run_pyinfra
 from tests.e2e import generated
+from tests.e2e.conftest import world_readable_files_containing
 
 pytestmark = pytest.mark.e2e
 
@@ -126,8 +127,9 @@ def test_uv_project_with_postgresql_and_celery(start_hosts, tmp_path):
     vendor = manage(host, "shop", "from django.db import connection; connection.ensure_connection(); "
                                   "print(connection.vendor)")
     assert vendor == "postgresql"  # DATABASE_URL, read by dj-database-url
-    assert "shop-db-pass" not in host.exec("cat /etc/uwsgi/apps-available/shop.ini "
-                                           "/etc/systemd/system/celery-shop.service /srv/www/shop/bin/manage").stdout
+    # DATABASE_URL carries the password: only the secret file has it.
+    assert world_readable_files_containing(host, "shop-db-pass-9f8e7d") == []
+    assert "DATABASE_URL" in host.exec("cat /srv/www/shop/secrets.py").stdout
 
     release_rollback_keep_row(host, fleet_file, "shop", folder, "shop")
 
