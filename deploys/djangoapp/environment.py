@@ -11,6 +11,7 @@ Any URL with a user or password in it is a secret, wherever it comes from.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -75,3 +76,13 @@ def split_environment(settings: Settings) -> tuple[dict[str, str], dict[str, str
         (public if has_credentials(value) else secret).pop(name, None)
     secret.update(settings.django_environment_variables)
     return {name: value for name, value in public.items() if name not in secret}, secret
+
+
+def environment_file_content(public: dict[str, str]) -> str:
+    """The environment file (JSON): bin/with-secrets sets it as it is, no escaping anywhere."""
+    return json.dumps(public, indent=1, sort_keys=True) + "\n"
+
+
+def secret_file_content(secret: dict[str, str]) -> str:
+    """The secret file, in the seed role's format: Python assignments, values as Python literals."""
+    return "".join(f"{name} = {value!r}\n" for name, value in sorted(secret.items()))

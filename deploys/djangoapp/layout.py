@@ -114,6 +114,17 @@ class Layout:
         return self.websiteproject.replace("-", "_")
 
     @property
+    def environment_file(self) -> str:
+        """The app's environment without its secrets (JSON), read by bin/with-secrets."""
+        return f"{self.project_root}/environment.json"
+
+    @property
+    def app_server_wrapper(self) -> str:
+        """uWSGI started through bin/with-secrets: also what a graceful reload executes, so a reload
+        picks up a changed environment and secrets."""
+        return f"{self.project_root}/bin/uwsgi"
+
+    @property
     def secrets_loader(self) -> str:
         """Runs a command with the secrets in its environment (uWSGI, Celery, manage.py)."""
         return f"{self.project_root}/bin/with-secrets"

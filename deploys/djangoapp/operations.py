@@ -81,10 +81,13 @@ def self_signed_certificate(certificate: str, key: str, common_name: str):
 
 
 @operation()
-def upload_and_unpack(src: str, archive: str, release_dir: str, venv: str, metadata: dict):
+def upload_and_unpack(src: str, archive: str, release_dir: str, venv: str, metadata: dict, group: str,
+                      readers: list[str]):
     """Upload a source archive and unpack it into a new release folder, complete or not at all:
     it is built under a temporary name (REVISION, .release.json and the link to its virtualenv
-    written) and renamed into place."""
+    written) and renamed into place. The folder is root's, and only `group` (the app's) and the
+    `readers` groups (a webserver of another group, for the static files) may enter it: a file
+    that should not have shipped, or bytecode compiled from it, is not for every user."""
     if host.get_fact(Directory, path=release_dir):
         host.noop(f"{release_dir} exists")
         return
@@ -95,7 +98,9 @@ def upload_and_unpack(src: str, archive: str, release_dir: str, venv: str, metad
            f"printf '%s\\n' {q(metadata['id'])} > {q(building)}/REVISION && "
            f"printf '%s\\n' {q(json.dumps(metadata, sort_keys=True))} > {q(building)}/.release.json && "
            f"ln -s {q(venv)} {q(building)}/.venv && "
-           f"chmod -R u=rwX,go=rX {q(building)} && chmod 640 {q(archive)} && mv -T {q(building)} {q(release_dir)}")
+           f"chmod -R u=rwX,go=rX {q(building)} && chgrp {q(group)} {q(building)} && chmod 750 {q(building)} && "
+           + "".join(f"setfacl -m {q(f'g:{reader}:rx')} {q(building)} && " for reader in readers)
+           + f"chmod 640 {q(archive)} && mv -T {q(building)} {q(release_dir)}")
 
 
 @operation()
@@ -137,7 +142,7 @@ def apache_enabled(kind: str, names: list[str], enabled: bool = True, tool: str 
     if not to_change:
         host.noop(f"apache {kind}s {', '.join(names)} already {'enabled' if enabled else 'disabled'}")
         return
-    yield f"{(tool or enable) if enabled else disable} -q {' '.join(q(name) for name in to_change)}"
+    yield f"{q((tool or enable) if enabled else disable)} -q {' '.join(q(name) for name in to_change)}"
 
 
 def describe_lock_holder(holder: dict, this_machine: str) -> str:

@@ -172,6 +172,8 @@ def _prepare(settings: Settings, source: PackedSource, release_id: str, release_
         archive=f"{settings.versions_dir}/{release_id}.tar.gz",
         release_dir=release_dir,
         venv=f"{settings.venvs_dir}/{dependencies}",
+        group=settings.uwsgi_group,
+        readers=[settings.webserver_group] if settings.is_web and settings.webserver_group != settings.uwsgi_group else [],
         metadata={
             "id": release_id,
             "revision": source.revision,

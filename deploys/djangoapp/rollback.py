@@ -20,6 +20,7 @@ import json
 
 from pyinfra import host, logger, state
 from pyinfra.api import deploy
+
 from . import failure
 from .context import current_settings, only, require_whole_fleet
 from .database import snapshot_commands

@@ -54,11 +54,17 @@ class DeployRefused(PyinfraError):
     (nothing to roll back to, removal not confirmed): nothing was changed."""
 
 
+# Paths and commands reach shell commands, units and configs: letters, digits and . _ - / only.
+PLAIN_PATH = re.compile(r"^[A-Za-z0-9._/-]+$")
+
+
 def _absolute_clean_path(value: str) -> str:
     if not value.startswith("/"):
         raise ValueError(f"must be an absolute path (got {value!r})")
     if ".." in value.split("/"):
         raise ValueError(f"must not contain '..' (got {value!r})")
+    if not PLAIN_PATH.match(value):
+        raise ValueError(f"must be letters, digits, '.', '_', '-' and '/' only: no spaces or quotes (got {value!r})")
     return value.rstrip("/") or "/"
 
 
@@ -164,6 +170,13 @@ class Settings(FleetPlace, Layout, BaseModel):
     @classmethod
     def _absolute(cls, value: str) -> str:
         return _absolute_clean_path(value)
+
+    @field_validator("apache2_check_binary_name")
+    @classmethod
+    def _command_name(cls, value: str) -> str:
+        if not PLAIN_PATH.match(value) or value.startswith("-"):
+            raise ValueError(f"must be a command name or path: letters, digits, '.', '_', '-' and '/' (got {value!r})")
+        return value
 
     @field_validator("django_settings_folder", "django_settings_file", "celery_app")
     @classmethod

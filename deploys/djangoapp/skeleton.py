@@ -18,6 +18,7 @@ from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from .context import current_settings, template
+from .environment import environment_file_content, secret_file_content
 from .operations import (
     apache_enabled,
     postgres_access,
@@ -52,27 +53,31 @@ def _directories(settings: Settings):
 
 
 def _secrets_and_tools(settings: Settings):
-    """The secret file, and the commands that run the app with it: returns the secret file's op."""
+    """The app's environment (a JSON file anyone may read, and the secret file), and the commands
+    that run the app with it. Returns the secret file's op and every op whose change the app's
+    processes must be restarted (or gracefully reloaded) for."""
+    environment = files.put(
+        name=f"Environment in {settings.environment_file}",
+        src=StringIO(environment_file_content(settings.app_environment)),
+        dest=settings.environment_file,
+        user="root",
+        group="root",
+        mode="644",
+    )
     secrets = secret_file(
         name=f"Secrets in {settings.secret_file}",
         path=settings.secret_file,
-        content="".join(f"{name} = {value!r}\n" for name, value in settings.secrets.items()),
+        content=secret_file_content(settings.secrets),
         user="root",
         group=settings.uwsgi_group,
         mode="640",
     )
-    template("app/with-secrets.py.j2", settings.secrets_loader, settings, mode="755")
-    template(
-        "app/manage.sh.j2",
-        settings.manage_command,
-        settings,
-        mode="755",
-        shell_environment={name: shlex.quote(value) for name, value in settings.app_environment.items()},
-    )
+    loader = template("app/with-secrets.py.j2", settings.secrets_loader, settings, mode="755")
+    template("app/manage.sh.j2", settings.manage_command, settings, mode="755")
     template("app/release-history.py.j2", f"{settings.project_root}/bin/release-history", settings, mode="755")
     template("app/inspect-release.py.j2", f"{settings.project_root}/bin/inspect-release.py", settings, mode="644")
     template("app/link-shared.py.j2", f"{settings.project_root}/bin/link-shared.py", settings, mode="755")
-    return secrets
+    return secrets, [environment, secrets, loader]
 
 
 # Prints the SQL that sets a role's password from DJANGO_DB_PASSWORD in its environment, quoted
@@ -124,22 +129,17 @@ def _redis(settings: Settings):
                     _if=any_changed(drop_in, *([password] if password else [])))
 
 
-def _celery(settings: Settings):
-    environment = {name: _systemd_escape(value) for name, value in settings.app_environment.items()}
+def _celery(settings: Settings, environment_changes: list):
     kinds = [("worker", f"worker --loglevel INFO --concurrency {settings.celery_concurrency}")]
     if settings.runs_celery_beat:
         kinds.append(("beat", f"beat --loglevel INFO --schedule {settings.db_dir}/celerybeat-schedule"))
     for service, (kind, command) in zip(settings.celery_services, kinds):
         unit = template("systemd/celery.service.j2", f"/etc/systemd/system/{service}.service", settings,
-                        mode="644", kind=kind, command=command, environment=environment)
+                        mode="644", kind=kind, command=command)
         systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
         systemd.service(name=f"Enable {service}", service=service, running=None, enabled=True)
         server.shell(name=f"Restart {service} if it runs", commands=[f"systemctl try-restart {service}"],
-                     _if=unit.did_change)
-
-
-def _systemd_escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
+                     _if=any_changed(unit, *environment_changes))
 
 
 def _tls(settings: Settings) -> list:
@@ -164,8 +164,9 @@ def _tls(settings: Settings) -> list:
     return [generated]
 
 
-def _uwsgi(settings: Settings, secrets):
+def _uwsgi(settings: Settings, environment_changes: list):
     ini = template("uwsgi/app.ini.j2", settings.uwsgi_ini, settings, mode="644")
+    wrapper = template("app/uwsgi.sh.j2", settings.app_server_wrapper, settings, mode="755")
     unit = template("systemd/uwsgi.service.j2", f"/etc/systemd/system/{settings.uwsgi_service}.service",
                     settings, mode="644")
     systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
@@ -174,7 +175,7 @@ def _uwsgi(settings: Settings, secrets):
     server.shell(
         name=f"Reload {settings.uwsgi_service} if it runs",
         commands=[f"systemctl try-reload-or-restart {settings.uwsgi_service}"],
-        _if=any_changed(ini, unit, secrets),
+        _if=any_changed(ini, unit, wrapper, *environment_changes),
     )
 
 
@@ -220,7 +221,7 @@ def _stop_other_webserver(settings: Settings):
 
 
 def _nginx(settings: Settings, certificate_ops):
-    test = f"{settings.nginx_binary_name} -t -q"
+    test = f"{shlex.quote(settings.nginx_binary_name)} -t -q"
     files.link(name="Disable the default nginx site", path="/etc/nginx/sites-enabled/default", present=False)
     site = _site_config(settings, "nginx/site.conf.j2", f"/etc/nginx/sites-available/{settings.websiteproject}.conf",
                         test)
@@ -258,16 +259,16 @@ def _apache(settings: Settings, certificate_ops):
 def app_skeleton():
     settings = current_settings()
     _directories(settings)
-    secrets = _secrets_and_tools(settings)
+    secrets, environment_changes = _secrets_and_tools(settings)
     if settings.is_db and settings.database == "postgresql":
         _postgresql(settings, secrets)
     if settings.is_db and settings.redis_on_db_host:
         _redis(settings)
     if settings.is_worker and settings.celery:
-        _celery(settings)
+        _celery(settings, environment_changes)
     if settings.is_web:
         certificate_ops = _tls(settings)
-        _uwsgi(settings, secrets)
+        _uwsgi(settings, environment_changes)
         _stop_other_webserver(settings)
         if settings.webserver == "nginx":
             _nginx(settings, certificate_ops)

@@ -55,6 +55,11 @@ def test_security_audit_of_a_deployed_host(live_host):
     ]:
         described = system.file(path)
         assert (described.user, described.group, described.mode) == (owner, group, mode), path
+    # A release is root's, and only the app's group may enter it: not every user.
+    live = host.exec(f"readlink -f {ROOT}/current").stdout.strip()
+    assert (system.file(live).user, system.file(live).group, system.file(live).mode) == ("root", "www-data", 0o750)
+    assert system.run(f"runuser -u nobody -- cat {ROOT}/current/manage.py").rc != 0
+    assert system.run(f"runuser -u www-data -- cat {ROOT}/current/manage.py").rc == 0
     # The app user cannot change the code it runs.
     assert system.run(f"runuser -u www-data -- touch {ROOT}/current/manage.py").rc != 0
 

@@ -3,6 +3,10 @@ webserver rejects is taken back out, and the webserver can be switched both ways
 
 from __future__ import annotations
 
+import base64
+import json
+import time
+
 import pytest
 import testinfra
 
@@ -82,3 +86,31 @@ def test_switching_the_webserver_both_ways(live_host):
     page = https_get(host, "/")
     assert page.status_code == 200 and page.headers["Server"] == "nginx"
     assert not system.service("apache2").is_running and not system.service("apache2").is_enabled
+
+
+def worker_environment(host) -> dict[str, str]:
+    """The environment of a uWSGI worker (a child of the master) of the live site."""
+    master = host.exec("systemctl show -p MainPID --value uwsgi-guestbook").stdout.strip()
+    worker = host.exec(f"pgrep -P {master} | head -n 1").stdout.strip()
+    raw = host.exec(f"cat /proc/{worker}/environ | base64 -w0").stdout
+    return dict(item.split("=", 1) for item in base64.b64decode(raw).decode().split("\0") if "=" in item)
+
+
+def test_a_changed_environment_reaches_the_app_on_a_graceful_reload(live_host):
+    host, fleet_file = live_host
+    master = host.exec("systemctl show -p MainPID --value uwsgi-guestbook").stdout.strip()
+    plain, secret = "on $HOME %n @(x) 'q'", "s3cret \"$(id)\" %% \\ end"
+    changed = run_pyinfra(fleet_file, "deploys/skeleton.py", data={
+        "django_webapplication_additional_environment_settings": json.dumps({"FEATURE_FLAG": plain}),
+        "django_environment_variables": json.dumps({
+            "DJANGO_SECRET_KEY": "local-fleet-only-4d1f0b7e2a9c46c8b7a1e6f3d5c2b8a0e9f7d6c5b4a3", "NEW_SECRET": secret}),
+    })
+    assert changed.returncode == 0, changed.output
+    deadline = time.monotonic() + 30
+    while worker_environment(host).get("NEW_SECRET") != secret:
+        assert time.monotonic() < deadline, "the reloaded workers do not have the new environment"
+        time.sleep(0.5)
+    assert worker_environment(host)["FEATURE_FLAG"] == plain
+    # Graceful: the same master, which kept its socket.
+    assert host.exec("systemctl show -p MainPID --value uwsgi-guestbook").stdout.strip() == master
+    assert https_get(host, "/").status_code == 200

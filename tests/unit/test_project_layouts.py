@@ -16,7 +16,12 @@ from deploys.djangoapp.dependencies import (
     plan_dependencies,
     python_mismatch,
 )
-from deploys.djangoapp.environment import has_credentials, mask_credentials
+from deploys.djangoapp.environment import (
+    environment_file_content,
+    has_credentials,
+    mask_credentials,
+    secret_file_content,
+)
 from deploys.djangoapp.fleet import plan_fleet
 from deploys.djangoapp.inspection import explain_failure
 from deploys.djangoapp.settings import DeploySettingsError, problems
@@ -280,8 +285,10 @@ def test_no_credential_reaches_a_world_readable_file():
     site._fleet, site._host = fleet, "app"
     world_readable = [
         render("uwsgi/app.ini.j2", site),
-        render("systemd/celery.service.j2", site, kind="worker", command="worker", environment=site.app_environment),
-        render("app/manage.sh.j2", site, shell_environment=site.app_environment),
+        render("systemd/celery.service.j2", site, kind="worker", command="worker"),
+        render("app/manage.sh.j2", site),
+        render("app/uwsgi.sh.j2", site),
+        environment_file_content(site.app_environment),
     ]
     for text in world_readable:
         assert "hunter2" not in text and "pg-secret-123" not in text
@@ -310,3 +317,27 @@ def test_the_postgresql_password_is_set_without_psql_getenv_and_quoted_as_sql():
     sql = subprocess.run(["sh", "-c", producer], capture_output=True, text=True, check=True,
                          env={"PATH": "/usr/bin:/bin", "DJANGO_DB_PASSWORD": hostile}).stdout
     assert sql == "ALTER ROLE \"mysite\" WITH LOGIN PASSWORD 'it''s \"quoted\" $HOME `id` \\ ;--';\n"
+
+
+HOSTILE = "it's \"quoted\" $HOME `id` $(id) @(file) %(x) %n 100% \\ #hash\nsecond line, été ✓ "
+
+
+def test_every_value_reaches_the_app_exactly_as_given(tmp_path):
+    """bin/with-secrets sets the environment file and the secret file as they are: no value is
+    escaped for, or expanded by, a shell, an ini file or a unit."""
+    site = settings(django_deployment_root_folder=str(tmp_path),
+                    django_webapplication_additional_environment_settings={"PLAIN_HOSTILE": HOSTILE},
+                    django_environment_variables={"SECRET_HOSTILE": HOSTILE + "secret"})
+    os.makedirs(site.project_root)
+    Path(site.environment_file).write_text(environment_file_content(site.app_environment))
+    Path(site.secret_file).write_text(secret_file_content(site.secrets))
+    loader = tmp_path / "with-secrets"
+    loader.write_text(render("app/with-secrets.py.j2", site))
+    shown = subprocess.run([sys.executable, str(loader), sys.executable, "-c",
+                            "import json, os; print(json.dumps(dict(os.environ)))"],
+                           capture_output=True, text=True, check=True, env={"PATH": "/usr/bin:/bin"})
+    environment = json.loads(shown.stdout)
+    assert environment["PLAIN_HOSTILE"] == HOSTILE
+    assert environment["SECRET_HOSTILE"] == HOSTILE + "secret"
+    assert environment["DJANGO_SETTINGS_MODULE"] == "mysite.settings"
+    assert "HOSTILE" not in render("uwsgi/app.ini.j2", site) + render("app/manage.sh.j2", site)
