@@ -69,6 +69,9 @@ def prepare_host():
     )
     for service in services:
         systemd.service(name=f"{service} running and enabled", service=service, running=True, enabled=True)
+    if "memcached" not in services and "memcached" not in settings.application_additional_packages:
+        # memcached turned off (or never on): the kit installed it for the project alone.
+        apt.packages(name="No memcached (memcached is off)", packages=["memcached"], present=False, _env=proxy)
     if settings.holds_releases:
         pip.venv(name="Create the deploy tools virtualenv", path=TOOLS_VENV, python="/usr/bin/python3")
         pip.packages(

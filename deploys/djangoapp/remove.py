@@ -16,7 +16,7 @@ from .context import current_settings
 from .database import snapshot_commands
 from .operations import PostgresNames, apache_enabled
 from .settings import DeployRefused, Settings
-from .skeleton import staged_path
+from .skeleton import all_celery_services, remove_units, staged_path
 
 BACKUP_DIR = "/var/backups/django-deploy"
 q = shlex.quote
@@ -38,12 +38,7 @@ def _final_backup(settings: Settings) -> None:
 
 def _services(settings: Settings) -> None:
     # Every unit the project may have here, whatever this host's roles are now.
-    for service in [settings.uwsgi_service, f"celery-{settings.websiteproject}",
-                    f"celery-beat-{settings.websiteproject}"]:
-        unit = f"/etc/systemd/system/{service}.service"
-        if host.get_fact(File, path=unit):
-            server.shell(name=f"Stop and disable {service}",
-                         commands=[f"systemctl disable --now {service}", f"rm -f {unit}", "systemctl daemon-reload"])
+    remove_units([settings.uwsgi_service, *all_celery_services(settings)])
 
 
 def _webserver_site(settings: Settings) -> None:

@@ -14,6 +14,7 @@ from io import StringIO
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.deb import DebPackages
+from pyinfra.facts.files import File
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
@@ -127,6 +128,19 @@ def _redis(settings: Settings):
     systemd.daemon_reload(name="Reload systemd units", _if=drop_in.did_change)
     systemd.service(name="Restart redis-server on its addresses", service="redis-server", restarted=True,
                     _if=any_changed(drop_in, *([password] if password else [])))
+
+
+def remove_units(services: list[str]) -> None:
+    """Stop, disable and remove the units of these services, where they are installed."""
+    for service in services:
+        unit = f"/etc/systemd/system/{service}.service"
+        if host.get_fact(File, path=unit):
+            server.shell(name=f"Stop and remove {service}",
+                         commands=[f"systemctl disable --now {service}", f"rm -f {unit}", "systemctl daemon-reload"])
+
+
+def all_celery_services(settings: Settings) -> list[str]:
+    return [f"celery-{settings.websiteproject}", f"celery-beat-{settings.websiteproject}"]
 
 
 def _celery(settings: Settings, environment_changes: list):
@@ -266,6 +280,8 @@ def app_skeleton():
         _redis(settings)
     if settings.is_worker and settings.celery:
         _celery(settings, environment_changes)
+    # Celery (or beat) turned off, or this host no longer a worker: nothing of it stays.
+    remove_units([service for service in all_celery_services(settings) if service not in settings.celery_services])
     if settings.is_web:
         certificate_ops = _tls(settings)
         _uwsgi(settings, environment_changes)

@@ -98,3 +98,14 @@ def test_nginx_postgresql_celery_redis(start_hosts, suite):
     assert world_readable_files_containing(host, CANARY) == []
     # --dry changed nothing: the old secret is still in place.
     assert host.exec(f"grep -c {CANARY}-changed {ROOT}/secrets.py", check=False).stdout.strip() == "0"
+
+    # Turned off, Celery (worker and beat) and memcached leave nothing behind; the site serves on.
+    off = run_pyinfra(fleet_file, "deploys/all.py", data={"celery": False, "celery_beat": False, "memcached": False})
+    assert off.returncode == 0, off.output
+    for service in ("celery-guestbook", "celery-beat-guestbook", "memcached"):
+        assert not system.service(service).is_running, service
+    assert not system.file("/etc/systemd/system/celery-guestbook.service").exists
+    assert not system.file("/etc/systemd/system/celery-beat-guestbook.service").exists
+    assert not system.package("memcached").is_installed
+    assert https_get(host, "/").status_code == 200
+
