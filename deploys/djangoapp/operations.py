@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import shlex
 import uuid
 
@@ -13,12 +12,9 @@ from pyinfra import host
 from pyinfra.api import FactBase, FileUploadCommand, StringCommand, operation
 from pyinfra.facts.files import Directory, File, Link, Sha256File
 
+from .lock import release_lock_command
+
 q = shlex.quote
-
-
-def fail(message: str) -> str:
-    """A command that stops the operation with `message` for the operator."""
-    return f"echo {q(message)} >&2; exit 1"
 
 
 class ReleaseInfo(FactBase):
@@ -51,20 +47,6 @@ class Releases(FactBase):
     def process(self, output):
         rows = (line.split() for line in output if line.strip())
         return {release_id: state for _, release_id, state in rows}
-
-
-class DeployLock(FactBase):
-    """Who holds the deploy lock of a project (the holder.json of its lock folder), or None."""
-
-    def command(self, lock_dir: str) -> str:
-        return f"cat {q(lock_dir)}/holder.json 2>/dev/null || true"
-
-    def process(self, output):
-        text = "\n".join(output).strip()
-        try:
-            return json.loads(text) if text else None
-        except ValueError:
-            return {"operator": "unknown (unreadable holder.json)"}
 
 
 @operation()
@@ -143,52 +125,6 @@ def apache_enabled(kind: str, names: list[str], enabled: bool = True, tool: str 
         host.noop(f"apache {kind}s {', '.join(names)} already {'enabled' if enabled else 'disabled'}")
         return
     yield f"{q((tool or enable) if enabled else disable)} -q {' '.join(q(name) for name in to_change)}"
-
-
-def describe_lock_holder(holder: dict, this_machine: str) -> str:
-    """Who holds the lock, and whether that run looks gone."""
-    description = (f"{holder.get('operator', 'unknown')} (pid {holder.get('pid', '?')}), "
-                   f"since {holder.get('started', '?')}, for release {holder.get('release', '?')}")
-    if holder.get("machine") == this_machine and isinstance(holder.get("pid"), int):
-        try:
-            os.kill(holder["pid"], 0)
-        except ProcessLookupError:
-            return description + " - stale: that run has ended"
-        except PermissionError:
-            pass
-        return description + " - that run is still going"
-    return description + " - it may be a run on another machine, or a killed one"
-
-
-@operation(is_idempotent=False)
-def take_deploy_lock(lock_dir: str, holder: dict, break_lock: bool):
-    """Take the project's deploy lock (an atomic mkdir), or fail naming who holds it. A lock left
-    by a killed run is only broken when asked (release_break_lock)."""
-    held = host.get_fact(DeployLock, lock_dir=lock_dir)
-    if held and held.get("token") == holder["token"]:
-        host.noop("this run holds the deploy lock")
-        return
-    if held and not break_lock:
-        description = describe_lock_holder(held, holder["machine"])
-        yield fail(f"another deploy holds the lock of this project: {description}. "
-                   "Wait for it to end; if it is stale, run again with --data release_break_lock=true")
-        return
-    if held:
-        yield f"echo 'breaking the deploy lock of a previous run' >&2; rm -rf {q(lock_dir)}"
-    yield (f"{{ mkdir {q(lock_dir)} 2>/dev/null || "
-           f"{{ echo \"another deploy just took the lock: $(cat {q(lock_dir)}/holder.json)\" >&2; exit 1; }}; }} && "
-           f"printf '%s\\n' {q(json.dumps(holder, sort_keys=True))} > {q(lock_dir)}/holder.json && "
-           f"printf '%s\\n' {q(holder['token'])} > {q(lock_dir)}/token")
-
-
-def release_lock_command(lock_dir: str, token: str) -> str:
-    """Remove the lock if, and only if, this run holds it."""
-    return f'if [ "$(cat {q(lock_dir)}/token 2>/dev/null)" = {q(token)} ]; then rm -rf {q(lock_dir)}; fi'
-
-
-@operation(is_idempotent=False)
-def release_deploy_lock(lock_dir: str, token: str):
-    yield release_lock_command(lock_dir, token)
 
 
 def read_json(path: str, key: str) -> str:

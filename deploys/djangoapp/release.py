@@ -24,18 +24,14 @@ locks released (failure.py); `current` still points at the release that was live
 
 from __future__ import annotations
 
-import getpass
 import os
 import shlex
-import socket
-import uuid
 from datetime import datetime, timezone
 
-from pyinfra import host, logger, state
+from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.operations import server
 
-from . import failure
 from .context import current_settings, only, proxy_environment, require_whole_fleet
 from .database import snapshot_commands, snapshot_path
 from .dependencies import (
@@ -48,13 +44,12 @@ from .dependencies import (
 )
 from .host_prep import UV
 from .inspection import inspect_release
+from .lock import OPERATOR, RUN_TOKEN, hold_lock
 from .operations import (
     ReleaseInfo,
     build_virtualenv,
     finish_release,
     migrate_with_snapshot,
-    release_lock_command,
-    take_deploy_lock,
     upload_and_unpack,
 )
 from .settings import DeployRefused, DeploySettingsError, Settings
@@ -63,9 +58,6 @@ from .switch import SwitchPlan, switch_release
 
 q = shlex.quote
 
-# One token per run: the lock it takes is released only by it.
-RUN_TOKEN = uuid.uuid4().hex
-OPERATOR = f"{getpass.getuser()}@{socket.gethostname()}"
 
 
 @deploy("Release")
@@ -92,7 +84,6 @@ def release():
     release_id = settings.release_id or RUN_RELEASE_ID
     release_dir = f"{settings.releases_dir}/{release_id}"
     manage = f"{settings.manage_command} --release {release_dir}"
-    previous_dir = f"{settings.releases_dir}/{live['id']}" if live else None
     existing = host.get_fact(ReleaseInfo, link=release_dir)
     if existing and existing.get("source_digest") != source.digest:
         raise DeployRefused(f"host {host.name}: release_id: release {release_id} exists already with another "
@@ -107,21 +98,19 @@ def release():
                     release_dir=release_dir, manage=manage, script=f"{settings.project_root}/bin/inspect-release.py",
                     link_shared=f"{settings.project_root}/bin/link-shared.py", python=f"{release_dir}/.venv/bin/python")
     _migrate(settings, release_id, release_dir, manage)
-    switch_in_batches(settings, release_id, previous_dir)
+    switch_in_batches(settings, release_id)
     _clean_up(settings, release_id)
 
 
-def switch_in_batches(settings: Settings, release_id: str, previous_dir: str | None,
-                      before_switch_back: str | None = None):
+def switch_in_batches(settings: Settings, release_id: str, before_switch_back: str | None = None):
     """Switch the fleet to a release, batch after batch (one batch: all hosts at once), each host
     as switch.py says: `current` -> the release, uWSGI and Celery on it, their checks, or back to
-    `previous_dir`. Releases and rollbacks both end this way."""
+    the release it pointed at before. Releases and rollbacks both end this way."""
     batches = settings.fleet.switch_batches(settings.rolling_batch_size)
     plan = SwitchPlan(
         link=settings.current_link,
         release_dir=f"{settings.releases_dir}/{release_id}",
         release_id=release_id,
-        previous_dir=previous_dir,
         app_service=settings.uwsgi_service if settings.is_web else None,
         health_url=f"https://{settings.url}{settings.health_check_path or '/'}",
         resolve=f"{settings.url}:443:127.0.0.1",
@@ -138,31 +127,13 @@ def switch_in_batches(settings: Settings, release_id: str, previous_dir: str | N
                        plan=plan, _if=only(host.name in batch))
 
 
-def lock_holder(purpose: str) -> dict:
-    """What the deploy lock records: this run, who runs it, from where, since when, for what."""
-    return {"token": RUN_TOKEN, "operator": OPERATOR, "machine": socket.gethostname(), "pid": os.getpid(),
-            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "release": purpose}
-
-
 def _lock(settings: Settings, release_id: str, release_dir: str):
-    take_deploy_lock(
-        name="Take the deploy lock",
-        lock_dir=settings.lock_dir,
-        holder=lock_holder(release_id),
-        break_lock=settings.release_break_lock,
-    )
     # From here on, a failed operation marks the release failed (unless it went live) and
     # releases the lock.
-    mark_failed = (
+    hold_lock(settings, release_id, on_failure=(
         f'if [ "$(readlink {q(settings.current_link)})" != {q(release_dir)} ] && [ -d {q(release_dir)} ]; then '
         f"touch {q(release_dir)}/.failed && {q(settings.project_root)}/bin/release-history record "
-        f"{q(release_id)} failed; fi"
-    )
-    failure.on_failure(
-        state, host,
-        f'if [ "$(cat {q(settings.lock_dir)}/token 2>/dev/null)" = {q(RUN_TOKEN)} ]; then {mark_failed}; fi; '
-        + release_lock_command(settings.lock_dir, RUN_TOKEN),
-    )
+        f"{q(release_id)} failed; fi"))
 
 
 def _prepare(settings: Settings, source: PackedSource, release_id: str, release_dir: str, dependencies: str):

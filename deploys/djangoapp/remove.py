@@ -14,6 +14,7 @@ from pyinfra.operations import files, server, systemd
 
 from .context import current_settings
 from .database import snapshot_commands
+from .lock import hold_lock
 from .operations import PostgresNames, apache_enabled
 from .settings import DeployRefused, Settings
 from .skeleton import all_celery_services, remove_units, staged_path
@@ -65,6 +66,9 @@ def remove():
             f"host {host.name}: confirm_remove: removing {settings.websiteproject} deletes its releases, "
             f"database and configuration; run with --data confirm_remove={settings.websiteproject} to confirm; "
             "nothing was changed")
+    if host.get_fact(Directory, path=settings.project_root):
+        # Removed with the project folder at the end; released if anything fails before.
+        hold_lock(settings, "remove")
     if settings.is_db:
         _final_backup(settings)
     _services(settings)

@@ -6,11 +6,13 @@ from pyinfra.api import deploy
 from pyinfra.operations import server, systemd
 
 from .context import current_settings
+from .lock import hold_lock, let_go
 
 
 @deploy("Restart")
 def restart():
     settings = current_settings()
+    hold_lock(settings, "restart")
     if settings.is_web:
         systemd.service(name=f"Reload {settings.webserver}", service=settings.webserver, running=True,
                         reloaded=True)
@@ -18,3 +20,4 @@ def restart():
                      commands=[f"systemctl reload-or-restart {settings.uwsgi_service}"])
     for service in settings.celery_services:
         server.shell(name=f"Restart {service}", commands=[f"systemctl restart {service}"])
+    let_go(settings)

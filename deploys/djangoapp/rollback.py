@@ -18,23 +18,20 @@ from __future__ import annotations
 
 import json
 
-from pyinfra import host, logger, state
+from pyinfra import host, logger
 from pyinfra.api import deploy
 
-from . import failure
 from .context import current_settings, only, require_whole_fleet
 from .database import snapshot_commands
+from .lock import hold_lock, let_go
 from .operations import (
     ReleaseFile,
     ReleaseInfo,
     Releases,
     mark_rolled_back,
     migrate_back,
-    release_deploy_lock,
-    release_lock_command,
-    take_deploy_lock,
 )
-from .release import RUN_TOKEN, lock_holder, switch_in_batches
+from .release import switch_in_batches
 from .settings import DeployRefused, Settings
 
 
@@ -109,9 +106,8 @@ def rollback():
     newer = list(releases)[list(releases).index(target_id) + 1:list(releases).index(live_id) + 1]
     snapshot = next(filter(None, (release_file(release_id, ".snapshot") for release_id in newer)), None)
 
-    take_deploy_lock(name="Take the deploy lock", lock_dir=settings.lock_dir,
-                     holder=lock_holder(f"rollback to {target_id}"), break_lock=settings.release_break_lock)
-    failure.on_failure(state, host, release_lock_command(settings.lock_dir, RUN_TOKEN))
+    # Everything above was decided from the live release: it must still be live under the lock.
+    hold_lock(settings, f"rollback to {target_id}", check_live=True, expected_live=live_dir)
 
     restore = snapshot_commands(settings, snapshot)[1] if settings.rollback_restore_snapshot and snapshot else None
     if restore:
@@ -119,8 +115,8 @@ def rollback():
                        f"snapshot {snapshot} is restored: writes since it was taken are lost")
     migrate_back(name=f"Migrate the database back to release {target_id}", manage=live_manage, steps=steps,
                  restore_snapshot=restore, snapshot=snapshot, _if=only(settings.runs_migrations))
-    switch_in_batches(settings, target_id, previous_dir=live_dir,
+    switch_in_batches(settings, target_id,
                       before_switch_back=f"{live_manage} migrate --noinput")
     mark_rolled_back(name=f"Mark release {live_id} rolled back", release_dir=live_dir,
                      history=f"{settings.project_root}/bin/release-history", release_id=live_id, target_id=target_id)
-    release_deploy_lock(name="Release the deploy lock", lock_dir=settings.lock_dir, token=RUN_TOKEN)
+    let_go(settings)

@@ -128,6 +128,7 @@ class Settings(FleetPlace, Layout, BaseModel):
     django_git_ref: str = "HEAD"
     release_id: Optional[str] = None
     release_break_lock: bool = False
+    lock_wait: int = 0
     rollback_to: Optional[str] = None
     rollback_restore_snapshot: bool = False
     confirm_remove: Optional[str] = None
@@ -242,6 +243,13 @@ class Settings(FleetPlace, Layout, BaseModel):
     def _positive_int(cls, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"must be a positive whole number (got {value!r})")
+        return value
+
+    @field_validator("lock_wait", mode="before")
+    @classmethod
+    def _seconds(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"must be a whole number of seconds, 0 or more (got {value!r})")
         return value
 
     @field_validator("health_check_path")

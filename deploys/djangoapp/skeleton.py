@@ -20,6 +20,7 @@ from pyinfra.operations.util import any_changed
 
 from .context import current_settings, template
 from .environment import environment_file_content, secret_file_content
+from .lock import lock_holder, no_other_deploy
 from .operations import (
     apache_enabled,
     postgres_access,
@@ -273,6 +274,9 @@ def _apache(settings: Settings, certificate_ops):
 def app_skeleton():
     settings = current_settings()
     _directories(settings)
+    # Not while a release, rollback, restart or removal runs (waiting lock_wait for it to end).
+    no_other_deploy(name="No other deploy running", lock_dir=settings.lock_dir, holder=lock_holder("skeleton"),
+                    wait=settings.lock_wait)
     secrets, environment_changes = _secrets_and_tools(settings)
     if settings.is_db and settings.database == "postgresql":
         _postgresql(settings, secrets)

@@ -7,8 +7,10 @@
               which is Django refusing the host name (ALLOWED_HOSTS)
     worker    Celery restarts (warm shutdown: running tasks finish); the new worker must log that
               it is ready and still run, within the same deadline; beat must still run
-    back      if a check fails: `current` back to the previous release, uWSGI reloaded and Celery
-              restarted on it, the cause and the service's last log lines shown, and the run fails
+    back      if a check fails: `current` back to the release it pointed at before the switch (read
+              then, under the deploy lock), uWSGI reloaded and Celery restarted on it, the cause and
+              the service's last log lines shown, and the run fails; with no previous release the
+              services stop and `current` goes
 
 Each function returns shell text (POSIX sh: pyinfra runs commands with `sh -c`, dash on Debian),
 so a unit test can read, and run, what runs on the host.
@@ -32,7 +34,6 @@ class SwitchPlan:
     link: str                      # the `current` link
     release_dir: str               # the release to switch to
     release_id: str
-    previous_dir: Optional[str]    # where to go back to (None: first release)
     app_service: Optional[str]     # the uWSGI unit (web hosts)
     health_url: str                # https://<url><path>
     resolve: str                   # curl --resolve: the site's name on this host's loopback
@@ -103,15 +104,14 @@ def switch_command(plan: SwitchPlan) -> str:
         checks.append(web_check(plan))
     if plan.celery_services:
         checks.append(worker_check(plan, "$started"))
-    if plan.previous_dir:
-        back = (f"{plan.before_switch_back + '; ' if plan.before_switch_back else ''}"
-                f"{link_command(plan.link, plan.previous_dir)} && {restart_services(plan)}; "
-                f"echo {q('switched back to ' + plan.previous_dir)} >&2; ")
-    else:
-        stop = " ".join(q(service) for service in ((plan.app_service,) if plan.app_service else ())
-                        + plan.celery_services)
-        back = (f"systemctl stop {stop}; " if stop else "") + f"rm -f {q(plan.link)}; "
-    return (f"started=$(date +%s) && {link_command(plan.link, plan.release_dir)} && {restart_services(plan)} && "
+    stop = " ".join(q(service) for service in ((plan.app_service,) if plan.app_service else ()) + plan.celery_services)
+    back = (f'if [ -n "$previous" ]; then '
+            f"{plan.before_switch_back + '; ' if plan.before_switch_back else ''}"
+            f'ln -sfn "$previous" {q(plan.link)}.next && mv -Tf {q(plan.link)}.next {q(plan.link)} && '
+            f'{restart_services(plan)}; echo "switched back to $previous" >&2; '
+            f"else {'systemctl stop ' + stop + '; ' if stop else ''}rm -f {q(plan.link)}; fi; ")
+    return (f'previous="$(readlink {q(plan.link)})"; started=$(date +%s) && '
+            f"{link_command(plan.link, plan.release_dir)} && {restart_services(plan)} && "
             + " && ".join(checks or ["true"])
             + f" && exit 0; {back}exit 1")
 

@@ -155,7 +155,7 @@ def test_any_url_with_credentials_is_a_secret_and_masked_in_errors():
 
 def plan(**overrides) -> SwitchPlan:
     values = dict(link="/srv/www/mysite/current", release_dir="/srv/www/mysite/releases/2", release_id="2",
-                  previous_dir="/srv/www/mysite/releases/1", app_service="uwsgi-mysite",
+                  app_service="uwsgi-mysite",
                   health_url="https://mysite.example.com/", resolve="mysite.example.com:443:127.0.0.1",
                   strict_health=False, celery_services=("celery-mysite", "celery-beat-mysite"), timeout=7)
     return SwitchPlan(**{**values, **overrides})
@@ -205,13 +205,28 @@ def test_worker_check_needs_a_ready_worker_that_still_runs(fake_bin, journal, ac
 
 def test_the_switch_goes_back_and_restarts_the_old_release_when_a_check_fails():
     command = switch_command(plan())
+    previous = command.index('previous="$(readlink /srv/www/mysite/current)"')
     switch_to_new = command.index("ln -sfn /srv/www/mysite/releases/2")
-    back = command.index("ln -sfn /srv/www/mysite/releases/1")
-    assert switch_to_new < command.index("curl") < command.index("journalctl") < back
+    back = command.index('ln -sfn "$previous"')
+    assert previous < switch_to_new < command.index("curl") < command.index("journalctl") < back
     assert "systemctl restart celery-mysite celery-beat-mysite" in command[back:]
     assert "systemctl reload-or-restart uwsgi-mysite" in command[back:]
-    first = switch_command(plan(previous_dir=None))
-    assert "systemctl stop uwsgi-mysite celery-mysite celery-beat-mysite" in first
+    assert "systemctl stop uwsgi-mysite celery-mysite celery-beat-mysite" in command[back:]  # no previous
+
+
+@pytest.mark.parametrize("live", ["/srv/www/mysite/releases/1", None])
+def test_the_switch_run_with_a_failing_check_ends_where_it_started(tmp_path, fake_bin, live):
+    """The switch itself, run against a folder: with the web check failing, `current` points where
+    it pointed before (or is gone, on a first release), and the run fails."""
+    link = tmp_path / "current"
+    if live:
+        link.symlink_to(live)
+    (fake_bin / "date").write_text("#!/bin/sh\necho 0\n")
+    (fake_bin / "date").chmod(0o755)
+    command = switch_command(plan(link=str(link), timeout=0, celery_services=()))
+    result = run_check(command, fake_bin, {"ANSWER": "500 2", "ACTIVE": "yes"})
+    assert result.returncode == 1
+    assert (os.readlink(link) if live else os.path.lexists(link)) == (live or False)
 
 
 # ------------------------------------------------------------------ first errors
@@ -297,10 +312,10 @@ def test_no_credential_reaches_a_world_readable_file():
 
 @pytest.mark.parametrize("celery_services", [(), ("celery-mysite",), ("celery-mysite", "celery-beat-mysite")])
 @pytest.mark.parametrize("app_service", [None, "uwsgi-mysite"])
-@pytest.mark.parametrize("previous_dir", [None, "/srv/www/mysite/releases/1"])
-def test_every_shape_of_switch_parses_under_dash(celery_services, app_service, previous_dir):
+@pytest.mark.parametrize("before_switch_back", [None, "echo migrate forward"])
+def test_every_shape_of_switch_parses_under_dash(celery_services, app_service, before_switch_back):
     command = switch_command(plan(celery_services=celery_services, app_service=app_service,
-                                  previous_dir=previous_dir, before_switch_back="echo migrate forward"))
+                                  before_switch_back=before_switch_back))
     parsed = subprocess.run(["sh", "-n", "-c", command], capture_output=True, text=True)
     assert parsed.returncode == 0, parsed.stderr
 

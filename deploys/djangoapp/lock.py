@@ -1,0 +1,169 @@
+"""The project's deploy lock: one run at a time changes a project on a host.
+
+The lock is a folder (`mkdir` is atomic) holding who took it (holder.json) and the taking run's
+token. release.py, rollback.py, skeleton.py, restart.py and remove.py take it; a failed run
+releases it (failure.py), only if it holds it. A second run fails at once naming the holder, or,
+with `--data lock_wait=SECONDS`, waits that long for it. A lock left by a killed run is broken
+only when asked (release_break_lock), and by one run only.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import shlex
+import socket
+import uuid
+from datetime import datetime, timezone
+from typing import Optional
+
+from pyinfra import host, state
+from pyinfra.api import FactBase, operation
+
+from . import failure
+from .settings import Settings
+
+q = shlex.quote
+
+# One token per run: the lock it takes is released only by it.
+RUN_TOKEN = uuid.uuid4().hex
+OPERATOR = f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+class DeployLock(FactBase):
+    """Who holds the deploy lock of a project (the holder.json of its lock folder), or None."""
+
+    def command(self, lock_dir: str) -> str:
+        return f"cat {q(lock_dir)}/holder.json 2>/dev/null || true"
+
+    def process(self, output):
+        text = "\n".join(output).strip()
+        try:
+            return json.loads(text) if text else None
+        except ValueError:
+            return {"operator": "unknown (unreadable holder.json)"}
+
+
+def lock_holder(purpose: str) -> dict:
+    """What the deploy lock records: this run, who runs it, from where, since when, for what."""
+    return {"token": RUN_TOKEN, "operator": OPERATOR, "machine": socket.gethostname(), "pid": os.getpid(),
+            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "release": purpose}
+
+
+def describe_lock_holder(holder: dict, this_machine: str) -> str:
+    """Who holds the lock, and whether that run looks gone."""
+    description = (f"{holder.get('operator', 'unknown')} (pid {holder.get('pid', '?')}), "
+                   f"since {holder.get('started', '?')}, for release {holder.get('release', '?')}")
+    if holder.get("machine") == this_machine and isinstance(holder.get("pid"), int):
+        try:
+            os.kill(holder["pid"], 0)
+        except ProcessLookupError:
+            return description + " - stale: that run has ended"
+        except PermissionError:
+            pass
+        return description + " - that run is still going"
+    return description + " - it may be a run on another machine, or a killed one"
+
+
+def fail(message: str) -> str:
+    """A command that stops the operation with `message` for the operator."""
+    return f"echo {q(message)} >&2; exit 1"
+
+
+def break_command(lock_dir: str, stale_token: str) -> str:
+    """Shell: remove a stale lock, if it is still the one that was seen (`stale_token`). Breakers
+    take turns through a second lock folder, so two runs breaking one stale lock cannot both win:
+    the second finds a fresh lock (another token) and leaves it."""
+    breaking = f"{lock_dir}.breaking"
+    return (f"mkdir {q(breaking)} 2>/dev/null || {{ {fail('another run is breaking the deploy lock right now')}; }}; "
+            f'if [ "$(cat {q(lock_dir)}/token 2>/dev/null)" = {q(stale_token)} ]; then '
+            f"echo 'breaking the deploy lock of a previous run' >&2; rm -rf {q(lock_dir)}; fi; rmdir {q(breaking)}")
+
+
+def take_command(lock_dir: str, holder: dict, wait: int) -> str:
+    """Shell: take the lock, waiting up to `wait` seconds for another run to release it."""
+    return (f"deadline=$(($(date +%s) + {int(wait)})); "
+            f"until mkdir {q(lock_dir)} 2>/dev/null; do "
+            f"if [ \"$(date +%s)\" -ge $deadline ]; then "
+            f"echo \"another deploy holds the lock of this project: $(cat {q(lock_dir)}/holder.json 2>/dev/null)\" >&2; "
+            f"exit 1; fi; sleep 1; done; "
+            f"printf '%s\\n' {q(json.dumps(holder, sort_keys=True))} > {q(lock_dir)}/holder.json && "
+            f"printf '%s\\n' {q(holder['token'])} > {q(lock_dir)}/token")
+
+
+def release_lock_command(lock_dir: str, token: str) -> str:
+    """Remove the lock if, and only if, this run holds it."""
+    return f'if [ "$(cat {q(lock_dir)}/token 2>/dev/null)" = {q(token)} ]; then rm -rf {q(lock_dir)}; fi'
+
+
+def expect_live_command(lock_dir: str, link: str, expected: Optional[str], token: str) -> str:
+    """Shell: under the lock, `link` must still point where it did when the run was planned;
+    otherwise another run changed the project meanwhile and this one stops (lock released)."""
+    return (f'if [ "$(readlink {q(link)})" != {q(expected or "")} ]; then {release_lock_command(lock_dir, token)}; '
+            + fail("the live release changed while this run was being planned or waited for the lock "
+                   "(another deploy): run it again; nothing was changed") + "; fi")
+
+
+@operation(is_idempotent=False)
+def take_deploy_lock(lock_dir: str, holder: dict, break_lock: bool, wait: int = 0, link: Optional[str] = None,
+                     expected_live: Optional[str] = None):
+    """Take the project's deploy lock, or fail naming who holds it (at once, or after `wait`
+    seconds). With `link`, what `link` points at must still be `expected_live` once the lock is
+    held: what the run decided from it still holds."""
+    held = host.get_fact(DeployLock, lock_dir=lock_dir)
+    if held and held.get("token") == holder["token"]:
+        host.noop("this run holds the deploy lock")
+        return
+    if held and not break_lock and not wait:
+        description = describe_lock_holder(held, holder["machine"])
+        yield fail(f"another deploy holds the lock of this project: {description}. Wait for it to end (or run "
+                   "with --data lock_wait=SECONDS); if it is stale, run again with --data release_break_lock=true")
+        return
+    if held and break_lock:
+        yield break_command(lock_dir, str(held.get("token", "")))
+    yield take_command(lock_dir, holder, wait)
+    if link is not None:
+        yield expect_live_command(lock_dir, link, expected_live, holder["token"])
+
+
+@operation()
+def no_other_deploy(lock_dir: str, holder: dict, wait: int = 0):
+    """Go on only when no other run holds the deploy lock (waiting up to `wait` seconds for it to
+    end), without taking it: nothing to report when the lock is free, so a re-run of skeleton.py
+    with nothing new changes nothing."""
+    held = host.get_fact(DeployLock, lock_dir=lock_dir)
+    if not held or held.get("token") == holder["token"]:
+        host.noop("no other deploy holds the lock")
+        return
+    if not wait:
+        yield fail(f"another deploy holds the lock of this project: {describe_lock_holder(held, holder['machine'])}. "
+                   "Wait for it to end (or run with --data lock_wait=SECONDS)")
+        return
+    yield (f"deadline=$(($(date +%s) + {int(wait)})); while [ -d {q(lock_dir)} ]; do "
+           f"if [ \"$(date +%s)\" -ge $deadline ]; then "
+           f"echo \"another deploy holds the lock of this project: $(cat {q(lock_dir)}/holder.json 2>/dev/null)\" >&2; "
+           f"exit 1; fi; sleep 1; done")
+
+
+@operation(is_idempotent=False)
+def release_deploy_lock(lock_dir: str, token: str):
+    yield release_lock_command(lock_dir, token)
+
+
+def hold_lock(settings: Settings, purpose: str, on_failure: str = "", check_live: bool = False,
+              expected_live: Optional[str] = None) -> None:
+    """Take the deploy lock for the rest of this deploy; if any operation fails from here on, run
+    `on_failure` (when this run holds the lock) and release it. With `check_live`, the live release
+    must still be `expected_live` (a release folder, None: none) once the lock is held."""
+    check = {"link": settings.current_link, "expected_live": expected_live} if check_live else {}
+    take_deploy_lock(name="Take the deploy lock", lock_dir=settings.lock_dir, holder=lock_holder(purpose),
+                     break_lock=settings.release_break_lock, wait=settings.lock_wait, **check)
+    holds = f'[ "$(cat {q(settings.lock_dir)}/token 2>/dev/null)" = {q(RUN_TOKEN)} ]'
+    failure.on_failure(state, host, (f"if {holds}; then {on_failure}; fi; " if on_failure else "")
+                       + release_lock_command(settings.lock_dir, RUN_TOKEN))
+
+
+def let_go(settings: Settings) -> None:
+    """Release the deploy lock at the end of a deploy."""
+    release_deploy_lock(name="Release the deploy lock", lock_dir=settings.lock_dir, token=RUN_TOKEN)

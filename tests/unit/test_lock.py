@@ -1,0 +1,65 @@
+"""The deploy lock's shell programs, run against a folder with dash as on the hosts."""
+
+import subprocess
+
+from deploys.djangoapp.lock import break_command, expect_live_command, release_lock_command, take_command
+
+
+def sh(command: str, timeout: float = 20) -> subprocess.CompletedProcess:
+    return subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=timeout)
+
+
+def holder(token: str) -> dict:
+    return {"token": token, "operator": f"{token}@box", "machine": "box", "pid": 1, "started": "now",
+            "release": "r"}
+
+
+def test_one_run_takes_the_lock_the_next_fails_naming_it(tmp_path):
+    lock = str(tmp_path / ".deploy-lock")
+    assert sh(take_command(lock, holder("alice"), wait=0)).returncode == 0
+    second = sh(take_command(lock, holder("bob"), wait=0))
+    assert second.returncode == 1 and "alice@box" in second.stderr
+    assert (tmp_path / ".deploy-lock" / "token").read_text().strip() == "alice"
+    sh(release_lock_command(lock, "bob"))  # not bob's: stays
+    assert (tmp_path / ".deploy-lock").exists()
+    sh(release_lock_command(lock, "alice"))
+    assert not (tmp_path / ".deploy-lock").exists()
+
+
+def test_lock_wait_waits_for_the_holder_to_end(tmp_path):
+    lock = str(tmp_path / ".deploy-lock")
+    sh(take_command(lock, holder("alice"), wait=0))
+    waited = sh(f"(sleep 2; {release_lock_command(lock, 'alice')}) & {take_command(lock, holder('bob'), wait=15)}")
+    assert waited.returncode == 0, waited.stderr
+    assert (tmp_path / ".deploy-lock" / "token").read_text().strip() == "bob"
+
+
+def test_two_runs_breaking_one_stale_lock_cannot_both_win(tmp_path):
+    lock = str(tmp_path / ".deploy-lock")
+    sh(take_command(lock, holder("stale"), wait=0))
+    first = sh(f"{break_command(lock, 'stale')} && {take_command(lock, holder('alice'), wait=0)}")
+    assert first.returncode == 0, first.stderr
+    # The second breaker saw the same stale lock: it must leave alice's fresh one alone.
+    second = sh(f"{break_command(lock, 'stale')} && {take_command(lock, holder('bob'), wait=0)}")
+    assert second.returncode == 1 and "alice@box" in second.stderr
+    assert (tmp_path / ".deploy-lock" / "token").read_text().strip() == "alice"
+
+
+def test_a_breaker_already_at_work_turns_the_other_away(tmp_path):
+    lock = str(tmp_path / ".deploy-lock")
+    sh(take_command(lock, holder("stale"), wait=0))
+    (tmp_path / ".deploy-lock.breaking").mkdir()
+    busy = sh(break_command(lock, "stale"))
+    assert busy.returncode == 1 and "breaking" in busy.stderr
+    assert (tmp_path / ".deploy-lock").exists()
+
+
+def test_a_run_stops_when_the_live_release_changed_before_it_held_the_lock(tmp_path):
+    lock, link = str(tmp_path / ".deploy-lock"), tmp_path / "current"
+    link.symlink_to("/srv/releases/2")
+    sh(take_command(lock, holder("alice"), wait=0))
+    same = sh(expect_live_command(lock, str(link), "/srv/releases/2", "alice"))
+    assert same.returncode == 0 and (tmp_path / ".deploy-lock").exists()
+    moved = sh(expect_live_command(lock, str(link), "/srv/releases/1", "alice"))
+    assert moved.returncode == 1 and "live release changed" in moved.stderr
+    assert not (tmp_path / ".deploy-lock").exists()  # released on the way out
