@@ -196,6 +196,23 @@ def prune_commands(releases_dir: str, versions_dir: str, venvs_dir: str, snapsho
 
 
 @operation()
+def install_tested_config(staged: str, dest: str, test_command: str):
+    """Put the staged copy of a webserver config in place when the config there differs from it
+    (a new version, or a hand edit), if the webserver's config test accepts it; a rejected one is
+    taken back out and the staged copy dropped (so the next run tries again), and the run fails."""
+    staged_sum = host.get_fact(Sha256File, path=staged)
+    if staged_sum and staged_sum == host.get_fact(Sha256File, path=dest):
+        host.noop(f"{dest} is as rendered")
+        return
+    rejected = f"the webserver rejected the new {dest}: the previous one stays"
+    yield (f"if [ -f {q(dest)} ]; then cp -a {q(dest)} {q(dest)}.previous; fi && "
+           f"install -m 644 {q(staged)} {q(dest)} && "
+           f"if ! {test_command}; then "
+           f"if [ -f {q(dest)}.previous ]; then mv -f {q(dest)}.previous {q(dest)}; else rm -f {q(dest)}; fi; "
+           f"rm -f {q(staged)}; echo {q(rejected)} >&2; exit 1; fi; rm -f {q(dest)}.previous")
+
+
+@operation()
 def secret_file(path: str, content: str, user: str, group: str, mode: str):
     """Install a file holding secrets without its content ever appearing in pyinfra's output:
     only hashes are compared (files.template/put would print it with --diff), and the file has

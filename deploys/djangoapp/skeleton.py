@@ -23,11 +23,13 @@ from .environment import environment_file_content, secret_file_content
 from .lock import lock_holder, no_other_deploy
 from .operations import (
     apache_enabled,
+    install_tested_config,
     postgres_access,
     postgres_role_and_database,
     secret_file,
     self_signed_certificate,
 )
+from .refresh import refresh_service, stamp_path
 from .settings import Settings
 
 
@@ -56,9 +58,8 @@ def _directories(settings: Settings):
 
 def _secrets_and_tools(settings: Settings):
     """The app's environment (a JSON file anyone may read, and the secret file), and the commands
-    that run the app with it. Returns the secret file's op and every op whose change the app's
-    processes must be restarted (or gracefully reloaded) for."""
-    environment = files.put(
+    that run the app with it. Returns the secret file's op."""
+    files.put(
         name=f"Environment in {settings.environment_file}",
         src=StringIO(environment_file_content(settings.app_environment)),
         dest=settings.environment_file,
@@ -74,12 +75,17 @@ def _secrets_and_tools(settings: Settings):
         group=settings.uwsgi_group,
         mode="640",
     )
-    loader = template("app/with-secrets.py.j2", settings.secrets_loader, settings, mode="755")
+    template("app/with-secrets.py.j2", settings.secrets_loader, settings, mode="755")
     template("app/manage.sh.j2", settings.manage_command, settings, mode="755")
     template("app/release-history.py.j2", f"{settings.project_root}/bin/release-history", settings, mode="755")
     template("app/inspect-release.py.j2", f"{settings.project_root}/bin/inspect-release.py", settings, mode="644")
     template("app/link-shared.py.j2", f"{settings.project_root}/bin/link-shared.py", settings, mode="755")
-    return secrets, [environment, secrets, loader]
+    return secrets
+
+
+def environment_inputs(settings: Settings) -> list[str]:
+    """The files whose change the app's processes must be restarted (or reloaded) for."""
+    return [settings.environment_file, settings.secret_file, settings.secrets_loader]
 
 
 # Prints the SQL that sets a role's password from DJANGO_DB_PASSWORD in its environment, quoted
@@ -123,12 +129,13 @@ def _redis(settings: Settings):
         password = secret_file(name="Redis password", path=REDIS_PASSWORD_FILE,
                                content=f'requirepass "{settings.redis_password}"\n', user="root", group="redis",
                                mode="640")
-    drop_in = template("systemd/redis-listen.conf.j2", "/etc/systemd/system/redis-server.service.d/listen.conf",
+    drop_in = template("systemd/redis-listen.conf.j2", REDIS_DROP_IN,
                        settings, mode="644", listen=" ".join(listen),
                        password_file=REDIS_PASSWORD_FILE if password else None)
     systemd.daemon_reload(name="Reload systemd units", _if=drop_in.did_change)
-    systemd.service(name="Restart redis-server on its addresses", service="redis-server", restarted=True,
-                    _if=any_changed(drop_in, *([password] if password else [])))
+    refresh_service(name="Restart redis-server on its addresses", service="redis-server",
+                    inputs=[REDIS_DROP_IN, *([REDIS_PASSWORD_FILE] if password else [])],
+                    command="systemctl daemon-reload && systemctl restart redis-server")
 
 
 def remove_units(services: list[str]) -> None:
@@ -137,14 +144,15 @@ def remove_units(services: list[str]) -> None:
         unit = f"/etc/systemd/system/{service}.service"
         if host.get_fact(File, path=unit):
             server.shell(name=f"Stop and remove {service}",
-                         commands=[f"systemctl disable --now {service}", f"rm -f {unit}", "systemctl daemon-reload"])
+                         commands=[f"systemctl disable --now {service}", f"rm -f {unit} {stamp_path(service)}",
+                                   "systemctl daemon-reload"])
 
 
 def all_celery_services(settings: Settings) -> list[str]:
     return [f"celery-{settings.websiteproject}", f"celery-beat-{settings.websiteproject}"]
 
 
-def _celery(settings: Settings, environment_changes: list):
+def _celery(settings: Settings):
     kinds = [("worker", f"worker --loglevel INFO --concurrency {settings.celery_concurrency}")]
     if settings.runs_celery_beat:
         kinds.append(("beat", f"beat --loglevel INFO --schedule {settings.db_dir}/celerybeat-schedule"))
@@ -153,22 +161,22 @@ def _celery(settings: Settings, environment_changes: list):
                         mode="644", kind=kind, command=command)
         systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
         systemd.service(name=f"Enable {service}", service=service, running=None, enabled=True)
-        server.shell(name=f"Restart {service} if it runs", commands=[f"systemctl try-restart {service}"],
-                     _if=any_changed(unit, *environment_changes))
+        refresh_service(name=f"Restart {service} if it runs", service=service,
+                        inputs=[f"/etc/systemd/system/{service}.service", *environment_inputs(settings)],
+                        command=f"systemctl daemon-reload && systemctl try-restart {service}")
 
 
-def _tls(settings: Settings) -> list:
-    """Install the given certificate, or make a self-signed one once. Returns the ops whose change
-    needs a webserver reload."""
+def _tls(settings: Settings) -> list[str]:
+    """Install the given certificate, or make a self-signed one once. Returns the files whose
+    change needs a webserver reload."""
     files.directory(name="TLS folder", path=settings.ssl_dir, user="root", group="root", mode="755")
     if settings.site_certificate:
-        return [
-            files.put(name="Install the site certificate", src=StringIO(settings.site_certificate),
-                      dest=settings.ssl_certificate_path, user="root", group="root", mode="644"),
-            files.put(name="Install the site key", src=StringIO(settings.site_key),
-                      dest=settings.ssl_key_path, user="root", group=settings.webserver_group, mode="640"),
-        ]
-    generated = self_signed_certificate(
+        files.put(name="Install the site certificate", src=StringIO(settings.site_certificate),
+                  dest=settings.ssl_certificate_path, user="root", group="root", mode="644")
+        files.put(name="Install the site key", src=StringIO(settings.site_key),
+                  dest=settings.ssl_key_path, user="root", group=settings.webserver_group, mode="640")
+        return [settings.ssl_certificate_path, settings.ssl_key_path]
+    self_signed_certificate(
         name="Generate a self-signed certificate (no site_certificate given)",
         certificate=settings.ssl_certificate_path,
         key=settings.ssl_key_path,
@@ -176,26 +184,28 @@ def _tls(settings: Settings) -> list:
     )
     files.file(name="Key readable by root and the webserver only", path=settings.ssl_key_path,
                user="root", group=settings.webserver_group, mode="640")
-    return [generated]
+    return [settings.ssl_certificate_path, settings.ssl_key_path]
 
 
-def _uwsgi(settings: Settings, environment_changes: list):
-    ini = template("uwsgi/app.ini.j2", settings.uwsgi_ini, settings, mode="644")
-    wrapper = template("app/uwsgi.sh.j2", settings.app_server_wrapper, settings, mode="755")
-    unit = template("systemd/uwsgi.service.j2", f"/etc/systemd/system/{settings.uwsgi_service}.service",
-                    settings, mode="644")
+def _uwsgi(settings: Settings):
+    unit_path = f"/etc/systemd/system/{settings.uwsgi_service}.service"
+    template("uwsgi/app.ini.j2", settings.uwsgi_ini, settings, mode="644")
+    template("app/uwsgi.sh.j2", settings.app_server_wrapper, settings, mode="755")
+    unit = template("systemd/uwsgi.service.j2", unit_path, settings, mode="644")
     systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
     systemd.service(name=f"Enable {settings.uwsgi_service}", service=settings.uwsgi_service,
                     running=None, enabled=True)
-    server.shell(
+    refresh_service(
         name=f"Reload {settings.uwsgi_service} if it runs",
-        commands=[f"systemctl try-reload-or-restart {settings.uwsgi_service}"],
-        _if=any_changed(ini, unit, wrapper, *environment_changes),
+        service=settings.uwsgi_service,
+        inputs=[settings.uwsgi_ini, settings.app_server_wrapper, unit_path, *environment_inputs(settings)],
+        command=f"systemctl daemon-reload && systemctl try-reload-or-restart {settings.uwsgi_service}",
     )
 
 
 STAGING_DIR = "/etc/django-deploy/staged"
 REDIS_PASSWORD_FILE = "/etc/redis/django-deploy-password.conf"
+REDIS_DROP_IN = "/etc/systemd/system/redis-server.service.d/listen.conf"
 
 
 def staged_path(dest: str) -> str:
@@ -205,21 +215,13 @@ def staged_path(dest: str) -> str:
 
 def _site_config(settings: Settings, template_name: str, dest: str, test_command: str):
     """Write a webserver config only if the webserver accepts it. It is rendered to a staging copy
-    first; a changed copy is put in place and tested, and one the test rejects is taken back out
-    (the error shown), so the running server keeps, and a restart finds, the previous config."""
+    first; when the config in place differs from it (a new version, or a hand edit), the copy is
+    put in place and tested, and one the test rejects is taken back out (the error shown), so the
+    running server keeps, and a restart finds, the previous config."""
     staged_copy = staged_path(dest)
-    staged = template(template_name, staged_copy, settings, mode="644")
-    return server.shell(
-        name=f"Install {dest} if the webserver accepts it",
-        commands=[
-            f"if [ -f {dest} ]; then cp -a {dest} {dest}.previous; fi && install -m 644 {staged_copy} {dest} && "
-            f"if ! {test_command}; then "
-            f"if [ -f {dest}.previous ]; then mv -f {dest}.previous {dest}; else rm -f {dest}; fi; "
-            f"rm -f {staged_copy}; echo 'the webserver rejected the new {dest}: the previous one stays' >&2; "
-            f"exit 1; fi; rm -f {dest}.previous"
-        ],
-        _if=staged.did_change,
-    )
+    template(template_name, staged_copy, settings, mode="644")
+    install_tested_config(name=f"Install {dest} if the webserver accepts it", staged=staged_copy, dest=dest,
+                          test_command=test_command)
 
 
 def _stop_other_webserver(settings: Settings):
@@ -235,39 +237,39 @@ def _stop_other_webserver(settings: Settings):
     systemd.service(name=f"Stop and disable {other}", service=other, running=False, enabled=False)
 
 
-def _nginx(settings: Settings, certificate_ops):
+def _nginx(settings: Settings, certificate_files: list[str]):
     test = f"{shlex.quote(settings.nginx_binary_name)} -t -q"
     files.link(name="Disable the default nginx site", path="/etc/nginx/sites-enabled/default", present=False)
-    site = _site_config(settings, "nginx/site.conf.j2", f"/etc/nginx/sites-available/{settings.websiteproject}.conf",
-                        test)
-    enabled = files.link(name="Enable the site", path=f"/etc/nginx/sites-enabled/{settings.websiteproject}.conf",
-                         target=f"/etc/nginx/sites-available/{settings.websiteproject}.conf")
-    changed = any_changed(site, enabled, *certificate_ops)
-    server.shell(name="Test the nginx configuration", commands=[test], _if=changed)
+    site = f"/etc/nginx/sites-available/{settings.websiteproject}.conf"
+    _site_config(settings, "nginx/site.conf.j2", site, test)
+    files.link(name="Enable the site", path=f"/etc/nginx/sites-enabled/{settings.websiteproject}.conf", target=site)
     systemd.service(name="nginx running and enabled", service="nginx", running=True, enabled=True)
-    systemd.service(name="Reload nginx", service="nginx", reloaded=True, _if=changed)
+    refresh_service(name="Reload nginx", service="nginx",
+                    inputs=[site, "/etc/nginx/sites-enabled", *certificate_files],
+                    command=f"{test} && systemctl reload nginx")
 
 
-def _apache(settings: Settings, certificate_ops):
+def _apache(settings: Settings, certificate_files: list[str]):
     test = "apache2ctl -t"
-    modules = apache_enabled(name="Enable Apache modules", kind="module",
-                             names=["ssl", "proxy", "proxy_uwsgi", "headers", "expires"])
+    apache_enabled(name="Enable Apache modules", kind="module",
+                   names=["ssl", "proxy", "proxy_uwsgi", "headers", "expires"])
     # Named to load after Debian's security.conf, whose ServerTokens it overrides.
-    hardening = template("apache2/hardening.conf.j2", "/etc/apache2/conf-available/zz-django-deploy-hardening.conf",
-                         settings, mode="644")
-    confs = apache_enabled(name="Enable the hardening conf", kind="conf", names=["zz-django-deploy-hardening"])
-    default = apache_enabled(name="Disable the default Apache site", kind="site", names=["000-default"],
-                             enabled=False)
-    site = _site_config(settings, "apache2/site.conf.j2",
-                        f"/etc/apache2/sites-available/{settings.websiteproject}.conf", test)
-    enabled = apache_enabled(name="Enable the site", kind="site", names=[settings.websiteproject],
-                             tool=settings.apache2_check_binary_name)
-    changed = any_changed(modules, hardening, confs, default, site, enabled, *certificate_ops)
-    server.shell(name="Test the Apache configuration", commands=[test], _if=changed)
+    hardening = "/etc/apache2/conf-available/zz-django-deploy-hardening.conf"
+    template("apache2/hardening.conf.j2", hardening, settings, mode="644")
+    apache_enabled(name="Enable the hardening conf", kind="conf", names=["zz-django-deploy-hardening"])
+    apache_enabled(name="Disable the default Apache site", kind="site", names=["000-default"], enabled=False)
+    site = f"/etc/apache2/sites-available/{settings.websiteproject}.conf"
+    _site_config(settings, "apache2/site.conf.j2", site, test)
+    apache_enabled(name="Enable the site", kind="site", names=[settings.websiteproject],
+                   tool=settings.apache2_check_binary_name)
     systemd.service(name="apache2 running and enabled", service="apache2", running=True, enabled=True)
     # A new module needs a restart; a config change only a graceful reload.
-    systemd.service(name="Restart apache2 (new modules)", service="apache2", restarted=True, _if=modules.did_change)
-    systemd.service(name="Reload apache2", service="apache2", reloaded=True, _if=changed)
+    refresh_service(name="Restart apache2 (modules changed)", service="apache2-modules",
+                    inputs=["/etc/apache2/mods-enabled"], command=f"{test} && systemctl restart apache2")
+    refresh_service(name="Reload apache2", service="apache2",
+                    inputs=[site, hardening, "/etc/apache2/sites-enabled", "/etc/apache2/conf-enabled",
+                            *certificate_files],
+                    command=f"{test} && systemctl reload apache2")
 
 
 @deploy("App skeleton")
@@ -277,20 +279,20 @@ def app_skeleton():
     # Not while a release, rollback, restart or removal runs (waiting lock_wait for it to end).
     no_other_deploy(name="No other deploy running", lock_dir=settings.lock_dir, holder=lock_holder("skeleton"),
                     wait=settings.lock_wait)
-    secrets, environment_changes = _secrets_and_tools(settings)
+    secrets = _secrets_and_tools(settings)
     if settings.is_db and settings.database == "postgresql":
         _postgresql(settings, secrets)
     if settings.is_db and settings.redis_on_db_host:
         _redis(settings)
     if settings.is_worker and settings.celery:
-        _celery(settings, environment_changes)
+        _celery(settings)
     # Celery (or beat) turned off, or this host no longer a worker: nothing of it stays.
     remove_units([service for service in all_celery_services(settings) if service not in settings.celery_services])
     if settings.is_web:
-        certificate_ops = _tls(settings)
-        _uwsgi(settings, environment_changes)
+        certificate_files = _tls(settings)
+        _uwsgi(settings)
         _stop_other_webserver(settings)
         if settings.webserver == "nginx":
-            _nginx(settings, certificate_ops)
+            _nginx(settings, certificate_files)
         else:
-            _apache(settings, certificate_ops)
+            _apache(settings, certificate_files)

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 
 import pytest
 import testinfra
 
 from tests import fleet
-from tests.conftest import https_get, run_pyinfra
+from tests.conftest import REPO, https_get, run_pyinfra
 from tests.e2e.conftest import live_release
 from tests.e2e.sources import example_source
 
@@ -114,3 +118,36 @@ def test_a_changed_environment_reaches_the_app_on_a_graceful_reload(live_host):
     # Graceful: the same master, which kept its socket.
     assert host.exec("systemctl show -p MainPID --value uwsgi-guestbook").stdout.strip() == master
     assert https_get(host, "/").status_code == 200
+
+
+def test_a_run_killed_before_the_reload_leaves_it_to_the_next(live_host):
+    """Killed after the environment file changed and before uWSGI reloaded: the next run, with
+    nothing left to write, still reloads (the file is newer than uWSGI's last reload)."""
+    host, fleet_file = live_host
+    data = ["--data", "django_webapplication_additional_environment_settings=" + json.dumps({"FEATURE_FLAG": "v2"})]
+    run = subprocess.Popen([sys.executable, "-m", "pyinfra", "-y", *data, "inventories/local.py", "deploys/skeleton.py"],
+                           cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           env={**os.environ, "DEPLOY_FLEET_FILE": str(fleet_file)})
+    seen = []
+    for line in run.stdout:
+        seen.append(line)
+        if "Starting operation: App skeleton | Secrets in" in line:  # the environment file is written
+            run.send_signal(signal.SIGKILL)
+            break
+    run.wait(timeout=60)
+    assert run.returncode == -signal.SIGKILL, "".join(seen)
+    assert '"FEATURE_FLAG": "v2"' in host.exec("cat /srv/www/guestbook/environment.json").stdout
+    assert worker_environment(host).get("FEATURE_FLAG") != "v2"
+
+    again = run_pyinfra(fleet_file, "deploys/skeleton.py", data={
+        "django_webapplication_additional_environment_settings": json.dumps({"FEATURE_FLAG": "v2"})})
+    assert again.returncode == 0, again.output
+    assert not any(name.startswith("App skeleton | Environment in") for name in again.changed())  # written already
+    deadline = time.monotonic() + 30
+    while worker_environment(host).get("FEATURE_FLAG") != "v2":
+        assert time.monotonic() < deadline, "the next run did not reload uWSGI"
+        time.sleep(0.5)
+    # And a run after that has nothing left to do.
+    settled = run_pyinfra(fleet_file, "deploys/skeleton.py", data={
+        "django_webapplication_additional_environment_settings": json.dumps({"FEATURE_FLAG": "v2"})})
+    assert settled.returncode == 0 and settled.changed() == [], settled.output
