@@ -43,11 +43,27 @@ def explain_failure(output: str, step: str) -> str:
             f'echo "--- its output:" >&2; cat {q(output)} >&2')
 
 
+OWN_STATIC = ".static-own"
+
+
+def bridge_assets(source: str, target: str) -> str:
+    """Shell: copy the static files the release `source` collected itself into the release
+    `target`'s, where it has no file of that name, so pages served by either keep loading their
+    stylesheets and scripts after a switch to the other (Kamal's asset bridging). Only the
+    source's own files are copied: a release carries its own and its neighbour's, never more.
+    `source` and `target` are shell words (a quoted path, or "$variable")."""
+    return (f"from={source}; to={target}; "
+            f'if [ -f "$from/{OWN_STATIC}" ] && [ -d "$from/.static/" ] && [ -d "$to/.static/" ]; then '
+            f'(cd "$from/.static/" && xargs -r -d \'\\n\' -a "$from/{OWN_STATIC}" cp --parents -n -t "$to/.static/"); '
+            "fi")
+
+
 @operation(is_idempotent=False)
-def inspect_release(release_dir: str, manage: str, script: str, link_shared: str, python: str):
+def inspect_release(release_dir: str, manage: str, script: str, link_shared: str, python: str, link: str):
     """Ask the new release's Django, in two starts:
     1. as root: collectstatic and where STATIC_ROOT, MEDIA_ROOT and the sqlite files are
-       (.paths.json), while its bytecode compiles; then link-shared.py links them to shared/
+       (.paths.json), while its bytecode compiles; then link-shared.py links them to shared/,
+       and the live release's static files are bridged in (bridge_assets)
     2. as the app user: the deploy checks (errors stop the release) and the pending migrations
        and the state they lead to (.django.json, .migrations.json), for the next steps."""
     def run(as_root: bool, call: str, result: str, step: str) -> str:
@@ -62,6 +78,10 @@ def inspect_release(release_dir: str, manage: str, script: str, link_shared: str
                  "to start (collectstatic)")
            + "; wait $compile || exit 1")
     yield f"/usr/bin/python3 {q(link_shared)} {q(release_dir)}"
+    # What this release collected, then what the live one collected: both stay served.
+    bridge = bridge_assets('"$live"', q(release_dir))
+    yield (f"(cd {q(release_dir)}/.static/ && find . -type f -printf '%P\\n') > {q(release_dir)}/{OWN_STATIC} && "
+           f'live="$(readlink {q(link)})"; if [ -n "$live" ]; then {bridge}; fi')
     yield (run(False, "inspect()", f"{release_dir}/.django.json", "its deploy checks")
            + f" && {read_json(f'{release_dir}/.django.json', 'migrations')} > "
            f"{q(release_dir)}/.migrations.json")

@@ -96,7 +96,8 @@ def release():
     _build(settings, plan, release_dir, dependencies)
     inspect_release(name="Collectstatic, bytecode, shared paths linked, deploy checks",
                     release_dir=release_dir, manage=manage, script=f"{settings.project_root}/bin/inspect-release.py",
-                    link_shared=f"{settings.project_root}/bin/link-shared.py", python=f"{release_dir}/.venv/bin/python")
+                    link_shared=f"{settings.project_root}/bin/link-shared.py", python=f"{release_dir}/.venv/bin/python",
+                    link=settings.current_link)
     _migrate(settings, release_id, release_dir, manage)
     switch_in_batches(settings, release_id)
     _clean_up(settings, release_id)

@@ -17,12 +17,15 @@ the migration host alone migrates the database, and hosts switch in the batches 
 from __future__ import annotations
 
 import json
+import shlex
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
+from pyinfra.operations import server
 
 from .context import current_settings, only, require_whole_fleet
 from .database import snapshot_commands
+from .inspection import bridge_assets
 from .lock import hold_lock, let_go
 from .operations import (
     ReleaseFile,
@@ -115,6 +118,10 @@ def rollback():
                        f"snapshot {snapshot} is restored: writes since it was taken are lost")
     migrate_back(name=f"Migrate the database back to release {target_id}", manage=live_manage, steps=steps,
                  restore_snapshot=restore, snapshot=snapshot, _if=only(settings.runs_migrations))
+    # Pages the live release served keep their stylesheets and scripts after the switch back.
+    server.shell(name=f"Static files of {live_id} served by {target_id} too",
+                 commands=[bridge_assets(shlex.quote(live_dir), shlex.quote(f"{settings.releases_dir}/{target_id}"))],
+                 _if=only(settings.is_web))
     switch_in_batches(settings, target_id,
                       before_switch_back=f"{live_manage} migrate --noinput")
     mark_rolled_back(name=f"Mark release {live_id} rolled back", release_dir=live_dir,

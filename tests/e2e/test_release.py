@@ -243,3 +243,25 @@ def test_archives_inside_the_release_are_deflated_before_collectstatic(live_host
     assert https_get(host, "/").headers["X-Release-Id"] == "assets"
     assert https_get(host, "/static/guestbook/from-zip.css").text == "/* unpacked from a zip */\n"
     assert https_get(host, "/static/guestbook/from-tar.css").text == "/* unpacked from a tarball */\n"
+
+
+def stylesheet_of(page: str) -> str:
+    return re.search(r'href="(/static/guestbook/site\.[0-9a-f]+\.css)"', page).group(1)
+
+
+def test_a_page_of_the_other_release_keeps_its_stylesheet(live_host, tmp_path):
+    """Asset bridging: after a release, and after a rollback, the hashed stylesheet of the release
+    switched away from is still served (a browser may hold a page that links it)."""
+    host, fleet_file = live_host
+    old = stylesheet_of(https_get(host, "/").text)
+    released = release(fleet_file, example_source(tmp_path / "v2", "v2"), release_id="v2")
+    assert released.returncode == 0, released.output
+    new = stylesheet_of(https_get(host, "/").text)
+    assert new != old
+    assert "guestbook stylesheet v1" in https_get(host, old).text
+    assert "guestbook stylesheet v2" in https_get(host, new).text
+
+    back = run_pyinfra(fleet_file, "deploys/rollback.py")
+    assert back.returncode == 0, back.output
+    assert stylesheet_of(https_get(host, "/").text) == old
+    assert "guestbook stylesheet v2" in https_get(host, new).text

@@ -356,3 +356,29 @@ def test_every_value_reaches_the_app_exactly_as_given(tmp_path):
     assert environment["SECRET_HOSTILE"] == HOSTILE + "secret"
     assert environment["DJANGO_SETTINGS_MODULE"] == "mysite.settings"
     assert "HOSTILE" not in render("uwsgi/app.ini.j2", site) + render("app/manage.sh.j2", site)
+
+
+def test_assets_of_the_neighbour_release_are_bridged_never_more(tmp_path):
+    from deploys.djangoapp.inspection import bridge_assets
+
+    def release(name: str, files: dict[str, str]) -> Path:
+        static = tmp_path / name / "static-root"
+        for path, text in files.items():
+            (static / path).parent.mkdir(parents=True, exist_ok=True)
+            (static / path).write_text(text)
+        (tmp_path / name / ".static").symlink_to(static)
+        (tmp_path / name / ".static-own").write_text("".join(f"{path}\n" for path in files))
+        return tmp_path / name
+
+    old = release("1", {"app/site.abc.css": "old", "app/site.css": "old", "my file.js": "old"})
+    new = release("2", {"app/site.def.css": "new", "app/site.css": "new"})
+    subprocess.run(["sh", "-c", bridge_assets('"$live"', str(new))], env={"live": str(old), "PATH": "/usr/bin:/bin"},
+                   check=True)
+    static = new / ".static"
+    assert (static / "app/site.abc.css").read_text() == "old"  # the old page's stylesheet still loads
+    assert (static / "my file.js").read_text() == "old"
+    assert (static / "app/site.css").read_text() == "new"  # nothing of the new release is overwritten
+    # The next release gets release 2's own files only, not what 2 got from 1.
+    newest = release("3", {"app/site.ghi.css": "newest"})
+    subprocess.run(["sh", "-c", bridge_assets(str(new), str(newest))], check=True)
+    assert (newest / ".static/app/site.def.css").exists() and not (newest / ".static/app/site.abc.css").exists()
