@@ -140,9 +140,9 @@ def migrate_with_snapshot(release_dir: str, manage: str, snapshot: str, take_sna
     taken first; if a migration fails the snapshot is restored, so the live release keeps the
     database it knows."""
     pending = read_json(f"{release_dir}/.django.json", "pending")
-    restored = f"the migrations failed: the database was restored from {snapshot}"
-    not_restored = (f"the migrations failed, and restoring {snapshot} failed too: the database is as the "
-                    "failed migrations left it")
+    restored = f"the migrations failed: the database was restored from the snapshot {snapshot}"
+    not_restored = (f"the migrations failed, and restoring the snapshot {snapshot} failed too: the database "
+                    "is as the failed migrations left it")
     yield (
         f'if [ "$({pending})" = "[]" ]; then echo "no migrations to apply"; else '
         f"{take_snapshot} && printf '%s\\n' {q(snapshot)} > {q(release_dir)}/.snapshot && "
