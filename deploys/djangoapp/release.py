@@ -120,11 +120,10 @@ def switch_in_batches(settings: Settings, release_id: str, before_switch_back: s
         timeout=settings.health_check_timeout,
         before_switch_back=before_switch_back,
     )
-    checks = " and ".join(filter(None, ["health" if settings.is_web else "",
-                                        "Celery" if settings.celery_services else ""]))
     for number, batch in enumerate(host.loop(batches), 1):
         label = f" (batch {number} of {len(batches)})" if len(batches) > 1 else ""
-        switch_release(name=f"Switch to release {release_id}{', check its ' + checks if checks else ''}{label}",
+        # One name on every host: pyinfra shows a step by its name, and a batch is one step.
+        switch_release(name=f"Switch to release {release_id} and check it{label}",
                        plan=plan, _if=only(host.name in batch))
 
 
