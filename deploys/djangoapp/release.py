@@ -54,7 +54,7 @@ from .operations import (
 )
 from .settings import DeployRefused, DeploySettingsError, Settings
 from .source import RUN_RELEASE_ID, PackedSource, release_source
-from .switch import SwitchPlan, switch_release
+from .switch import SwitchPlan, switch_release, undo_command
 
 q = shlex.quote
 
@@ -103,12 +103,9 @@ def release():
     _clean_up(settings, release_id)
 
 
-def switch_in_batches(settings: Settings, release_id: str, before_switch_back: str | None = None):
-    """Switch the fleet to a release, batch after batch (one batch: all hosts at once), each host
-    as switch.py says: `current` -> the release, uWSGI and Celery on it, their checks, or back to
-    the release it pointed at before. Releases and rollbacks both end this way."""
-    batches = settings.fleet.switch_batches(settings.rolling_batch_size)
-    plan = SwitchPlan(
+def switch_plan(settings: Settings, release_id: str, before_switch_back: str | None = None) -> SwitchPlan:
+    """How this host switches to a release and checks it (switch.py)."""
+    return SwitchPlan(
         link=settings.current_link,
         release_dir=f"{settings.releases_dir}/{release_id}",
         release_id=release_id,
@@ -120,6 +117,14 @@ def switch_in_batches(settings: Settings, release_id: str, before_switch_back: s
         timeout=settings.health_check_timeout,
         before_switch_back=before_switch_back,
     )
+
+
+def switch_in_batches(settings: Settings, release_id: str, before_switch_back: str | None = None):
+    """Switch the fleet to a release, batch after batch (one batch: all hosts at once), each host
+    as switch.py says: `current` -> the release, uWSGI and Celery on it, their checks, or back to
+    the release it pointed at before. Releases and rollbacks both end this way."""
+    batches = settings.fleet.switch_batches(settings.rolling_batch_size)
+    plan = switch_plan(settings, release_id, before_switch_back)
     for number, batch in enumerate(host.loop(batches), 1):
         label = f" (batch {number} of {len(batches)})" if len(batches) > 1 else ""
         # One name on every host: pyinfra shows a step by its name, and a batch is one step.
@@ -128,9 +133,11 @@ def switch_in_batches(settings: Settings, release_id: str, before_switch_back: s
 
 
 def _lock(settings: Settings, release_id: str, release_dir: str):
-    # From here on, a failed operation marks the release failed (unless it went live) and
-    # releases the lock.
+    # From here on, a failed operation on any host brings this host back to the release it served
+    # (if it switched), marks the new release failed and releases the lock.
+    undo = undo_command(switch_plan(settings, release_id))
     hold_lock(settings, release_id, on_failure=(
+        f"{undo}; "
         f'if [ "$(readlink {q(settings.current_link)})" != {q(release_dir)} ] && [ -d {q(release_dir)} ]; then '
         f"touch {q(release_dir)}/.failed && {q(settings.project_root)}/bin/release-history record "
         f"{q(release_id)} failed; fi"))

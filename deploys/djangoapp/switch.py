@@ -10,7 +10,8 @@
     back      if a check fails: `current` back to the release it pointed at before the switch (read
               then, under the deploy lock), uWSGI reloaded and Celery restarted on it, the cause and
               the service's last log lines shown, and the run fails; with no previous release the
-              services stop and `current` goes
+              services stop and `current` goes. A run that fails on another host, or after the
+              switch, brings every host it switched back the same way (undo_command)
 
 Each function returns shell text (POSIX sh: pyinfra runs commands with `sh -c`, dash on Debian),
 so a unit test can read, and run, what runs on the host.
@@ -97,6 +98,22 @@ def restart_services(plan: SwitchPlan) -> str:
     return " && ".join(steps) or "true"
 
 
+def marker(plan: SwitchPlan) -> str:
+    """Where a host notes what `current` pointed at before it switched to the release."""
+    return f"{plan.release_dir}/.switched-from"
+
+
+def back_command(plan: SwitchPlan) -> str:
+    """Shell: `current` back to "$previous" (services restarted on it), or, with no previous
+    release, the services stopped and `current` gone."""
+    stop = " ".join(q(service) for service in ((plan.app_service,) if plan.app_service else ()) + plan.celery_services)
+    return (f'if [ -n "$previous" ]; then '
+            f"{plan.before_switch_back + '; ' if plan.before_switch_back else ''}"
+            f'ln -sfn "$previous" {q(plan.link)}.next && mv -Tf {q(plan.link)}.next {q(plan.link)} && '
+            f'{restart_services(plan)}; echo "switched back to $previous" >&2; '
+            f"else {'systemctl stop ' + stop + '; ' if stop else ''}rm -f {q(plan.link)}; fi")
+
+
 def switch_command(plan: SwitchPlan) -> str:
     """The whole switch of one host, as one shell program."""
     checks = []
@@ -104,16 +121,17 @@ def switch_command(plan: SwitchPlan) -> str:
         checks.append(web_check(plan))
     if plan.celery_services:
         checks.append(worker_check(plan, "$started"))
-    stop = " ".join(q(service) for service in ((plan.app_service,) if plan.app_service else ()) + plan.celery_services)
-    back = (f'if [ -n "$previous" ]; then '
-            f"{plan.before_switch_back + '; ' if plan.before_switch_back else ''}"
-            f'ln -sfn "$previous" {q(plan.link)}.next && mv -Tf {q(plan.link)}.next {q(plan.link)} && '
-            f'{restart_services(plan)}; echo "switched back to $previous" >&2; '
-            f"else {'systemctl stop ' + stop + '; ' if stop else ''}rm -f {q(plan.link)}; fi; ")
-    return (f'previous="$(readlink {q(plan.link)})"; started=$(date +%s) && '
-            f"{link_command(plan.link, plan.release_dir)} && {restart_services(plan)} && "
+    return (f'previous="$(readlink {q(plan.link)})"; printf \'%s\\n\' "$previous" > {q(marker(plan))} && '
+            f"started=$(date +%s) && {link_command(plan.link, plan.release_dir)} && {restart_services(plan)} && "
             + " && ".join(checks or ["true"])
-            + f" && exit 0; {back}exit 1")
+            + f" && exit 0; {back_command(plan)}; exit 1")
+
+
+def undo_command(plan: SwitchPlan) -> str:
+    """Shell: when a run fails after this host switched to the release (another host failed its
+    checks, or a later step failed), this host goes back too: the fleet stays on one release."""
+    return (f'if [ "$(readlink {q(plan.link)})" = {q(plan.release_dir)} ] && [ -f {q(marker(plan))} ]; then '
+            f'previous="$(cat {q(marker(plan))})"; {back_command(plan)}; fi')
 
 
 @operation(is_idempotent=False)

@@ -123,6 +123,19 @@ def test_fleet_releases_switches_and_rolls_back_together(four_hosts, start_hosts
     assert live_release(worker1) == "v2"
     assert "fleet task" in https_get(web1, "/").text  # the row written under v1 survived
 
+    # web2 fails its health check (its webserver is down): the whole fleet stays on v2, the hosts
+    # that had switched to v2b (web1, worker1) included.
+    web2.exec("systemctl stop nginx")
+    v2b = example_source(tmp_path / "v2b", "v2b")
+    sick = run_pyinfra(fleet_file, "deploys/release.py", data={"release_id": "v2b", "django_source_dir": v2b})
+    assert sick.returncode != 0 and "health check failed" in sick.output, sick.output
+    web2.exec("systemctl start nginx")
+    assert served_release(web1) == served_release(web2) == "v2"
+    assert live_release(worker1) == "v2"
+    worker_cwd = worker1.exec("readlink /proc/$(systemctl show -p MainPID --value celery-guestbook)/cwd").stdout
+    assert worker_cwd.strip().endswith("/releases/v2")
+    assert {entry["id"]: entry["status"] for entry in history(web1)}["v2b"] == "failed"
+
     # v3 cannot be built on web2 (its release folder is taken by a file): no host switches, every
     # lock is released, and v3 is recorded as failed where it was built.
     web2.exec(f"touch {ROOT}/releases/v3")

@@ -382,3 +382,22 @@ def test_assets_of_the_neighbour_release_are_bridged_never_more(tmp_path):
     newest = release("3", {"app/site.ghi.css": "newest"})
     subprocess.run(["sh", "-c", bridge_assets(str(new), str(newest))], check=True)
     assert (newest / ".static/app/site.def.css").exists() and not (newest / ".static/app/site.abc.css").exists()
+
+
+def test_a_host_that_switched_goes_back_when_the_run_fails_elsewhere(tmp_path, fake_bin):
+    from deploys.djangoapp.switch import undo_command
+
+    releases = tmp_path / "releases"
+    (releases / "1").mkdir(parents=True)
+    (releases / "2").mkdir()
+    link = tmp_path / "current"
+    link.symlink_to(releases / "1")
+    switched = plan(link=str(link), release_dir=str(releases / "2"), celery_services=(), timeout=0)
+    assert run_check(switch_command(switched), fake_bin, {"ANSWER": "200 2", "ACTIVE": "yes"}).returncode == 0
+    assert os.readlink(link) == str(releases / "2")
+    # Another host failed: this one, healthy on release 2, goes back to 1 as well.
+    assert run_check(undo_command(switched), fake_bin, {"ACTIVE": "yes"}).returncode == 0
+    assert os.readlink(link) == str(releases / "1")
+    # A host that did not switch (or went back already) is left as it is.
+    assert run_check(undo_command(switched), fake_bin, {"ACTIVE": "yes"}).returncode == 0
+    assert os.readlink(link) == str(releases / "1")
