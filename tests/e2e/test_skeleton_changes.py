@@ -54,9 +54,9 @@ def test_deploy_user_with_sudo_takes_over(live_host, fleet_key, tmp_path):
 
 def test_a_config_the_webserver_rejects_is_taken_back_out(live_host):
     host, fleet_file = live_host
-    # The site on the host differs from what the deploy renders (as after a hand edit), and the
-    # staged copy is gone, so the next run installs and tests the rendered site again.
-    host.exec(f"echo '# edited by hand' >> {SITE} && rm /etc/django-deploy/staged/etc_nginx_sites-available_guestbook.conf")
+    # The site on the host differs from what the deploy renders (a hand edit): the next run
+    # installs and tests the rendered site again.
+    host.exec(f"echo '# edited by hand' >> {SITE}")
     previous = host.exec(f"cat {SITE}").stdout
 
     rejected = run_pyinfra(fleet_file, "deploys/skeleton.py", data={"nginx_binary_name": "/bin/false"})
