@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import re
 import shutil
 import ssl
 import statistics
@@ -197,7 +198,7 @@ class Bench:
 
     def release_under_load(self, live: str):
         (host,), fleet_file = self.start(live)
-        failures, totals = [], []
+        failures, totals, asset_failures, asset_totals = [], [], [], []
         for _ in range(max(2, self.runs // 2)):
             release_id, source = self.new_source(mood_migration=True)
             load = Load(host.https_port, self.clients)
@@ -207,11 +208,14 @@ class Bench:
             served = load.release_seen_last
             failures.append(load.failed)
             totals.append(load.total)
+            asset_failures.append(load.assets_failed)
+            asset_totals.append(load.assets)
             if served != release_id:
                 raise RuntimeError(f"after the release the load saw {served}, not {release_id}")
         self.stop_all()
-        self.row(f"failed requests during a release, {self.clients} concurrent HTTPS clients",
-                 f"{max(failures)} of {min(totals)}-{max(totals)} per release (runs={len(failures)})",
+        self.row(f"failed requests during a release, {self.clients} concurrent HTTPS clients loading page and assets",
+                 f"pages: {max(failures)} of {min(totals)}-{max(totals)}; assets: {max(asset_failures)} of "
+                 f"{min(asset_totals)}-{max(asset_totals)} per release (runs={len(failures)})",
                  "(goal 0; the new release served at the end)")
 
     def fleet_release(self, bare: str):
@@ -252,29 +256,36 @@ class Bench:
 
 
 class Load:
-    """`clients` threads keeping HTTPS requests going to 127.0.0.1:port until stopped (at most
-    10 minutes), counting answers that are not 2xx and connection errors."""
+    """`clients` threads loading the home page as a browser does, page and then the static assets
+    it links, over HTTPS to 127.0.0.1:port until stopped (at most 10 minutes). Counts requests, and
+    failures: answers that are not 2xx and connection errors, of pages and of assets apart."""
+
+    ASSET = re.compile(r'(?:href|src)="(/static/[^"]+)"')
 
     def __init__(self, port: int, clients: int, limit_seconds: float = 600):
         self.port, self.clients, self.deadline = port, clients, time.monotonic() + limit_seconds
-        self.total = self.failed = 0
+        self.total = self.failed = self.assets = self.assets_failed = 0
         self.release_seen_last = None
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.threads = [threading.Thread(target=self.client, daemon=True) for _ in range(clients)]
 
+    def get(self, connection, path: str) -> tuple[bool, str | None, bytes]:
+        connection.request("GET", path, headers={"Host": "localhost"})
+        response = connection.getresponse()
+        body = response.read()
+        return 200 <= response.status < 300, response.getheader("X-Release-Id"), body
+
     def client(self):
         context = ssl._create_unverified_context()
         connection = None
         while not self.stopping.is_set() and time.monotonic() < self.deadline:
+            assets = []
             try:
                 connection = connection or http.client.HTTPSConnection("127.0.0.1", self.port, timeout=10,
                                                                        context=context)
-                connection.request("GET", "/", headers={"Host": "localhost"})
-                response = connection.getresponse()
-                response.read()
-                ok = 200 <= response.status < 300
-                release = response.getheader("X-Release-Id")
+                ok, release, body = self.get(connection, "/")
+                assets = self.ASSET.findall(body.decode(errors="replace")) if ok else []
             except (OSError, http.client.HTTPException):
                 ok, release = False, None
                 connection = None
@@ -283,6 +294,16 @@ class Load:
                 self.failed += 0 if ok else 1
                 if release:
                     self.release_seen_last = release
+            for asset in assets:
+                try:
+                    connection = connection or http.client.HTTPSConnection("127.0.0.1", self.port, timeout=10,
+                                                                           context=context)
+                    asset_ok = self.get(connection, asset)[0]
+                except (OSError, http.client.HTTPException):
+                    asset_ok, connection = False, None
+                with self.lock:
+                    self.assets += 1
+                    self.assets_failed += 0 if asset_ok else 1
 
     def start(self):
         for thread in self.threads:
