@@ -7,9 +7,15 @@ import sys
 from pathlib import Path
 
 import jinja2
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
-from deploys.djangoapp.environment import environment_file_content, mask_credentials, secret_file_content
+from deploys.djangoapp.environment import (
+    environment_file_content,
+    mask_credentials,
+    secret_file_content,
+)
 from deploys.djangoapp.settings import RELEASE_ID, URL_PATH, problems
 from deploys.djangoapp.switch import SwitchPlan, switch_command
 

@@ -2,7 +2,12 @@
 
 import subprocess
 
-from deploys.djangoapp.lock import break_command, expect_live_command, release_lock_command, take_command
+from deploys.djangoapp.lock import (
+    break_command,
+    expect_live_command,
+    release_lock_command,
+    take_command,
+)
 
 
 def sh(command: str, timeout: float = 20) -> subprocess.CompletedProcess:
