@@ -4,7 +4,8 @@ bin/manage, which anyone on the host may read.
 
 Besides the kit's own variables (DJANGO_DB_ENGINE, DJANGO_DB_NAME, ...) the app gets the
 ecosystem's conventions, so settings written for dj-database-url, django-environ or Celery's docs
-work as they are: DATABASE_URL, and with Celery REDIS_URL and CELERY_BROKER_URL. A value the user
+work as they are: DATABASE_URL, with Celery REDIS_URL and CELERY_BROKER_URL, and with memcached
+CACHE_URL (django-environ's pymemcache:// form). A value the user
 sets (django_environment_variables, django_webapplication_additional_environment_settings) wins.
 Any URL with a user or password in it is a secret, wherever it comes from.
 """
@@ -64,6 +65,9 @@ def kit_environment(settings: Settings) -> dict[str, str]:
     env["DATABASE_URL"] = database_url(settings)
     if settings.celery:
         env.update(CELERY_BROKER_URL=settings.broker_url, REDIS_URL=settings.broker_url)
+    if settings.memcached and settings.is_web:
+        # memcached runs on each web host, for that host's app (as the fabfile set it up).
+        env["CACHE_URL"] = "pymemcache://127.0.0.1:11211"
     return env
 
 

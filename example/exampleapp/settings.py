@@ -92,6 +92,12 @@ SECURE_HSTS_SECONDS = 0 if DEBUG else 63072000
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
 
+# memcached when the deploy runs one (CACHE_URL, django-environ's convention), else in-process.
+CACHE_URL = setting("CACHE_URL", "")
+if CACHE_URL.startswith("pymemcache://"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
+                          "LOCATION": CACHE_URL.removeprefix("pymemcache://")}}
+
 CELERY_BROKER_URL = setting("CELERY_BROKER_URL")
 CELERY_RESULT_BACKEND = setting("CELERY_RESULT_BACKEND")
 # Without a broker the example runs its tasks in-process.

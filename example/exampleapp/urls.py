@@ -6,4 +6,5 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("health/", views.health, name="health"),
     path("tasks/note/", views.start_note_task, name="start-note-task"),
+    path("cache/", views.cached, name="cached"),
 ]

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import render
@@ -29,5 +30,16 @@ def health(request):
 def start_note_task(request):
     """Queue a Celery task that writes a note; the index page shows it once a worker ran it."""
     text = request.POST.get("text", "")[:200] or "from a task"
-    result = write_note.delay(text)
+    delay = min(float(request.POST.get("delay", 0) or 0), 60)
+    result = write_note.delay(text, delay)
     return JsonResponse({"task_id": result.id}, status=202)
+
+
+def cached(request):
+    """The first call stores a value in the cache, later ones find it: X-Cache says which."""
+    found = cache.get("guestbook-cached-view")
+    if found is None:
+        cache.set("guestbook-cached-view", settings.RELEASE_ID, 300)
+    response = JsonResponse({"release": found or settings.RELEASE_ID})
+    response["X-Cache"] = "miss" if found is None else "hit"
+    return response

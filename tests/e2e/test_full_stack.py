@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 
 import pytest
+import requests
 import testinfra
 
 from tests import fleet
 from tests.conftest import https_get, run_pyinfra
 from tests.e2e.conftest import wait_for_task_note, world_readable_files_containing
+from tests.e2e.sources import example_source
 
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +39,7 @@ def process_environment(host, pattern: str) -> bytes:
 
 
 @pytest.mark.parametrize("suite", ["bookworm", "trixie"])
-def test_nginx_postgresql_celery_redis(start_hosts, suite):
+def test_nginx_postgresql_celery_redis(start_hosts, suite, tmp_path):
     (host,), fleet_file = start_hosts("web1", image=fleet.ensure_image(suite), data=FULL_STACK)
     outputs = []
 
@@ -52,6 +55,11 @@ def test_nginx_postgresql_celery_redis(start_hosts, suite):
 
     # A task started through the app runs on the worker and its note shows up on the page.
     wait_for_task_note(host, host, "hello from celery", worker="web1")
+    # The app caches in memcached (CACHE_URL): a second request finds what the first stored.
+    assert https_get(host, "/cache/").headers["X-Cache"] == "miss"
+    assert https_get(host, "/cache/").headers["X-Cache"] == "hit"
+    assert "get_hits 1" in host.exec("exec 3<>/dev/tcp/127.0.0.1/11211; printf 'stats\\r\\nquit\\r\\n' >&3; cat <&3")\
+        .stdout.replace("STAT ", "").replace("\r", "")
 
     system = testinfra.get_host(f"docker://{host.container}")
     for service in ("nginx", "uwsgi-guestbook", "postgresql", "redis-server", "memcached", "celery-guestbook",
@@ -98,6 +106,23 @@ def test_nginx_postgresql_celery_redis(start_hosts, suite):
     assert world_readable_files_containing(host, CANARY) == []
     # --dry changed nothing: the old secret is still in place.
     assert host.exec(f"grep -c {CANARY}-changed {ROOT}/secrets.py", check=False).stdout.strip() == "0"
+
+    # Warm shutdown: a task still running when a release restarts the worker finishes first.
+    worker_pid = host.exec("systemctl show -p MainPID --value celery-guestbook").stdout.strip()
+    received = "journalctl -u celery-guestbook -o cat --no-pager | grep -c 'write_note.*received'"
+    before = int(host.exec(received, check=False).stdout.strip() or 0)
+    started = requests.post(f"https://127.0.0.1:{host.https_port}/tasks/note/", data={"text": "slow task", "delay": 8},
+                            headers={"Host": "localhost"}, verify=False, timeout=10)
+    assert started.status_code == 202
+    deadline = time.monotonic() + 30
+    while int(host.exec(received, check=False).stdout.strip() or 0) == before:  # the worker has taken it
+        assert time.monotonic() < deadline, "the worker did not receive the slow task"
+        time.sleep(0.5)
+    released = run_pyinfra(fleet_file, "deploys/release.py",
+                           data={"django_source_dir": example_source(tmp_path / "v2", "v2"), "release_id": "v2"})
+    assert released.returncode == 0, released.output
+    assert "slow task <small>(task@web1)</small>" in https_get(host, "/").text
+    assert host.exec("systemctl show -p MainPID --value celery-guestbook").stdout.strip() != worker_pid
 
     # Turned off, Celery (worker and beat) and memcached leave nothing behind; the site serves on.
     off = run_pyinfra(fleet_file, "deploys/all.py", data={"celery": False, "celery_beat": False, "memcached": False})
