@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
-# Run the tests: unit tests, then end-to-end deploys onto throwaway Debian hosts.
+# Run the tests: unit tests, then end-to-end deploys onto throwaway Debian hosts; then the line and
+# branch coverage of deploys/ over the whole run (the pyinfra runs the e2e tests start included),
+# with the lines no test reached.
 # Arguments go to pytest, e.g. `bash scripts/test.sh -m "not e2e"` for the fast unit subset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/python -m pytest "$@"
+rm -f .coverage .coverage.*
+status=0
+.venv/bin/python -m coverage run -m pytest "$@" || status=$?
+.venv/bin/python -m coverage combine -q || true
+.venv/bin/python -m coverage report --include='deploys/djangoapp/*' || true
+exit "$status"
