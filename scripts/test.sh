@@ -7,8 +7,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 rm -f .coverage .coverage.*
+log=$(mktemp)
 status=0
-.venv/bin/python -m coverage run -m pytest "$@" || status=$?
+.venv/bin/python -m coverage run -m pytest "$@" 2>&1 | tee "$log" || status=${PIPESTATUS[0]}
+echo
+echo "Coverage of deploys/djangoapp over this run:"
 .venv/bin/python -m coverage combine -q || true
 .venv/bin/python -m coverage report --include='deploys/djangoapp/*' || true
+# pytest's own closing line last, so that it still closes the output.
+echo
+tail -n 1 "$log"
+rm -f "$log"
 exit "$status"
