@@ -133,22 +133,27 @@ def read_json(path: str, key: str) -> str:
             f"print(value if isinstance(value, str) else json.dumps(value))' {q(path)} {q(key)}")
 
 
-@operation(is_idempotent=False)
-def migrate_with_snapshot(release_dir: str, manage: str, snapshot: str, take_snapshot: str,
-                          restore_snapshot: str):
-    """Migrate the database from the new release. When migrations are pending a snapshot is
-    taken first; if a migration fails the snapshot is restored, so the live release keeps the
-    database it knows."""
+def migrate_command(release_dir: str, manage: str, snapshot: str, take_snapshot: str, restore_snapshot: str) -> str:
+    """Shell: when migrations are pending, snapshot the database and migrate; if a migration
+    fails, restore the snapshot and say whether that worked. Fails when the migrations did."""
     pending = read_json(f"{release_dir}/.django.json", "pending")
     restored = f"the migrations failed: the database was restored from the snapshot {snapshot}"
     not_restored = (f"the migrations failed, and restoring the snapshot {snapshot} failed too: the database "
                     "is as the failed migrations left it")
-    yield (
+    return (
         f'if [ "$({pending})" = "[]" ]; then echo "no migrations to apply"; else '
         f"{take_snapshot} && printf '%s\\n' {q(snapshot)} > {q(release_dir)}/.snapshot && "
         f"if ! {manage} migrate --noinput; then "
         f"if {restore_snapshot}; then echo {q(restored)} >&2; else echo {q(not_restored)} >&2; fi; exit 1; fi; fi"
     )
+
+
+@operation(is_idempotent=False)
+def migrate_with_snapshot(release_dir: str, manage: str, snapshot: str, take_snapshot: str,
+                          restore_snapshot: str):
+    """Migrate the database from the new release (migrate_command): the live release keeps the
+    database it knows if a migration fails."""
+    yield migrate_command(release_dir, manage, snapshot, take_snapshot, restore_snapshot)
 
 
 @operation(is_idempotent=False)

@@ -267,3 +267,21 @@ def test_a_page_of_the_other_release_keeps_its_stylesheet(live_host, tmp_path):
     assert back.returncode == 0, back.output
     assert stylesheet_of(https_get(host, "/").text) == old
     assert "guestbook stylesheet v2" in https_get(host, new).text
+
+
+def test_a_release_made_again_under_a_failed_id_is_good_once_live(live_host, tmp_path):
+    """v2 fails for a reason outside its code (the webserver is down); made again from the same
+    source once the webserver is back, it goes live and counts as good: no stale failed mark."""
+    host, fleet_file = live_host
+    source = example_source(tmp_path / "v2", "v2")
+    host.exec("systemctl stop nginx")
+    failed = release(fleet_file, source, release_id="v2")
+    host.exec("systemctl start nginx")
+    assert failed.returncode != 0 and "health check failed" in failed.output, failed.output
+    assert host.exec(f"test -e {ROOT}/releases/v2/.failed", check=False).returncode == 0
+
+    again = release(fleet_file, source, release_id="v2")
+    assert again.returncode == 0, again.output
+    assert live_release(host) == "v2"
+    assert history(host)[-1]["id"] == "v2" and history(host)[-1]["status"] == "live"
+    assert host.exec(f"test -e {ROOT}/releases/v2/.failed", check=False).returncode != 0

@@ -401,3 +401,21 @@ def test_a_host_that_switched_goes_back_when_the_run_fails_elsewhere(tmp_path, f
     # A host that did not switch (or went back already) is left as it is.
     assert run_check(undo_command(switched), fake_bin, {"ACTIVE": "yes"}).returncode == 0
     assert os.readlink(link) == str(releases / "1")
+
+
+@pytest.mark.parametrize(("migrates", "restores", "words"), [
+    ("true", "true", None),
+    ("false", "true", "the database was restored from the snapshot"),
+    ("false", "false", "restoring the snapshot /s/v2.dump failed too"),
+])
+def test_a_failed_migration_says_whether_the_snapshot_came_back(tmp_path, migrates, restores, words):
+    from deploys.djangoapp.operations import migrate_command
+
+    (tmp_path / ".django.json").write_text(json.dumps({"pending": ["app.0002_x"]}))
+    command = migrate_command(str(tmp_path), migrates, "/s/v2.dump", take_snapshot="true",
+                              restore_snapshot=restores)
+    result = subprocess.run(["sh", "-c", command], capture_output=True, text=True)
+    assert result.returncode == (0 if words is None else 1)
+    if words:
+        assert words in result.stderr
+        assert ("restored from" in result.stderr) == (restores == "true")  # never claimed when it failed
