@@ -77,11 +77,15 @@ def test_a_broken_release_leaves_the_live_one_serving(live_host, tmp_path, fault
 
 
 KILL_POINTS = {
-    # where the run is killed: (the operation that starts next, the releases that may serve after)
-    "after the upload and unpack": ("Release | Virtualenv", {"previous"}),
+    # where the run is killed: (the operation that starts, seconds after its start, the releases
+    # that may serve after)
+    "after the upload and unpack": ("Release | Virtualenv", 0, {"previous"}),
+    # Killed while the snapshot is taken or the migration runs: the previous release serves on.
+    "during the migration": ("Release | Migrate the database", 1.5, {"previous"}),
     # The switch command may or may not have reached the host before the kill.
-    "after the migration": ("Release | Switch to release", {"previous", "new"}),
-    "right after the switch": ("Release | Record the release", {"new"}),
+    "after the migration": ("Release | Switch to release", 0, {"previous", "new"}),
+    "during the switch": ("Release | Switch to release", 1, {"previous", "new"}),
+    "right after the switch": ("Release | Record the release", 0, {"new"}),
 }
 
 
@@ -90,7 +94,7 @@ def test_a_killed_run_leaves_the_site_serving_and_a_stale_lock(live_host, tmp_pa
     host, fleet_file = live_host
     v1 = live_release(host)
     write_rows(host)
-    marker, may_serve = KILL_POINTS[point]
+    marker, delay, may_serve = KILL_POINTS[point]
     source = example_source(tmp_path / "killed", "killed", mood_migration=True)
 
     run = subprocess.Popen(
@@ -102,6 +106,7 @@ def test_a_killed_run_leaves_the_site_serving_and_a_stale_lock(live_host, tmp_pa
     for line in run.stdout:
         seen.append(line)
         if f"Starting operation: {marker}" in line:
+            time.sleep(delay)
             run.send_signal(signal.SIGKILL)
             break
     run.wait(timeout=60)
