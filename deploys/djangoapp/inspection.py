@@ -69,7 +69,8 @@ def inspect_release(release_dir: str, manage: str, script: str, link_shared: str
     def run(as_root: bool, call: str, result: str, step: str) -> str:
         out = f"{release_dir}/.django.out"
         code = f"exec(open({script!r}).read()); {call}"
-        return (f"if ! {manage}{' --user root' if as_root else ''} shell --verbosity 0 -c {q(code)} > {q(out)} 2>&1; then "
+        user = " --user root" if as_root else ""
+        return (f"if ! {manage}{user} shell --verbosity 0 -c {q(code)} > {q(out)} 2>&1; then "
                 f"{explain_failure(out, step)}; exit 1; fi; "
                 f"tail -n 1 {q(out)} > {q(result)} && rm -f {q(out)}")
 

@@ -86,8 +86,8 @@ def take_command(lock_dir: str, holder: dict, wait: int) -> str:
     return (f"deadline=$(($(date +%s) + {int(wait)})); "
             f"until mkdir {q(lock_dir)} 2>/dev/null; do "
             f"if [ \"$(date +%s)\" -ge $deadline ]; then "
-            f"echo \"another deploy holds the lock of this project: $(cat {q(lock_dir)}/holder.json 2>/dev/null)\" >&2; "
-            f"exit 1; fi; sleep 1; done; "
+            f"echo \"another deploy holds the lock of this project: "
+            f"$(cat {q(lock_dir)}/holder.json 2>/dev/null)\" >&2; exit 1; fi; sleep 1; done; "
             f"printf '%s\\n' {q(json.dumps(holder, sort_keys=True))} > {q(lock_dir)}/holder.json && "
             f"printf '%s\\n' {q(holder['token'])} > {q(lock_dir)}/token")
 

@@ -70,7 +70,8 @@ def release():
     try:
         source = release_source(settings)
         plan = plan_dependencies(settings, source)
-        mismatch = python_mismatch(settings, plan, host.get_fact(PythonVersion, interpreter=settings.python_interpreter))
+        host_python = host.get_fact(PythonVersion, interpreter=settings.python_interpreter)
+        mismatch = python_mismatch(settings, plan, host_python)
         if mismatch:
             raise DeploySettingsError(mismatch)
     except DeploySettingsError as error:
@@ -151,7 +152,9 @@ def _prepare(settings: Settings, source: PackedSource, release_id: str, release_
         release_dir=release_dir,
         venv=f"{settings.venvs_dir}/{dependencies}",
         group=settings.uwsgi_group,
-        readers=[settings.webserver_group] if settings.is_web and settings.webserver_group != settings.uwsgi_group else [],
+        # A webserver of another group reads the static files in the release.
+        readers=[settings.webserver_group] if settings.is_web and settings.webserver_group != settings.uwsgi_group
+        else [],
         metadata={
             "id": release_id,
             "revision": source.revision,
