@@ -81,13 +81,17 @@ def break_command(lock_dir: str, stale_token: str) -> str:
             f"echo 'breaking the deploy lock of a previous run' >&2; rm -rf {q(lock_dir)}; fi; rmdir {q(breaking)}")
 
 
+def wait_while(busy: str, lock_dir: str, wait: int) -> str:
+    """Shell: while the command `busy` succeeds, wait, for up to `wait` seconds; then fail naming
+    the lock's holder."""
+    return (f"deadline=$(($(date +%s) + {int(wait)})); while {busy}; do "
+            f"if [ \"$(date +%s)\" -ge $deadline ]; then echo \"another deploy holds the lock of this project: "
+            f"$(cat {q(lock_dir)}/holder.json 2>/dev/null)\" >&2; exit 1; fi; sleep 1; done")
+
+
 def take_command(lock_dir: str, holder: dict, wait: int) -> str:
     """Shell: take the lock, waiting up to `wait` seconds for another run to release it."""
-    return (f"deadline=$(($(date +%s) + {int(wait)})); "
-            f"until mkdir {q(lock_dir)} 2>/dev/null; do "
-            f"if [ \"$(date +%s)\" -ge $deadline ]; then "
-            f"echo \"another deploy holds the lock of this project: "
-            f"$(cat {q(lock_dir)}/holder.json 2>/dev/null)\" >&2; exit 1; fi; sleep 1; done; "
+    return (wait_while(f"! mkdir {q(lock_dir)} 2>/dev/null", lock_dir, wait) + "; "
             f"printf '%s\\n' {q(json.dumps(holder, sort_keys=True))} > {q(lock_dir)}/holder.json && "
             f"printf '%s\\n' {q(holder['token'])} > {q(lock_dir)}/token")
 
@@ -140,10 +144,7 @@ def no_other_deploy(lock_dir: str, holder: dict, wait: int = 0):
         yield fail(f"another deploy holds the lock of this project: {describe_lock_holder(held, holder['machine'])}. "
                    "Wait for it to end (or run with --data lock_wait=SECONDS)")
         return
-    yield (f"deadline=$(($(date +%s) + {int(wait)})); while [ -d {q(lock_dir)} ]; do "
-           f"if [ \"$(date +%s)\" -ge $deadline ]; then "
-           f"echo \"another deploy holds the lock of this project: $(cat {q(lock_dir)}/holder.json 2>/dev/null)\" >&2; "
-           f"exit 1; fi; sleep 1; done")
+    yield wait_while(f"[ -d {q(lock_dir)} ]", lock_dir, wait)
 
 
 @operation(is_idempotent=False)
