@@ -28,6 +28,8 @@ from pyinfra.api import operation
 q = shlex.quote
 
 LOG_LINES = 15
+# The shell variable holding what `current` pointed at before the switch.
+PREVIOUS = '"$previous"'
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,9 @@ class SwitchPlan:
 
 
 def link_command(link: str, target: str) -> str:
-    """Point `link` at `target` atomically (files.link removes the old link first)."""
-    return f"ln -sfn {q(target)} {q(link)}.next && mv -Tf {q(link)}.next {q(link)}"
+    """Point `link` at `target` (a shell word: a quoted path, or "$variable") atomically: a new
+    link renamed over the old one (files.link removes the old link first)."""
+    return f"ln -sfn {target} {q(link)}.next && mv -Tf {q(link)}.next {q(link)}"
 
 
 def web_check(plan: SwitchPlan) -> str:
@@ -109,8 +112,8 @@ def back_command(plan: SwitchPlan) -> str:
     stop = " ".join(q(service) for service in ((plan.app_service,) if plan.app_service else ()) + plan.celery_services)
     return (f'if [ -n "$previous" ]; then '
             f"{plan.before_switch_back + '; ' if plan.before_switch_back else ''}"
-            f'ln -sfn "$previous" {q(plan.link)}.next && mv -Tf {q(plan.link)}.next {q(plan.link)} && '
-            f'{restart_services(plan)}; echo "switched back to $previous" >&2; '
+            f"{link_command(plan.link, PREVIOUS)} && {restart_services(plan)}; "
+            'echo "switched back to $previous" >&2; '
             f"else {'systemctl stop ' + stop + '; ' if stop else ''}rm -f {q(plan.link)}; fi")
 
 
@@ -122,7 +125,7 @@ def switch_command(plan: SwitchPlan) -> str:
     if plan.celery_services:
         checks.append(worker_check(plan, "$started"))
     return (f'previous="$(readlink {q(plan.link)})"; printf \'%s\\n\' "$previous" > {q(marker(plan))} && '
-            f"started=$(date +%s) && {link_command(plan.link, plan.release_dir)} && {restart_services(plan)} && "
+            f"started=$(date +%s) && {link_command(plan.link, q(plan.release_dir))} && {restart_services(plan)} && "
             + " && ".join(checks or ["true"])
             + f" && exit 0; {back_command(plan)}; exit 1")
 
