@@ -119,10 +119,15 @@ class Layout:
         return f"{self.project_root}/environment.json"
 
     @property
-    def app_server_wrapper(self) -> str:
-        """uWSGI started through bin/with-secrets: also what a graceful reload executes, so a reload
-        picks up a changed environment and secrets."""
-        return f"{self.project_root}/bin/uwsgi"
+    def environment_loader(self) -> str:
+        """Python that reads the environment file and the secret file into os.environ."""
+        return f"{self.project_root}/bin/app_environment.py"
+
+    @property
+    def wsgi_entry(self) -> str:
+        """uWSGI's WSGI file: the environment loaded anew (at each graceful reload too), then the
+        project's own WSGI application."""
+        return f"{self.project_root}/bin/wsgi.py"
 
     @property
     def secrets_loader(self) -> str:

@@ -75,6 +75,7 @@ def _secrets_and_tools(settings: Settings):
         group=settings.uwsgi_group,
         mode="640",
     )
+    template("app/app_environment.py.j2", settings.environment_loader, settings, mode="644")
     template("app/with-secrets.py.j2", settings.secrets_loader, settings, mode="755")
     template("app/manage.sh.j2", settings.manage_command, settings, mode="755")
     template("app/release-history.py.j2", f"{settings.project_root}/bin/release-history", settings, mode="755")
@@ -85,7 +86,7 @@ def _secrets_and_tools(settings: Settings):
 
 def environment_inputs(settings: Settings) -> list[str]:
     """The files whose change the app's processes must be restarted (or reloaded) for."""
-    return [settings.environment_file, settings.secret_file, settings.secrets_loader]
+    return [settings.environment_file, settings.secret_file, settings.environment_loader]
 
 
 # Prints the SQL that sets a role's password from DJANGO_DB_PASSWORD in its environment, quoted
@@ -190,7 +191,7 @@ def _tls(settings: Settings) -> list[str]:
 def _uwsgi(settings: Settings):
     unit_path = f"/etc/systemd/system/{settings.uwsgi_service}.service"
     template("uwsgi/app.ini.j2", settings.uwsgi_ini, settings, mode="644")
-    template("app/uwsgi.sh.j2", settings.app_server_wrapper, settings, mode="755")
+    template("app/wsgi.py.j2", settings.wsgi_entry, settings, mode="644")
     unit = template("systemd/uwsgi.service.j2", unit_path, settings, mode="644")
     systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
     systemd.service(name=f"Enable {settings.uwsgi_service}", service=settings.uwsgi_service,
@@ -198,7 +199,7 @@ def _uwsgi(settings: Settings):
     refresh_service(
         name=f"Reload {settings.uwsgi_service} if it runs",
         service=settings.uwsgi_service,
-        inputs=[settings.uwsgi_ini, settings.app_server_wrapper, unit_path, *environment_inputs(settings)],
+        inputs=[settings.uwsgi_ini, settings.wsgi_entry, unit_path, *environment_inputs(settings)],
         command=f"systemctl daemon-reload && systemctl try-reload-or-restart {settings.uwsgi_service}",
     )
 

@@ -7,4 +7,5 @@ urlpatterns = [
     path("health/", views.health, name="health"),
     path("tasks/note/", views.start_note_task, name="start-note-task"),
     path("cache/", views.cached, name="cached"),
+    path("environment/<str:name>/", views.environment_digest, name="environment-digest"),
 ]

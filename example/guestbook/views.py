@@ -1,7 +1,10 @@
+import hashlib
+import os
+
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 from django.views.decorators.csrf import csrf_exempt
@@ -43,3 +46,13 @@ def cached(request):
     response = JsonResponse({"release": found or settings.RELEASE_ID})
     response["X-Cache"] = "miss" if found is None else "hit"
     return response
+
+
+def environment_digest(request, name):
+    """The SHA-256 of one PROBE_* variable of the environment this process runs with: the tests
+    check what the app sees, without the app ever showing a value, or a digest of anything else."""
+    if not name.startswith("PROBE_"):
+        raise Http404(name)
+    value = os.environ.get(name)
+    digest = hashlib.sha256(value.encode()).hexdigest() if value is not None else None
+    return JsonResponse({"name": name, "sha256": digest})

@@ -38,9 +38,11 @@ def test_any_value_reaches_the_app_as_set(tmp_path, plain, secret):
     os.makedirs(site.project_root, exist_ok=True)
     Path(site.environment_file).write_text(environment_file_content(site.app_environment), encoding="utf-8")
     Path(site.secret_file).write_text(secret_file_content(site.secrets), encoding="utf-8")
-    loader = tmp_path / "with-secrets"
+    loader = Path(site.secrets_loader)
+    loader.parent.mkdir(parents=True, exist_ok=True)
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(REPO / "templates"), undefined=jinja2.StrictUndefined)
     loader.write_text(environment.get_template("app/with-secrets.py.j2").render(s=site))
+    Path(site.environment_loader).write_text(environment.get_template("app/app_environment.py.j2").render(s=site))
     shown = subprocess.run([sys.executable, str(loader), sys.executable, "-c",
                             "import json, os; print(json.dumps([os.environ['PLAIN'], os.environ['SECRET']]))"],
                            capture_output=True, text=True, check=True, env={"PATH": "/usr/bin:/bin"})

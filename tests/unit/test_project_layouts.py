@@ -302,7 +302,8 @@ def test_no_credential_reaches_a_world_readable_file():
         render("uwsgi/app.ini.j2", site),
         render("systemd/celery.service.j2", site, kind="worker", command="worker"),
         render("app/manage.sh.j2", site),
-        render("app/uwsgi.sh.j2", site),
+        render("app/wsgi.py.j2", site),
+        render("app/app_environment.py.j2", site),
         environment_file_content(site.app_environment),
     ]
     for text in world_readable:
@@ -346,8 +347,10 @@ def test_every_value_reaches_the_app_exactly_as_given(tmp_path):
     os.makedirs(site.project_root)
     Path(site.environment_file).write_text(environment_file_content(site.app_environment))
     Path(site.secret_file).write_text(secret_file_content(site.secrets))
-    loader = tmp_path / "with-secrets"
+    loader = Path(site.secrets_loader)
+    loader.parent.mkdir(parents=True, exist_ok=True)
     loader.write_text(render("app/with-secrets.py.j2", site))
+    Path(site.environment_loader).write_text(render("app/app_environment.py.j2", site))
     shown = subprocess.run([sys.executable, str(loader), sys.executable, "-c",
                             "import json, os; print(json.dumps(dict(os.environ)))"],
                            capture_output=True, text=True, check=True, env={"PATH": "/usr/bin:/bin"})
@@ -419,3 +422,27 @@ def test_a_failed_migration_says_whether_the_snapshot_came_back(tmp_path, migrat
     if words:
         assert words in result.stderr
         assert ("restored from" in result.stderr) == (restores == "true")  # never claimed when it failed
+
+
+def test_uwsgi_wsgi_file_loads_the_environment_then_the_project_application(tmp_path):
+    site = settings(django_deployment_root_folder=str(tmp_path / "srv"),
+                    django_webapplication_additional_environment_settings={"FEATURE_FLAG": "on %n $(x)"},
+                    django_environment_variables={"API_TOKEN": "s3cret 'q'"})
+    bin_dir = Path(site.environment_loader).parent
+    bin_dir.mkdir(parents=True)
+    Path(site.environment_file).write_text(environment_file_content(site.app_environment))
+    Path(site.secret_file).write_text(secret_file_content(site.secrets))
+    Path(site.environment_loader).write_text(render("app/app_environment.py.j2", site))
+    Path(site.wsgi_entry).write_text(render("app/wsgi.py.j2", site))
+    project = tmp_path / "project" / "mysite"
+    project.mkdir(parents=True)
+    (project / "__init__.py").write_text("")
+    # The project's own wsgi.py reads its environment at import, as Django's does.
+    (project / "wsgi.py").write_text("import os\nseen = dict(os.environ)\napplication = object()\n")
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import json, runpy, sys; sys.path.insert(0, sys.argv[2]); "
+                               "runpy.run_path(sys.argv[1])['application']; import mysite.wsgi as w; "
+                               "print(json.dumps([w.seen['FEATURE_FLAG'], w.seen['API_TOKEN']]))",
+         site.wsgi_entry, str(tmp_path / "project")],
+        capture_output=True, text=True, check=True, env={"PATH": "/usr/bin:/bin"})
+    assert json.loads(loaded.stdout) == ["on %n $(x)", "s3cret 'q'"]
