@@ -72,7 +72,8 @@ def inspect_release(release_dir: str, manage: str, script: str, link_shared: str
         user = " --user root" if as_root else ""
         return (f"if ! {manage}{user} shell --verbosity 0 -c {q(code)} > {q(out)} 2>&1; then "
                 f"{explain_failure(out, step)}; exit 1; fi; "
-                f"tail -n 1 {q(out)} > {q(result)} && rm -f {q(out)}")
+                # What Django said besides its answer (check --deploy's warnings) is shown.
+                f"sed '$d' {q(out)} >&2; tail -n 1 {q(out)} > {q(result)} && rm -f {q(out)}")
 
     yield (f"{python} -m compileall -q -x '/[.]venv/' {q(release_dir)} > /dev/null & compile=$!; "
            + run(True, f"locate_and_collect({release_dir!r})", f"{release_dir}/.paths.json",
