@@ -26,6 +26,15 @@ class Migration(migrations.Migration):
     dependencies = [("guestbook", "0002_note_mood")]
     operations = [migrations.RunPython(fail)]
 '''
+SLOW_MIGRATION = '''import time
+
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("guestbook", "0002_note_mood")]
+    operations = [migrations.RunPython(lambda apps, schema_editor: time.sleep(6), migrations.RunPython.noop)]
+'''
 IRREVERSIBLE_MIGRATION = '''from django.db import migrations
 
 
@@ -41,13 +50,14 @@ class Migration(migrations.Migration):
 
 def example_source(dest: Path, version: str = "v1", *, mood_migration: bool = False,
                    failing_migration: bool = False, irreversible_migration: bool = False,
+                   slow_migration: bool = False,
                    failing_health: bool = False, failing_check: bool = False,
                    required_secret: str | None = None) -> Path:
     """A copy of the example app at `dest`, its stylesheet saying `version`."""
     shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("__pycache__", "staticfiles", "*.sqlite3"))
     stylesheet = dest / "guestbook" / "static" / "guestbook" / "site.css"
     stylesheet.write_text(stylesheet.read_text().replace("guestbook stylesheet v1", f"guestbook stylesheet {version}"))
-    if mood_migration or failing_migration or irreversible_migration:
+    if mood_migration or failing_migration or irreversible_migration or slow_migration:
         models = dest / "guestbook" / "models.py"
         models.write_text(models.read_text().replace("    created_at =", MOOD_FIELD + "    created_at =", 1))
         (dest / "guestbook" / "migrations" / "0002_note_mood.py").write_text(MOOD_MIGRATION)
@@ -55,6 +65,8 @@ def example_source(dest: Path, version: str = "v1", *, mood_migration: bool = Fa
         (dest / "guestbook" / "migrations" / "0003_fail.py").write_text(FAILING_MIGRATION)
     if irreversible_migration:
         (dest / "guestbook" / "migrations" / "0003_cheer_up.py").write_text(IRREVERSIBLE_MIGRATION)
+    if slow_migration:  # six seconds: long enough to kill a run while it migrates
+        (dest / "guestbook" / "migrations" / "0003_slow.py").write_text(SLOW_MIGRATION)
     if failing_check:
         # A relation to a model that does not exist: system check error fields.E300.
         models = dest / "guestbook" / "models.py"

@@ -78,14 +78,14 @@ def test_a_broken_release_leaves_the_live_one_serving(live_host, tmp_path, fault
 
 KILL_POINTS = {
     # where the run is killed: (the operation that starts, seconds after its start, the releases
-    # that may serve after)
-    "after the upload and unpack": ("Release | Virtualenv", 0, {"previous"}),
-    # Killed while the snapshot is taken or the migration runs: the previous release serves on.
-    "during the migration": ("Release | Migrate the database", 1.5, {"previous"}),
+    # that may serve after, how the new release differs from the mood migration of the others)
+    "after the upload and unpack": ("Release | Virtualenv", 0, {"previous"}, {}),
+    # Killed while its six-second migration runs: the previous release serves on.
+    "during the migration": ("Release | Migrate the database", 2, {"previous"}, {"slow_migration": True}),
     # The switch command may or may not have reached the host before the kill.
-    "after the migration": ("Release | Switch to release", 0, {"previous", "new"}),
-    "during the switch": ("Release | Switch to release", 1, {"previous", "new"}),
-    "right after the switch": ("Release | Record the release", 0, {"new"}),
+    "after the migration": ("Release | Switch to release", 0, {"previous", "new"}, {}),
+    "during the switch": ("Release | Switch to release", 1, {"previous", "new"}, {}),
+    "right after the switch": ("Release | Record the release", 0, {"new"}, {}),
 }
 
 
@@ -94,8 +94,8 @@ def test_a_killed_run_leaves_the_site_serving_and_a_stale_lock(live_host, tmp_pa
     host, fleet_file = live_host
     v1 = live_release(host)
     write_rows(host)
-    marker, delay, may_serve = KILL_POINTS[point]
-    source = example_source(tmp_path / "killed", "killed", mood_migration=True)
+    marker, delay, may_serve, changes = KILL_POINTS[point]
+    source = example_source(tmp_path / "killed", "killed", mood_migration=True, **changes)
 
     run = subprocess.Popen(
         [sys.executable, "-m", "pyinfra", "-y", "--data", f"django_source_dir={source}", "--data",
