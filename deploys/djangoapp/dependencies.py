@@ -74,7 +74,7 @@ def _requirements_material(source: PackedSource, path: str) -> bytes:
     folder = posixpath.dirname(path)
     siblings = sorted(name for name in source.names
                       if posixpath.dirname(name) == folder and name.endswith(".txt") and "requirements" in name)
-    return b"".join(name.encode() + b"\0" + (source.read(name) or b"") + b"\0" for name in {path, *siblings})
+    return b"".join(name.encode() + b"\0" + (source.read(name) or b"") + b"\0" for name in sorted({path, *siblings}))
 
 
 def _chosen_file(settings: Settings, source: PackedSource) -> Optional[str]:

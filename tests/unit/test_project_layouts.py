@@ -80,6 +80,22 @@ def test_the_virtualenv_is_keyed_by_the_lock(tmp_path):
     assert dependency_hash(settings(), first) != dependency_hash(settings(django_dependencies=["x"]), first)
 
 
+def test_the_key_of_several_requirements_files_is_the_same_in_every_run(tmp_path):
+    """Python orders sets differently from one process to the next: the key must not follow."""
+    source(tmp_path / "project", {"requirements/prod.txt": b"-r base.txt\n", "requirements/base.txt": b"x\n",
+                                  "requirements/dev.txt": b"y\n"})
+    code = ("from deploys.djangoapp.dependencies import plan_dependencies, dependency_hash; "
+            "from deploys.djangoapp.settings import problems; from deploys.djangoapp.source import pack_directory; "
+            "import sys; s = problems({'websiteproject': 'a', 'url': 'a.b', 'webserver': 'nginx', "
+            "'django_deployment_root_folder': '/srv', 'django_settings_folder': 'a', 'django_settings_file': 'a.s', "
+            "'django_dependency_file': 'requirements/prod.txt'})[0]; "
+            "print(dependency_hash(s, plan_dependencies(s, pack_directory(sys.argv[1]))))")
+    keys = {subprocess.run([sys.executable, "-c", code, str(tmp_path / "project")], capture_output=True, text=True,
+                           check=True, cwd=REPO, env={"PYTHONHASHSEED": str(seed), "PATH": "/usr/bin:/bin"}).stdout
+            for seed in range(6)}
+    assert len(keys) == 1, keys
+
+
 def test_pyproject_without_a_lock_and_requirements_with_hashes(tmp_path):
     plan = plan_dependencies(settings(), source(tmp_path / "a", {"pyproject.toml": UV_PYPROJECT}))
     assert plan.kind == "pyproject.toml"
