@@ -22,6 +22,7 @@ from tests.e2e.sources import example_source
 pytestmark = pytest.mark.e2e
 
 SITE = "/etc/nginx/sites-available/guestbook.conf"
+CONFLICT = "/etc/nginx/conf.d/zz-conflict.conf"
 
 
 def test_deploy_user_with_sudo_takes_over(live_host, fleet_key, tmp_path):
@@ -58,14 +59,19 @@ def test_a_config_the_webserver_rejects_is_taken_back_out(live_host):
     # installs and tests the rendered site again.
     host.exec(f"echo '# edited by hand' >> {SITE}")
     previous = host.exec(f"cat {SITE}").stdout
+    # And another config on the host declares the site's TLS session cache with another size: a
+    # real nginx error ("conflicts with already declared size") once the rendered site goes in.
+    host.exec(f"echo 'ssl_session_cache shared:guestbook_tls:5m;' > {CONFLICT}")
 
-    rejected = run_pyinfra(fleet_file, "deploys/skeleton.py", data={"nginx_binary_name": "/bin/false"})
+    rejected = run_pyinfra(fleet_file, "deploys/skeleton.py")
     assert rejected.returncode != 0
     assert f"the webserver rejected the new {SITE}: the previous one stays" in rejected.output
+    assert "conflicts with already declared size" in rejected.output, rejected.output
     assert host.exec(f"cat {SITE}").stdout == previous
     assert https_get(host, "/").status_code == 200
 
-    # With a config test that passes, the rendered site goes in.
+    # With the conflict gone, the rendered site goes in.
+    host.exec(f"rm {CONFLICT}")
     accepted = run_pyinfra(fleet_file, "deploys/skeleton.py")
     assert accepted.returncode == 0, accepted.output
     assert "# edited by hand" not in host.exec(f"cat {SITE}").stdout
