@@ -73,14 +73,10 @@ def kit_environment(settings: Settings) -> dict[str, str]:
 
 def split_environment(settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
     """(public, secret): the whole environment of the app's processes, each name in one part."""
-    secret = {name: value for name, value in kit_environment(settings).items() if has_credentials(value)}
-    public = {name: value for name, value in kit_environment(settings).items() if name not in secret}
-    for name, value in settings.django_webapplication_additional_environment_settings.items():
-        (secret if has_credentials(value) else public)[name] = value
-        (public if has_credentials(value) else secret).pop(name, None)
+    merged = {**kit_environment(settings), **settings.django_webapplication_additional_environment_settings}
+    secret = {name: value for name, value in merged.items() if has_credentials(value)}
     secret.update(settings.django_environment_variables)
-    return {name: value for name, value in public.items() if name not in secret}, secret
-
+    return {name: value for name, value in merged.items() if name not in secret}, secret
 
 def environment_file_content(public: dict[str, str]) -> str:
     """The environment file (JSON): bin/with-secrets sets it as it is, no escaping anywhere."""

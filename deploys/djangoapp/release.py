@@ -59,7 +59,6 @@ from .switch import SwitchPlan, switch_release, undo_command
 q = shlex.quote
 
 
-
 @deploy("Release")
 def release():
     settings = current_settings()

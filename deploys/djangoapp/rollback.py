@@ -122,8 +122,7 @@ def rollback():
     server.shell(name=f"Static files of {live_id} served by {target_id} too",
                  commands=[bridge_assets(shlex.quote(live_dir), shlex.quote(f"{settings.releases_dir}/{target_id}"))],
                  _if=only(settings.is_web))
-    switch_in_batches(settings, target_id,
-                      before_switch_back=f"{live_manage} migrate --noinput")
+    switch_in_batches(settings, target_id, before_switch_back=f"{live_manage} migrate --noinput")
     mark_rolled_back(name=f"Mark release {live_id} rolled back", release_dir=live_dir,
                      history=f"{settings.project_root}/bin/release-history", release_id=live_id, target_id=target_id)
     let_go(settings)
