@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jinja2
+
 from pyinfra import host, inventory, state
 from pyinfra.operations import files
 
@@ -36,6 +38,14 @@ def proxy_environment(settings: Settings) -> dict[str, str]:
     if not settings.site_proxy:
         return {}
     return {name: settings.site_proxy for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")}
+
+
+def render_template(name: str, **context) -> str:
+    """templates/<name> rendered with `context`, for content put on a host by other means than
+    files.template (and for unit tests)."""
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), trim_blocks=True,
+                                     lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    return environment.get_template(name).render(**context)
 
 
 def template(name: str, dest: str, settings: Settings, mode: str, user="root", group="root", **context):

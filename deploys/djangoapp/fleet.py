@@ -112,8 +112,8 @@ class FleetPlace:
 
     @property
     def broker_url(self) -> str:
-        """redis_url as this host reaches it: a loopback Redis is the db host's, with its password
-        (so this URL is a secret when there is one)."""
+        """redis_url as this host reaches it: a loopback Redis is the db host's, logged into as the
+        project's own Redis user when it has a password (so this URL is a secret then)."""
         if not self.redis_on_db_host:
             return self.redis_url
         parts = urlsplit(self.redis_url)
@@ -121,7 +121,7 @@ class FleetPlace:
         netloc = parts.netloc.rsplit("@", 1)
         address = f"[{host}]" if ":" in host else host
         location = f"{address}:{parts.port}" if parts.port else address
-        user = f":{self.redis_password}" if self.redis_password else netloc[0] if len(netloc) == 2 else ""
+        user = f"{self.websiteproject}:{self.redis_password}" if self.redis_password else netloc[0] if len(netloc) == 2 else ""
         return urlunsplit(parts._replace(netloc=f"{user}@{location}" if user else location))
 
     @property

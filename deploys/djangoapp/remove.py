@@ -1,6 +1,6 @@
 """Remove a project from its hosts: a final database backup first (on the db host), then
 everything the deploys made for it. Other projects on the hosts, and the shared system packages,
-stay (so do PostgreSQL's listen address and Redis, which other projects may use)."""
+stay, and so do PostgreSQL and Redis with what the other projects need of them."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pyinfra.operations import files, server, systemd
 
 from .context import current_settings
 from .database import snapshot_commands
+from .db_host import shared_services
 from .lock import hold_lock
 from .operations import PostgresNames, apache_enabled
 from .settings import DeployRefused, Settings
@@ -74,6 +75,7 @@ def remove():
     _services(settings)
     if settings.is_web:
         _webserver_site(settings)
+    shared_services(settings, present=False)
     if (settings.is_db and settings.database == "postgresql"
             and settings.db_name in host.get_fact(PostgresNames, kind="roles")):
         server.shell(name=f"Drop the PostgreSQL database and role {settings.db_name}", commands=[

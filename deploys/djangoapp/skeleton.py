@@ -19,12 +19,12 @@ from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from .context import current_settings, template
+from .db_host import shared_services
 from .environment import environment_file_content, secret_file_content
 from .lock import lock_holder, no_other_deploy
 from .operations import (
     apache_enabled,
     install_tested_config,
-    postgres_access,
     postgres_role_and_database,
     secret_file,
     self_signed_certificate,
@@ -111,32 +111,6 @@ def _postgresql(settings: Settings, secrets):
         commands=[set_password_command(settings)],
         _if=any_changed(database, secrets),
     )
-    postgres_access(
-        name="PostgreSQL reachable from the project's hosts only",
-        project=settings.websiteproject,
-        database=settings.db_name,
-        role=settings.db_name,
-        listen=",".join(["localhost", *settings.shared_addresses]),
-        clients=settings.fleet_addresses,
-    )
-
-
-def _redis(settings: Settings):
-    """Redis listens on the loopback, and on the private address when other hosts use it; with
-    REDIS_PASSWORD in the secrets it asks for it (from a file only root and Redis read)."""
-    listen = ["127.0.0.1", "-::1", *settings.shared_addresses]
-    password = None
-    if settings.redis_password:
-        password = secret_file(name="Redis password", path=REDIS_PASSWORD_FILE,
-                               content=f'requirepass "{settings.redis_password}"\n', user="root", group="redis",
-                               mode="640")
-    drop_in = template("systemd/redis-listen.conf.j2", REDIS_DROP_IN,
-                       settings, mode="644", listen=" ".join(listen),
-                       password_file=REDIS_PASSWORD_FILE if password else None)
-    systemd.daemon_reload(name="Reload systemd units", _if=drop_in.did_change)
-    refresh_service(name="Restart redis-server on its addresses", service="redis-server",
-                    inputs=[REDIS_DROP_IN, *([REDIS_PASSWORD_FILE] if password else [])],
-                    command="systemctl daemon-reload && systemctl restart redis-server")
 
 
 def remove_units(services: list[str]) -> None:
@@ -205,8 +179,6 @@ def _uwsgi(settings: Settings):
 
 
 STAGING_DIR = "/etc/django-deploy/staged"
-REDIS_PASSWORD_FILE = "/etc/redis/django-deploy-password.conf"
-REDIS_DROP_IN = "/etc/systemd/system/redis-server.service.d/listen.conf"
 
 
 def staged_path(dest: str) -> str:
@@ -283,8 +255,8 @@ def app_skeleton():
     secrets = _secrets_and_tools(settings)
     if settings.is_db and settings.database == "postgresql":
         _postgresql(settings, secrets)
-    if settings.is_db and settings.redis_on_db_host:
-        _redis(settings)
+    if settings.is_db:
+        shared_services(settings)
     if settings.is_worker and settings.celery:
         _celery(settings)
     # Celery (or beat) turned off, or this host no longer a worker: nothing of it stays.

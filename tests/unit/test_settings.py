@@ -155,7 +155,7 @@ def test_four_hosts_reach_the_db_host_at_its_private_address():
         settings._host, settings._fleet = name, fleet
     assert hosts["web2"].app_environment["DJANGO_DB_HOST"] == "10.0.0.4"
     # The broker URL carries Redis's password: it is a secret, not in the environment of the units.
-    assert hosts["worker1"].secrets["CELERY_BROKER_URL"] == f"redis://:{REDIS_PASSWORD}@10.0.0.4:6379/0"
+    assert hosts["worker1"].secrets["CELERY_BROKER_URL"] == f"redis://code_doc:{REDIS_PASSWORD}@10.0.0.4:6379/0"
     assert "CELERY_BROKER_URL" not in hosts["worker1"].app_environment
     assert hosts["db1"].database_host == "127.0.0.1"
     assert hosts["db1"].fleet_addresses == ["10.0.0.1", "10.0.0.2", "10.0.0.3"]

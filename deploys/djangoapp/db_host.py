@@ -1,0 +1,184 @@
+"""The services of a db host that every project deployed to it shares: PostgreSQL's listen
+addresses, and Redis (its addresses and its users).
+
+Each project records what it needs from them in a claim of its own (CLAIMS_DIR/<project>.json:
+the private address other hosts reach them at, and whether it uses PostgreSQL and Redis). The
+shared settings are made from every claim on the host, so deploying one project never takes away
+what another needs, and removing one takes away only its own.
+
+Redis gives each project with a REDIS_PASSWORD a user of its own (an ACL user named after the
+project, its password stored hashed), so two projects keep two passwords. A project without one
+uses Redis's default user, which has no password: only possible while Redis listens on the
+loopback alone. Once a project makes Redis listen on a private address, the default user is
+turned off, and a project that would need it is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from io import StringIO
+from typing import Optional
+
+from pyinfra import host
+from pyinfra.api import FactBase
+from pyinfra.operations import files, server, systemd
+
+from .context import render_template
+from .operations import postgres_access, secret_file
+from .refresh import refresh_service
+from .settings import DeployRefused, Settings
+
+CLAIMS_DIR = "/etc/django-deploy/db-host"
+REDIS_USERS_DIR = "/etc/redis/django-deploy"
+REDIS_DROP_IN = "/etc/systemd/system/redis-server.service.d/listen.conf"
+# The shared requirepass file of earlier versions of the kit: replaced by the projects' users.
+OLD_REDIS_PASSWORD_FILE = "/etc/redis/django-deploy-password.conf"
+
+
+class DbHostClaims(FactBase):
+    """Every project's claim on this host: {project: claim}."""
+
+    default = dict
+
+    def command(self) -> str:
+        return f"cat {CLAIMS_DIR}/*.json 2>/dev/null || true"
+
+    def process(self, output):
+        claims = {}
+        for line in output:
+            if line.strip():
+                claim = json.loads(line)
+                claims[claim["project"]] = claim
+        return claims
+
+
+class RedisMajorVersion(FactBase):
+    """The major version of Redis installed here, or else of the one apt would install, or None."""
+
+    def command(self) -> str:
+        return ("redis-server --version 2>/dev/null | sed -n 's/.* v=\\([0-9][0-9]*\\)\\..*/\\1/p'; "
+                "apt-cache policy redis-server 2>/dev/null "
+                "| sed -n 's/^ *Candidate: \\([0-9]*:\\)\\{0,1\\}\\([0-9][0-9]*\\)\\..*/\\2/p'")
+
+    def process(self, output):
+        versions = [int(line) for line in output if line.strip().isdigit()]
+        return versions[0] if versions else None
+
+
+def project_claim(settings: Settings) -> dict:
+    """What this project needs from its db host's shared services."""
+    redis = None
+    if settings.redis_on_db_host:
+        redis = "user" if settings.redis_password else "default"
+    return {"project": settings.websiteproject, "listen": settings.shared_addresses,
+            "postgresql": settings.database == "postgresql", "redis": redis}
+
+
+def postgres_listen(claims: dict[str, dict]) -> str:
+    """listen_addresses for every project that uses PostgreSQL here."""
+    addresses = sorted({a for claim in claims.values() if claim["postgresql"] for a in claim["listen"]})
+    return ",".join(["localhost", *addresses])
+
+
+def redis_bind(claims: dict[str, dict]) -> list[str]:
+    """The addresses Redis listens on for every project that uses it here ("-" before ::1: a host
+    without IPv6 still starts)."""
+    addresses = sorted({a for claim in claims.values() if claim["redis"] for a in claim["listen"]})
+    return ["127.0.0.1", "-::1", *addresses]
+
+
+def redis_user_file(project: str) -> str:
+    return f"{REDIS_USERS_DIR}/{project}.conf"
+
+
+def redis_user_config(project: str, password: str, redis_major: Optional[int]) -> str:
+    """The project's Redis user: its password as a SHA-256 hash (so the file does not hold the
+    password itself), every key and command. Redis 7 gives a new user no Pub/Sub channel (Celery
+    uses them): `&*` grants them; Redis 6 grants them anyway, and does not know `&`."""
+    digest = hashlib.sha256(password.encode()).hexdigest()
+    channels = " &*" if (redis_major or 7) >= 7 else ""
+    return f"user {project} on #{digest} ~*{channels} +@all\n"
+
+
+def redis_refusal(claims: dict[str, dict]) -> Optional[str]:
+    """Why these claims cannot all be served by one Redis, or None."""
+    networked = sorted(name for name, claim in claims.items() if claim["redis"] and claim["listen"])
+    passwordless = sorted(name for name, claim in claims.items() if claim["redis"] == "default")
+    if networked and passwordless:
+        return (f"django_environment_variables: needs REDIS_PASSWORD for {', '.join(passwordless)}: the Redis "
+                f"of this db host also serves other hosts (for {', '.join(networked)}), so it lets no one in "
+                "without a password")
+    return None
+
+
+def redis_drop_in(claims: dict[str, dict]) -> str:
+    """The systemd drop-in that starts Redis with the projects' addresses and users."""
+    bind = redis_bind(claims)
+    users = [redis_user_file(name) for name, claim in sorted(claims.items()) if claim["redis"] == "user"]
+    return render_template("systemd/redis-listen.conf.j2", bind=" ".join(bind), users=users,
+                           default_user_off=len(bind) > 2, projects=sorted(n for n, c in claims.items() if c["redis"]))
+
+
+def _redis(claims: dict[str, dict], settings: Settings, claim: Optional[dict]) -> None:
+    """Install the project's Redis user (or take it away), then start Redis with everyone's."""
+    user_file = redis_user_file(settings.websiteproject)
+    if claim and claim["redis"] == "user":
+        # setgid, as Debian's /etc/redis is: a folder made in it inherits the bit, which chmod keeps.
+        files.directory(name="Redis users folder", path=REDIS_USERS_DIR, user="root", group="redis", mode="2750")
+        secret_file(name=f"Redis user {settings.websiteproject}", path=user_file,
+                    content=redis_user_config(settings.websiteproject, settings.redis_password,
+                                              host.get_fact(RedisMajorVersion)),
+                    user="root", group="redis", mode="640")
+    else:
+        files.file(name=f"No Redis user {settings.websiteproject}", path=user_file, present=False)
+    files.file(name="No shared Redis password (each project has its own user)", path=OLD_REDIS_PASSWORD_FILE,
+               present=False)
+    if any(other["redis"] for other in claims.values()):
+        drop_in = files.put(name="Redis's addresses and users", src=StringIO(redis_drop_in(claims)),
+                            dest=REDIS_DROP_IN, user="root", group="root", mode="644")
+    else:
+        drop_in = files.file(name="Redis back to Debian's settings", path=REDIS_DROP_IN, present=False)
+        # No input is left to be newer than the restart stamp: restart on the removal itself.
+        server.shell(name="Restart redis-server with Debian's settings",
+                     commands=["systemctl daemon-reload && systemctl try-restart redis-server"],
+                     _if=drop_in.did_change)
+    systemd.daemon_reload(name="Reload systemd units", _if=drop_in.did_change)
+    refresh_service(name="Restart redis-server with its addresses and users", service="redis-server",
+                    inputs=[REDIS_DROP_IN, user_file], command="systemctl restart redis-server")
+
+
+def shared_services(settings: Settings, present: bool = True) -> None:
+    """Record this project's claim (or, with `present` False or nothing to claim, take it away)
+    and set PostgreSQL and Redis up for every claim on the host."""
+    project = settings.websiteproject
+    current = host.get_fact(DbHostClaims)
+    before = current.get(project)
+    claim = project_claim(settings) if present else None
+    if claim and not claim["postgresql"] and not claim["redis"]:
+        claim = None
+    if claim is None and before is None:
+        return
+    claims = {name: other for name, other in current.items() if name != project}
+    if claim:
+        claims[project] = claim
+        refusal = redis_refusal(claims)
+        if refusal:
+            raise DeployRefused(f"host {host.name}: {refusal}; nothing was changed")
+        files.directory(name="Claims of the projects on this db host", path=CLAIMS_DIR, user="root",
+                        group="root", mode="755")
+        files.put(name=f"Claim of {project}", src=StringIO(json.dumps(claim) + "\n"),
+                  dest=f"{CLAIMS_DIR}/{project}.json", user="root", group="root", mode="644")
+    else:
+        files.file(name=f"Remove the claim of {project}", path=f"{CLAIMS_DIR}/{project}.json", present=False)
+    if (claim and claim["postgresql"]) or (before and before["postgresql"]):
+        postgres_access(
+            name="PostgreSQL reachable from the project's hosts only",
+            project=project,
+            database=settings.db_name,
+            role=settings.db_name,
+            listen=postgres_listen(claims),
+            clients=settings.fleet_addresses if claim and claim["postgresql"] else [],
+        )
+    if (claim and claim["redis"]) or (before and before["redis"]):
+        _redis(claims, settings, claim)

@@ -1,0 +1,100 @@
+"""Projects sharing a db host: PostgreSQL and Redis are set up for every project's claim at once,
+so no project's deploy (or removal) takes away what another needs."""
+
+import hashlib
+import shlex
+import subprocess
+
+from deploys.djangoapp.db_host import (
+    DbHostClaims,
+    RedisMajorVersion,
+    postgres_listen,
+    redis_drop_in,
+    redis_refusal,
+    redis_user_config,
+)
+
+
+def claim(project, listen=(), postgresql=True, redis=None):
+    return {"project": project, "listen": list(listen), "postgresql": postgresql, "redis": redis}
+
+
+FLEET = claim("shop", ["10.0.0.4"], redis="user")
+SINGLE = claim("blog", [], redis="user")
+SQLITE_CELERY = claim("notes", [], postgresql=False, redis="default")
+
+
+def test_postgresql_listens_for_every_project_that_uses_it():
+    assert postgres_listen({"blog": SINGLE}) == "localhost"
+    # A single-host project deployed after a fleet's keeps the fleet's address, whatever the order.
+    assert postgres_listen({"shop": FLEET, "blog": SINGLE}) == postgres_listen({"blog": SINGLE, "shop": FLEET}) \
+        == "localhost,10.0.0.4"
+    assert postgres_listen({"x": claim("x", ["10.0.0.9"], postgresql=False, redis="user")}) == "localhost"
+
+
+def exec_start(drop_in: str) -> list[str]:
+    line = [line for line in drop_in.splitlines() if line.startswith("ExecStart=/")]
+    assert len(line) == 1, drop_in
+    return shlex.split(line[0].removeprefix("ExecStart="))
+
+
+def test_redis_starts_with_every_projects_addresses_and_users():
+    words = exec_start(redis_drop_in({"shop": FLEET, "blog": SINGLE}))
+    assert words[words.index("--bind") + 1:words.index("--bind") + 4] == ["127.0.0.1", "-::1", "10.0.0.4"]
+    includes = [words[i + 1] for i, word in enumerate(words) if word == "--include"]
+    assert includes == ["/etc/redis/django-deploy/blog.conf", "/etc/redis/django-deploy/shop.conf"]
+    # Reachable from other hosts: the default user (no password) is off.
+    assert words[-3:] == ["--user", "default", "off"]
+
+
+def test_redis_on_the_loopback_alone_keeps_the_default_user():
+    drop_in = redis_drop_in({"notes": SQLITE_CELERY, "blog": SINGLE})
+    words = exec_start(drop_in)
+    assert "default" not in words and words[words.index("--bind") + 1:][:3] == ["127.0.0.1", "-::1", "--include"]
+    assert "/etc/redis/django-deploy/notes.conf" not in words
+
+
+def test_a_project_without_password_is_refused_by_a_redis_that_serves_other_hosts():
+    assert redis_refusal({"notes": SQLITE_CELERY, "blog": SINGLE}) is None
+    assert redis_refusal({"shop": FLEET, "blog": SINGLE}) is None
+    refusal = redis_refusal({"shop": FLEET, "notes": SQLITE_CELERY})
+    assert refusal.startswith("django_environment_variables: needs REDIS_PASSWORD for notes")
+    assert "for shop" in refusal
+
+
+def test_the_redis_user_file_holds_a_hash_of_the_password_not_the_password():
+    password = "a-long-redis-password-1234"
+    line = redis_user_config("shop", password, 7)
+    assert password not in line
+    assert line == f"user shop on #{hashlib.sha256(password.encode()).hexdigest()} ~* &* +@all\n"
+    assert "&*" in redis_user_config("shop", password, None)  # unknown: Debian 12 and later have 7+
+    assert "&" not in redis_user_config("shop", password, 6)  # Redis 6 knows no channel rules
+
+
+def test_claims_are_read_from_one_json_line_per_project():
+    assert DbHostClaims().process(['{"project": "shop", "listen": [], "postgresql": true, "redis": null}', ""]) \
+        == {"shop": claim("shop")}
+    assert DbHostClaims().process([]) == {}
+
+
+def run_with_fake_tools(tmp_path, redis_server: str | None, apt_cache: str) -> int | None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name, output in (("redis-server", redis_server), ("apt-cache", apt_cache)):
+        tool = bin_dir / name
+        if output is None:
+            tool.unlink(missing_ok=True)
+            continue
+        tool.write_text(f"#!/bin/sh\ncat <<'EOF'\n{output}\nEOF\n")
+        tool.chmod(0o755)
+    done = subprocess.run(["sh", "-c", RedisMajorVersion().command()], capture_output=True, text=True,
+                          env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, check=True)
+    return RedisMajorVersion().process(done.stdout.splitlines())
+
+
+def test_the_redis_version_comes_from_the_installed_server_or_else_apt(tmp_path):
+    policy = "redis-server:\n  Installed: (none)\n  Candidate: 5:6.0.16-1ubuntu1\n  Version table:"
+    assert run_with_fake_tools(tmp_path, None, policy) == 6
+    installed = "Redis server v=7.0.15 sha=00000000:0 malloc=jemalloc-5.3.0 bits=64 build=c4b26c1b8ca9d3"
+    assert run_with_fake_tools(tmp_path, installed, policy) == 7
+    assert run_with_fake_tools(tmp_path, None, "redis-server:\n  Candidate: (none)") is None
