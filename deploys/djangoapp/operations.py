@@ -159,38 +159,49 @@ def migrate_with_snapshot(release_dir: str, manage: str, snapshot: str, take_sna
 @operation(is_idempotent=False)
 def finish_release(history: str, release_id: str, releases_dir: str, versions_dir: str, venvs_dir: str,
                    snapshots_dir: str, link: str, keep: int, lock_dir: str, token: str):
-    """Record the release as live, keep the newest `keep` good releases (prune_commands), release
-    the deploy lock: one command, as nothing here can wait for anything else."""
+    """Record the release as live, keep the newest `keep` good releases (releases_to_prune),
+    release the deploy lock: one command, as nothing here can wait for anything else."""
+    live = host.get_fact(ReleaseInfo, link=link)
+    pruned = releases_to_prune(host.get_fact(Releases, releases_dir=releases_dir), live and live["id"], keep)
+    yield finish_command(history, release_id, releases_dir, versions_dir, venvs_dir, snapshots_dir, pruned,
+                         release_lock_command(lock_dir, token))
+
+
+def finish_command(history: str, release_id: str, releases_dir: str, versions_dir: str, venvs_dir: str,
+                   snapshots_dir: str, pruned: list[str], release_lock: str) -> str:
+    """Shell: the release is good and live in the history, the pruned releases go; then the lock
+    is released whatever happened before (the command fails if a step did)."""
     # A release re-made under an id that failed or was rolled back before is good now.
     release_dir = f"{releases_dir}/{release_id}"
     steps = [f"rm -f {q(release_dir)}/.failed {q(release_dir)}/.rolled-back",
              f"{history} record {q(release_id)} live",
-             *prune_commands(releases_dir, versions_dir, venvs_dir, snapshots_dir, link, keep),
-             release_lock_command(lock_dir, token)]
-    yield " && ".join(f"{{ {step}; }}" for step in steps)
+             *prune_commands(releases_dir, versions_dir, venvs_dir, snapshots_dir, pruned)]
+    return (" && ".join(f"{{ {step}; }}" for step in steps)
+            + f"; finished=$?; {release_lock}; [ $finished -eq 0 ]")
 
 
-def prune_commands(releases_dir: str, versions_dir: str, venvs_dir: str, snapshots_dir: str, link: str,
-                   keep: int) -> list[str]:
-    """Shell: keep the newest `keep` good releases, the live one and the one a plain rollback
-    returns to; failed releases do not count, and only the newest failed one is kept, to look at;
-    builds a killed run left behind go. Archives and snapshots go with their release; virtualenvs
-    no remaining release uses go too."""
-    live = host.get_fact(ReleaseInfo, link=link)
-    releases = host.get_fact(Releases, releases_dir=releases_dir)
+def releases_to_prune(releases: dict[str, str], live_id: str | None, keep: int) -> list[str]:
+    """Of `releases` (id -> state, oldest first), those to remove: all but the newest `keep` good
+    ones, the live one and the one a plain rollback returns to (the newest good release before
+    the live one that was not rolled back). Failed releases do not count, and only the newest
+    failed one is kept, to look at; builds a killed run left behind ("partial") go."""
     good = [release_id for release_id, state in releases.items() if state in ("ok", "rolled-back")]
     failed = [release_id for release_id, state in releases.items() if state == "failed"]
     kept = set(good[-keep:]) | set(failed[-1:])
-    if live and live["id"] in releases:
-        # The live release, and the one a plain rollback would return to: the newest good
-        # release before it that was not rolled back.
-        before_live = list(releases)[:list(releases).index(live["id"])]
-        kept |= {live["id"], *[release_id for release_id in before_live if releases[release_id] == "ok"][-1:]}
-    removed = [release_id for release_id in releases if release_id not in kept]
-    if not removed:
+    if live_id in releases:
+        before_live = list(releases)[:list(releases).index(live_id)]
+        kept |= {live_id, *[release_id for release_id in before_live if releases[release_id] == "ok"][-1:]}
+    return [release_id for release_id in releases if release_id not in kept]
+
+
+def prune_commands(releases_dir: str, versions_dir: str, venvs_dir: str, snapshots_dir: str,
+                   pruned: list[str]) -> list[str]:
+    """Shell: remove the `pruned` releases, with their archives and snapshots, then the virtualenvs
+    no remaining release uses."""
+    if not pruned:
         return []
     commands = [f"rm -rf {q(releases_dir + '/' + release_id)} {q(versions_dir + '/' + release_id)}.tar.gz "
-                f"{q(snapshots_dir + '/' + release_id)}.*" for release_id in removed]
+                f"{q(snapshots_dir + '/' + release_id)}.*" for release_id in pruned]
     # A virtualenv is shared by every release with the same dependency set: keep those in use.
     return commands + [
         f"for venv in {q(venvs_dir)}/*; do [ -d \"$venv\" ] || continue; used=no; "

@@ -1,0 +1,118 @@
+"""The shell programs that finish a release (history, pruning, lock) and take and restore sqlite
+snapshots, run with dash against folders shaped like a project's, as on the hosts."""
+
+import os
+import sqlite3
+import subprocess
+from pathlib import Path
+from types import SimpleNamespace
+
+from deploys.djangoapp.database import snapshot_commands
+from deploys.djangoapp.lock import release_lock_command, take_command
+from deploys.djangoapp.operations import Releases, finish_command, releases_to_prune
+
+
+def sh(command: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=20)
+
+
+def test_pruning_keeps_the_newest_good_the_live_and_its_rollback_target():
+    releases = {"r1": "ok", "r2": "ok", "r3": "failed", "r4": "rolled-back", "r5": "ok", "r6": "failed",
+                "r7": "ok", "r8.partial": "partial"}
+    # keep 2: r5 and r7 by count; r6 the newest failed; r1..r4 go, and so does the partial build.
+    assert releases_to_prune(releases, "r7", 2) == ["r1", "r2", "r3", "r4", "r8.partial"]
+    # Live on r2 (rolled back to it): r2 and what a plain rollback returns to (r1) stay too.
+    assert releases_to_prune(releases, "r2", 2) == ["r3", "r4", "r8.partial"]
+    # A rolled-back release is never a rollback target, but counts as a good one kept by count.
+    assert releases_to_prune({"a": "ok", "b": "rolled-back", "c": "ok"}, "c", 1) == ["b"]
+    assert releases_to_prune({"a": "ok"}, None, 5) == []
+
+
+def make_project(root: Path) -> dict[str, Path]:
+    """releases r0..r4 (r2 rolled back, r3 failed, r4 a killed build), their archives, snapshots
+    and virtualenvs (r0 alone uses "old")."""
+    paths = {name: root / name for name in ("releases", "versions", "venvs", "snapshots")}
+    for path in paths.values():
+        path.mkdir()
+    for venv in ("old", "shared"):
+        (paths["venvs"] / venv).mkdir()
+    for age, (release, venv) in enumerate([("r0", "old"), ("r1", "shared"), ("r2", "shared"), ("r3", "shared"), ("r4.partial", None)]):
+        folder = paths["releases"] / release
+        folder.mkdir()
+        (folder / ".release.json").write_text("{}")
+        os.utime(folder / ".release.json", (1_000 + age, 1_000 + age))
+        if venv:
+            (folder / ".venv").symlink_to(paths["venvs"] / venv)
+        (paths["versions"] / f"{release}.tar.gz").write_text("archive")
+        (paths["snapshots"] / f"{release}.dump").write_text("dump")
+    (paths["releases"] / "r3" / ".failed").write_text("")
+    (paths["releases"] / "r2" / ".rolled-back").write_text("")
+    return paths
+
+
+def test_finishing_records_the_release_prunes_the_rest_and_releases_the_lock(tmp_path):
+    paths = make_project(tmp_path)
+    found = Releases().process(sh(Releases().command(str(paths["releases"]))).stdout.splitlines())
+    assert list(found.items()) == [("r4.partial", "partial"), ("r0", "ok"), ("r1", "ok"), ("r2", "rolled-back"),
+                                   ("r3", "failed")]
+    lock = tmp_path / ".deploy-lock"
+    assert sh(take_command(str(lock), {"token": "run1", "operator": "me@box"}, wait=0)).returncode == 0
+    # Live on r2, which was rolled back once and is now re-made: r1 is what a rollback returns to.
+    pruned = releases_to_prune(found, "r2", 1)
+    assert pruned == ["r4.partial", "r0"]
+    finish = finish_command("echo history", "r2", str(paths["releases"]), str(paths["versions"]),
+                            str(paths["venvs"]), str(paths["snapshots"]), pruned,
+                            release_lock_command(str(lock), "run1"))
+    done = sh(finish)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["history", "record", "r2", "live"]
+    assert sorted(p.name for p in paths["releases"].iterdir()) == ["r1", "r2", "r3"]
+    assert not (paths["releases"] / "r2" / ".rolled-back").exists()  # re-made and live: good again
+    assert sorted(p.name for p in paths["versions"].iterdir()) == ["r1.tar.gz", "r2.tar.gz", "r3.tar.gz"]
+    assert sorted(p.name for p in paths["snapshots"].iterdir()) == ["r1.dump", "r2.dump", "r3.dump"]
+    assert sorted(p.name for p in paths["venvs"].iterdir()) == ["shared"]  # "old" had no release left
+    assert not lock.exists()
+
+
+def test_a_failing_step_fails_the_finish_but_the_lock_is_still_released(tmp_path):
+    paths = make_project(tmp_path)
+    lock = tmp_path / ".deploy-lock"
+    sh(take_command(str(lock), {"token": "run1", "operator": "me@box"}, wait=0))
+    finish = finish_command("false", "r2", str(paths["releases"]), str(paths["versions"]), str(paths["venvs"]),
+                            str(paths["snapshots"]), [], release_lock_command(str(lock), "run1"))
+    assert sh(finish).returncode != 0 and not lock.exists()
+
+
+def test_names_with_spaces_and_quotes_stay_one_word(tmp_path):
+    root = tmp_path / "it's a root"
+    root.mkdir()
+    paths = make_project(root)
+    finish = finish_command("true", "r2", str(paths["releases"]), str(paths["versions"]), str(paths["venvs"]),
+                            str(paths["snapshots"]), ["r0"], "true")
+    assert sh(finish).returncode == 0
+    assert sorted(p.name for p in paths["releases"].iterdir()) == ["r1", "r2", "r3", "r4.partial"]
+    assert sorted(p.name for p in paths["venvs"].iterdir()) == ["shared"]
+
+
+def test_sqlite_snapshot_restores_the_rows_and_removes_a_database_made_by_a_first_release(tmp_path):
+    database, snapshot = tmp_path / "db" / "app.sqlite3", tmp_path / "snap" / "v1.sqlite3"
+    database.parent.mkdir()
+    snapshot.parent.mkdir()
+    site = SimpleNamespace(database="sqlite", sqlite_path=str(database))
+    take, restore = snapshot_commands(site, str(snapshot))
+    # No database yet: an empty snapshot, and restoring it removes what the migrations made.
+    assert sh(take).returncode == 0 and snapshot.read_bytes() == b""
+    sqlite3.connect(database).execute("CREATE TABLE t (x)").connection.commit()
+    assert sh(restore).returncode == 0 and not database.exists()
+    # With rows: a failed migration's table goes, the rows come back.
+    with sqlite3.connect(database) as db:
+        db.execute("CREATE TABLE notes (text)")
+        db.execute("INSERT INTO notes VALUES ('kept')")
+    assert sh(take).returncode == 0
+    with sqlite3.connect(database) as db:
+        db.execute("DELETE FROM notes")
+        db.execute("CREATE TABLE half_migrated (x)")
+    assert sh(restore).returncode == 0
+    with sqlite3.connect(database) as db:
+        assert db.execute("SELECT text FROM notes").fetchall() == [("kept",)]
+        assert db.execute("SELECT name FROM sqlite_master WHERE name = 'half_migrated'").fetchall() == []
