@@ -66,7 +66,7 @@ class Bench:
     def __init__(self, runs: int, clients: int):
         self.runs, self.clients = runs, clients
         self.key = fleet.ensure_ssh_key()
-        self.hosts: list[fleet.TestHost] = []
+        self.groups: list[fleet.HostGroup] = []
         self.rows: list[tuple[str, str, str]] = []
         self.sources = 0
 
@@ -76,16 +76,16 @@ class Bench:
               data: dict | None = None) -> tuple[list[fleet.TestHost], Path]:
         """Hosts named after `roles` (name -> inventory groups; default: web1 holding all roles)."""
         roles = roles or {"web1": None}
-        hosts = [fleet.start_host(name, image, self.key, container=f"bench-{uuid.uuid4().hex[:6]}")
-                 for name in roles]
+        group = fleet.HostGroup(f"bench{uuid.uuid4().hex[:8]}", self.key)
+        self.groups.append(group)
+        hosts = group.start(*roles, image=image)
         fleet.give_roles(hosts, roles, data)
-        self.hosts += hosts
         return hosts, fleet.write_fleet_file(WORK / f"fleet-{uuid.uuid4().hex[:6]}.json", self.key, hosts)
 
     def stop_all(self):
-        for host in self.hosts:
-            fleet.remove_host(host)
-        self.hosts = []
+        for group in self.groups:
+            group.remove()
+        self.groups = []
 
     def new_source(self, **changes) -> tuple[str, Path]:
         self.sources += 1

@@ -20,6 +20,9 @@ REPO = Path(__file__).resolve().parents[1]
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
 
+LOCK_OPERATIONS = ("| Take the deploy lock", "| Release the deploy lock")
+
+
 @dataclass
 class PyinfraRun:
     returncode: int
@@ -27,8 +30,10 @@ class PyinfraRun:
     results: dict[str, dict[str, str]]  # operation name -> Hosts/Success/Error/No Change
 
     def changed(self, prefix: str = "") -> list[str]:
-        """Operations (whose name starts with `prefix`) that changed something on a host."""
-        return [name for name, row in self.results.items() if name.startswith(prefix) and row["Success"] != "-"]
+        """Operations (whose name starts with `prefix`) that changed something on a host. Taking
+        and releasing the deploy lock leaves the host as it was: it is not counted."""
+        return [name for name, row in self.results.items() if name.startswith(prefix) and row["Success"] != "-"
+                and not name.endswith(LOCK_OPERATIONS)]
 
 
 def parse_results(output: str) -> dict[str, dict[str, str]]:
@@ -56,22 +61,35 @@ def fleet_key() -> Path:
     return fleet.ensure_ssh_key()
 
 
+# pytest-docker's fixtures, for the compose this machine has and the hosts of tests/fleet/hosts.yml.
+@pytest.fixture(scope="session")
+def docker_compose_file() -> str:
+    return str(fleet.COMPOSE_FILE)
+
+
+@pytest.fixture(scope="session")
+def docker_compose_command(fleet_key) -> str:
+    return fleet.compose_command(fleet_key)
+
+
+@pytest.fixture(scope="session")
+def docker_setup() -> list[str]:
+    # The session's docker_services host: the one prepared once and committed (tests/e2e/conftest.py).
+    return ["up -d prepare"]
+
+
 @pytest.fixture
 def start_hosts(fleet_key, tmp_path):
-    """Start hosts for one test; they are removed afterwards. Returns (hosts, fleet file)."""
-    started: list[fleet.TestHost] = []
+    """Start hosts (services of hosts.yml) for one test, in a compose project of its own; they are
+    removed afterwards. Returns (hosts, fleet file)."""
+    group = fleet.HostGroup(f"test{uuid.uuid4().hex[:8]}", fleet_key)
 
     def start(*names: str, image: str | None = None, data: dict | None = None):
-        image = image or fleet.ensure_image("bookworm")
-        suffix = uuid.uuid4().hex[:6]
-        hosts = [fleet.start_host(name, image, fleet_key, container=f"testhost-{name}-{suffix}", data=data)
-                 for name in names]
-        started.extend(hosts)
+        hosts = group.start(*names, image=image or fleet.ensure_image("bookworm"), data=data)
         return hosts, fleet.write_fleet_file(tmp_path / "fleet.json", fleet_key, hosts)
 
     yield start
-    for host in started:
-        fleet.remove_host(host)
+    group.remove()
 
 
 def run_pyinfra(fleet_file: Path, *deploys: str, data: dict | None = None, extra: tuple = (),

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shlex
 import time
-import uuid
 
 import pytest
 import requests
@@ -18,16 +17,17 @@ LIVE_IMAGE = fleet.prepared_image("example-live")
 
 
 @pytest.fixture(scope="session")
-def live_image(fleet_key, tmp_path_factory) -> str:
-    image = fleet.ensure_image("bookworm")
-    host = fleet.start_host("web1", image, fleet_key, container=f"testhost-prepare-{uuid.uuid4().hex[:6]}")
+def live_image(docker_services, docker_compose_project_name, fleet_key, tmp_path_factory) -> str:
+    """The session's host (pytest-docker's docker_services: the `prepare` service) with all.py
+    deployed, committed as an image; it is stopped once committed."""
+    host = fleet.booted_host(docker_services, docker_compose_project_name, "web1", fleet_key, service="prepare")
     try:
         fleet_file = fleet.write_fleet_file(tmp_path_factory.mktemp("prepare") / "fleet.json", fleet_key, [host])
         deployed = run_pyinfra(fleet_file, "deploys/all.py")
         assert deployed.returncode == 0, deployed.output
         return fleet.snapshot(host, LIVE_IMAGE)
     finally:
-        fleet.remove_host(host)
+        host.exec("systemctl poweroff", check=False)
 
 
 @pytest.fixture
@@ -56,13 +56,16 @@ def world_readable_files_containing(host, text: str) -> list[str]:
                      f"| xargs -0 grep -lF -- {shlex.quote(text)} 2>/dev/null", check=False).stdout.split()
 
 
-def wait_for_task_note(start_on, read_on, text: str, worker: str, timeout: float = 60) -> None:
+def wait_for_task_note(start_on, read_on, text: str, worker, timeout: float = 60) -> None:
     """Queue the example app's note task through `start_on`'s site, then wait until the note,
-    signed by the host `worker` that ran it, shows on `read_on`'s page."""
+    signed by the host `worker` that ran it, shows on `read_on`'s page (failing with the worker's
+    log)."""
     started = requests.post(f"https://127.0.0.1:{start_on.https_port}/tasks/note/", data={"text": text},
                             headers={"Host": "localhost"}, verify=False, timeout=10)
     assert started.status_code == 202, started.text
     deadline = time.monotonic() + timeout
-    while f"{text} <small>(task@{worker})</small>" not in https_get(read_on, "/").text:
-        assert time.monotonic() < deadline, f"the Celery task did not run on {worker}"
+    while f"{text} <small>(task@{worker.name})</small>" not in https_get(read_on, "/").text:
+        if time.monotonic() > deadline:
+            log = worker.exec("journalctl -u 'celery-*' -n 40 --no-pager", check=False).stdout
+            raise AssertionError(f"the Celery task did not run on {worker.name}; its log:\n{log}")
         time.sleep(1)

@@ -1,38 +1,39 @@
 """Throwaway test hosts: Debian containers running systemd and sshd, reached on 127.0.0.1.
 
-Used by the test suite and by the demo (`python -m tests.fleet demo`). No container registry is
-reachable here, so the base image is built locally with debootstrap (build-image.sh) when it is
-missing, and the Docker engine is started when none runs.
+The hosts are the services of hosts.yml, started through pytest-docker, a compose project for
+each test (and for the demo, `python -m tests.fleet demo`, and each benchmark fleet). What compose
+cannot say lives here: no container registry is reachable, so the base image is built locally with
+debootstrap (build-image.sh) when it is missing; the Docker engine is started when none runs; a
+host is ready when systemd has booted and sshd answers; a deployed host is committed as a prepared
+image, tagged per checkout.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 import shutil
 import subprocess
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from pytest_docker import Services
+from pytest_docker.plugin import get_docker_services
 
 REPO = Path(__file__).resolve().parents[2]
 FLEET_DIR = REPO / ".fleet"
 BUILD_IMAGE = Path(__file__).with_name("build-image.sh")
-LABEL = "webapp-testhost=1"
 # Prepared hosts (snapshots of a deployed host) are tagged per checkout: two checkouts on one
 # machine (two test runs at once) must not overwrite each other's. Bare base images are shared.
 CHECKOUT_TAG = hashlib.sha1(str(REPO).encode()).hexdigest()[:8]
 
-# systemd as PID 1 without --privileged (see the project notes): cgroups of the machine, no seccomp
-# or AppArmor filter, and SYS_PTRACE so that init scripts can see other users' processes.
-SYSTEMD_RUN_ARGS = [
-    "--cap-add", "SYS_ADMIN", "--cap-add", "SYS_PTRACE",
-    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
-    "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-    "--tmpfs", "/run", "--tmpfs", "/run/lock",
-    # IPv6 on the loopback, as on a real server (Debian 13's memcached listens on ::1 too).
-    "--sysctl", "net.ipv6.conf.all.disable_ipv6=0",
-]
+# The test hosts are the services of this compose file, started with Debian's Compose 1.29 (its
+# `up` has no --wait: readiness is checked here) through pytest-docker.
+COMPOSE_FILE = Path(__file__).with_name("hosts.yml")
+COMPOSE_COMMAND = "docker-compose"
 
 
 def _run(*args: str, check: bool = True, capture: bool = True) -> subprocess.CompletedProcess:
@@ -91,42 +92,63 @@ class TestHost:
         return {**entry, "groups": self.groups} if self.groups is not None else entry
 
 
-def _published_port(container: str, port: int) -> int:
-    out = _run("docker", "port", container, f"{port}/tcp").stdout.strip().splitlines()[0]
-    return int(out.rsplit(":", 1)[1])
+def compose_command(key: Path, image: str | None = None, compose: str = COMPOSE_COMMAND) -> str:
+    """The compose command line with the variables hosts.yml reads (pytest-docker runs it in a shell)."""
+    image_setting = f"TESTHOST_IMAGE={shlex.quote(image)} " if image else ""
+    return f"{image_setting}TESTHOST_SSH_KEY={shlex.quote(str(key))} {compose}"
 
 
-def start_host(name: str, image: str, key: Path, container: str | None = None,
-               data: dict | None = None, timeout: float = 90) -> TestHost:
-    """Start a host from `image` and wait until systemd has booted and sshd answers."""
-    container = container or f"testhost-{name}"
-    _run("docker", "rm", "-f", container, check=False)
-    _run(
-        "docker", "run", "-d", "--name", container, "--hostname", name, "--label", LABEL,
-        *SYSTEMD_RUN_ARGS,
-        "-v", f"{key}.pub:/root/.ssh/authorized_keys:ro",
-        # Published on the loopback only: nothing outside this machine can reach a test host.
-        "-p", "127.0.0.1::22", "-p", "127.0.0.1::443", "-p", "127.0.0.1::80",
-        image, "/sbin/init",
-    )
-    address = _run("docker", "inspect", "-f", "{{.NetworkSettings.IPAddress}}", container).stdout.strip()
-    host = TestHost(name, container, _published_port(container, 22), _published_port(container, 443),
-                    _published_port(container, 80), address, dict(data or {}))
-    deadline = time.monotonic() + timeout
-    while True:
+def _container(project: str, service: str) -> str:
+    labels = [f"label=com.docker.compose.project={project}", f"label=com.docker.compose.service={service}"]
+    found = _run("docker", "ps", "-q", *(arg for label in labels for arg in ("--filter", label))).stdout.split()
+    if len(found) != 1:
+        raise RuntimeError(f"compose project {project}: expected one container of {service}, found {found}")
+    return found[0]
+
+
+def booted_host(services: Services, project: str, name: str, key: Path, data: dict | None = None,
+                service: str | None = None, timeout: float = 90) -> TestHost:
+    """The host of a started compose service, once systemd has booted and sshd answers."""
+    service = service or name
+    container = _container(project, service)
+    address = _run("docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+                   container).stdout.strip()
+    host = TestHost(name, container, services.port_for(service, 22), services.port_for(service, 443),
+                    services.port_for(service, 80), address, dict(data or {}))
+
+    def ready() -> bool:
         state = host.exec("systemctl is-system-running --wait", check=False).stdout.strip()
         ssh = _run("ssh", "-i", str(key), "-p", str(host.ssh_port), "-o", "BatchMode=yes",
                    "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                    "-o", "ConnectTimeout=5", "root@127.0.0.1", "true", check=False)
-        if state in ("running", "degraded") and ssh.returncode == 0:
-            return host
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{container} did not boot: systemd {state!r}, ssh {ssh.stderr.strip()!r}")
-        time.sleep(1)
+        return state in ("running", "degraded") and ssh.returncode == 0
+
+    services.wait_until_responsive(check=ready, timeout=timeout, pause=1)
+    return host
 
 
-def remove_host(host: TestHost) -> None:
-    _run("docker", "rm", "-f", host.container, check=False)
+class HostGroup:
+    """The hosts of one compose project (a test, the demo, a benchmark fleet): started from
+    hosts.yml's services, from any image, and removed together."""
+
+    def __init__(self, project: str, key: Path, compose: str = COMPOSE_COMMAND, compose_file: Path = COMPOSE_FILE,
+                 keep: bool = False):
+        self.project, self.key, self.compose, self.compose_file = project, key, compose, compose_file
+        self.cleanup = [] if keep else ["down -v"]  # keep: the hosts outlive this process (the demo)
+        self._stack = ExitStack()
+
+    def start(self, *names: str, image: str, data: dict | None = None) -> list[TestHost]:
+        services = self._stack.enter_context(get_docker_services(
+            compose_command(self.key, image, self.compose), str(self.compose_file), self.project,
+            [f"up -d --no-recreate {' '.join(names)}"], self.cleanup))
+        return [booted_host(services, self.project, name, self.key, data) for name in names]
+
+    def remove(self) -> None:
+        """Remove every host of the project, and its network."""
+        self._stack.close()
+        if not self.cleanup:
+            _run("sh", "-c", f"{compose_command(self.key, compose=self.compose)} -f {shlex.quote(str(self.compose_file))} "
+                 f"-p {shlex.quote(self.project)} down -v", check=False)
 
 
 def snapshot(host: TestHost, image: str) -> str:
@@ -163,5 +185,6 @@ def write_fleet_file(path: Path, key: Path, hosts: list[TestHost]) -> Path:
     return path
 
 
-__all__ = ["FOUR_HOSTS", "TestHost", "ensure_docker", "ensure_image", "ensure_ssh_key", "give_roles", "image_exists",
-           "prepared_image", "remove_host", "snapshot", "start_host", "write_fleet_file"]
+__all__ = ["COMPOSE_COMMAND", "COMPOSE_FILE", "FOUR_HOSTS", "HostGroup", "TestHost", "booted_host", "compose_command",
+           "ensure_docker", "ensure_image", "ensure_ssh_key", "give_roles", "image_exists", "prepared_image",
+           "snapshot", "write_fleet_file"]

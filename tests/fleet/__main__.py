@@ -8,24 +8,30 @@ import os
 import subprocess
 import sys
 
-from . import FLEET_DIR, REPO, ensure_docker, ensure_image, ensure_ssh_key, start_host, write_fleet_file
+from . import FLEET_DIR, REPO, HostGroup, ensure_docker, ensure_image, ensure_ssh_key, write_fleet_file
 
-DEMO_CONTAINER = "webapp-demo"
+DEMO_PROJECT = "webappdemo"
+
+
+def demo_hosts() -> HostGroup:
+    """The demo's compose project (hosts.yml's `demo` service), which outlives this command."""
+    return HostGroup(DEMO_PROJECT, ensure_ssh_key(), keep=True)
 
 
 def demo() -> int:
     ensure_docker()
     image = ensure_image("bookworm")
-    key = ensure_ssh_key()
-    print(f"starting a throwaway Debian host ({DEMO_CONTAINER}) ...", flush=True)
-    host = start_host("demo", image, key, container=DEMO_CONTAINER)
-    fleet_file = write_fleet_file(FLEET_DIR / "hosts.json", key, [host])
+    hosts = demo_hosts()
+    hosts.remove()
+    print(f"starting a throwaway Debian host (compose project {DEMO_PROJECT}) ...", flush=True)
+    (host,) = hosts.start("demo", image=image)
+    fleet_file = write_fleet_file(FLEET_DIR / "hosts.json", hosts.key, [host])
     command = [sys.executable, "-m", "pyinfra", "-y", "inventories/local.py", "deploys/all.py"]
     print("$ " + " ".join(command[2:]), flush=True)
     deployed = subprocess.run(command, cwd=REPO, env={**os.environ, "DEPLOY_FLEET_FILE": str(fleet_file)})
     if deployed.returncode != 0:
         print("the deploy failed; the host is still up for a look: "
-              f"docker exec -it {DEMO_CONTAINER} bash", file=sys.stderr)
+              f"docker exec -it {host.container} bash", file=sys.stderr)
         return deployed.returncode
     print(f"\nThe example app is live at https://localhost:{host.https_port}/ "
           "(self-signed certificate)\nRemove the host with: bash scripts/demo.sh down")
@@ -33,7 +39,8 @@ def demo() -> int:
 
 
 def down() -> int:
-    subprocess.run(["docker", "rm", "-f", DEMO_CONTAINER], check=False)
+    ensure_docker()
+    demo_hosts().remove()
     return 0
 
 
