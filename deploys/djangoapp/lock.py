@@ -131,22 +131,6 @@ def take_deploy_lock(lock_dir: str, holder: dict, break_lock: bool, wait: int = 
         yield expect_live_command(lock_dir, link, expected_live, holder["token"])
 
 
-@operation()
-def no_other_deploy(lock_dir: str, holder: dict, wait: int = 0):
-    """Go on only when no other run holds the deploy lock (waiting up to `wait` seconds for it to
-    end), without taking it: nothing to report when the lock is free, so a re-run of skeleton.py
-    with nothing new changes nothing."""
-    held = host.get_fact(DeployLock, lock_dir=lock_dir)
-    if not held or held.get("token") == holder["token"]:
-        host.noop("no other deploy holds the lock")
-        return
-    if not wait:
-        yield fail(f"another deploy holds the lock of this project: {describe_lock_holder(held, holder['machine'])}. "
-                   "Wait for it to end (or run with --data lock_wait=SECONDS)")
-        return
-    yield wait_while(f"[ -d {q(lock_dir)} ]", lock_dir, wait)
-
-
 @operation(is_idempotent=False)
 def release_deploy_lock(lock_dir: str, token: str):
     yield release_lock_command(lock_dir, token)

@@ -21,7 +21,7 @@ from pyinfra.operations.util import any_changed
 from .context import current_settings, template
 from .db_host import shared_services
 from .environment import environment_file_content, secret_file_content
-from .lock import lock_holder, no_other_deploy
+from .lock import hold_lock, let_go
 from .operations import (
     apache_enabled,
     install_tested_config,
@@ -249,9 +249,9 @@ def _apache(settings: Settings, certificate_files: list[str]):
 def app_skeleton():
     settings = current_settings()
     _directories(settings)
-    # Not while a release, rollback, restart or removal runs (waiting lock_wait for it to end).
-    no_other_deploy(name="No other deploy running", lock_dir=settings.lock_dir, holder=lock_holder("skeleton"),
-                    wait=settings.lock_wait)
+    # Not while a release, rollback, restart or removal runs (waiting lock_wait for it to end),
+    # and none of them while this runs: a config written and reloaded mid-switch would mix them.
+    hold_lock(settings, "skeleton")
     secrets = _secrets_and_tools(settings)
     if settings.is_db and settings.database == "postgresql":
         _postgresql(settings, secrets)
@@ -269,3 +269,4 @@ def app_skeleton():
             _nginx(settings, certificate_files)
         else:
             _apache(settings, certificate_files)
+    let_go(settings)

@@ -141,6 +141,13 @@ def test_the_deploy_lock_keeps_runs_apart_and_a_stale_one_can_be_broken(live_hos
     assert live_release(host) == v1
     assert host.exec(f"cat {ROOT}/.deploy-lock/token").stdout.strip() == "someone-else"
 
+    # skeleton.py, restart.py and remove.py take the same lock: refused too, nothing changed.
+    for deploy, data in (("deploys/skeleton.py", {}), ("deploys/restart.py", {}),
+                         ("deploys/remove.py", {"confirm_remove": "guestbook"})):
+        other = run_pyinfra(fleet_file, deploy, data=data)
+        assert other.returncode != 0 and "alice@build-box" in other.output, (deploy, other.output)
+    assert live_release(host) == v1 and https_get(host, "/").status_code == 200
+
     # A run that was killed: reported as stale, kept until asked to break it.
     ended = subprocess.Popen(["true"])
     ended.wait()
@@ -152,6 +159,13 @@ def test_the_deploy_lock_keeps_runs_apart_and_a_stale_one_can_be_broken(live_hos
     broken = release(fleet_file, source, release_id="v2", release_break_lock="true")
     assert broken.returncode == 0, broken.output
     assert live_release(host) == "v2"
+    assert host.exec(f"test -d {ROOT}/.deploy-lock", check=False).returncode != 0
+
+    # skeleton.py holds the lock while it runs (so no release interleaves), and lets it go.
+    skeleton = run_pyinfra(fleet_file, "deploys/skeleton.py")
+    assert skeleton.returncode == 0, skeleton.output
+    assert skeleton.results["App skeleton | Take the deploy lock"]["Success"] == "1"
+    assert skeleton.results["App skeleton | Release the deploy lock"]["Success"] == "1"
     assert host.exec(f"test -d {ROOT}/.deploy-lock", check=False).returncode != 0
 
 
