@@ -91,6 +91,23 @@ def test_switching_the_webserver_both_ways(live_host):
     assert not system.service("nginx").is_running and not system.service("nginx").is_enabled
     assert system.service("apache2").is_enabled
 
+    # Apache's own config test guards its site too: with another config on the host broken (a
+    # directive no loaded module knows), a hand-edited site is not replaced, Apache's error is
+    # shown, and the site keeps serving; once that config is fixed, the rendered site goes in.
+    apache_site, broken = "/etc/apache2/sites-available/guestbook.conf", "/etc/apache2/conf-enabled/zz-left-over.conf"
+    host.exec(f"echo '# edited by hand' >> {apache_site} && echo 'CacheQuickHandler off' > {broken}")
+    previous = host.exec(f"cat {apache_site}").stdout
+    rejected = run_pyinfra(fleet_file, "deploys/skeleton.py", data={"webserver": "apache2"})
+    assert rejected.returncode != 0
+    assert f"the webserver rejected the new {apache_site}: the previous one stays" in rejected.output
+    assert "Invalid command 'CacheQuickHandler'" in rejected.output, rejected.output
+    assert host.exec(f"cat {apache_site}").stdout == previous
+    assert https_get(host, "/").status_code == 200
+    host.exec(f"rm {broken}")
+    accepted = run_pyinfra(fleet_file, "deploys/skeleton.py", data={"webserver": "apache2"})
+    assert accepted.returncode == 0, accepted.output
+    assert "# edited by hand" not in host.exec(f"cat {apache_site}").stdout
+
     to_nginx = run_pyinfra(fleet_file, "deploys/all.py", data={"webserver": "nginx"})
     assert to_nginx.returncode == 0, to_nginx.output
     page = https_get(host, "/")
