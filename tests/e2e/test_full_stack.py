@@ -54,7 +54,7 @@ def test_nginx_postgresql_celery_redis(start_hosts, suite, tmp_path):
     assert vendor == "postgresql"
 
     # A task started through the app runs on the worker and its note shows up on the page.
-    wait_for_task_note(host, host, "hello from celery", worker="web1")
+    wait_for_task_note(host, host, "hello from celery", worker=host)
     # The app caches in memcached (CACHE_URL): a second request finds what the first stored.
     assert https_get(host, "/cache/").headers["X-Cache"] == "miss"
     assert https_get(host, "/cache/").headers["X-Cache"] == "hit"
