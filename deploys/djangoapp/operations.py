@@ -339,12 +339,19 @@ class ReleaseFile(FactBase):
 
 @operation(is_idempotent=False)
 def migrate_back(manage: str, steps: list[tuple[str, str]], restore_snapshot: str | None, snapshot: str | None):
-    """Migrate apps back (`steps`: app, target migration) with the newer release's migration files.
-    If a migration cannot be undone: refuse, or, when `restore_snapshot` is given, restore the
-    snapshot taken before the newer migrations ran (writes since then are lost)."""
+    """Migrate apps back (`steps`: app, target migration) with the newer release's migration files
+    (migrate_back_command)."""
     if not steps:
         host.noop("no migrations to undo")
         return
+    yield migrate_back_command(manage, steps, restore_snapshot, snapshot)
+
+
+def migrate_back_command(manage: str, steps: list[tuple[str, str]], restore_snapshot: str | None,
+                         snapshot: str | None) -> str:
+    """Shell: plan the migrations back; if one cannot be undone, refuse, or, when `restore_snapshot`
+    is given, restore the snapshot taken before the newer migrations ran (writes since then are
+    lost); else migrate each app back."""
     plans = " && ".join(f"{manage} migrate {q(app)} {q(target)} --plan" for app, target in steps)
     migrate = " && ".join(f"{manage} migrate {q(app)} {q(target)} --noinput" for app, target in steps)
     if restore_snapshot:
@@ -355,8 +362,8 @@ def migrate_back(manage: str, steps: list[tuple[str, str]], restore_snapshot: st
                         "printf '%s\\n' \"$plan\" >&2; "
                         "echo 'set rollback_restore_snapshot=true to restore the database snapshot instead "
                         "(writes since that snapshot are lost)' >&2; exit 1")
-    yield (f'plan="$({plans})" || exit 1; '
-           f'if printf "%s" "$plan" | grep -q IRREVERSIBLE; then {irreversible}; else {migrate}; fi')
+    return (f'plan="$({plans})" || exit 1; '
+            f'if printf "%s" "$plan" | grep -q IRREVERSIBLE; then {irreversible}; else {migrate}; fi')
 
 
 @operation(is_idempotent=False)

@@ -1,5 +1,6 @@
-"""The shell programs that finish a release (history, pruning, lock) and take and restore sqlite
-snapshots, run with dash against folders shaped like a project's, as on the hosts."""
+"""The shell programs that finish a release (history, pruning, lock), migrate back on a rollback,
+and take and restore sqlite snapshots, run with dash against folders shaped like a project's, as
+on the hosts."""
 
 import os
 import sqlite3
@@ -9,7 +10,7 @@ from types import SimpleNamespace
 
 from deploys.djangoapp.database import snapshot_commands
 from deploys.djangoapp.lock import release_lock_command, take_command
-from deploys.djangoapp.operations import Releases, finish_command, releases_to_prune
+from deploys.djangoapp.operations import Releases, finish_command, migrate_back_command, releases_to_prune
 
 
 def sh(command: str) -> subprocess.CompletedProcess:
@@ -116,3 +117,40 @@ def test_sqlite_snapshot_restores_the_rows_and_removes_a_database_made_by_a_firs
     with sqlite3.connect(database) as db:
         assert db.execute("SELECT text FROM notes").fetchall() == [("kept",)]
         assert db.execute("SELECT name FROM sqlite_master WHERE name = 'half_migrated'").fetchall() == []
+
+
+FAKE_MANAGE = """#!/bin/sh
+# Stands in for bin/manage: `migrate <app> <target> --plan` prints $PLAN, the rest is recorded.
+echo "$*" >> "$LOG"
+case "$*" in *--plan) printf '%s\\n' "$PLAN";; esac
+"""
+
+
+def migrate_back(tmp_path, plan: str, restore_snapshot: str | None) -> tuple[subprocess.CompletedProcess, list]:
+    manage, log = tmp_path / "manage", tmp_path / "log"
+    manage.write_text(FAKE_MANAGE)
+    manage.chmod(0o755)
+    log.write_text("")
+    command = migrate_back_command(str(manage), [("notes", "0001_initial"), ("it's", "zero")], restore_snapshot,
+                                   "/s/v2.dump")
+    done = subprocess.run(["sh", "-c", command], capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "LOG": str(log), "PLAN": plan})
+    return done, log.read_text().splitlines()
+
+
+def test_migrating_back_runs_the_planned_steps_in_order(tmp_path):
+    done, ran = migrate_back(tmp_path, "Planned operations:\n  Remove field mood from note", None)
+    assert done.returncode == 0, done.stderr
+    assert ran == ["migrate notes 0001_initial --plan", "migrate it's zero --plan",
+                   "migrate notes 0001_initial --noinput", "migrate it's zero --noinput"]
+
+
+def test_an_irreversible_migration_refuses_or_restores_the_snapshot_when_asked(tmp_path):
+    plan = "Planned operations:\n  Raw SQL operation -> IRREVERSIBLE"
+    refused, ran = migrate_back(tmp_path, plan, None)
+    assert refused.returncode == 1 and "cannot roll back" in refused.stderr and "IRREVERSIBLE" in refused.stderr
+    assert "rollback_restore_snapshot=true" in refused.stderr
+    assert not any(line.endswith("--noinput") for line in ran)
+    restored, ran = migrate_back(tmp_path, plan, f"echo restored >> {tmp_path / 'log'}")
+    assert restored.returncode == 0 and "writes since it was taken are lost" in restored.stderr
+    assert ran[-1] == "restored" and not any(line.endswith("--noinput") for line in ran)
