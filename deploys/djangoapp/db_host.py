@@ -11,29 +11,42 @@ project, its password stored hashed), so two projects keep two passwords. A proj
 uses Redis's default user, which has no password: only possible while Redis listens on the
 loopback alone. Once a project makes Redis listen on a private address, the default user is
 turned off, and a project that would need it is refused.
+
+Redis is not restarted for another project's change: Celery workers may stop consuming after a
+Redis restart (a long-standing Celery bug), and those of the other projects are not in this run
+to be restarted. Users and addresses are changed on the running Redis (ACL SETUSER, CONFIG SET
+bind) by the kit's own admin user, whose password is made on the host and read by root only; the
+files stay the truth for the next start.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 from io import StringIO
 from typing import Optional
 
 from pyinfra import host
-from pyinfra.api import FactBase
-from pyinfra.operations import files, server, systemd
+from pyinfra.api import FactBase, operation
+from pyinfra.facts.files import File
+from pyinfra.operations import files, systemd
 
 from .context import render_template
 from .operations import postgres_access, secret_file
 from .refresh import refresh_service
 from .settings import DeployRefused, Settings
 
+q = shlex.quote
+
 CLAIMS_DIR = "/etc/django-deploy/db-host"
 REDIS_USERS_DIR = "/etc/redis/django-deploy"
 REDIS_DROP_IN = "/etc/systemd/system/redis-server.service.d/listen.conf"
 # The shared requirepass file of earlier versions of the kit: replaced by the projects' users.
 OLD_REDIS_PASSWORD_FILE = "/etc/redis/django-deploy-password.conf"
+# The kit's admin user (a project name cannot start with "_") and its password, root's alone.
+REDIS_ADMIN = "_deploy-admin"
+REDIS_ADMIN_PASSWORD = "/etc/django-deploy/redis-admin.password"
 
 
 class DbHostClaims(FactBase):
@@ -92,13 +105,52 @@ def redis_user_file(project: str) -> str:
     return f"{REDIS_USERS_DIR}/{project}.conf"
 
 
+def redis_permissions(redis_major: Optional[int]) -> str:
+    """Every key and command. Redis 7 gives a new user no Pub/Sub channel (Celery uses them): `&*`
+    grants them; Redis 6 grants them anyway, and does not know `&`."""
+    return "~* &* +@all" if (redis_major or 7) >= 7 else "~* +@all"
+
+
 def redis_user_config(project: str, password: str, redis_major: Optional[int]) -> str:
     """The project's Redis user: its password as a SHA-256 hash (so the file does not hold the
-    password itself), every key and command. Redis 7 gives a new user no Pub/Sub channel (Celery
-    uses them): `&*` grants them; Redis 6 grants them anyway, and does not know `&`."""
+    password itself), and every permission."""
     digest = hashlib.sha256(password.encode()).hexdigest()
-    channels = " &*" if (redis_major or 7) >= 7 else ""
-    return f"user {project} on #{digest} ~*{channels} +@all\n"
+    return f"user {project} on #{digest} {redis_permissions(redis_major)}\n"
+
+
+def redis_admin_command(redis_major: Optional[int]) -> str:
+    """Shell: make the admin user's password (random, root's alone) and its user file."""
+    password, user_file = q(REDIS_ADMIN_PASSWORD), q(redis_user_file(REDIS_ADMIN))
+    return (f"(umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n' > {password}) && "
+            f"digest=$(tr -d '\\n' < {password} | sha256sum | cut -d ' ' -f 1) && "
+            f"install -m 640 -o root -g redis /dev/null {user_file} && "
+            f"echo \"user {REDIS_ADMIN} on #$digest {redis_permissions(redis_major)}\" > {user_file}")
+
+
+def redis_apply_command(bind: list[str], default_user_off: bool, users_dir: str = REDIS_USERS_DIR,
+                        admin_password: str = REDIS_ADMIN_PASSWORD) -> str:
+    """Shell: bring the running Redis in line with the user files and these addresses, as the admin
+    user (as the default user when the admin is not live yet). Commands go through redis-cli's
+    input, never its command line; an answer other than OK (or a count) fails it. A Redis that
+    does not answer, or cannot take the change live (Redis 6 cannot change `bind`), is restarted
+    with the files instead."""
+    users_dir = q(users_dir)
+    statements = (
+        f"for file in {users_dir}/*.conf; do [ -f \"$file\" ] && sed -n 's/^user \\([^ ]*\\) /ACL SETUSER \\1 reset /p' \"$file\"; done; "
+        f"for user in $(cli ACL USERS); do [ \"$user\" = default ] || [ -f {users_dir}/\"$user\".conf ] "
+        f"|| echo \"ACL DELUSER $user\"; done; "
+        f"echo 'CONFIG SET bind \"{' '.join(bind)}\"'; "
+        f"echo 'ACL SETUSER default {'off' if default_user_off else 'on'}'"
+    )
+    return (
+        f"cli() {{ REDISCLI_AUTH=\"$(cat {q(admin_password)})\" redis-cli --no-auth-warning --user {REDIS_ADMIN} \"$@\"; }}; "
+        "if [ \"$(cli PING 2>/dev/null)\" != PONG ]; then cli() { redis-cli \"$@\"; }; fi; "
+        "if [ \"$(cli PING 2>/dev/null)\" = PONG ] "
+        f"&& answers=$({{ {statements}; }} | cli 2>&1) "
+        "&& ! printf '%s\\n' \"$answers\" | grep -qv '^\\(OK\\|[0-9]*\\)$'; "
+        "then echo 'Redis changed live'; "
+        "else echo 'Redis restarted to take the change'; systemctl restart redis-server; fi"
+    )
 
 
 def redis_refusal(claims: dict[str, dict]) -> Optional[str]:
@@ -116,19 +168,31 @@ def redis_drop_in(claims: dict[str, dict]) -> str:
     """The systemd drop-in that starts Redis with the projects' addresses and users."""
     bind = redis_bind(claims)
     users = [redis_user_file(name) for name, claim in sorted(claims.items()) if claim["redis"] == "user"]
-    return render_template("systemd/redis-listen.conf.j2", bind=" ".join(bind), users=users,
-                           default_user_off=len(bind) > 2, projects=sorted(n for n, c in claims.items() if c["redis"]))
+    return render_template("systemd/redis-listen.conf.j2", bind=" ".join(bind),
+                           users=[redis_user_file(REDIS_ADMIN), *users], default_user_off=len(bind) > 2,
+                           projects=sorted(n for n, c in claims.items() if c["redis"]))
+
+
+@operation()
+def redis_admin(redis_major: Optional[int]):
+    """The kit's Redis admin user: made once, with a random password."""
+    if host.get_fact(File, path=REDIS_ADMIN_PASSWORD) and host.get_fact(File, path=redis_user_file(REDIS_ADMIN)):
+        host.noop("the Redis admin user exists")
+        return
+    yield redis_admin_command(redis_major)
 
 
 def _redis(claims: dict[str, dict], settings: Settings, claim: Optional[dict]) -> None:
-    """Install the project's Redis user (or take it away), then start Redis with everyone's."""
+    """Install the project's Redis user (or take it away), then bring Redis in line with every
+    project's users and addresses."""
     user_file = redis_user_file(settings.websiteproject)
+    redis_major = host.get_fact(RedisMajorVersion)
+    # setgid, as Debian's /etc/redis is: a folder made in it inherits the bit, which chmod keeps.
+    files.directory(name="Redis users folder", path=REDIS_USERS_DIR, user="root", group="redis", mode="2750")
+    redis_admin(name="Redis admin user of the deploys", redis_major=redis_major)
     if claim and claim["redis"] == "user":
-        # setgid, as Debian's /etc/redis is: a folder made in it inherits the bit, which chmod keeps.
-        files.directory(name="Redis users folder", path=REDIS_USERS_DIR, user="root", group="redis", mode="2750")
         secret_file(name=f"Redis user {settings.websiteproject}", path=user_file,
-                    content=redis_user_config(settings.websiteproject, settings.redis_password,
-                                              host.get_fact(RedisMajorVersion)),
+                    content=redis_user_config(settings.websiteproject, settings.redis_password, redis_major),
                     user="root", group="redis", mode="640")
     else:
         files.file(name=f"No Redis user {settings.websiteproject}", path=user_file, present=False)
@@ -139,13 +203,11 @@ def _redis(claims: dict[str, dict], settings: Settings, claim: Optional[dict]) -
                             dest=REDIS_DROP_IN, user="root", group="root", mode="644")
     else:
         drop_in = files.file(name="Redis back to Debian's settings", path=REDIS_DROP_IN, present=False)
-        # No input is left to be newer than the restart stamp: restart on the removal itself.
-        server.shell(name="Restart redis-server with Debian's settings",
-                     commands=["systemctl daemon-reload && systemctl try-restart redis-server"],
-                     _if=drop_in.did_change)
     systemd.daemon_reload(name="Reload systemd units", _if=drop_in.did_change)
-    refresh_service(name="Restart redis-server with its addresses and users", service="redis-server",
-                    inputs=[REDIS_DROP_IN, user_file], command="systemctl restart redis-server")
+    bind = redis_bind(claims)
+    refresh_service(name="Redis with its addresses and users", service="redis-server",
+                    inputs=[REDIS_DROP_IN, REDIS_USERS_DIR, user_file],
+                    command=redis_apply_command(bind, default_user_off=len(bind) > 2))
 
 
 def shared_services(settings: Settings, present: bool = True) -> None:

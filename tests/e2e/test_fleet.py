@@ -9,6 +9,8 @@ fleet's hosts in and refuses the outsider."""
 from __future__ import annotations
 
 import shlex
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +25,9 @@ ROOT = "/srv/www/guestbook"
 SECRETS = {"DJANGO_SECRET_KEY": "fleet-test-key-5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b",
            "DJANGO_DB_PASSWORD": "fleet-db-password-3c4d",
            "REDIS_PASSWORD": "fleet-redis-password-7a8b9c"}
+NOTES_SECRETS = {"DJANGO_SECRET_KEY": "notes-test-key-0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d",
+                 "DJANGO_DB_PASSWORD": "notes-db-password-9f8e"}
+NOTES_REDIS_PASSWORD = "notes-redis-password-1d2e3f"
 PROJECT = {"database": "postgresql", "celery": True, "celery_beat": True, "django_environment_variables": SECRETS}
 
 # A PostgreSQL StartupMessage (protocol 3.0, user and database guestbook), sent from a host with
@@ -52,6 +57,12 @@ def probe(host: fleet.TestHost, script: str, address: str) -> str:
     return host.exec(f"python3 -c {shlex.quote(script)} {address}").stdout.strip()
 
 
+def redis_login(host: fleet.TestHost, user: str, password: str) -> str:
+    """What Redis on `host` answers to PING after logging in as `user` (PONG, or an error)."""
+    return host.exec(f"REDISCLI_AUTH={shlex.quote(password)} redis-cli --no-auth-warning --user {user} ping "
+                     "2>&1").stdout.strip()
+
+
 def served_release(host: fleet.TestHost) -> str:
     return https_get(host, "/health/").headers.get("X-Release-Id", "")
 
@@ -64,7 +75,7 @@ def four_hosts(start_hosts, fleet_key, tmp_path):
     return {host.name: host for host in hosts}, fleet.write_fleet_file(tmp_path / "fleet4.json", fleet_key, hosts)
 
 
-def test_fleet_releases_switches_and_rolls_back_together(four_hosts, start_hosts, tmp_path):
+def test_fleet_releases_switches_and_rolls_back_together(four_hosts, start_hosts, fleet_key, tmp_path):
     hosts, fleet_file = four_hosts
     web1, web2, worker1, db1 = hosts["web1"], hosts["web2"], hosts["worker1"], hosts["db1"]
 
@@ -103,7 +114,43 @@ def test_fleet_releases_switches_and_rolls_back_together(four_hosts, start_hosts
             assert world_readable_files_containing(host, secret) == [], (host.name, secret)
 
     # A task queued through web1 runs on worker1 and writes its note to the database on db1.
-    wait_for_task_note(web1, web2, "fleet task", worker="worker1")
+    wait_for_task_note(web1, web2, "fleet task", worker=worker1)
+
+    # A second project on db1 alone (every role there; PostgreSQL and Celery). Without a
+    # REDIS_PASSWORD it is refused: db1's Redis serves other hosts. With one, it gets a Redis user
+    # of its own; the fleet keeps its PostgreSQL address, its Redis password and its running Redis,
+    # before and after the second project is removed.
+    def notes_fleet(secrets: dict) -> Path:
+        data = {**PROJECT, "websiteproject": "notes", "url": "notes.localhost", "django_environment_variables": secrets}
+        return fleet.write_fleet_file(tmp_path / "notes.json", fleet_key, [replace(db1, groups=None, data=data)])
+
+    refused = run_pyinfra(notes_fleet(NOTES_SECRETS), "deploys/all.py")
+    assert refused.returncode != 0, refused.output
+    assert "needs REDIS_PASSWORD for notes" in refused.output and "nothing was changed" in refused.output
+    assert db1.exec("test -e /srv/www/notes", check=False).returncode != 0
+    # Redis takes the second project's user live: a restart could leave the fleet's Celery worker
+    # connected but no longer consuming (a known Celery bug).
+    redis_pid = db1.exec("systemctl show -p MainPID --value redis-server").stdout.strip()
+    notes_file = notes_fleet({**NOTES_SECRETS, "REDIS_PASSWORD": NOTES_REDIS_PASSWORD})
+    notes = run_pyinfra(notes_file, "deploys/all.py")
+    assert notes.returncode == 0, notes.output
+    assert https_get(db1, "/", server_name="notes.localhost").status_code == 200
+    assert db1.exec("systemctl is-active celery-notes").stdout.strip() == "active"
+    for stage in ("notes deployed", "notes removed"):
+        assert db1.exec("runuser -u postgres -- psql -XAtc 'SHOW listen_addresses'").stdout.strip() == listen, stage
+        assert redis_login(db1, "guestbook", SECRETS["REDIS_PASSWORD"]) == "PONG", stage
+        assert "WRONGPASS" in redis_login(db1, "notes", SECRETS["REDIS_PASSWORD"]), stage
+        assert probe(outsider, REDIS_PROBE, db1.address).startswith("-NOAUTH"), stage
+        assert db1.exec("systemctl show -p MainPID --value redis-server").stdout.strip() == redis_pid, stage
+        wait_for_task_note(web1, web2, stage, worker=worker1)
+        if stage == "notes deployed":
+            assert redis_login(db1, "notes", NOTES_REDIS_PASSWORD) == "PONG"
+            assert "PONG" not in redis_login(db1, "notes", "notes-redis-password-wrong")
+            removed = run_pyinfra(notes_file, "deploys/remove.py", data={"confirm_remove": "notes"})
+            assert removed.returncode == 0, removed.output
+    assert db1.exec("ls /etc/redis/django-deploy /etc/django-deploy/db-host").stdout.split() == \
+        ["/etc/django-deploy/db-host:", "guestbook.json", "/etc/redis/django-deploy:", "_deploy-admin.conf",
+         "guestbook.conf"]
 
     # v2, with a migration, one web host at a time: every host builds it, web1 alone migrates
     # (and keeps the snapshots), then web1 switches, then web2 (with worker1 in the first batch).

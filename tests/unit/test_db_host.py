@@ -9,6 +9,8 @@ from deploys.djangoapp.db_host import (
     DbHostClaims,
     RedisMajorVersion,
     postgres_listen,
+    redis_admin_command,
+    redis_apply_command,
     redis_drop_in,
     redis_refusal,
     redis_user_config,
@@ -42,7 +44,8 @@ def test_redis_starts_with_every_projects_addresses_and_users():
     words = exec_start(redis_drop_in({"shop": FLEET, "blog": SINGLE}))
     assert words[words.index("--bind") + 1:words.index("--bind") + 4] == ["127.0.0.1", "-::1", "10.0.0.4"]
     includes = [words[i + 1] for i, word in enumerate(words) if word == "--include"]
-    assert includes == ["/etc/redis/django-deploy/blog.conf", "/etc/redis/django-deploy/shop.conf"]
+    assert includes == ["/etc/redis/django-deploy/_deploy-admin.conf", "/etc/redis/django-deploy/blog.conf",
+                        "/etc/redis/django-deploy/shop.conf"]
     # Reachable from other hosts: the default user (no password) is off.
     assert words[-3:] == ["--user", "default", "off"]
 
@@ -51,6 +54,7 @@ def test_redis_on_the_loopback_alone_keeps_the_default_user():
     drop_in = redis_drop_in({"notes": SQLITE_CELERY, "blog": SINGLE})
     words = exec_start(drop_in)
     assert "default" not in words and words[words.index("--bind") + 1:][:3] == ["127.0.0.1", "-::1", "--include"]
+    assert "/etc/redis/django-deploy/blog.conf" in words
     assert "/etc/redis/django-deploy/notes.conf" not in words
 
 
@@ -98,3 +102,70 @@ def test_the_redis_version_comes_from_the_installed_server_or_else_apt(tmp_path)
     installed = "Redis server v=7.0.15 sha=00000000:0 malloc=jemalloc-5.3.0 bits=64 build=c4b26c1b8ca9d3"
     assert run_with_fake_tools(tmp_path, installed, policy) == 7
     assert run_with_fake_tools(tmp_path, None, "redis-server:\n  Candidate: (none)") is None
+
+
+# A stand-in for redis-cli: answers PING with $PONG_FOR (the user it lets in: "admin", "default" or
+# nobody), ACL USERS with $LIVE_USERS, anything on its input with $ANSWER; records what it was sent.
+FAKE_REDIS_CLI = r"""#!/bin/sh
+user=default
+while [ $# -gt 0 ]; do
+    case "$1" in --user) user=$2; shift 2;; --no-auth-warning) shift;; *) break;; esac
+done
+case "$1" in
+    PING) if { [ "$user" = _deploy-admin ] && [ "$REDISCLI_AUTH" = s3cret ] && [ "$PONG_FOR" = admin ]; } ||
+              { [ "$user" = default ] && [ "$PONG_FOR" = default ]; }; then echo PONG; else echo NOAUTH; fi;;
+    ACL) printf '%s\n' $LIVE_USERS;;
+    "") echo "as $user" >> "$LOG"; cat >> "$LOG"; printf '%s\n' $ANSWER;;
+esac
+"""
+
+
+def apply(tmp_path, pong_for: str, answer: str = "OK", live_users: str = "default _deploy-admin shop gone"):
+    bin_dir, users = tmp_path / "bin", tmp_path / "users"
+    for folder in (bin_dir, users):
+        folder.mkdir(exist_ok=True)
+    (bin_dir / "redis-cli").write_text(FAKE_REDIS_CLI)
+    (bin_dir / "systemctl").write_text('#!/bin/sh\necho "systemctl $*" >> "$LOG"\n')
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    (users / "_deploy-admin.conf").write_text("user _deploy-admin on #aaaa ~* &* +@all\n")
+    (users / "shop.conf").write_text("user shop on #bbbb ~* &* +@all\n")
+    (tmp_path / "admin.password").write_text("s3cret")
+    log = tmp_path / "log"
+    log.write_text("")
+    command = redis_apply_command(["127.0.0.1", "-::1", "10.0.0.4"], True, str(users), str(tmp_path / "admin.password"))
+    done = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True, env={
+        "PATH": f"{bin_dir}:/usr/bin:/bin", "LOG": str(log), "PONG_FOR": pong_for, "ANSWER": answer,
+        "LIVE_USERS": live_users})
+    return done.stdout.strip(), log.read_text().splitlines()
+
+
+def test_redis_takes_users_and_addresses_live_as_the_admin(tmp_path):
+    said, sent = apply(tmp_path, pong_for="admin")
+    assert said == "Redis changed live"
+    assert sent == ["as _deploy-admin",
+                    "ACL SETUSER _deploy-admin reset on #aaaa ~* &* +@all",
+                    "ACL SETUSER shop reset on #bbbb ~* &* +@all",
+                    "ACL DELUSER gone",  # its project was removed: no user file left
+                    'CONFIG SET bind "127.0.0.1 -::1 10.0.0.4"',
+                    "ACL SETUSER default off"]
+
+
+def test_before_the_admin_is_live_the_default_user_makes_it(tmp_path):
+    said, sent = apply(tmp_path, pong_for="default", live_users="default")
+    assert said == "Redis changed live" and sent[0] == "as default"
+    assert "ACL SETUSER _deploy-admin reset on #aaaa ~* &* +@all" in sent and "systemctl" not in " ".join(sent)
+
+
+def test_a_redis_that_refuses_the_change_or_does_not_answer_is_restarted(tmp_path):
+    said, sent = apply(tmp_path, pong_for="admin", answer="ERR_Unsupported_CONFIG_parameter")
+    assert said == "Redis restarted to take the change" and sent[-1] == "systemctl restart redis-server"
+    said, sent = apply(tmp_path, pong_for="nobody")
+    assert said == "Redis restarted to take the change" and sent == ["systemctl restart redis-server"]
+
+
+def test_the_admin_password_is_made_on_the_host_and_only_its_hash_is_in_the_user_file():
+    command = redis_admin_command(7)
+    assert "/dev/urandom" in command and "umask 077" in command and "sha256sum" in command
+    assert "install -m 640 -o root -g redis" in command and "~* &* +@all" in command
+    assert "~* +@all" in redis_admin_command(6) and "&" not in redis_admin_command(6).split("echo")[-1]
