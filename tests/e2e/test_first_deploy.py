@@ -13,11 +13,14 @@ from tests.conftest import https_get, run_pyinfra
 
 pytestmark = pytest.mark.e2e
 
-# What a deploy writes on the host, with owners, modes and sizes: equal before and after means
-# nothing changed there.
+# What a deploy writes on the host: equal before and after means nothing changed there. Every
+# file and link with its owner, mode, size and change time; every folder with its owner and mode
+# (a folder's time changes when an entry comes and goes, as the deploy lock does in the project
+# folder: the listing of the entries shows any entry that stayed).
+PLACES = "/srv/www /etc/nginx /etc/apache2 /etc/uwsgi /etc/systemd/system /opt/django-deploy-tools -maxdepth 4"
 STATE_OF_THE_HOST = (
-    "find /srv/www /etc/nginx /etc/apache2 /etc/uwsgi /etc/systemd/system /opt/django-deploy-tools -maxdepth 4 "
-    "-printf '%p %u %g %m %s %T@\\n' 2>/dev/null | sort | sha256sum"
+    f"{{ find {PLACES} ! -type d -printf '%p %u %g %m %s %T@\\n'; find {PLACES} -type d -printf '%p %u %g %m\\n'; }} "
+    "2>/dev/null | sort | sha256sum"
 )
 
 
