@@ -34,13 +34,19 @@ uwsgi_user = "www-data"  # User running the app.
 uwsgi_group = "www-data"  # Its group: may read the secret file.
 uwsgi_additional_options = []  # Lines appended to the uWSGI ini as given.
 
+# --- App server ---
+app_server = "uwsgi"  # What serves the app: "uwsgi" (Debian's, on the host's Python), "gunicorn" (WSGI) or "asgi" (gunicorn's ASGI worker: async views, WebSockets); gunicorn runs from the release's virtualenv (pinned by the deploy unless the project's dependencies bring it).
+app_server_workers = 2  # Worker processes of gunicorn and asgi (uWSGI keeps uwsgi_number_workers).
+app_server_options = []  # Extra gunicorn options, each "--name" or "--name=value" (e.g. "--threads=4"); those the deploy sets (bind, workers, user...) are refused.
+django_asgi_module = None  # The project's ASGI module for app_server "asgi" (default: <django_settings_folder>.asgi).
+
 # --- Webservers ---------------------------------------------------------------------------
 nginx_binary_name = "/usr/sbin/nginx"  # Used to test the configuration before a reload.
 nginx_user = "www-data"  # nginx's user.
-nginx_group = "www-data"  # nginx's group: may read the TLS key and use the uWSGI socket.
+nginx_group = "www-data"  # nginx's group: may read the TLS key and use the app server's socket.
 apache2_check_binary_name = "a2ensite"  # Apache's site tool.
 apache2_user = "www-data"  # Apache's user.
-apache2_group = "www-data"  # Apache's group: may read the TLS key and use the uWSGI socket.
+apache2_group = "www-data"  # Apache's group: may read the TLS key and use the app server's socket.
 
 # --- Added by this project ----------------------------------------------------------------
 database = "sqlite"  # "sqlite" (file in shared/db) or "postgresql".

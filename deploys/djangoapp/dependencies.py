@@ -26,6 +26,7 @@ from typing import Optional
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from pyinfra.api import FactBase
 
+from .app_server_layout import GUNICORN
 from .settings import DeploySettingsError, Settings
 from .source import PackedSource
 
@@ -125,9 +126,12 @@ def plan_dependencies(settings: Settings, source: PackedSource) -> DependencyPla
 
 
 def dependency_hash(settings: Settings, plan: DependencyPlan) -> str:
-    """The virtualenv's key: interpreter, the installed file(s) and django_dependencies."""
+    """The virtualenv's key: interpreter, the installed file(s), django_dependencies, and gunicorn
+    when it serves the app (installed beside them)."""
     digest = hashlib.sha256(settings.python_interpreter.encode())
     digest.update("\n".join(settings.django_dependencies).encode())
+    if settings.runs_gunicorn:
+        digest.update(f"\0{GUNICORN}".encode())
     digest.update(f"\0{plan.kind}\0{plan.file}\0".encode() + plan.key_material)
     return digest.hexdigest()[:16]
 

@@ -17,10 +17,9 @@ UV = f"{TOOLS_VENV}/bin/uv"
 BASE_PACKAGES = ["acl", "ca-certificates", "sudo", "curl", "openssl", "python3"]
 # Hosts that hold releases (web and worker): virtualenvs, sqlite, and pg_dump for snapshots.
 RELEASE_PACKAGES = ["python3-venv", "sqlite3"]
-WEB_PACKAGES = {
-    "nginx": ["uwsgi-core", "uwsgi-plugin-python3", "nginx"],
-    "apache2": ["uwsgi-core", "uwsgi-plugin-python3", "apache2"],
-}
+# uWSGI comes from Debian (its plugin is built for the host's Python); gunicorn from the release's
+# virtualenv (app_server.py).
+UWSGI_PACKAGES = ["uwsgi-core", "uwsgi-plugin-python3"]
 
 
 def _packages(settings: Settings) -> list[str]:
@@ -29,7 +28,7 @@ def _packages(settings: Settings) -> list[str]:
         packages += RELEASE_PACKAGES + (["postgresql-client"] if settings.database == "postgresql" else [])
         packages += settings.application_additional_packages
     if settings.is_web:
-        packages += WEB_PACKAGES[settings.webserver]
+        packages += [settings.webserver] + (UWSGI_PACKAGES if settings.app_server == "uwsgi" else [])
     return packages
 
 

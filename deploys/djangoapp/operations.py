@@ -98,7 +98,7 @@ def build_virtualenv(path: str, python: str, uv: str, install: list[str], env: d
     yield f"rm -rf {q(path)} && {uv} venv --quiet --python {q(python)} {q(path)}"
     log = f"{path}/.install.log"
     for command in install:
-        yield (f"if ! {prefix}{command} > {q(log)} 2>&1; then "
+        yield (f"if ! ({prefix}{command}) > {q(log)} 2>&1; then "
                f"if grep -qiE 'current Python version|requires-python|Requires-Python' {q(log)}; then "
                f"echo \"the dependencies need another Python than {python} ($({q(python)} -V 2>&1)): set "
                f"python_interpreter, or use a newer Debian release\" >&2; fi; cat {q(log)} >&2; exit 1; fi")

@@ -12,6 +12,8 @@ import shlex
 
 from pyinfra import host
 from pyinfra.api import FactBase, operation
+from pyinfra.facts.files import File
+from pyinfra.operations import server
 
 q = shlex.quote
 
@@ -34,6 +36,20 @@ class NewerThan(FactBase):
 
     def process(self, output):
         return [line.strip() for line in output if line.strip()]
+
+
+def remove_units(services: list[str]) -> None:
+    """Stop, disable and remove the units (service, and socket if any) of these services, where
+    they are installed, with their refresh stamps."""
+    for service in services:
+        units = [path for path in (f"/etc/systemd/system/{service}.service", f"/etc/systemd/system/{service}.socket")
+                 if host.get_fact(File, path=path)]
+        if units:
+            names = " ".join(q(path.rsplit("/", 1)[1]) for path in units)
+            server.shell(name=f"Stop and remove {service}",
+                         commands=[f"systemctl disable --now {names}",
+                                   f"rm -f {' '.join(q(path) for path in units)} {q(stamp_path(service))}",
+                                   "systemctl daemon-reload"])
 
 
 @operation(is_idempotent=False)

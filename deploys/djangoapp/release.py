@@ -32,6 +32,7 @@ from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.operations import server
 
+from .app_server import app_server_install
 from .context import current_settings, only, proxy_environment, require_whole_fleet
 from .database import snapshot_commands, snapshot_path
 from .dependencies import (
@@ -109,7 +110,8 @@ def switch_plan(settings: Settings, release_id: str, before_switch_back: str | N
         link=settings.current_link,
         release_dir=f"{settings.releases_dir}/{release_id}",
         release_id=release_id,
-        app_service=settings.uwsgi_service if settings.is_web else None,
+        app_service=settings.app_service if settings.is_web else None,
+        app_restart=settings.app_restart,
         health_url=f"https://{settings.url}{settings.health_check_path or '/'}",
         resolve=f"{settings.url}:443:127.0.0.1",
         strict_health=settings.health_check_path is not None,
@@ -172,7 +174,8 @@ def _build(settings: Settings, plan: DependencyPlan, release_dir: str, dependenc
         path=venv,
         python=settings.python_interpreter,
         uv=UV,
-        install=install_commands(plan, release_dir, venv, UV, settings.django_dependencies),
+        install=install_commands(plan, release_dir, venv, UV, settings.django_dependencies)
+        + app_server_install(settings, plan.key_material, venv, UV),
         env=proxy_environment(settings),
     )
     for archive in settings.django_archives_to_deflate:

@@ -18,7 +18,8 @@ from .db_host import shared_services
 from .lock import hold_lock
 from .operations import PostgresNames, apache_enabled
 from .settings import DeployRefused, Settings
-from .skeleton import all_celery_services, remove_units, staged_path
+from .refresh import remove_units
+from .skeleton import all_celery_services, staged_path
 
 BACKUP_DIR = "/var/backups/django-deploy"
 q = shlex.quote
@@ -40,7 +41,7 @@ def _final_backup(settings: Settings) -> None:
 
 def _services(settings: Settings) -> None:
     # Every unit the project may have here, whatever this host's roles are now.
-    remove_units([settings.uwsgi_service, *all_celery_services(settings)])
+    remove_units([settings.uwsgi_service, settings.gunicorn_service, *all_celery_services(settings)])
 
 
 def _webserver_site(settings: Settings) -> None:

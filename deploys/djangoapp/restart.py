@@ -1,4 +1,5 @@
-"""Restart: the webserver and uWSGI reload gracefully (no request is dropped), Celery restarts
+"""Restart: the webserver and the app server reload gracefully (uWSGI and gunicorn keep their
+master and socket and replace their workers: no request is dropped), Celery restarts
 with a warm shutdown (running tasks finish), as the fabfile's `fab restart` did. Each host
 restarts what its roles run."""
 
@@ -16,8 +17,8 @@ def restart():
     if settings.is_web:
         systemd.service(name=f"Reload {settings.webserver}", service=settings.webserver, running=True,
                         reloaded=True)
-        server.shell(name=f"Reload {settings.uwsgi_service} gracefully",
-                     commands=[f"systemctl reload-or-restart {settings.uwsgi_service}"])
+        server.shell(name=f"Reload {settings.app_service} gracefully",
+                     commands=[f"systemctl reload-or-restart {settings.app_service}"])
     for service in settings.celery_services:
         server.shell(name=f"Restart {service}", commands=[f"systemctl restart {service}"])
     let_go(settings)

@@ -24,6 +24,7 @@ from pydantic import (
 )
 from pyinfra.api.exceptions import PyinfraError
 
+from .app_server_layout import AppServerPlace, option_problem
 from .environment import split_environment
 from .fleet import Fleet, FleetPlace, plan_fleet
 from .layout import Layout
@@ -38,7 +39,7 @@ URL_PATH = re.compile(r"^/[A-Za-z0-9._~/?=&%+,:@-]*$")
 REDIS_PASSWORD = re.compile(r"^[A-Za-z0-9_.~-]{16,128}$")
 
 # Data keys with these prefixes belong to us: one we do not know is most likely a typo.
-OWN_PREFIXES = ("django_", "uwsgi_", "nginx_", "apache2_", "site_", "celery_", "release_", "deploy_", "rollback_",
+OWN_PREFIXES = ("django_", "uwsgi_", "app_server", "nginx_", "apache2_", "site_", "celery_", "release_", "deploy_", "rollback_",
                 "confirm_")
 
 
@@ -68,7 +69,7 @@ def _absolute_clean_path(value: str) -> str:
     return value.rstrip("/") or "/"
 
 
-class Settings(FleetPlace, Layout, BaseModel):
+class Settings(FleetPlace, Layout, AppServerPlace, BaseModel):
     """One host's deploy settings. Field order follows the README's table."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -100,6 +101,12 @@ class Settings(FleetPlace, Layout, BaseModel):
     uwsgi_user: str = "www-data"
     uwsgi_group: str = "www-data"
     uwsgi_additional_options: list[str] = []
+
+    # --- App server (app_server.py) ---
+    app_server: Literal["uwsgi", "gunicorn", "asgi"] = "uwsgi"
+    app_server_workers: int = 2
+    app_server_options: list[str] = []
+    django_asgi_module: Optional[str] = None
 
     # --- Webservers (seed role) ---
     nginx_binary_name: str = "/usr/sbin/nginx"
@@ -179,7 +186,15 @@ class Settings(FleetPlace, Layout, BaseModel):
             raise ValueError(f"must be a command name or path: letters, digits, '.', '_', '-' and '/' (got {value!r})")
         return value
 
-    @field_validator("django_settings_folder", "django_settings_file", "celery_app")
+    @field_validator("app_server_options")
+    @classmethod
+    def _app_server_options(cls, value: list[str]) -> list[str]:
+        found = [problem for problem in map(option_problem, value) if problem]
+        if found:
+            raise ValueError("; ".join(found))
+        return value
+
+    @field_validator("django_settings_folder", "django_settings_file", "celery_app", "django_asgi_module")
     @classmethod
     def _dotted(cls, value: Optional[str]) -> Optional[str]:
         if value is not None and not DOTTED_MODULE.match(value):
@@ -237,8 +252,8 @@ class Settings(FleetPlace, Layout, BaseModel):
         except ValueError:
             raise ValueError(f"must be an IP address on the fleet's private network (got {value!r})") from None
 
-    @field_validator("uwsgi_number_workers", "keep_releases", "celery_concurrency", "rolling_batch_size",
-                     "health_check_timeout", mode="before")
+    @field_validator("uwsgi_number_workers", "app_server_workers", "keep_releases", "celery_concurrency",
+                     "rolling_batch_size", "health_check_timeout", mode="before")
     @classmethod
     def _positive_int(cls, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

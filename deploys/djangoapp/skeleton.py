@@ -1,11 +1,11 @@
-"""The app skeleton: folders, secrets, TLS, uWSGI under systemd and the webserver site.
+"""The app skeleton: folders, secrets, TLS, the app server under systemd and the webserver site.
 
 Everything here is configuration that outlives a release. uWSGI is only started by a release
 (there is nothing to serve before one); a config change reloads it gracefully when it runs.
 
 Each host gets what its roles need: every host the project folder, secrets and tools; the db
 host the database (and Redis, reachable by the other hosts only); worker hosts the Celery units;
-web hosts TLS, uWSGI and the webserver site.
+web hosts TLS, the app server (app_server.py) and the webserver site.
 """
 
 import shlex
@@ -14,10 +14,10 @@ from io import StringIO
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.deb import DebPackages
-from pyinfra.facts.files import File
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
+from .app_server import app_server, remove_other_app_server
 from .context import current_settings, template
 from .db_host import shared_services
 from .environment import environment_file_content, secret_file_content
@@ -29,7 +29,7 @@ from .operations import (
     secret_file,
     self_signed_certificate,
 )
-from .refresh import refresh_service, stamp_path
+from .refresh import refresh_service, remove_units
 from .settings import Settings
 
 
@@ -113,16 +113,6 @@ def _postgresql(settings: Settings, secrets):
     )
 
 
-def remove_units(services: list[str]) -> None:
-    """Stop, disable and remove the units of these services, where they are installed."""
-    for service in services:
-        unit = f"/etc/systemd/system/{service}.service"
-        if host.get_fact(File, path=unit):
-            server.shell(name=f"Stop and remove {service}",
-                         commands=[f"systemctl disable --now {service}", f"rm -f {unit} {stamp_path(service)}",
-                                   "systemctl daemon-reload"])
-
-
 def all_celery_services(settings: Settings) -> list[str]:
     return [f"celery-{settings.websiteproject}", f"celery-beat-{settings.websiteproject}"]
 
@@ -160,22 +150,6 @@ def _tls(settings: Settings) -> list[str]:
     files.file(name="Key readable by root and the webserver only", path=settings.ssl_key_path,
                user="root", group=settings.webserver_group, mode="640")
     return [settings.ssl_certificate_path, settings.ssl_key_path]
-
-
-def _uwsgi(settings: Settings):
-    unit_path = f"/etc/systemd/system/{settings.uwsgi_service}.service"
-    template("uwsgi/app.ini.j2", settings.uwsgi_ini, settings, mode="644")
-    template("app/wsgi.py.j2", settings.wsgi_entry, settings, mode="644")
-    unit = template("systemd/uwsgi.service.j2", unit_path, settings, mode="644")
-    systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
-    systemd.service(name=f"Enable {settings.uwsgi_service}", service=settings.uwsgi_service,
-                    running=None, enabled=True)
-    refresh_service(
-        name=f"Reload {settings.uwsgi_service} if it runs",
-        service=settings.uwsgi_service,
-        inputs=[settings.uwsgi_ini, settings.wsgi_entry, unit_path, *environment_inputs(settings)],
-        command=f"systemctl daemon-reload && systemctl try-reload-or-restart {settings.uwsgi_service}",
-    )
 
 
 STAGING_DIR = "/etc/django-deploy/staged"
@@ -225,7 +199,8 @@ def _nginx(settings: Settings, certificate_files: list[str]):
 def _apache(settings: Settings, certificate_files: list[str]):
     test = "apache2ctl -t"
     apache_enabled(name="Enable Apache modules", kind="module",
-                   names=["ssl", "proxy", "proxy_uwsgi", "headers", "expires"])
+                   names=["ssl", "proxy", "proxy_uwsgi" if settings.app_protocol == "uwsgi" else "proxy_http",
+                          "headers", "expires"])
     # Named to load after Debian's security.conf, whose ServerTokens it overrides.
     hardening = "/etc/apache2/conf-available/zz-django-deploy-hardening.conf"
     template("apache2/hardening.conf.j2", hardening, settings, mode="644")
@@ -263,10 +238,12 @@ def app_skeleton():
     remove_units([service for service in all_celery_services(settings) if service not in settings.celery_services])
     if settings.is_web:
         certificate_files = _tls(settings)
-        _uwsgi(settings)
+        app_server(settings, environment_inputs(settings))
         _stop_other_webserver(settings)
         if settings.webserver == "nginx":
             _nginx(settings, certificate_files)
         else:
             _apache(settings, certificate_files)
+        # Only now that the webserver talks to the chosen app server: the other one goes.
+        remove_other_app_server(settings)
     let_go(settings)

@@ -1,14 +1,15 @@
 """The switch of one host to a release, and the checks that decide whether it stays.
 
     switch    `current` -> the release, atomically (a new link renamed over the old one)
-    web       graceful uWSGI reload; the webserver must answer from the new release (its
+    web       the app server on the new release (uWSGI: a graceful reload; gunicorn: a restart, its
+              socket held by systemd meanwhile); the webserver must answer from the new release (its
               X-Release-Id) within health_check_timeout: 200 at health_check_path, or, with no
               path set, any answer below 500 at "/" (a stock project has no health URL) except 400,
               which is Django refusing the host name (ALLOWED_HOSTS)
     worker    Celery restarts (warm shutdown: running tasks finish); the new worker must log that
               it is ready and still run, within the same deadline; beat must still run
     back      if a check fails: `current` back to the release it pointed at before the switch (read
-              then, under the deploy lock), uWSGI reloaded and Celery restarted on it, the cause and
+              then, under the deploy lock), the app server and Celery restarted on it, the cause and
               the service's last log lines shown, and the run fails; with no previous release the
               services stop and `current` goes. A run that fails on another host, or after the
               switch, brings every host it switched back the same way (undo_command)
@@ -37,13 +38,14 @@ class SwitchPlan:
     link: str                      # the `current` link
     release_dir: str               # the release to switch to
     release_id: str
-    app_service: Optional[str]     # the uWSGI unit (web hosts)
+    app_service: Optional[str]     # the app server's unit (web hosts)
     health_url: str                # https://<url><path>
     resolve: str                   # curl --resolve: the site's name on this host's loopback
     strict_health: bool            # health_check_path set: 200 only
     celery_services: tuple[str, ...] = ()  # worker first, then beat
     timeout: int = 60
     before_switch_back: Optional[str] = None  # a rollback migrates the database forward again
+    app_restart: str = "reload-or-restart"    # how the app server takes the new `current`
 
 
 def link_command(link: str, target: str) -> str:
@@ -92,10 +94,10 @@ def worker_check(plan: SwitchPlan, since: str) -> str:
 
 
 def restart_services(plan: SwitchPlan) -> str:
-    """Reload uWSGI gracefully and restart Celery on whatever `current` points at."""
+    """Put the app server (uWSGI: a graceful reload) and Celery on whatever `current` points at."""
     steps = []
     if plan.app_service:
-        steps.append(f"systemctl reload-or-restart {q(plan.app_service)}")
+        steps.append(f"systemctl {plan.app_restart} {q(plan.app_service)}")
     if plan.celery_services:
         steps.append("systemctl restart " + " ".join(q(service) for service in plan.celery_services))
     return " && ".join(steps) or "true"

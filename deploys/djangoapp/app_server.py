@@ -1,0 +1,130 @@
+"""The app server behind the webserver: uWSGI (the seed role's, the default), gunicorn (WSGI) or
+asgi.
+
+asgi is gunicorn with its own ASGI worker (gunicorn 24 and later): one package for both kinds,
+the same unit, socket and signals, WebSockets without another dependency, and no server tied to
+the host's Python (uWSGI's plugin is). uvicorn's gunicorn worker, the usual choice before, is
+deprecated by uvicorn itself.
+
+gunicorn runs from the release's virtualenv (installed there, pinned, unless the project's own
+dependencies bring it). systemd holds its listen socket (a .socket unit), so a release restarts
+the whole server on the new release while connections wait in the socket's queue: none is
+refused. The webserver talks HTTP to it over that socket, which only the app user and the
+webserver's group may use; it adds X-Release-Id to every answer (bin/django_deploy_entry.py),
+as uWSGI does, so the health check knows which release answered.
+
+Switching from one app server to another on a live site starts the new one first, points the
+webserver at it, then stops and removes the other's units and config.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from pyinfra import host
+from pyinfra.facts.files import File, Link
+from pyinfra.operations import files, server, systemd
+from pyinfra.operations.util import any_changed
+
+from .app_server_layout import GUNICORN
+from .context import proxy_environment, template
+from .host_prep import UV
+from .refresh import refresh_service, remove_units
+
+q = shlex.quote
+
+
+def unit_paths(service: str) -> list[str]:
+    return [f"/etc/systemd/system/{service}.service", f"/etc/systemd/system/{service}.socket"]
+
+
+def gunicorn_install_command(venv: str, uv: str) -> str:
+    """Shell: the kit's pinned gunicorn into a virtualenv."""
+    return f"{q(uv)} pip install --quiet --python {q(venv + '/bin/python')} {q(GUNICORN)}"
+
+
+def brings_gunicorn(dependency_material: bytes) -> bool:
+    """The project's own dependencies (its lock or requirements) name gunicorn: theirs is used."""
+    return b"gunicorn" in dependency_material.lower()
+
+
+def app_server_install(settings, dependency_material: bytes, venv: str, uv: str) -> list[str]:
+    """Shell: the app server into a release's virtualenv: gunicorn, pinned, unless the project's
+    dependencies (`dependency_material`: its lock or requirements) or django_dependencies bring
+    one; uWSGI runs from Debian's package and needs nothing there."""
+    material = dependency_material + "\n".join(settings.django_dependencies).encode()
+    if not settings.runs_gunicorn or brings_gunicorn(material):
+        return []
+    return [gunicorn_install_command(venv, uv)]
+
+
+def _running_if_live(settings, service: str) -> None:
+    """On a host already serving a release, the chosen server runs before the webserver is pointed
+    at it (a switch of app_server on a live site); elsewhere a release starts it."""
+    if host.get_fact(Link, path=settings.current_link):
+        systemd.service(name=f"{service} running", service=service, running=True)
+
+
+def _uwsgi(settings, environment_inputs: list[str]) -> None:
+    unit_path = f"/etc/systemd/system/{settings.uwsgi_service}.service"
+    template("uwsgi/app.ini.j2", settings.uwsgi_ini, settings, mode="644")
+    template("app/wsgi.py.j2", settings.wsgi_entry, settings, mode="644")
+    unit = template("systemd/uwsgi.service.j2", unit_path, settings, mode="644")
+    systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
+    systemd.service(name=f"Enable {settings.uwsgi_service}", service=settings.uwsgi_service,
+                    running=None, enabled=True)
+    _running_if_live(settings, settings.uwsgi_service)
+    refresh_service(
+        name=f"Reload {settings.uwsgi_service} if it runs",
+        service=settings.uwsgi_service,
+        inputs=[settings.uwsgi_ini, settings.wsgi_entry, unit_path, *environment_inputs],
+        command=f"systemctl daemon-reload && systemctl try-reload-or-restart {settings.uwsgi_service}",
+    )
+
+
+def _gunicorn(settings, environment_inputs: list[str]) -> None:
+    service_path, socket_path = unit_paths(settings.gunicorn_service)
+    template("app_server/gunicorn.conf.py.j2", settings.gunicorn_config, settings, mode="644")
+    template("app_server/django_deploy_entry.py.j2", settings.gunicorn_entry, settings, mode="644")
+    socket = template("app_server/gunicorn.socket.j2", socket_path, settings, mode="644")
+    unit = template("app_server/gunicorn.service.j2", service_path, settings, mode="644")
+    systemd.daemon_reload(name="Reload systemd units", _if=any_changed(socket, unit))
+    # The socket listens from now on (a request starts gunicorn on it if it does not run yet).
+    systemd.service(name=f"Listen on {settings.app_socket}", service=f"{settings.gunicorn_service}.socket",
+                    running=True, enabled=True)
+    server.shell(name=f"Listen on {settings.app_socket} as changed",
+                 commands=[f"systemctl restart {settings.gunicorn_service}.socket"], _if=socket.did_change)
+    systemd.service(name=f"Enable {settings.gunicorn_service}", service=settings.gunicorn_service,
+                    running=None, enabled=True)
+    live_venv = f"{settings.current_link}/.venv"
+    if host.get_fact(Link, path=settings.current_link) and not host.get_fact(File, path=f"{live_venv}/bin/gunicorn"):
+        # Switching to gunicorn on a live site: the live release's virtualenv was built without it.
+        server.shell(name="gunicorn into the live release's virtualenv",
+                     commands=[gunicorn_install_command(live_venv, UV)], _env=proxy_environment(settings))
+    _running_if_live(settings, settings.gunicorn_service)
+    refresh_service(
+        name=f"Restart {settings.gunicorn_service} if it runs",
+        service=settings.gunicorn_service,
+        inputs=[settings.gunicorn_config, settings.gunicorn_entry, service_path, socket_path, *environment_inputs],
+        command=f"systemctl daemon-reload && systemctl try-restart {settings.gunicorn_service}",
+    )
+
+
+def remove_other_app_server(settings) -> None:
+    """The app server not chosen: its units stopped and removed, its config files gone."""
+    if settings.runs_gunicorn:
+        remove_units([settings.uwsgi_service])
+        leftovers = [settings.uwsgi_ini, settings.wsgi_entry]
+    else:
+        remove_units([settings.gunicorn_service])
+        leftovers = [settings.gunicorn_config, settings.gunicorn_entry]
+    for path in leftovers:
+        files.file(name=f"Remove {path}", path=path, present=False)
+
+
+def app_server(settings, environment_inputs: list[str]) -> None:
+    """The chosen app server's config and units; the other one's units go."""
+    if settings.runs_gunicorn:
+        _gunicorn(settings, environment_inputs)
+    else:
+        _uwsgi(settings, environment_inputs)

@@ -1,0 +1,186 @@
+"""The app servers: settings, units and configs rendered for each, and gunicorn's entry run
+against a stand-in project (WSGI and ASGI) to show it answers with the release's id."""
+
+import asyncio
+import importlib.util
+import os
+import shlex
+import sys
+
+import pytest
+
+from deploys.djangoapp.context import render_template
+from deploys.djangoapp.dependencies import DependencyPlan, dependency_hash
+from deploys.djangoapp.settings import problems
+
+VALID = {"websiteproject": "mysite", "url": "mysite.example.com", "webserver": "nginx",
+         "django_deployment_root_folder": "/srv/www", "django_settings_folder": "mysite",
+         "django_settings_file": "mysite.settings"}
+SERVERS = ["uwsgi", "gunicorn", "asgi"]
+
+
+def settings(**overrides):
+    found_settings, found = problems({**VALID, **overrides})
+    assert found == [], found
+    return found_settings
+
+
+def render(name: str, site) -> str:
+    return render_template(name, s=site)
+
+
+def test_each_app_server_has_its_service_socket_and_restart():
+    uwsgi, gunicorn, asgi = (settings(app_server=server) for server in SERVERS)
+    assert (uwsgi.app_service, uwsgi.app_socket, uwsgi.app_restart) == \
+        ("uwsgi-mysite", "/run/uwsgi-mysite/uwsgi.sock", "reload-or-restart")
+    for site in (gunicorn, asgi):
+        assert (site.app_service, site.app_socket, site.app_restart) == \
+            ("gunicorn-mysite", "/run/gunicorn-mysite.sock", "restart")
+    assert asgi.asgi_module == "mysite.asgi"
+    assert settings(app_server="asgi", django_asgi_module="mysite.routing").asgi_module == "mysite.routing"
+
+
+@pytest.mark.parametrize("option, problem", [
+    ("--threads=4", None),
+    ("--max-requests=1000", None),
+    ("--preload", None),
+    ("--bind=0.0.0.0:80", "--bind is set by the deploy"),
+    ("--workers=8", "--workers is set by the deploy"),
+    ("--threads 4", "is not one --name or --name=value"),
+    ("--log-level=%(x)s", "is not one --name or --name=value"),  # % is a specifier in unit files
+    ("--x=$(id)", "is not one --name or --name=value"),
+    ("-w", "is not one --name or --name=value"),
+])
+def test_app_server_options_are_plain_and_leave_the_deploys_own_alone(option, problem):
+    found_settings, found = problems({**VALID, "app_server": "gunicorn", "app_server_options": [option]})
+    if problem is None:
+        assert found == [] and found_settings.app_server_options == [option]
+    else:
+        assert len(found) == 1 and found[0].startswith("app_server_options: ") and problem in found[0], found
+
+
+def test_gunicorn_is_part_of_the_virtualenvs_key_only_when_it_serves():
+    plan = DependencyPlan("requirements", "requirements.txt", b"django==5.2", None, None)
+    keys = {server: dependency_hash(settings(app_server=server), plan) for server in SERVERS}
+    assert keys["gunicorn"] == keys["asgi"] != keys["uwsgi"]
+
+
+def exec_start(unit: str) -> list[str]:
+    lines = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
+    assert len(lines) == 1, unit
+    return shlex.split(lines[0].removeprefix("ExecStart="))
+
+
+@pytest.mark.parametrize("server", ["gunicorn", "asgi"])
+def test_the_gunicorn_units_and_config(server):
+    site = settings(app_server=server, app_server_workers=3, app_server_options=["--threads=4", "--preload"])
+    unit = render("app_server/gunicorn.service.j2", site)
+    assert exec_start(unit) == ["/srv/www/mysite/bin/with-secrets", "/srv/www/mysite/current/.venv/bin/gunicorn",
+                                "--config", "/srv/www/mysite/bin/gunicorn.conf.py", "--threads=4", "--preload"]
+    assert "ExecReload=/bin/kill -HUP $MAINPID" in unit and "Requires=gunicorn-mysite.socket" in unit
+    assert "User=www-data" in unit and "KillMode=mixed" in unit
+    socket = render("app_server/gunicorn.socket.j2", site)
+    for line in ("ListenStream=/run/gunicorn-mysite.sock", "SocketUser=www-data", "SocketGroup=www-data",
+                 "SocketMode=0660", "RemoveOnStop=yes"):
+        assert line in socket.splitlines()
+    config: dict = {}
+    exec(compile(render("app_server/gunicorn.conf.py.j2", site), "gunicorn.conf.py", "exec"), config)
+    assert config["workers"] == 3 and config["wsgi_app"] == "django_deploy_entry:application"
+    assert config["worker_class"] == ("asgi" if server == "asgi" else "sync")
+    assert config["pythonpath"] == "/srv/www/mysite/bin" and "bind" not in config
+    assert (config.get("asgi_lifespan") == "off") == (server == "asgi")
+
+
+@pytest.mark.parametrize("webserver", ["nginx", "apache2"])
+@pytest.mark.parametrize("server", SERVERS)
+def test_the_webserver_talks_to_the_app_server_its_way(webserver, server):
+    site = settings(app_server=server, webserver=webserver)
+    config = render(f"{webserver}/site.conf.j2", site)
+    if server == "uwsgi":
+        assert ("uwsgi_pass unix:/run/uwsgi-mysite/uwsgi.sock;" in config
+                or "unix:/run/uwsgi-mysite/uwsgi.sock|uwsgi://mysite/" in config)
+        assert "X-Forwarded-Proto" not in config
+    else:
+        assert ("proxy_pass http://unix:/run/gunicorn-mysite.sock;" in config
+                or "ProxyPass / unix:/run/gunicorn-mysite.sock|http://mysite/" in config)
+        assert "X-Forwarded-Proto" in config and "uwsgi" not in config
+        if webserver == "apache2":
+            assert "Header unset Server" in config  # not gunicorn's name passed on
+    websockets = ["Upgrade $http_upgrade", "upgrade=websocket"]
+    assert any(marker in config for marker in websockets) == (server == "asgi")
+
+
+def load_entry(tmp_path, server: str):
+    """bin/django_deploy_entry.py as rendered for a project under tmp_path, with a stand-in
+    project package (mysite.wsgi, mysite.asgi) and release r7 live."""
+    root = tmp_path / "www"
+    site = settings(app_server=server, django_deployment_root_folder=str(root))
+    release = root / "mysite" / "releases" / "r7"
+    (release / "mysite").mkdir(parents=True)
+    (root / "mysite" / "current").symlink_to(release)
+    (release / "REVISION").write_text("r7\n")
+    (release / "mysite" / "__init__.py").write_text("")
+    (release / "mysite" / "wsgi.py").write_text(
+        "def application(environ, start_response):\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    return [b'wsgi']\n")
+    (release / "mysite" / "asgi.py").write_text(
+        "async def application(scope, receive, send):\n"
+        "    if scope['type'] == 'websocket':\n"
+        "        await send({'type': 'websocket.accept'})\n"
+        "        return\n"
+        "    await send({'type': 'http.response.start', 'status': 200, 'headers': [(b'content-type', b'text/plain')]})\n"
+        "    await send({'type': 'http.response.body', 'body': b'asgi'})\n")
+    entry = tmp_path / "django_deploy_entry.py"
+    entry.write_text(render("app_server/django_deploy_entry.py.j2", site))
+    sys.path.insert(0, str(release))
+    try:
+        spec = importlib.util.spec_from_file_location(f"entry_{server}", entry)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(release))
+        for name in ("mysite", "mysite.wsgi", "mysite.asgi"):
+            sys.modules.pop(name, None)
+    return module
+
+
+def test_the_wsgi_entry_answers_with_the_release_id(tmp_path, monkeypatch):
+    monkeypatch.delenv("DJANGO_RELEASE_ID", raising=False)
+    entry = load_entry(tmp_path, "gunicorn")
+    started = []
+    body = entry.application({}, lambda status, headers, exc_info=None: started.append((status, headers)))
+    assert list(body) == [b"wsgi"]
+    assert started == [("200 OK", [("Content-Type", "text/plain"), ("X-Release-Id", "r7")])]
+    assert os.environ["DJANGO_RELEASE_ID"] == "r7"
+
+
+def test_the_asgi_entry_answers_with_the_release_id_and_passes_websockets(tmp_path, monkeypatch):
+    monkeypatch.delenv("DJANGO_RELEASE_ID", raising=False)
+    entry = load_entry(tmp_path, "asgi")
+
+    def run(scope):
+        sent = []
+
+        async def send(message):
+            sent.append(message)
+
+        async def receive():
+            return {"type": "http.request", "body": b""}
+
+        asyncio.run(entry.application(scope, receive, send))
+        return sent
+
+    http = run({"type": "http", "path": "/"})
+    assert http[0]["headers"] == [(b"content-type", b"text/plain"), (b"x-release-id", b"r7")]
+    assert http[1]["body"] == b"asgi"
+    assert run({"type": "websocket", "path": "/ws/"}) == [{"type": "websocket.accept"}]
+
+
+def test_gunicorn_is_installed_unless_the_project_brings_its_own():
+    from deploys.djangoapp.app_server import brings_gunicorn, gunicorn_install_command
+
+    assert gunicorn_install_command("/v/abc", "/opt/uv") == "/opt/uv pip install --quiet --python /v/abc/bin/python " \
+        "gunicorn==27.0.1"
+    assert brings_gunicorn(b"Django==5.2\nGunicorn==23.0.0\n")
+    assert not brings_gunicorn(b"Django==5.2\ncelery==5.5.3\n")
