@@ -237,6 +237,36 @@ class Bench:
         self.row("  four hosts: web1, web2, worker1, db1", self.summary(several),
                  f"ratio {statistics.median(several) / statistics.median(single):.2f} (goal at most 1.5)")
 
+    def app_servers(self, live: str):
+        """A code-only release under load with each app server, side by side: one host each, all
+        switched from the live one by all.py, then released to in turn, run after run."""
+        hosts = {}
+        for server in APP_SERVERS:
+            (host,), fleet_file = self.start(live, data={"app_server": server})
+            self.deploy(fleet_file, "deploys/all.py")
+            hosts[server] = (host, fleet_file)
+        times = {server: [] for server in APP_SERVERS}
+        failed = {server: [0, 0, 0, 0] for server in APP_SERVERS}  # pages failed, pages, assets failed, assets
+        for _ in range(max(2, self.runs // 2)):
+            for server, (host, fleet_file) in hosts.items():
+                release_id, source = self.new_source()
+                load = Load(host.https_port, self.clients)
+                load.start()
+                times[server].append(self.timed(lambda: self.deploy(
+                    fleet_file, "deploys/release.py", django_source_dir=str(source), release_id=release_id)))
+                load.stop()
+                if load.release_seen_last != release_id:
+                    raise RuntimeError(f"{server}: after the release the load saw {load.release_seen_last}")
+                for index, count in enumerate((load.failed, load.total, load.assets_failed, load.assets)):
+                    failed[server][index] += count
+        self.stop_all()
+        for server in APP_SERVERS:
+            pages_failed, pages, assets_failed, assets = failed[server]
+            ratio = statistics.median(times[server]) / statistics.median(times["uwsgi"])
+            self.row(f"code-only release under load, app_server {server}", self.summary(times[server]),
+                     f"ratio to uwsgi {ratio:.2f}; failed: {pages_failed} of {pages} pages, {assets_failed} of "
+                     f"{assets} assets ({self.clients} clients; goal 0)")
+
     def prepared(self, bare: str) -> str:
         """A host with the example app live, for the measures that start from one."""
         (host,), fleet_file = self.start(bare)
@@ -318,7 +348,8 @@ class Load:
 
 
 MEASURES = ["first_deploy", "no_op", "code_release", "dependency_release", "rollback", "release_under_load",
-            "fleet_release"]
+            "app_servers", "fleet_release"]
+APP_SERVERS = ["uwsgi", "gunicorn", "asgi"]
 
 
 def main() -> int:

@@ -58,6 +58,20 @@ def app_server_install(settings, dependency_material: bytes, venv: str, uv: str)
     return [gunicorn_install_command(venv, uv)]
 
 
+UWSGI_PYTHON = "/usr/bin/python3"  # the Python Debian's uWSGI plugin is built for
+
+
+def uwsgi_python_problem(settings, venv_python: str | None, plugin_python: str | None) -> str | None:
+    """Why uWSGI cannot run the release's virtualenv (its Python is not the plugin's), or None."""
+    if settings.runs_gunicorn or not venv_python or not plugin_python:
+        return None
+    if venv_python.split(".")[:2] == plugin_python.split(".")[:2]:
+        return None
+    return (f"python_interpreter: {settings.python_interpreter} is Python {venv_python}, but uWSGI's Python plugin "
+            f"runs Python {plugin_python} ({UWSGI_PYTHON}) only; use app_server \"gunicorn\" or \"asgi\", which run "
+            "on the virtualenv's own Python, or the host's Python")
+
+
 def _running_if_live(settings, service: str) -> None:
     """On a host already serving a release, the chosen server runs before the webserver is pointed
     at it (a switch of app_server on a live site); elsewhere a release starts it."""

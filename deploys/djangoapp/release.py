@@ -32,7 +32,7 @@ from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.operations import server
 
-from .app_server import app_server_install
+from .app_server import UWSGI_PYTHON, app_server_install, uwsgi_python_problem
 from .context import current_settings, only, proxy_environment, require_whole_fleet
 from .database import snapshot_commands, snapshot_path
 from .dependencies import (
@@ -71,7 +71,8 @@ def release():
         source = release_source(settings)
         plan = plan_dependencies(settings, source)
         host_python = host.get_fact(PythonVersion, interpreter=settings.python_interpreter)
-        mismatch = python_mismatch(settings, plan, host_python)
+        mismatch = python_mismatch(settings, plan, host_python) or uwsgi_python_problem(
+            settings, host_python, host.get_fact(PythonVersion, interpreter=UWSGI_PYTHON) if settings.is_web else None)
         if mismatch:
             raise DeploySettingsError(mismatch)
     except DeploySettingsError as error:

@@ -184,3 +184,15 @@ def test_gunicorn_is_installed_unless_the_project_brings_its_own():
         "gunicorn==27.0.1"
     assert brings_gunicorn(b"Django==5.2\nGunicorn==23.0.0\n")
     assert not brings_gunicorn(b"Django==5.2\ncelery==5.5.3\n")
+
+
+def test_uwsgi_refuses_a_virtualenv_python_other_than_its_plugins():
+    from deploys.djangoapp.app_server import uwsgi_python_problem
+
+    other = settings(python_interpreter="/usr/bin/python3.13")
+    problem = uwsgi_python_problem(other, "3.13.5", "3.11.2")
+    assert problem.startswith("python_interpreter: /usr/bin/python3.13 is Python 3.13.5, but uWSGI's Python plugin")
+    assert 'app_server "gunicorn"' in problem
+    assert uwsgi_python_problem(other, "3.11.9", "3.11.2") is None
+    assert uwsgi_python_problem(settings(app_server="gunicorn", python_interpreter="/usr/bin/python3.13"),
+                                "3.13.5", "3.11.2") is None
