@@ -67,7 +67,14 @@ def ensure_ssh_key() -> Path:
     """A throwaway SSH key pair for the fleet (never used anywhere else)."""
     FLEET_DIR.mkdir(exist_ok=True)
     key = FLEET_DIR / "id_ed25519"
-    if not key.exists():
+    public = key.with_name(key.name + ".pub")
+    if not (key.is_file() and public.is_file()):
+        # A half-made pair, or a .pub that Docker made a folder (a host started while it was missing).
+        key.unlink(missing_ok=True)
+        if public.is_dir():
+            shutil.rmtree(public)
+        else:
+            public.unlink(missing_ok=True)
         _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "test-fleet", "-f", str(key))
     return key
 
@@ -134,21 +141,27 @@ class HostGroup:
     def __init__(self, project: str, key: Path, compose: str = COMPOSE_COMMAND, compose_file: Path = COMPOSE_FILE,
                  keep: bool = False):
         self.project, self.key, self.compose, self.compose_file = project, key, compose, compose_file
-        self.cleanup = [] if keep else ["down -v"]  # keep: the hosts outlive this process (the demo)
+        self.keep = keep  # the hosts outlive this process (the demo)
         self._stack = ExitStack()
+        if not keep:
+            # Registered first: the project goes even when starting its hosts failed half-way.
+            self._stack.callback(self.down)
 
     def start(self, *names: str, image: str, data: dict | None = None) -> list[TestHost]:
         services = self._stack.enter_context(get_docker_services(
             compose_command(self.key, image, self.compose), str(self.compose_file), self.project,
-            [f"up -d --no-recreate {' '.join(names)}"], self.cleanup))
+            [f"up -d --no-recreate {' '.join(names)}"], []))
         return [booted_host(services, self.project, name, self.key, data) for name in names]
+
+    def down(self) -> None:
+        _run("sh", "-c", f"{compose_command(self.key, compose=self.compose)} -f {shlex.quote(str(self.compose_file))} "
+             f"-p {shlex.quote(self.project)} down -v", check=False)
 
     def remove(self) -> None:
         """Remove every host of the project, and its network."""
         self._stack.close()
-        if not self.cleanup:
-            _run("sh", "-c", f"{compose_command(self.key, compose=self.compose)} -f {shlex.quote(str(self.compose_file))} "
-                 f"-p {shlex.quote(self.project)} down -v", check=False)
+        if self.keep:
+            self.down()
 
 
 def snapshot(host: TestHost, image: str) -> str:
