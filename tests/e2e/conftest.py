@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import shlex
+import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 import requests
@@ -14,6 +16,7 @@ from tests import fleet
 from tests.conftest import https_get, run_pyinfra
 
 LIVE_IMAGE = fleet.prepared_image("example-live")
+ROOT = "/srv/www/guestbook"
 
 
 @pytest.fixture(scope="session")
@@ -69,3 +72,55 @@ def wait_for_task_note(start_on, read_on, text: str, worker, timeout: float = 60
             log = worker.exec("journalctl -u 'celery-*' -n 40 --no-pager", check=False).stdout
             raise AssertionError(f"the Celery task did not run on {worker.name}; its log:\n{log}")
         time.sleep(1)
+
+
+# Owner, group and mode of what a deploy writes on a web host (nginx, uWSGI).
+DEPLOYED_FILES = [
+    (f"{ROOT}/secrets.py", "root", "www-data", 0o640),
+    ("/etc/nginx/ssl/guestbook.key", "root", "www-data", 0o640),
+    ("/etc/nginx/ssl/guestbook.crt", "root", "root", 0o644),
+    ("/etc/nginx/sites-available/guestbook.conf", "root", "root", 0o644),
+    ("/etc/uwsgi/apps-available/guestbook.ini", "root", "root", 0o644),
+    ("/etc/systemd/system/uwsgi-guestbook.service", "root", "root", 0o644),
+    (f"{ROOT}/bin/manage", "root", "root", 0o755),
+    (f"{ROOT}/snapshots", "root", "root", 0o700),
+]
+
+
+def assert_owners_and_modes(system, rows) -> None:
+    """Each (path, owner, group, mode) of `rows` holds on the host (a testinfra host)."""
+    for path, owner, group, mode in rows:
+        described = system.file(path)
+        assert (described.user, described.group, described.mode) == (owner, group, mode), path
+
+
+@contextmanager
+def under_load(host, limit: int = 3000):
+    """One client fetching the home page over HTTPS while the block runs (at most `limit`
+    requests); yields the list of answers (status codes, or the error of a failed request)."""
+    answers: list = []
+    stop = threading.Event()
+
+    def load():
+        while not stop.is_set() and len(answers) < limit:
+            try:
+                answers.append(https_get(host, "/").status_code)
+            except requests.RequestException as error:
+                answers.append(repr(error))
+
+    client = threading.Thread(target=load)
+    client.start()
+    try:
+        yield answers
+    finally:
+        stop.set()
+        client.join()
+
+
+def wait_for_new_workers(processes, old_workers: set[str], timeout: float = 30) -> None:
+    """Wait until `processes()` (master PID, worker PIDs) shows workers and none of `old_workers`:
+    a graceful reload is asynchronous."""
+    deadline = time.monotonic() + timeout
+    while processes()[1] & old_workers or not processes()[1]:
+        assert time.monotonic() < deadline, "the workers were not replaced"
+        time.sleep(0.5)

@@ -7,46 +7,19 @@ from __future__ import annotations
 
 import socket
 import ssl
-import threading
-import time
-from contextlib import contextmanager
 
 import pytest
-import requests
 from websockets.sync.client import connect
 
 from tests import fleet
 from tests.conftest import https_get, run_pyinfra
-from tests.e2e.conftest import live_release
+from tests.e2e.conftest import live_release, under_load, wait_for_new_workers
 from tests.e2e.sources import example_source
 
 pytestmark = pytest.mark.e2e
 
 ROOT = "/srv/www/guestbook"
 GUNICORN_SOCKET = "/run/gunicorn-guestbook.sock"
-
-
-@contextmanager
-def under_load(host, limit: int = 3000):
-    """One client fetching the home page over HTTPS while the block runs (at most `limit`
-    requests); yields the list of answers (status codes, or the error of a failed request)."""
-    answers: list = []
-    stop = threading.Event()
-
-    def load():
-        while not stop.is_set() and len(answers) < limit:
-            try:
-                answers.append(https_get(host, "/").status_code)
-            except requests.RequestException as error:
-                answers.append(repr(error))
-
-    client = threading.Thread(target=load)
-    client.start()
-    try:
-        yield answers
-    finally:
-        stop.set()
-        client.join()
 
 
 def set_app_server(host, fleet_file, key, server: str, **data) -> None:
@@ -120,10 +93,7 @@ def test_switching_app_servers_on_a_live_site(live_host, fleet_key, tmp_path):
     socket_inode = host.exec(f"stat -c %i {GUNICORN_SOCKET}").stdout.strip()
     with under_load(host) as answers:
         restarted = run_pyinfra(fleet_file, "deploys/restart.py")
-        deadline = time.monotonic() + 30
-        while gunicorn_processes(host)[1] & workers or not gunicorn_processes(host)[1]:
-            assert time.monotonic() < deadline, "the gunicorn workers were not replaced"
-            time.sleep(0.5)
+        wait_for_new_workers(lambda: gunicorn_processes(host), workers)
     assert restarted.returncode == 0, restarted.output
     assert gunicorn_processes(host)[0] == master
     assert host.exec(f"stat -c %i {GUNICORN_SOCKET}").stdout.strip() == socket_inode

@@ -14,7 +14,12 @@ import testinfra
 
 from tests import fleet
 from tests.conftest import https_get, run_pyinfra
-from tests.e2e.conftest import wait_for_task_note, world_readable_files_containing
+from tests.e2e.conftest import (
+    DEPLOYED_FILES,
+    assert_owners_and_modes,
+    wait_for_task_note,
+    world_readable_files_containing,
+)
 from tests.e2e.sources import example_source
 
 pytestmark = pytest.mark.e2e
@@ -66,19 +71,8 @@ def test_nginx_postgresql_celery_redis(start_hosts, suite, tmp_path):
                     "celery-beat-guestbook"):
         assert system.service(service).is_running, service
         assert system.service(service).is_enabled, service
-    for path, owner, group, mode in [
-        (f"{ROOT}/secrets.py", "root", "www-data", 0o640),
-        ("/etc/nginx/ssl/guestbook.key", "root", "www-data", 0o640),
-        ("/etc/nginx/ssl/guestbook.crt", "root", "root", 0o644),
-        ("/etc/nginx/sites-available/guestbook.conf", "root", "root", 0o644),
-        ("/etc/uwsgi/apps-available/guestbook.ini", "root", "root", 0o644),
-        ("/etc/systemd/system/uwsgi-guestbook.service", "root", "root", 0o644),
-        ("/etc/systemd/system/celery-guestbook.service", "root", "root", 0o644),
-        (f"{ROOT}/bin/manage", "root", "root", 0o755),
-        (f"{ROOT}/snapshots", "root", "root", 0o700),
-    ]:
-        described = system.file(path)
-        assert (described.user, described.group, described.mode) == (owner, group, mode), path
+    assert_owners_and_modes(system, [*DEPLOYED_FILES,
+                                     ("/etc/systemd/system/celery-guestbook.service", "root", "root", 0o644)])
     assert system.run("nginx -t").rc == 0
 
     # The secrets, exactly as given, in manage.py, the uWSGI workers and the Celery worker.

@@ -3,14 +3,11 @@ migrations, restart, status, and remove next to a second project on the same hos
 
 from __future__ import annotations
 
-import threading
-import time
 
 import pytest
-import requests
 
 from tests.conftest import https_get, run_pyinfra
-from tests.e2e.conftest import history, live_release, manage
+from tests.e2e.conftest import history, live_release, manage, under_load, wait_for_new_workers
 from tests.e2e.sources import example_source
 
 pytestmark = pytest.mark.e2e
@@ -117,25 +114,9 @@ def test_restart_and_status(live_host):
     v1 = live_release(host)
     master, workers = uwsgi_processes(host)
     socket = host.exec("stat -c %i /run/uwsgi-guestbook/uwsgi.sock").stdout.strip()
-    answers, stop = [], threading.Event()
-
-    def load():  # one client, bounded: at most 600 requests while the restart runs
-        while not stop.is_set() and len(answers) < 600:
-            try:
-                answers.append(https_get(host, "/").status_code)
-            except requests.RequestException as error:
-                answers.append(repr(error))
-
-    client = threading.Thread(target=load)
-    client.start()
-    restarted = run_pyinfra(fleet_file, "deploys/restart.py")
-    # The reload is graceful and asynchronous: wait until the workers are new ones.
-    deadline = time.monotonic() + 30
-    while uwsgi_processes(host)[1] & workers or not uwsgi_processes(host)[1]:
-        assert time.monotonic() < deadline, "the uWSGI workers were not restarted"
-        time.sleep(0.5)
-    stop.set()
-    client.join()
+    with under_load(host, limit=600) as answers:
+        restarted = run_pyinfra(fleet_file, "deploys/restart.py")
+        wait_for_new_workers(lambda: uwsgi_processes(host), workers)
     assert restarted.returncode == 0, restarted.output
     assert uwsgi_processes(host)[0] == master  # the same master kept
     assert host.exec("stat -c %i /run/uwsgi-guestbook/uwsgi.sock").stdout.strip() == socket  # and its socket

@@ -13,7 +13,7 @@ import requests
 import testinfra
 
 from tests.conftest import https_get, run_pyinfra
-from tests.e2e.conftest import world_readable_files_containing
+from tests.e2e.conftest import DEPLOYED_FILES, assert_owners_and_modes, world_readable_files_containing
 
 pytestmark = pytest.mark.e2e
 
@@ -39,22 +39,13 @@ def test_security_audit_of_a_deployed_host(live_host):
     host, fleet_file = live_host
     system = testinfra.get_host(f"docker://{host.container}")
 
-    for path, owner, group, mode in [
-        (f"{ROOT}/secrets.py", "root", "www-data", 0o640),
-        ("/etc/nginx/ssl/guestbook.key", "root", "www-data", 0o640),
-        ("/etc/nginx/ssl/guestbook.crt", "root", "root", 0o644),
-        ("/etc/nginx/sites-available/guestbook.conf", "root", "root", 0o644),
-        ("/etc/uwsgi/apps-available/guestbook.ini", "root", "root", 0o644),
-        ("/etc/systemd/system/uwsgi-guestbook.service", "root", "root", 0o644),
-        (f"{ROOT}/bin/manage", "root", "root", 0o755),
+    assert_owners_and_modes(system, [
+        *DEPLOYED_FILES,
         (f"{ROOT}/bin/with-secrets", "root", "root", 0o755),
-        (f"{ROOT}/snapshots", "root", "root", 0o700),
         (f"{ROOT}/versions", "root", "root", 0o750),
         (f"{ROOT}/shared/db", "www-data", "www-data", 0o750),
         (f"{ROOT}/releases", "root", "root", 0o755),
-    ]:
-        described = system.file(path)
-        assert (described.user, described.group, described.mode) == (owner, group, mode), path
+    ])
     # A release is root's, and only the app's group may enter it: not every user.
     live = host.exec(f"readlink -f {ROOT}/current").stdout.strip()
     assert (system.file(live).user, system.file(live).group, system.file(live).mode) == ("root", "www-data", 0o750)
