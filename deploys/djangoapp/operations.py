@@ -93,16 +93,26 @@ def build_virtualenv(path: str, python: str, uv: str, install: list[str], env: d
     if host.get_fact(File, path=f"{path}/.complete"):
         host.noop(f"virtualenv {path} is ready")
         return
+    yield from virtualenv_commands(path, python, uv, install, env)
+
+
+def virtualenv_commands(path: str, python: str, uv: str, install: list[str],
+                        env: dict[str, str] | None = None) -> list[str]:
+    """Shell: a new virtualenv at `path`, filled by the `install` commands (each may be a small
+    shell program), with `env` set for them; marked complete only when all of them succeeded. A
+    failing one shows its output, after a line naming the cause when it wants another Python."""
     prefix = " ".join(f"{name}={q(value)}" for name, value in (env or {}).items())
-    prefix = f"env {prefix} " if prefix else ""
-    yield f"rm -rf {q(path)} && {uv} venv --quiet --python {q(python)} {q(path)}"
+    prefix = f"export {prefix}; " if prefix else ""
     log = f"{path}/.install.log"
+    commands = [f"rm -rf {q(path)} && {uv} venv --quiet --python {q(python)} {q(path)}"]
     for command in install:
-        yield (f"if ! ({prefix}{command}) > {q(log)} 2>&1; then "
-               f"if grep -qiE 'current Python version|requires-python|Requires-Python' {q(log)}; then "
-               f"echo \"the dependencies need another Python than {python} ($({q(python)} -V 2>&1)): set "
-               f"python_interpreter, or use a newer Debian release\" >&2; fi; cat {q(log)} >&2; exit 1; fi")
-    yield f"rm -f {q(log)} && touch {q(path)}/.complete"
+        commands.append(
+            f"if ! ({prefix}{command}) > {q(log)} 2>&1; then "
+            f"if grep -qiE 'current Python version|requires-python|Requires-Python' {q(log)}; then "
+            f"echo \"the dependencies need another Python than {python} ($({q(python)} -V 2>&1)): set "
+            f"python_interpreter, or use a newer Debian release\" >&2; fi; cat {q(log)} >&2; exit 1; fi")
+    commands.append(f"rm -f {q(log)} && touch {q(path)}/.complete")
+    return commands
 
 
 APACHE_ITEMS = {
@@ -220,12 +230,18 @@ def install_tested_config(staged: str, dest: str, test_command: str):
     if staged_sum and staged_sum == host.get_fact(Sha256File, path=dest):
         host.noop(f"{dest} is as rendered")
         return
+    yield install_config_command(staged, dest, test_command)
+
+
+def install_config_command(staged: str, dest: str, test_command: str) -> str:
+    """Shell: the staged config in place if `test_command` accepts it; else the one before back
+    (or none, if there was none), the staged copy dropped, and a failure naming the file."""
     rejected = f"the webserver rejected the new {dest}: the previous one stays"
-    yield (f"if [ -f {q(dest)} ]; then cp -a {q(dest)} {q(dest)}.previous; fi && "
-           f"install -m 644 {q(staged)} {q(dest)} && "
-           f"if ! {test_command}; then "
-           f"if [ -f {q(dest)}.previous ]; then mv -f {q(dest)}.previous {q(dest)}; else rm -f {q(dest)}; fi; "
-           f"rm -f {q(staged)}; echo {q(rejected)} >&2; exit 1; fi; rm -f {q(dest)}.previous")
+    return (f"if [ -f {q(dest)} ]; then cp -a {q(dest)} {q(dest)}.previous; fi && "
+            f"install -m 644 {q(staged)} {q(dest)} && "
+            f"if ! {test_command}; then "
+            f"if [ -f {q(dest)}.previous ]; then mv -f {q(dest)}.previous {q(dest)}; else rm -f {q(dest)}; fi; "
+            f"rm -f {q(staged)}; echo {q(rejected)} >&2; exit 1; fi; rm -f {q(dest)}.previous")
 
 
 @operation()

@@ -1,4 +1,5 @@
-"""The shell programs that finish a release (history, pruning, lock), migrate back on a rollback,
+"""The shell programs that build a virtualenv, install a tested webserver config, finish a release
+(history, pruning, lock), migrate back on a rollback,
 and take and restore sqlite snapshots, run with dash against folders shaped like a project's, as
 on the hosts."""
 
@@ -10,7 +11,14 @@ from types import SimpleNamespace
 
 from deploys.djangoapp.database import snapshot_commands
 from deploys.djangoapp.lock import release_lock_command, take_command
-from deploys.djangoapp.operations import Releases, finish_command, migrate_back_command, releases_to_prune
+from deploys.djangoapp.operations import (
+    Releases,
+    finish_command,
+    install_config_command,
+    migrate_back_command,
+    releases_to_prune,
+    virtualenv_commands,
+)
 
 
 def sh(command: str) -> subprocess.CompletedProcess:
@@ -154,3 +162,57 @@ def test_an_irreversible_migration_refuses_or_restores_the_snapshot_when_asked(t
     restored, ran = migrate_back(tmp_path, plan, f"echo restored >> {tmp_path / 'log'}")
     assert restored.returncode == 0 and "writes since it was taken are lost" in restored.stderr
     assert ran[-1] == "restored" and not any(line.endswith("--noinput") for line in ran)
+
+
+FAKE_UV = """#!/bin/sh
+# Stands in for uv: `uv venv ... PATH` makes the folder and a python that prints its version.
+if [ "$1" = venv ]; then
+    for last; do :; done
+    mkdir -p "$last/bin" && printf '#!/bin/sh\\necho Python 3.11.2\\n' > "$last/bin/python" && chmod +x "$last/bin/python"
+fi
+"""
+
+
+def build_venv(tmp_path, install: list[str], env: dict | None = None) -> tuple[subprocess.CompletedProcess, Path]:
+    uv, venv = tmp_path / "uv", tmp_path / "venvs" / "abc"
+    uv.write_text(FAKE_UV)
+    uv.chmod(0o755)
+    command = " && ".join(virtualenv_commands(str(venv), "/usr/bin/python3", str(uv), install, env))
+    return sh(command), venv
+
+
+def test_a_virtualenv_is_complete_only_when_every_install_command_succeeded(tmp_path):
+    done, venv = build_venv(tmp_path, ["echo first > \"$OUT\"", "false || echo second >> \"$OUT\""],
+                            env={"OUT": str(tmp_path / "out"), "https_proxy": "http://proxy:3128"})
+    assert done.returncode == 0, done.stderr
+    assert (venv / ".complete").exists() and not (venv / ".install.log").exists()
+    # Compound commands run whole (an `a || b` is not cut by the wrapper), with the environment.
+    assert (tmp_path / "out").read_text().split() == ["first", "second"]
+
+
+def test_a_failing_install_shows_its_output_and_names_a_python_mismatch(tmp_path):
+    done, venv = build_venv(tmp_path, ["echo 'the current Python version (3.11.2) does not satisfy Python>=3.12'; "
+                                       "exit 1", "touch never"])
+    assert done.returncode == 1 and not (venv / ".complete").exists()
+    assert done.stderr.startswith("the dependencies need another Python than /usr/bin/python3 (Python 3.11.2)")
+    assert "does not satisfy Python>=3.12" in done.stderr
+    assert not (tmp_path / "never").exists()
+
+
+def test_a_config_is_installed_only_if_its_test_accepts_it(tmp_path):
+    staged, dest = tmp_path / "staged.conf", tmp_path / "site.conf"
+    accepts = f"grep -q good {dest}"
+    dest.write_text("old good\n")
+    staged.write_text("new good\n")
+    assert sh(install_config_command(str(staged), str(dest), accepts)).returncode == 0
+    assert dest.read_text() == "new good\n" and not (tmp_path / "site.conf.previous").exists()
+    assert oct(dest.stat().st_mode & 0o777) == "0o644"
+    # Rejected: the one before stays, the staged copy goes (so the next run renders and tries again).
+    staged.write_text("new bad\n")
+    rejected = sh(install_config_command(str(staged), str(dest), accepts))
+    assert rejected.returncode == 1 and f"the webserver rejected the new {dest}" in rejected.stderr
+    assert dest.read_text() == "new good\n" and not staged.exists()
+    # Rejected with none before: none after.
+    dest.unlink()
+    staged.write_text("new bad\n")
+    assert sh(install_config_command(str(staged), str(dest), accepts)).returncode == 1 and not dest.exists()
