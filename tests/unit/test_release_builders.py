@@ -1,7 +1,6 @@
 """The shell programs that build a virtualenv, install a tested webserver config, finish a release
-(history, pruning, lock), migrate back on a rollback,
-and take and restore sqlite snapshots, run with dash against folders shaped like a project's, as
-on the hosts."""
+(history, pruning, lock), migrate back on a rollback, and take and restore sqlite snapshots, run
+with dash against folders shaped like a project's, as on the hosts."""
 
 import os
 import sqlite3
