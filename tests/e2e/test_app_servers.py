@@ -77,6 +77,7 @@ def test_switching_app_servers_on_a_live_site(live_host, fleet_key, tmp_path):
     page = https_get(host, "/")
     # HTTPS as the app sees it too: the example redirects plain HTTP, and no redirect happened.
     assert page.status_code == 200 and page.history == [] and page.headers["X-Release-Id"] == "g1"
+    assert page.headers["Server"] == "nginx"  # not gunicorn's name, nor a version
     assert running(host, "gunicorn-guestbook") and not running(host, "uwsgi-guestbook")
     for gone in ("/etc/systemd/system/uwsgi-guestbook.service", "/etc/uwsgi/apps-available/guestbook.ini"):
         assert host.exec(f"test -e {gone}", check=False).returncode != 0, gone

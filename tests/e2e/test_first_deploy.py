@@ -36,11 +36,19 @@ def given_certificate(directory) -> dict:
     return {"site_certificate": certificate.read_text(), "site_key": key.read_text()}
 
 
-# nginx with a self-signed certificate made on the host; Apache with one given in the settings.
-@pytest.mark.parametrize("webserver", ["nginx", "apache2"])
-def test_bare_host_to_https_then_rerun_changes_nothing(start_hosts, webserver, tmp_path):
+# nginx with a self-signed certificate made on the host; Apache with one given in the settings;
+# each app server in front of one of them.
+APP_SOCKETS = {"uwsgi": ("uwsgi-guestbook", "/run/uwsgi-guestbook/uwsgi.sock"),
+               "gunicorn": ("gunicorn-guestbook", "/run/gunicorn-guestbook.sock"),
+               "asgi": ("gunicorn-guestbook", "/run/gunicorn-guestbook.sock")}
+
+
+@pytest.mark.parametrize("webserver, app_server", [("nginx", "uwsgi"), ("apache2", "uwsgi"), ("nginx", "gunicorn"),
+                                                   ("apache2", "asgi")])
+def test_bare_host_to_https_then_rerun_changes_nothing(start_hosts, webserver, app_server, tmp_path):
     tls = given_certificate(tmp_path) if webserver == "apache2" else {}
-    (host,), fleet_file = start_hosts("web1", data={"webserver": webserver, **tls})
+    (host,), fleet_file = start_hosts("web1", data={"webserver": webserver, "app_server": app_server, **tls})
+    app_service, app_socket = APP_SOCKETS[app_server]
 
     first = run_pyinfra(fleet_file, "deploys/all.py")
     assert first.returncode == 0, first.output
@@ -77,13 +85,15 @@ def test_bare_host_to_https_then_rerun_changes_nothing(start_hosts, webserver, t
 
     # Services and the files that hold secrets.
     assert system.service(webserver).is_running and system.service(webserver).is_enabled
-    assert system.service("uwsgi-guestbook").is_running and system.service("uwsgi-guestbook").is_enabled
+    assert system.service(app_service).is_running and system.service(app_service).is_enabled
     secrets = system.file("/srv/www/guestbook/secrets.py")
     assert (secrets.user, secrets.group, secrets.mode) == ("root", "www-data", 0o640)
     key = system.file(f"/etc/{webserver}/ssl/guestbook.key")
     assert (key.user, key.group, key.mode) == ("root", "www-data", 0o640)
-    socket = system.file("/run/uwsgi-guestbook/uwsgi.sock")
+    socket = system.file(app_socket)
     assert socket.is_socket and socket.mode == 0o660 and socket.group == "www-data"
+    # Only what serves: no uWSGI beside gunicorn.
+    assert system.package("uwsgi-core").is_installed == (app_server == "uwsgi")
     assert system.run(CONFIG_TEST[webserver]).rc == 0
     served = ssl.get_server_certificate(("127.0.0.1", host.https_port))
     if tls:
