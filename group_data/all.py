@@ -71,6 +71,12 @@ lock_wait = 0  # Seconds a deploy waits for another one holding the project's lo
 rollback_to = None  # deploys/rollback.py: release id to go back to; default: the previous good release.
 rollback_restore_snapshot = False  # Rollback over irreversible migrations by restoring the snapshot (loses later writes).
 confirm_remove = None  # deploys/remove.py runs only when this equals websiteproject.
+manage = None  # deploys/manage.py: the management command to run in the live release, e.g. "createsuperuser --noinput --username admin".
+manage_on = "migration_host"  # Where deploys/manage.py runs it: "migration_host", or "all" (every web and worker host).
+since = "1 hour ago"  # deploys/logs.py: journal entries since then (journalctl --since).
+lines = 100  # deploys/logs.py: at most this many lines per host and log.
+grep = None  # deploys/logs.py: only lines holding this text (any case).
+unit = None  # deploys/logs.py: one kind of log only: "app", "celery", "beat" or "webserver".
 python_interpreter = "/usr/bin/python3"  # Python of the release virtualenvs (uWSGI's plugin needs it).
 
 # --- Several hosts (inventory groups web, worker, db; a host in none of them holds all three) ---

@@ -5,7 +5,9 @@ them starts by validating the settings of all hosts, so a bad value stops the ru
 is touched.
 """
 
+from .commands import run_management_command
 from .host_prep import prepare_host
+from .logs import logs
 from .release import release
 from .remove import remove
 from .restart import restart
@@ -13,4 +15,5 @@ from .rollback import rollback
 from .skeleton import app_skeleton
 from .status import status
 
-__all__ = ["app_skeleton", "prepare_host", "release", "remove", "restart", "rollback", "status"]
+__all__ = ["app_skeleton", "logs", "prepare_host", "release", "remove", "restart", "rollback", "run_management_command",
+           "status"]

@@ -25,6 +25,12 @@ def current_settings() -> Settings:
     return _validated[key][host.name]
 
 
+def settings_of(other) -> Settings:
+    """The settings of another host of the inventory (validated with this host's)."""
+    current_settings()
+    return _validated[id(inventory)][other.name]
+
+
 def require_whole_fleet(action: str) -> None:
     """A release or rollback changes the fleet as one: refuse it when a host is not in the run."""
     missing = [other.name for other in inventory if other not in state.active_hosts]

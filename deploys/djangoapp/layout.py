@@ -88,6 +88,11 @@ class Layout:
         return self.nginx_group if self.webserver == "nginx" else self.apache2_group
 
     @property
+    def site_error_log(self) -> str:
+        """The site's own error log (the webserver's logrotate rotates it)."""
+        return f"/var/log/{self.webserver}/{self.websiteproject}.error.log"
+
+    @property
     def ssl_dir(self) -> str:
         return f"/etc/{self.webserver}/ssl"
 

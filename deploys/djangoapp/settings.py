@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import shlex
 from functools import cached_property
 from typing import Any, Literal, Optional
 
@@ -36,10 +37,12 @@ RELEASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 UNIX_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 URL_PATH = re.compile(r"^/[A-Za-z0-9._~/?=&%+,:@-]*$")
+JOURNAL_TIME = re.compile(r"^[A-Za-z0-9 :+.-]{1,40}$")
+MANAGEMENT_COMMAND = re.compile(r"^[a-z][a-z0-9_]*$")
 REDIS_PASSWORD = re.compile(r"^[A-Za-z0-9_.~-]{16,128}$")
 
 # Data keys with these prefixes belong to us: one we do not know is most likely a typo.
-OWN_PREFIXES = ("django_", "uwsgi_", "app_server", "nginx_", "apache2_", "site_", "celery_", "release_", "deploy_", "rollback_",
+OWN_PREFIXES = ("django_", "uwsgi_", "app_server", "manage_", "nginx_", "apache2_", "site_", "celery_", "release_", "deploy_", "rollback_",
                 "confirm_")
 
 
@@ -139,6 +142,12 @@ class Settings(FleetPlace, Layout, AppServerPlace, BaseModel):
     rollback_to: Optional[str] = None
     rollback_restore_snapshot: bool = False
     confirm_remove: Optional[str] = None
+    manage: Optional[str] = None
+    manage_on: Literal["migration_host", "all"] = "migration_host"
+    since: str = "1 hour ago"
+    lines: int = 100
+    grep: Optional[str] = None
+    unit: Optional[Literal["app", "celery", "beat", "webserver"]] = None
     python_interpreter: str = "/usr/bin/python3"
 
     # --- Several hosts ---
@@ -253,7 +262,7 @@ class Settings(FleetPlace, Layout, AppServerPlace, BaseModel):
             raise ValueError(f"must be an IP address on the fleet's private network (got {value!r})") from None
 
     @field_validator("uwsgi_number_workers", "app_server_workers", "keep_releases", "celery_concurrency",
-                     "rolling_batch_size", "health_check_timeout", mode="before")
+                     "rolling_batch_size", "health_check_timeout", "lines", mode="before")
     @classmethod
     def _positive_int(cls, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -288,6 +297,36 @@ class Settings(FleetPlace, Layout, AppServerPlace, BaseModel):
             raise ValueError(
                 f"must be letters, digits, '.', '_' or '-' (no '/'), at most 64 characters (got {value!r})"
             )
+        return value
+
+    @field_validator("manage")
+    @classmethod
+    def _management_command(cls, value: Optional[str]) -> Optional[str]:
+        if value is None:
+            return value
+        try:
+            words = shlex.split(value)
+        except ValueError as error:
+            raise ValueError(f"cannot be split into words ({error}): {value!r}")
+        if not words or not MANAGEMENT_COMMAND.match(words[0]):
+            raise ValueError(f"must start with the name of a management command, e.g. createsuperuser (got {value!r})")
+        if any(ord(character) < 32 for character in value):
+            raise ValueError("must be one line without control characters")
+        return value
+
+    @field_validator("since")
+    @classmethod
+    def _journal_time(cls, value: str) -> str:
+        if not JOURNAL_TIME.match(value):
+            raise ValueError(f'must be a time journalctl reads, e.g. "1 hour ago", "today" or "2026-11-25 14:00" '
+                             f"(got {value!r})")
+        return value
+
+    @field_validator("grep")
+    @classmethod
+    def _one_line(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and (not value or any(ord(character) < 32 for character in value)):
+            raise ValueError("must be some text on one line")
         return value
 
     @field_validator("django_source_dir")
