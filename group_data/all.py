@@ -40,6 +40,12 @@ app_server_workers = 2  # Worker processes of gunicorn and asgi (uWSGI keeps uws
 app_server_options = []  # Extra gunicorn options, each "--name" or "--name=value" (e.g. "--threads=4"); those the deploy sets (bind, workers, user...) are refused.
 django_asgi_module = None  # The project's ASGI module for app_server "asgi" (default: <django_settings_folder>.asgi).
 
+# --- Certificates from ACME (Let's Encrypt) ---
+acme_email = None  # Turns ACME on: a certificate for url (and acme_extra_domains) from acme_directory, renewed by certbot's timer; this address gets the CA's expiry notices. Excludes site_certificate.
+acme_directory = "https://acme-v02.api.letsencrypt.org/directory"  # The ACME CA; Let's Encrypt's staging: https://acme-staging-v02.api.letsencrypt.org/directory.
+acme_ca_certificate = None  # PEM text or local path of a private ACME server's root (its directory's TLS), for private CAs and tests.
+acme_extra_domains = []  # More names on the same certificate (each must reach this host).
+
 # --- Webservers ---------------------------------------------------------------------------
 nginx_binary_name = "/usr/sbin/nginx"  # Used to test the configuration before a reload.
 nginx_user = "www-data"  # nginx's user.

@@ -171,6 +171,9 @@ def plan_fleet(hosts: dict[str, tuple[set[str], Settings]]) -> tuple[Optional[Fl
             and not project.django_environment_variables.get("REDIS_PASSWORD")):
         found.append("django_environment_variables: needs REDIS_PASSWORD: the Redis on the db host serves the "
                      "other hosts over the network")
+    if project.acme_email and len(holding("web")) > 1:
+        found.append("acme_email: a certificate from ACME for several web hosts is not supported yet (each would "
+                     "have to answer the challenges of the one that asks): give site_certificate/site_key instead")
     if project.migration_host and project.migration_host not in app_hosts:
         found.append(f"migration_host: {project.migration_host!r} is not a web or worker host of this inventory "
                      f"({', '.join(app_hosts) or 'there is none'})")

@@ -29,6 +29,7 @@ def _packages(settings: Settings) -> list[str]:
         packages += settings.application_additional_packages
     if settings.is_web:
         packages += [settings.webserver] + (UWSGI_PACKAGES if settings.app_server == "uwsgi" else [])
+        packages += ["certbot"] if settings.acme_email else []
     return packages
 
 

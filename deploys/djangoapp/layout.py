@@ -93,6 +93,19 @@ class Layout:
         return f"/var/log/{self.webserver}/{self.websiteproject}.error.log"
 
     @property
+    def acme_webroot(self) -> str:
+        """Where the webserver serves the ACME HTTP-01 challenges from (certificates.py)."""
+        return f"/var/lib/django-deploy/acme/{self.websiteproject}"
+
+    @property
+    def acme_ca_file(self) -> str:
+        return f"/etc/django-deploy/acme/{self.websiteproject}-ca.pem"
+
+    @property
+    def acme_deploy_hook(self) -> str:
+        return f"/etc/django-deploy/acme/{self.websiteproject}-deploy-hook.sh"
+
+    @property
     def ssl_dir(self) -> str:
         return f"/etc/{self.webserver}/ssl"
 

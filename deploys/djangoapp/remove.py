@@ -12,6 +12,7 @@ from pyinfra.api import deploy
 from pyinfra.facts.files import Directory, File
 from pyinfra.operations import files, server, systemd
 
+from .certificates import no_acme_certificate
 from .context import current_settings
 from .database import snapshot_commands
 from .db_host import shared_services
@@ -76,6 +77,7 @@ def remove():
     _services(settings)
     if settings.is_web:
         _webserver_site(settings)
+        no_acme_certificate(settings)
     shared_services(settings, present=False)
     if (settings.is_db and settings.database == "postgresql"
             and settings.db_name in host.get_fact(PostgresNames, kind="roles")):

@@ -37,12 +37,13 @@ RELEASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 UNIX_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 URL_PATH = re.compile(r"^/[A-Za-z0-9._~/?=&%+,:@-]*$")
+EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 JOURNAL_TIME = re.compile(r"^[A-Za-z0-9 :+.-]{1,40}$")
 MANAGEMENT_COMMAND = re.compile(r"^[a-z][a-z0-9_]*$")
 REDIS_PASSWORD = re.compile(r"^[A-Za-z0-9_.~-]{16,128}$")
 
 # Data keys with these prefixes belong to us: one we do not know is most likely a typo.
-OWN_PREFIXES = ("django_", "uwsgi_", "app_server", "manage_", "nginx_", "apache2_", "site_", "celery_", "release_", "deploy_", "rollback_",
+OWN_PREFIXES = ("django_", "uwsgi_", "app_server", "manage_", "acme_", "nginx_", "apache2_", "site_", "celery_", "release_", "deploy_", "rollback_",
                 "confirm_")
 
 
@@ -110,6 +111,12 @@ class Settings(FleetPlace, Layout, AppServerPlace, BaseModel):
     app_server_workers: int = 2
     app_server_options: list[str] = []
     django_asgi_module: Optional[str] = None
+
+    # --- Certificates from ACME (certificates.py) ---
+    acme_email: Optional[str] = None
+    acme_directory: str = "https://acme-v02.api.letsencrypt.org/directory"
+    acme_ca_certificate: Optional[str] = None
+    acme_extra_domains: list[str] = []
 
     # --- Webservers (seed role) ---
     nginx_binary_name: str = "/usr/sbin/nginx"
@@ -336,12 +343,34 @@ class Settings(FleetPlace, Layout, AppServerPlace, BaseModel):
             raise ValueError(f"no such directory on this machine: {value!r}")
         return value
 
-    @field_validator("site_certificate", "site_key")
+    @field_validator("acme_email")
+    @classmethod
+    def _email(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not EMAIL.match(value):
+            raise ValueError(f"must be an email address (got {value!r})")
+        return value
+
+    @field_validator("acme_directory")
+    @classmethod
+    def _https_url(cls, value: str) -> str:
+        if not re.match(r"^https://[A-Za-z0-9.-]+(:\d+)?(/[A-Za-z0-9._~/-]*)?$", value):
+            raise ValueError(f"must be the https:// URL of an ACME directory (got {value!r})")
+        return value
+
+    @field_validator("acme_extra_domains")
+    @classmethod
+    def _host_names(cls, value: list[str]) -> list[str]:
+        bad = [name for name in value if not HOSTNAME.match(name)]
+        if bad:
+            raise ValueError(f"must be host names (got {bad!r})")
+        return value
+
+    @field_validator("site_certificate", "site_key", "acme_ca_certificate")
     @classmethod
     def _pem_or_file(cls, value: Optional[str], info) -> Optional[str]:
         if value is None:
             return None
-        kind = "CERTIFICATE" if info.field_name == "site_certificate" else "PRIVATE KEY"
+        kind = "PRIVATE KEY" if info.field_name == "site_key" else "CERTIFICATE"
         text = value
         if "-----BEGIN" not in value:
             if not os.path.isfile(value):
@@ -364,6 +393,9 @@ class Settings(FleetPlace, Layout, AppServerPlace, BaseModel):
         if (self.site_certificate is None) != (self.site_key is None):
             missing = "site_key" if self.site_key is None else "site_certificate"
             raise ValueError(f"{missing}: site_certificate and site_key go together; give both or neither")
+        if self.acme_email and self.site_certificate:
+            raise ValueError("acme_email: a certificate from ACME and site_certificate/site_key exclude each other; "
+                             "give one or the other")
         return self
 
     @field_validator("redis_url")

@@ -18,6 +18,7 @@ from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from .app_server import app_server, remove_other_app_server
+from .certificates import acme_certificate, no_acme_certificate
 from .context import current_settings, template
 from .db_host import shared_services
 from .environment import environment_file_content, secret_file_content
@@ -29,7 +30,7 @@ from .operations import (
     secret_file,
     self_signed_certificate,
 )
-from .refresh import refresh_service, remove_units
+from .refresh import STAMP_DIR, refresh_service, remove_units, stamp_path
 from .settings import Settings
 
 
@@ -185,7 +186,7 @@ def _stop_other_webserver(settings: Settings):
 
 
 def _nginx(settings: Settings, certificate_files: list[str]):
-    test = f"{shlex.quote(settings.nginx_binary_name)} -t -q"
+    test = config_test(settings)
     files.link(name="Disable the default nginx site", path="/etc/nginx/sites-enabled/default", present=False)
     site = f"/etc/nginx/sites-available/{settings.websiteproject}.conf"
     _site_config(settings, "nginx/site.conf.j2", site, test)
@@ -196,8 +197,21 @@ def _nginx(settings: Settings, certificate_files: list[str]):
                     command=f"{test} && systemctl reload nginx")
 
 
+def config_test(settings: Settings) -> str:
+    """Shell: the webserver's own test of its whole config."""
+    return f"{shlex.quote(settings.nginx_binary_name)} -t -q" if settings.webserver == "nginx" else "apache2ctl -t"
+
+
+def webserver_reload(settings: Settings) -> str:
+    """Shell: a graceful reload of the running webserver if its config test passes, noted as seen
+    by refresh_service (so that a run after certbot's deploy hook does not reload again)."""
+    webserver = settings.webserver
+    return (f"if systemctl is-active -q {webserver}; then {config_test(settings)} && systemctl reload {webserver} "
+            f"&& mkdir -p {STAMP_DIR} && touch {stamp_path(webserver)}; fi")
+
+
 def _apache(settings: Settings, certificate_files: list[str]):
-    test = "apache2ctl -t"
+    test = config_test(settings)
     apache_enabled(name="Enable Apache modules", kind="module",
                    names=["ssl", "proxy", "proxy_uwsgi" if settings.app_protocol == "uwsgi" else "proxy_http",
                           "headers", "expires"])
@@ -246,4 +260,9 @@ def app_skeleton():
             _apache(settings, certificate_files)
         # Only now that the webserver talks to the chosen app server: the other one goes.
         remove_other_app_server(settings)
+        # And now that it serves the ACME challenges: a certificate a browser trusts, if asked for.
+        if settings.acme_email:
+            acme_certificate(settings, reload_command=webserver_reload(settings))
+        else:
+            no_acme_certificate(settings)
     let_go(settings)

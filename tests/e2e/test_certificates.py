@@ -1,0 +1,98 @@
+"""A certificate from an ACME CA, against a real ACME server (Debian's pebble, on a host of the
+test's network): issued on a bare host over HTTP-01, served, renewed by certbot's own service
+configuration, and kept when the CA cannot be reached."""
+
+from __future__ import annotations
+
+import re
+import ssl
+
+import pytest
+import requests
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from tests import fleet
+from tests.conftest import https_get, run_pyinfra
+
+pytestmark = pytest.mark.e2e
+
+SITE = "web1.example.test"  # the web host's name on the test network (tests/fleet/hosts.yml)
+
+# pebble with a TLS certificate of its own for its directory, validating challenges on port 80.
+START_PEBBLE = r"""
+set -e
+apt-get update -qq >/dev/null 2>&1 || true
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pebble openssl >/dev/null
+mkdir -p /etc/pebble && cd /etc/pebble
+openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=acme -addext "subjectAltName=DNS:acme" \
+    -keyout key.pem -out cert.pem 2>/dev/null
+cat > config.json <<EOF
+{"pebble": {"listenAddress": "0.0.0.0:14000", "managementListenAddress": "0.0.0.0:15000",
+ "certificate": "/etc/pebble/cert.pem", "privateKey": "/etc/pebble/key.pem",
+ "httpPort": 80, "tlsPort": 443, "ocspResponderURL": "", "externalAccountBindingRequired": false}}
+EOF
+systemd-run --unit pebble --setenv PEBBLE_VA_NOSLEEP=1 --setenv PEBBLE_WFE_NONCEREJECT=0 \
+    /usr/bin/pebble -config /etc/pebble/config.json
+for _ in $(seq 50); do curl -sf --cacert cert.pem https://acme:14000/dir >/dev/null && exit 0; sleep 0.2; done
+exit 1
+"""
+
+
+def served_certificate(host) -> x509.Certificate:
+    pem = ssl.get_server_certificate(("127.0.0.1", host.https_port))
+    return x509.load_pem_x509_certificate(pem.encode())
+
+
+@pytest.mark.parametrize("webserver", ["nginx", "apache2"])
+def test_a_certificate_from_acme_is_issued_renewed_and_kept_when_the_ca_fails(start_hosts, fleet_key, tmp_path,
+                                                                              webserver):
+    (acme,), _ = start_hosts("acme")
+    acme.exec(START_PEBBLE)
+    directory_root = acme.exec("cat /etc/pebble/cert.pem").stdout
+    (web,), _ = start_hosts("web1", data={"url": SITE, "webserver": webserver, "acme_email": "ops@example.test",
+                                          "acme_directory": "https://acme:14000/dir",
+                                          "acme_ca_certificate": directory_root})
+    fleet_file = fleet.write_fleet_file(tmp_path / "web.json", fleet_key, [web])
+
+    # A bare host: self-signed first, then the CA's certificate, served by the webserver.
+    first = run_pyinfra(fleet_file, "deploys/all.py")
+    assert first.returncode == 0, first.output
+    issued = served_certificate(web)
+    assert "Pebble" in issued.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+    names = issued.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+    assert names == [SITE]
+    assert https_get(web, "/", server_name=SITE).status_code == 200
+    # Plain HTTP answers the challenges (a missing one: 404) and sends everything else to HTTPS.
+    plain = f"http://127.0.0.1:{web.http_port}"
+    assert requests.get(f"{plain}/.well-known/acme-challenge/none", headers={"Host": SITE}, allow_redirects=False,
+                        timeout=10).status_code == 404
+    assert requests.get(f"{plain}/notes", headers={"Host": SITE}, allow_redirects=False,
+                        timeout=10).headers["Location"] == f"https://{SITE}/notes"
+
+    # Nothing new: nothing asked of the CA, nothing changed; status shows who issued it, until when.
+    again = run_pyinfra(fleet_file, "deploys/all.py")
+    assert again.returncode == 0 and again.changed() == [], again.output
+    shown = run_pyinfra(fleet_file, "deploys/status.py")
+    assert "certificate: issuer=CN = Pebble Intermediate CA" in shown.output and "notAfter=" in shown.output
+
+    # A renewal as certbot's timer runs it (with the environment of its service): a new
+    # certificate, served after a graceful reload by the deploy hook.
+    renewed = web.exec("env $(systemctl show certbot.service -p Environment --value) "
+                       "certbot renew --force-renewal --no-random-sleep-on-renew", check=False)
+    assert renewed.returncode == 0, renewed.stdout + renewed.stderr
+    assert served_certificate(web).serial_number != issued.serial_number
+    assert https_get(web, "/", server_name=SITE).status_code == 200
+    current = served_certificate(web).serial_number
+
+    # The CA unreachable when a new name is asked for: the run fails naming the cause, and the
+    # site keeps serving with the certificate it has.
+    acme.exec("systemctl stop pebble")
+    web.data["acme_extra_domains"] = ["www.example.test"]
+    fleet.write_fleet_file(fleet_file, fleet_key, [web])
+    failed = run_pyinfra(fleet_file, "deploys/skeleton.py")
+    assert failed.returncode != 0, failed.output
+    assert "Certificate for web1.example.test, www.example.test" in failed.output
+    assert re.search(r"acme\W{1,12}14000", failed.output), failed.output
+    assert served_certificate(web).serial_number == current
+    assert https_get(web, "/", server_name=SITE).status_code == 200
