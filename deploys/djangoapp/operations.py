@@ -50,9 +50,9 @@ class Releases(FactBase):
 
 
 @operation()
-def self_signed_certificate(certificate: str, key: str, common_name: str):
-    """Generate a self-signed certificate and its key, unless both exist already."""
-    if host.get_fact(File, path=certificate) and host.get_fact(File, path=key):
+def self_signed_certificate(certificate: str, key: str, common_name: str, replace: bool = False):
+    """Generate a self-signed certificate and its key, unless both exist already (or `replace`)."""
+    if not replace and host.get_fact(File, path=certificate) and host.get_fact(File, path=key):
         host.noop(f"{certificate} exists")
         return
     yield (

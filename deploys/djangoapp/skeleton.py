@@ -18,7 +18,7 @@ from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from .app_server import app_server, remove_other_app_server
-from .certificates import acme_certificate, no_acme_certificate
+from .certificates import AcmeCertificate, acme_certificate, no_acme_certificate
 from .context import current_settings, template
 from .db_host import shared_services
 from .environment import environment_file_content, secret_file_content
@@ -133,8 +133,9 @@ def _celery(settings: Settings):
 
 
 def _tls(settings: Settings) -> list[str]:
-    """Install the given certificate, or make a self-signed one once. Returns the files whose
-    change needs a webserver reload."""
+    """Install the given certificate, or make a self-signed one once (with ACME: until the CA's
+    replaces it; ACME turned off: again, in place of the CA's). Returns the files whose change
+    needs a webserver reload."""
     files.directory(name="TLS folder", path=settings.ssl_dir, user="root", group="root", mode="755")
     if settings.site_certificate:
         files.put(name="Install the site certificate", src=StringIO(settings.site_certificate),
@@ -147,6 +148,7 @@ def _tls(settings: Settings) -> list[str]:
         certificate=settings.ssl_certificate_path,
         key=settings.ssl_key_path,
         common_name=settings.url,
+        replace=not settings.acme_email and bool(host.get_fact(AcmeCertificate, cert_name=settings.websiteproject)),
     )
     files.file(name="Key readable by root and the webserver only", path=settings.ssl_key_path,
                user="root", group=settings.webserver_group, mode="640")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import ssl
+import time
 
 import pytest
 import requests
@@ -37,6 +38,14 @@ systemd-run --unit pebble --setenv PEBBLE_VA_NOSLEEP=1 --setenv PEBBLE_WFE_NONCE
 for _ in $(seq 50); do curl -sf --cacert cert.pem https://acme:14000/dir >/dev/null && exit 0; sleep 0.2; done
 exit 1
 """
+
+
+def wait_until(condition, what: str, timeout: float = 15) -> None:
+    """A graceful reload lets the old workers finish: wait for the new ones to answer."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} was not served within {timeout} s"
+        time.sleep(0.3)
 
 
 def served_certificate(host) -> x509.Certificate:
@@ -81,7 +90,7 @@ def test_a_certificate_from_acme_is_issued_renewed_and_kept_when_the_ca_fails(st
     renewed = web.exec("env $(systemctl show certbot.service -p Environment --value) "
                        "certbot renew --force-renewal --no-random-sleep-on-renew", check=False)
     assert renewed.returncode == 0, renewed.stdout + renewed.stderr
-    assert served_certificate(web).serial_number != issued.serial_number
+    wait_until(lambda: served_certificate(web).serial_number != issued.serial_number, "the renewed certificate")
     assert https_get(web, "/", server_name=SITE).status_code == 200
     current = served_certificate(web).serial_number
 
@@ -96,3 +105,17 @@ def test_a_certificate_from_acme_is_issued_renewed_and_kept_when_the_ca_fails(st
     assert re.search(r"acme\W{1,12}14000", failed.output), failed.output
     assert served_certificate(web).serial_number == current
     assert https_get(web, "/", server_name=SITE).status_code == 200
+
+    # ACME turned off: certbot forgets the certificate, the site goes back to a self-signed one,
+    # and nothing of ACME stays.
+    for name in ("acme_email", "acme_directory", "acme_ca_certificate", "acme_extra_domains"):
+        web.data.pop(name)
+    fleet.write_fleet_file(fleet_file, fleet_key, [web])
+    off = run_pyinfra(fleet_file, "deploys/skeleton.py")
+    assert off.returncode == 0, off.output
+    wait_until(lambda: served_certificate(web).issuer == served_certificate(web).subject, "a self-signed certificate")
+    assert https_get(web, "/", server_name=SITE).status_code == 200
+    for gone in ("/etc/letsencrypt/live/guestbook", "/etc/letsencrypt/renewal/guestbook.conf",
+                 "/etc/django-deploy/acme/guestbook-deploy-hook.sh", "/etc/django-deploy/acme/guestbook-ca.pem",
+                 "/etc/systemd/system/certbot.service.d/django-deploy-ca.conf", "/var/lib/django-deploy/acme/guestbook"):
+        assert web.exec(f"test -e {gone}", check=False).returncode != 0, gone
