@@ -48,6 +48,8 @@ def test_every_deploy_file_dry_run_changes_nothing(live_host, tmp_path):
         "deploys/restart.py": {},
         "deploys/remove.py": {"confirm_remove": "guestbook"},
         "deploys/status.py": {},
+        "deploys/manage.py": {"manage": "add_note 'from a dry run'"},
+        "deploys/logs.py": {},
     }
     outputs = {}
     for deploy_file, data in previews.items():
@@ -61,6 +63,7 @@ def test_every_deploy_file_dry_run_changes_nothing(live_host, tmp_path):
     assert "release v3 (" in outputs["deploys/release.py"] and "is to replace v2" in outputs["deploys/release.py"]
     assert f"Migrate the database back to release {v1}" in outputs["deploys/rollback.py"]
     assert f"Remove {ROOT}" in outputs["deploys/remove.py"]
+    assert "manage.py add_note 'from a dry run'" in outputs["deploys/manage.py"]
     # ...and did none of it.
     assert host_state(host) == before
     assert live_release(host) == "v2"
