@@ -30,6 +30,7 @@ from .settings import Settings
 q = shlex.quote
 
 LIVE_DIR = "/etc/letsencrypt/live"
+RENEWAL_DIR = "/etc/letsencrypt/renewal"
 # One per host: certbot's timer renews every lineage in one run, with one CA bundle.
 CERTBOT_DROP_IN = "/etc/systemd/system/certbot.service.d/django-deploy-ca.conf"
 
@@ -38,28 +39,32 @@ def acme_domains(settings: Settings) -> list[str]:
     return [settings.url, *settings.acme_extra_domains]
 
 
-def certbot_command(settings: Settings) -> str:
+def certbot_command(settings: Settings, force: bool = False) -> str:
     """Shell: certbot asks the CA for the project's certificate (a lineage named after the
-    project), answering the challenge from the site's ACME folder; its deploy hook installs it."""
+    project), answering the challenge from the site's ACME folder; its deploy hook installs it.
+    `force`: a new certificate even if the one there is not due (another CA was chosen)."""
     trust = f"REQUESTS_CA_BUNDLE={q(settings.acme_ca_file)} " if settings.acme_ca_certificate else ""
     return (f"{trust}certbot certonly --non-interactive --agree-tos --email {q(settings.acme_email)} "
             f"--server {q(settings.acme_directory)} --webroot --webroot-path {q(settings.acme_webroot)} "
             f"--cert-name {q(settings.websiteproject)} "
             + " ".join(f"--domain {q(domain)}" for domain in acme_domains(settings))
-            + f" --deploy-hook {q(settings.acme_deploy_hook)} --keep-until-expiring --expand")
+            + f" --deploy-hook {q(settings.acme_deploy_hook)} --expand"
+            + (" --force-renewal" if force else " --keep-until-expiring"))
 
 
 class AcmeCertificate(FactBase):
-    """The names of the project's certificate from certbot, or None when it has none."""
+    """The project's certificate from certbot: {"domains": sorted names, "server": the ACME
+    directory it came from}, or None when it has none."""
 
     def command(self, cert_name: str) -> str:
         return (f"openssl x509 -in {q(LIVE_DIR + '/' + cert_name + '/cert.pem')} -noout -ext subjectAltName "
-                "2>/dev/null || true")
+                f"2>/dev/null && sed -n 's/^server = /server=/p' {q(RENEWAL_DIR + '/' + cert_name + '.conf')}; true")
 
-    def process(self, output) -> Optional[list[str]]:
+    def process(self, output) -> Optional[dict]:
         names = [part.strip().removeprefix("DNS:") for line in output for part in line.split(",")
                  if part.strip().startswith("DNS:")]
-        return sorted(names) or None
+        servers = [line.strip().removeprefix("server=") for line in output if line.strip().startswith("server=")]
+        return {"domains": sorted(names), "server": servers[0] if servers else None} if names else None
 
 
 def acme_certificate(settings: Settings, reload_command: str) -> None:
@@ -70,12 +75,17 @@ def acme_certificate(settings: Settings, reload_command: str) -> None:
         files.put(name="Root of the ACME CA", src=StringIO(settings.acme_ca_certificate), dest=settings.acme_ca_file,
                   user="root", group="root", mode="644")
         drop_in = template("certificates/certbot-ca.conf.j2", CERTBOT_DROP_IN, settings, mode="644")
-        systemd.daemon_reload(name="Reload systemd units", _if=drop_in.did_change)
+    else:
+        files.file(name=f"Remove {settings.acme_ca_file}", path=settings.acme_ca_file, present=False)
+        drop_in = files.file(name=f"Remove {CERTBOT_DROP_IN}", path=CERTBOT_DROP_IN, present=False)
+    systemd.daemon_reload(name="Reload systemd units", _if=drop_in.did_change)
     template("certificates/deploy-hook.sh.j2", settings.acme_deploy_hook, settings, mode="755",
              reload_command=reload_command)
-    if host.get_fact(AcmeCertificate, cert_name=settings.websiteproject) != sorted(acme_domains(settings)):
+    current = host.get_fact(AcmeCertificate, cert_name=settings.websiteproject)
+    other_ca = bool(current) and current["server"] != settings.acme_directory
+    if not current or current["domains"] != sorted(acme_domains(settings)) or other_ca:
         server.shell(name=f"Certificate for {', '.join(acme_domains(settings))} from {settings.acme_directory}",
-                     commands=[certbot_command(settings)])
+                     commands=[certbot_command(settings, force=other_ca)])
 
 
 def no_acme_certificate(settings: Settings) -> None:

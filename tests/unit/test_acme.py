@@ -37,10 +37,17 @@ def test_certbot_asks_for_every_name_answering_from_the_webroot_with_the_hook():
     assert not certbot_command(settings(acme_email="ops@example.com")).startswith("REQUESTS_CA_BUNDLE")
 
 
-def test_the_certificates_names_are_read_from_openssl():
-    output = ["X509v3 Subject Alternative Name: ", "    DNS:www.example.com, DNS:mysite.example.com"]
-    assert AcmeCertificate().process(output) == ["mysite.example.com", "www.example.com"]
+def test_the_certificates_names_and_ca_are_read_from_openssl_and_certbot():
+    output = ["X509v3 Subject Alternative Name: ", "    DNS:www.example.com, DNS:mysite.example.com",
+              "server=https://acme:14000/dir"]
+    assert AcmeCertificate().process(output) == {"domains": ["mysite.example.com", "www.example.com"],
+                                                 "server": "https://acme:14000/dir"}
     assert AcmeCertificate().process([]) is None
+
+
+def test_another_ca_forces_a_new_certificate():
+    words = shlex.split(certbot_command(settings(**ACME), force=True))
+    assert "--force-renewal" in words and "--keep-until-expiring" not in words
 
 
 def test_the_deploy_hook_installs_the_certificate_where_the_site_reads_it_and_reloads():
