@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shlex
+from urllib.parse import urlsplit
 from io import StringIO
 from typing import Optional
 
@@ -85,7 +86,14 @@ def project_claim(settings: Settings) -> dict:
     if settings.redis_on_db_host:
         redis = "user" if settings.redis_password else "default"
     return {"project": settings.websiteproject, "listen": settings.shared_addresses,
-            "postgresql": settings.database == "postgresql", "redis": redis}
+            "postgresql": settings.database == "postgresql", "redis": redis,
+            "redis_db": redis_database(settings.redis_url) if redis else None}
+
+
+def redis_database(url: str) -> int:
+    """The database number of a redis:// URL (0 when it names none)."""
+    path = urlsplit(url).path.strip("/")
+    return int(path) if path.isdigit() else 0
 
 
 def postgres_listen(claims: dict[str, dict]) -> str:
@@ -154,7 +162,17 @@ def redis_apply_command(bind: list[str], default_user_off: bool, users_dir: str 
 
 
 def redis_refusal(claims: dict[str, dict]) -> Optional[str]:
-    """Why these claims cannot all be served by one Redis, or None."""
+    """Why these claims cannot all be served by one Redis, or None. Two projects in one database
+    would share Celery's queue, each worker running the other's tasks."""
+    users: dict[int, list[str]] = {}
+    for name, claim in sorted(claims.items()):
+        if claim["redis"]:
+            users.setdefault(claim.get("redis_db") or 0, []).append(name)
+    for number, names in users.items():
+        if len(names) > 1:
+            return (f"redis_url: {' and '.join(names)} would share Redis database {number} of this db host, and "
+                    f"their Celery workers would run each other's tasks; give each its own database number "
+                    f"(redis://127.0.0.1:6379/{max(users) + 1})")
     networked = sorted(name for name, claim in claims.items() if claim["redis"] and claim["listen"])
     passwordless = sorted(name for name, claim in claims.items() if claim["redis"] == "default")
     if networked and passwordless:

@@ -117,16 +117,23 @@ def test_fleet_releases_switches_and_rolls_back_together(four_hosts, start_hosts
     wait_for_task_note(web1, web2, "fleet task", worker=worker1)
 
     # A second project on db1 alone (every role there; PostgreSQL and Celery). Without a
-    # REDIS_PASSWORD it is refused: db1's Redis serves other hosts. With one, it gets a Redis user
+    # REDIS_PASSWORD it is refused: db1's Redis serves other hosts; so it is in the fleet's Redis
+    # database. With one, and a database of its own, it gets a Redis user
     # of its own; the fleet keeps its PostgreSQL address, its Redis password and its running Redis,
     # before and after the second project is removed.
-    def notes_fleet(secrets: dict) -> Path:
-        data = {**PROJECT, "websiteproject": "notes", "url": "notes.localhost", "django_environment_variables": secrets}
+    def notes_fleet(secrets: dict, redis_url: str = "redis://127.0.0.1:6379/1") -> Path:
+        data = {**PROJECT, "websiteproject": "notes", "url": "notes.localhost", "django_environment_variables": secrets,
+                "redis_url": redis_url}
         return fleet.write_fleet_file(tmp_path / "notes.json", fleet_key, [replace(db1, groups=None, data=data)])
 
     refused = run_pyinfra(notes_fleet(NOTES_SECRETS), "deploys/all.py")
     assert refused.returncode != 0, refused.output
     assert "needs REDIS_PASSWORD for notes" in refused.output and "nothing was changed" in refused.output
+    # In the fleet's Redis database, the two Celery workers would run each other's tasks: refused too.
+    shared_queue = run_pyinfra(notes_fleet({**NOTES_SECRETS, "REDIS_PASSWORD": NOTES_REDIS_PASSWORD},
+                                           "redis://127.0.0.1:6379/0"), "deploys/all.py")
+    assert shared_queue.returncode != 0, shared_queue.output
+    assert "redis_url: guestbook and notes would share Redis database 0" in shared_queue.output
     assert db1.exec("test -e /srv/www/notes", check=False).returncode != 0
     # Redis takes the second project's user live: a restart could leave the fleet's Celery worker
     # connected but no longer consuming (a known Celery bug).

@@ -165,8 +165,11 @@ def test_a_run_killed_before_the_reload_leaves_it_to_the_next(live_host):
     assert '"PROBE_FLAG": "v2"' in host.exec("cat /srv/www/guestbook/environment.json").stdout
     assert not app_sees(host, "PROBE_FLAG", "v2")
 
-    again = run_pyinfra(fleet_file, "deploys/skeleton.py", data={
-        "django_webapplication_additional_environment_settings": json.dumps({"PROBE_FLAG": "v2"})})
+    # The killed run held the deploy lock: the next one names it stale, and breaks it when asked.
+    environment = {"django_webapplication_additional_environment_settings": json.dumps({"PROBE_FLAG": "v2"})}
+    stale = run_pyinfra(fleet_file, "deploys/skeleton.py", data=environment)
+    assert stale.returncode != 0 and "stale: that run has ended" in stale.output, stale.output
+    again = run_pyinfra(fleet_file, "deploys/skeleton.py", data={**environment, "release_break_lock": "true"})
     assert again.returncode == 0, again.output
     assert not any(name.startswith("App skeleton | Environment in") for name in again.changed())  # written already
     wait_until_app_sees(host, "PROBE_FLAG", "v2", "the next run did not reload uWSGI")

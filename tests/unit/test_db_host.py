@@ -11,19 +11,20 @@ from deploys.djangoapp.db_host import (
     postgres_listen,
     redis_admin_command,
     redis_apply_command,
+    redis_database,
     redis_drop_in,
     redis_refusal,
     redis_user_config,
 )
 
 
-def claim(project, listen=(), postgresql=True, redis=None):
-    return {"project": project, "listen": list(listen), "postgresql": postgresql, "redis": redis}
+def claim(project, listen=(), postgresql=True, redis=None, redis_db=None):
+    return {"project": project, "listen": list(listen), "postgresql": postgresql, "redis": redis, "redis_db": redis_db}
 
 
-FLEET = claim("shop", ["10.0.0.4"], redis="user")
-SINGLE = claim("blog", [], redis="user")
-SQLITE_CELERY = claim("notes", [], postgresql=False, redis="default")
+FLEET = claim("shop", ["10.0.0.4"], redis="user", redis_db=0)
+SINGLE = claim("blog", [], redis="user", redis_db=1)
+SQLITE_CELERY = claim("notes", [], postgresql=False, redis="default", redis_db=2)
 
 
 def test_postgresql_listens_for_every_project_that_uses_it():
@@ -66,6 +67,15 @@ def test_a_project_without_password_is_refused_by_a_redis_that_serves_other_host
     assert "for shop" in refusal
 
 
+def test_two_projects_in_one_redis_database_are_refused():
+    refusal = redis_refusal({"shop": FLEET, "blog": {**SINGLE, "redis_db": 0}})
+    assert refusal.startswith("redis_url: blog and shop would share Redis database 0 of this db host")
+    assert "redis://127.0.0.1:6379/1" in refusal
+    # Claims written before the database was recorded count as database 0.
+    assert redis_refusal({"shop": FLEET, "old": {k: v for k, v in SINGLE.items() if k != "redis_db"}})
+    assert redis_database("redis://127.0.0.1:6379/3") == 3 and redis_database("redis://127.0.0.1:6379") == 0
+
+
 def test_the_redis_user_file_holds_a_hash_of_the_password_not_the_password():
     password = "a-long-redis-password-1234"
     line = redis_user_config("shop", password, 7)
@@ -76,8 +86,8 @@ def test_the_redis_user_file_holds_a_hash_of_the_password_not_the_password():
 
 
 def test_claims_are_read_from_one_json_line_per_project():
-    assert DbHostClaims().process(['{"project": "shop", "listen": [], "postgresql": true, "redis": null}', ""]) \
-        == {"shop": claim("shop")}
+    assert DbHostClaims().process(['{"project": "shop", "listen": [], "postgresql": true, "redis": null, '
+                                   '"redis_db": null}', ""]) == {"shop": claim("shop")}
     assert DbHostClaims().process([]) == {}
 
 
