@@ -29,13 +29,9 @@ from pyinfra.operations.util import any_changed
 from .app_server_layout import GUNICORN
 from .context import proxy_environment, template
 from .host_prep import UV
-from .refresh import refresh_service, remove_units
+from .refresh import refresh_service, remove_units, unit_paths
 
 q = shlex.quote
-
-
-def unit_paths(service: str) -> list[str]:
-    return [f"/etc/systemd/system/{service}.service", f"/etc/systemd/system/{service}.socket"]
 
 
 def gunicorn_install_command(venv: str, uv: str) -> str:

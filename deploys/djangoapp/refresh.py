@@ -38,12 +38,16 @@ class NewerThan(FactBase):
         return [line.strip() for line in output if line.strip()]
 
 
+def unit_paths(service: str) -> list[str]:
+    """The unit files a service may have: its .service, and a .socket when systemd holds its socket."""
+    return [f"/etc/systemd/system/{service}.service", f"/etc/systemd/system/{service}.socket"]
+
+
 def remove_units(services: list[str]) -> None:
     """Stop, disable and remove the units (service, and socket if any) of these services, where
     they are installed, with their refresh stamps."""
     for service in services:
-        units = [path for path in (f"/etc/systemd/system/{service}.service", f"/etc/systemd/system/{service}.socket")
-                 if host.get_fact(File, path=path)]
+        units = [path for path in unit_paths(service) if host.get_fact(File, path=path)]
         if units:
             names = " ".join(q(path.rsplit("/", 1)[1]) for path in units)
             server.shell(name=f"Stop and remove {service}",
