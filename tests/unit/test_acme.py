@@ -8,19 +8,11 @@ from deploys.djangoapp.context import render_template
 from deploys.djangoapp.fleet import plan_fleet
 from deploys.djangoapp.settings import problems
 from deploys.djangoapp.skeleton import webserver_reload
+from tests.unit.sites import VALID, settings
 
-VALID = {"websiteproject": "mysite", "url": "mysite.example.com", "webserver": "nginx",
-         "django_deployment_root_folder": "/srv/www", "django_settings_folder": "mysite",
-         "django_settings_file": "mysite.settings"}
 CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 ACME = {"acme_email": "ops@example.com", "acme_directory": "https://acme:14000/dir", "acme_ca_certificate": CA,
         "acme_extra_domains": ["www.example.com"]}
-
-
-def settings(**overrides):
-    found_settings, found = problems({**VALID, **overrides})
-    assert found == [], found
-    return found_settings
 
 
 def test_certbot_asks_for_every_name_answering_from_the_webroot_with_the_hook():

@@ -12,17 +12,9 @@ import pytest
 from deploys.djangoapp.context import render_template
 from deploys.djangoapp.dependencies import DependencyPlan, dependency_hash
 from deploys.djangoapp.settings import problems
+from tests.unit.sites import VALID, settings
 
-VALID = {"websiteproject": "mysite", "url": "mysite.example.com", "webserver": "nginx",
-         "django_deployment_root_folder": "/srv/www", "django_settings_folder": "mysite",
-         "django_settings_file": "mysite.settings"}
 SERVERS = ["uwsgi", "gunicorn", "asgi"]
-
-
-def settings(**overrides):
-    found_settings, found = problems({**VALID, **overrides})
-    assert found == [], found
-    return found_settings
 
 
 def render(name: str, site) -> str:

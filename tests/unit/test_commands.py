@@ -5,16 +5,7 @@ import subprocess
 from deploys.djangoapp.commands import management_command, mask_secrets, runs_here
 from deploys.djangoapp.fleet import plan_fleet
 from deploys.djangoapp.settings import problems
-
-VALID = {"websiteproject": "mysite", "url": "mysite.example.com", "webserver": "nginx",
-         "django_deployment_root_folder": "/srv/www", "django_settings_folder": "mysite",
-         "django_settings_file": "mysite.settings"}
-
-
-def settings(**overrides):
-    found_settings, found = problems({**VALID, **overrides})
-    assert found == [], found
-    return found_settings
+from tests.unit.sites import VALID, settings
 
 
 def test_each_word_reaches_manage_py_as_one_argument_and_no_shell_reads_it(tmp_path):

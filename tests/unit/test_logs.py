@@ -5,15 +5,11 @@ import shlex
 from deploys.djangoapp.fleet import plan_fleet
 from deploys.djangoapp.logs import RecentLogs, merged, sort_key, units
 from deploys.djangoapp.settings import problems
-
-VALID = {"websiteproject": "mysite", "url": "mysite.example.com", "webserver": "nginx",
-         "django_deployment_root_folder": "/srv/www", "django_settings_folder": "mysite",
-         "django_settings_file": "mysite.settings"}
+from tests.unit.sites import VALID, settings
 
 
 def placed(**overrides):
-    found_settings, found = problems({**VALID, **overrides})
-    assert found == [], found
+    found_settings = settings(**overrides)
     fleet, found = plan_fleet({"app": (set(), found_settings)})
     assert found == [], found
     found_settings._fleet, found_settings._host = fleet, "app"

@@ -24,26 +24,13 @@ from deploys.djangoapp.environment import (
 )
 from deploys.djangoapp.fleet import plan_fleet
 from deploys.djangoapp.inspection import explain_failure
-from deploys.djangoapp.settings import DeploySettingsError, problems
+from deploys.djangoapp.settings import DeploySettingsError
 from deploys.djangoapp.source import pack_directory
 from deploys.djangoapp.switch import SwitchPlan, switch_command, web_check, worker_check
+from tests.unit.sites import settings
 
 REPO = Path(__file__).resolve().parents[2]
-VALID = {
-    "websiteproject": "mysite",
-    "url": "mysite.example.com",
-    "webserver": "nginx",
-    "django_deployment_root_folder": "/srv/www",
-    "django_settings_folder": "mysite",
-    "django_settings_file": "mysite.settings",
-}
 UV_PYPROJECT = b'[project]\nname = "mysite"\nrequires-python = ">=3.12"\ndependencies = ["django>=5.2"]\n'
-
-
-def settings(**overrides):
-    found_settings, found = problems({**VALID, **overrides})
-    assert found == [], found
-    return found_settings
 
 
 def source(tmp_path, files: dict[str, bytes]):
