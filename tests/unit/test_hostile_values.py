@@ -6,11 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import jinja2
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from deploys.djangoapp.context import render_template
 from deploys.djangoapp.environment import (
     environment_file_content,
     mask_credentials,
@@ -19,7 +19,6 @@ from deploys.djangoapp.environment import (
 from deploys.djangoapp.settings import RELEASE_ID, URL_PATH, problems
 from deploys.djangoapp.switch import SwitchPlan, switch_command
 
-REPO = Path(__file__).resolve().parents[2]
 VALID = {"websiteproject": "mysite", "url": "mysite.example.com", "webserver": "nginx",
          "django_deployment_root_folder": "/srv/www", "django_settings_folder": "mysite",
          "django_settings_file": "mysite.settings"}
@@ -40,9 +39,8 @@ def test_any_value_reaches_the_app_as_set(tmp_path, plain, secret):
     Path(site.secret_file).write_text(secret_file_content(site.secrets), encoding="utf-8")
     loader = Path(site.secrets_loader)
     loader.parent.mkdir(parents=True, exist_ok=True)
-    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(REPO / "templates"), undefined=jinja2.StrictUndefined)
-    loader.write_text(environment.get_template("app/with-secrets.py.j2").render(s=site))
-    Path(site.environment_loader).write_text(environment.get_template("app/app_environment.py.j2").render(s=site))
+    loader.write_text(render_template("app/with-secrets.py.j2", s=site))
+    Path(site.environment_loader).write_text(render_template("app/app_environment.py.j2", s=site))
     shown = subprocess.run([sys.executable, str(loader), sys.executable, "-c",
                             "import json, os; print(json.dumps([os.environ['PLAIN'], os.environ['SECRET']]))"],
                            capture_output=True, text=True, check=True, env={"PATH": "/usr/bin:/bin"})

@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import jinja2
 import pytest
 
+from deploys.djangoapp.context import render_template
 from deploys.djangoapp.dependencies import (
     dependency_hash,
     install_commands,
@@ -252,8 +252,7 @@ def test_a_django_that_cannot_start_is_explained_in_one_line(tmp_path, last_line
 # ------------------------------------------------------------------ links to shared/
 
 def render_link_shared(site) -> str:
-    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(REPO / "templates"), undefined=jinja2.StrictUndefined)
-    return environment.get_template("app/link-shared.py.j2").render(s=site)
+    return render_template("app/link-shared.py.j2", s=site)
 
 
 def test_link_shared_links_sqlite_media_and_linked_paths(tmp_path):
@@ -290,9 +289,7 @@ def test_link_shared_links_sqlite_media_and_linked_paths(tmp_path):
 
 
 def render(name: str, site, **context) -> str:
-    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(REPO / "templates"),
-                                     undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    return environment.get_template(name).render(s=site, **context)
+    return render_template(name, s=site, **context)
 
 
 def test_no_credential_reaches_a_world_readable_file():
