@@ -3,10 +3,10 @@
 
 The names are those of the Ansible role this project grew from. None means "not set": for the
 variables marked REQUIRED a deploy stops with an error naming them, before touching any host.
-deploys/djangoapp/settings.py validates all of them (a test keeps this file in step with it).
+deploys/djangoapp/settings/ validates all of them, one module per concern (a test keeps this file in step with it).
 """
 
-# --- Project ------------------------------------------------------------------------------
+# --- Project (the Ansible role's names) ---------------------------------------------------
 websiteproject = None  # REQUIRED. Name of the project: folder, service and site names. [a-z0-9_-]
 url = None  # REQUIRED. Host name the site answers to, e.g. "app.example.com" (no scheme).
 webserver = None  # REQUIRED. "nginx" or "apache2" ("apache" is accepted too).
@@ -34,18 +34,6 @@ uwsgi_user = "www-data"  # User running the app.
 uwsgi_group = "www-data"  # Its group: may read the secret file.
 uwsgi_additional_options = []  # Lines appended to the uWSGI ini as given.
 
-# --- App server ---
-app_server = "uwsgi"  # What serves the app: "uwsgi" (Debian's, on the host's Python), "gunicorn" (WSGI) or "asgi" (gunicorn's ASGI worker: async views, WebSockets); gunicorn runs from the release's virtualenv (pinned by the deploy unless the project's dependencies bring it).
-app_server_workers = 2  # Worker processes of gunicorn and asgi (uWSGI keeps uwsgi_number_workers).
-app_server_options = []  # Extra gunicorn options, each "--name" or "--name=value" (e.g. "--threads=4"); those the deploy sets (bind, workers, user...) are refused.
-django_asgi_module = None  # The project's ASGI module for app_server "asgi" (default: <django_settings_folder>.asgi).
-
-# --- Certificates from ACME (Let's Encrypt) ---
-acme_email = None  # Turns ACME on: a certificate for url (and acme_extra_domains) from acme_directory, renewed by certbot's timer; this address gets the CA's expiry notices. Excludes site_certificate.
-acme_directory = "https://acme-v02.api.letsencrypt.org/directory"  # The ACME CA; Let's Encrypt's staging: https://acme-staging-v02.api.letsencrypt.org/directory.
-acme_ca_certificate = None  # PEM text or local path of a private ACME server's root (its directory's TLS), for private CAs and tests.
-acme_extra_domains = []  # More names on the same certificate (each must reach this host).
-
 # --- Webservers ---------------------------------------------------------------------------
 nginx_binary_name = "/usr/sbin/nginx"  # Used to test the configuration before a reload.
 nginx_user = "www-data"  # nginx's user.
@@ -54,7 +42,7 @@ apache2_check_binary_name = "a2ensite"  # Apache's site tool.
 apache2_user = "www-data"  # Apache's user.
 apache2_group = "www-data"  # Apache's group: may read the TLS key and use the app server's socket.
 
-# --- Added by this project ----------------------------------------------------------------
+# --- Services beside the app --------------------------------------------------------------
 database = "sqlite"  # "sqlite" (file in shared/db) or "postgresql".
 celery = False  # Run a Celery worker for the app (systemd unit), with Redis as its broker.
 celery_beat = False  # Also run Celery beat (periodic tasks).
@@ -64,6 +52,21 @@ redis_url = "redis://127.0.0.1:6379/0"  # Celery's broker; on the loopback: Redi
 memcached = False  # Run memcached on web hosts (as the fabfile did); the app gets CACHE_URL.
 deploy_user = None  # Create this user for later runs (ssh_user), with passwordless sudo.
 deploy_user_ssh_keys = []  # Public SSH keys (text) that may log in as deploy_user.
+python_interpreter = "/usr/bin/python3"  # Python of the release virtualenvs (uWSGI's plugin needs it).
+
+# --- App server ---------------------------------------------------------------------------
+app_server = "uwsgi"  # What serves the app: "uwsgi" (Debian's, on the host's Python), "gunicorn" (WSGI) or "asgi" (gunicorn's ASGI worker: async views, WebSockets); gunicorn runs from the release's virtualenv (pinned by the deploy unless the project's dependencies bring it).
+app_server_workers = 2  # Worker processes of gunicorn and asgi (uWSGI keeps uwsgi_number_workers).
+app_server_options = []  # Extra gunicorn options, each "--name" or "--name=value" (e.g. "--threads=4"); those the deploy sets (bind, workers, user...) are refused.
+django_asgi_module = None  # The project's ASGI module for app_server "asgi" (default: <django_settings_folder>.asgi).
+
+# --- Certificates from ACME, e.g. Let's Encrypt -------------------------------------------
+acme_email = None  # Turns ACME on: a certificate for url (and acme_extra_domains) from acme_directory, renewed by certbot's timer; this address gets the CA's expiry notices. Excludes site_certificate.
+acme_directory = "https://acme-v02.api.letsencrypt.org/directory"  # The ACME CA; Let's Encrypt's staging: https://acme-staging-v02.api.letsencrypt.org/directory.
+acme_ca_certificate = None  # PEM text or local path of a private ACME server's root (its directory's TLS), for private CAs and tests.
+acme_extra_domains = []  # More names on the same certificate (each must reach this host).
+
+# --- Releases, rollback, removal ----------------------------------------------------------
 keep_releases = 5  # Releases kept on the host (the live one always is).
 health_check_path = None  # Must answer 200 after each switch; None: "/" must answer below 500.
 health_check_timeout = 60  # Seconds the new release (web and Celery worker) has to answer.
@@ -77,13 +80,14 @@ lock_wait = 0  # Seconds a deploy waits for another one holding the project's lo
 rollback_to = None  # deploys/rollback.py: release id to go back to; default: the previous good release.
 rollback_restore_snapshot = False  # Rollback over irreversible migrations by restoring the snapshot (loses later writes).
 confirm_remove = None  # deploys/remove.py runs only when this equals websiteproject.
+
+# --- Day-2 deploy files: manage.py, logs.py -----------------------------------------------
 manage = None  # deploys/manage.py: the management command to run in the live release, e.g. "createsuperuser --noinput --username admin".
 manage_on = "migration_host"  # Where deploys/manage.py runs it: "migration_host", or "all" (every web and worker host).
 since = "1 hour ago"  # deploys/logs.py: journal entries since then (journalctl --since).
 lines = 100  # deploys/logs.py: at most this many lines per host and log.
 grep = None  # deploys/logs.py: only lines holding this text (any case).
 unit = None  # deploys/logs.py: one kind of log only: "app", "celery", "beat" or "webserver".
-python_interpreter = "/usr/bin/python3"  # Python of the release virtualenvs (uWSGI's plugin needs it).
 
 # --- Several hosts (inventory groups web, worker, db; a host in none of them holds all three) ---
 private_address = None  # This host's IP address on the fleet's private network; needed when there are several hosts.

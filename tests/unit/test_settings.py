@@ -197,3 +197,18 @@ def test_one_host_needs_no_redis_password_and_keeps_the_broker_in_its_environmen
     settings, found = check(celery=True)
     assert found == [] and settings.app_environment["CELERY_BROKER_URL"] == "redis://127.0.0.1:6379/0"
     assert "CELERY_BROKER_URL" not in settings.secrets
+
+
+def test_every_check_of_every_concern_reaches_settings():
+    # pydantic keeps one validator per method name: a check named like another concern's would be
+    # silently dropped from Settings.
+    from deploys.djangoapp.settings import Settings
+    from pydantic import BaseModel
+
+    concerns = [base for base in Settings.__mro__[1:] if issubclass(base, BaseModel) and base is not BaseModel]
+    declared = [name for concern in concerns
+                for kind in ("field_validators", "model_validators")
+                for name in vars(concern).get("__pydantic_decorators__").__getattribute__(kind)]
+    assert len(declared) == len(set(declared))
+    kept = Settings.__pydantic_decorators__
+    assert set(declared) <= set(kept.field_validators) | set(kept.model_validators)

@@ -1,0 +1,129 @@
+"""Every variable a deploy reads, with its default, checked before anything touches a host.
+
+The names are those of the Ansible role this project grew from (websiteproject, url, webserver,
+uwsgi_number_workers, ...), so its users can bring their variables over as they are. The defaults
+here are the documented ones: group_data/all.py repeats them for reading, and a test keeps the
+two (and the README's table) in step.
+
+Each concern declares its own variables and checks in a module of this package (project.py,
+services.py, app_server.py, certificates.py, releases.py, day2.py, fleet.py); Settings puts them
+together with what is derived from them (paths in ../layout.py, the fleet's places in ../fleet.py,
+the app server's names in ../app_server_layout.py).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any, Optional
+
+from pydantic import ConfigDict, PrivateAttr, ValidationError
+from pyinfra.api.exceptions import PyinfraError
+
+from ..app_server_layout import AppServerPlace
+from ..environment import split_environment
+from ..fleet import Fleet, FleetPlace, plan_fleet
+from ..layout import Layout
+from .app_server import AppServerInputs
+from .certificates import CertificateInputs
+from .checks import RELEASE_ID, URL_PATH  # noqa: F401 (read by the checks of other modules)
+from .day2 import Day2Inputs
+from .fleet import FleetInputs
+from .project import ProjectInputs
+from .releases import ReleaseInputs
+from .services import ServiceInputs
+
+# Data keys with these prefixes belong to us: one we do not know is most likely a typo.
+OWN_PREFIXES = ("django_", "uwsgi_", "app_server", "manage_", "acme_", "nginx_", "apache2_", "site_", "celery_", "release_", "deploy_", "rollback_",
+                "confirm_")
+
+
+class DeploySettingsError(PyinfraError):
+    """Raised before any operation is added: the message lists every bad variable of every host."""
+
+
+class DeployRefused(PyinfraError):
+    """Raised before any operation is added when the host's state does not allow the deploy
+    (nothing to roll back to, removal not confirmed): nothing was changed."""
+
+
+# pydantic orders the fields of several bases from the last base to the first: the variables of
+# the inputs below come in the order project, services, app server, ..., fleet (the README's).
+class Settings(FleetPlace, Layout, AppServerPlace,
+               FleetInputs, Day2Inputs, ReleaseInputs, CertificateInputs, AppServerInputs, ServiceInputs,
+               ProjectInputs):
+    """One host's deploy settings."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    # Set by validate_inventory: which host of which fleet these settings are for.
+    _host: Optional[str] = PrivateAttr(default=None)
+    _fleet: Optional[Fleet] = PrivateAttr(default=None)
+
+    # ------------------------------------------------------------------ the app's environment
+
+    @cached_property
+    def secrets(self) -> dict[str, str]:
+        """What the secret file holds: django_environment_variables, and every value of the app's
+        environment that carries a credential (environment.py)."""
+        return split_environment(self)[1]
+
+    @cached_property
+    def app_environment(self) -> dict[str, str]:
+        """The environment every process of the app gets (uWSGI, Celery, manage.py): no secrets here."""
+        return split_environment(self)[0]
+
+
+# Every variable, in the order of the model; group_data/all.py and the README follow it.
+VARIABLES = tuple(Settings.model_fields)
+REQUIRED = tuple(name for name, field in Settings.model_fields.items() if field.is_required())
+
+
+def _describe(error: dict) -> str:
+    variable = str(error["loc"][0]) if error["loc"] else ""
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "missing":
+        message = "is required and not set"
+    elif error["type"] == "literal_error":
+        message = f"{message} (got {error['input']!r})"
+    elif not variable and ":" in message:
+        variable, message = (part.strip() for part in message.split(":", 1))
+    return f"{variable}: {message}" if variable else message
+
+
+def problems(data: dict[str, Any]) -> tuple[Optional[Settings], list[str]]:
+    """Validate one host's data: the settings, or every problem found, each naming its variable."""
+    unknown = sorted(
+        key for key in data if key.startswith(OWN_PREFIXES) and key not in Settings.model_fields
+    )
+    found = [f"{key}: is not a variable of this project (a typo?)" for key in unknown]
+    # pyinfra gives unset data as None: treat it as not given, so defaults and "required" apply.
+    given = {key: value for key, value in data.items() if value is not None}
+    try:
+        settings = Settings(**given)
+    except ValidationError as error:
+        return None, found + [_describe(item) for item in error.errors()]
+    return (None, found) if found else (settings, [])
+
+
+def validate_inventory(hosts) -> dict[str, Settings]:
+    """Validate every host, then the fleet they make, and raise one error listing all problems, or
+    return each host's settings (which know the fleet)."""
+    valid: dict[str, tuple[set[str], Settings]] = {}
+    report: list[str] = []
+    for host in hosts:
+        host_settings, host_problems = problems(host.data.dict())
+        if host_problems:
+            report.append(f"host {host.name}:")
+            report.extend(f"  - {line}" for line in host_problems)
+        else:
+            valid[host.name] = (set(host.groups), host_settings)
+    if not report and valid:
+        fleet, fleet_problems = plan_fleet(valid)
+        if fleet_problems:
+            report.append("the fleet:")
+            report.extend(f"  - {line}" for line in fleet_problems)
+    if report:
+        raise DeploySettingsError("invalid deploy settings, nothing was changed:\n" + "\n".join(report))
+    for name, (_, settings) in valid.items():
+        settings._host, settings._fleet = name, fleet
+    return {name: settings for name, (_, settings) in valid.items()}

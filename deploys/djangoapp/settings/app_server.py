@@ -1,0 +1,35 @@
+"""Which app server runs the app, and how (its deploy steps are in ../app_server.py)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, field_validator
+
+from ..app_server_layout import option_problem
+from .checks import dotted_module, positive_int
+
+
+class AppServerInputs(BaseModel):
+    app_server: Literal["uwsgi", "gunicorn", "asgi"] = "uwsgi"
+    app_server_workers: int = 2
+    app_server_options: list[str] = []
+    django_asgi_module: Optional[str] = None
+
+    @field_validator("app_server_options")
+    @classmethod
+    def _app_server_options(cls, value: list[str]) -> list[str]:
+        found = [problem for problem in map(option_problem, value) if problem]
+        if found:
+            raise ValueError("; ".join(found))
+        return value
+
+    @field_validator("app_server_workers", mode="before")
+    @classmethod
+    def _app_server_positive_int(cls, value: Any) -> Any:
+        return positive_int(value)
+
+    @field_validator("django_asgi_module")
+    @classmethod
+    def _app_server_dotted(cls, value: Optional[str]) -> Optional[str]:
+        return dotted_module(value)

@@ -1,0 +1,48 @@
+"""Certificates from an ACME server such as Let's Encrypt (the deploy steps are in ../certificates.py)."""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+from pydantic import BaseModel, field_validator, model_validator
+
+from .checks import EMAIL, host_names, pem_or_file
+
+
+class CertificateInputs(BaseModel):
+    acme_email: Optional[str] = None
+    acme_directory: str = "https://acme-v02.api.letsencrypt.org/directory"
+    acme_ca_certificate: Optional[str] = None
+    acme_extra_domains: list[str] = []
+
+    @field_validator("acme_email")
+    @classmethod
+    def _email(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not EMAIL.match(value):
+            raise ValueError(f"must be an email address (got {value!r})")
+        return value
+
+    @field_validator("acme_directory")
+    @classmethod
+    def _https_url(cls, value: str) -> str:
+        if not re.match(r"^https://[A-Za-z0-9.-]+(:\d+)?(/[A-Za-z0-9._~/-]*)?$", value):
+            raise ValueError(f"must be the https:// URL of an ACME directory (got {value!r})")
+        return value
+
+    @field_validator("acme_extra_domains")
+    @classmethod
+    def _certificates_host_names(cls, value: list[str]) -> list[str]:
+        return host_names(value)
+
+    @field_validator("acme_ca_certificate")
+    @classmethod
+    def _certificates_pem_or_file(cls, value: Optional[str]) -> Optional[str]:
+        return pem_or_file(value, "CERTIFICATE")
+
+    @model_validator(mode="after")
+    def _one_kind_of_certificate(self):
+        if self.acme_email and self.site_certificate:
+            raise ValueError("acme_email: a certificate from ACME and site_certificate/site_key exclude each other; "
+                             "give one or the other")
+        return self

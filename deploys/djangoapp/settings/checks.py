@@ -1,0 +1,71 @@
+"""What the settings of every concern check values against: the patterns and the checks they share.
+
+Values reach shell commands, units and configs, so each pattern lets through only the characters
+its kind of value needs."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+SAFE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+DOTTED_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+RELEASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+UNIX_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+URL_PATH = re.compile(r"^/[A-Za-z0-9._~/?=&%+,:@-]*$")
+EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+# Paths and commands reach shell commands, units and configs: letters, digits and . _ - / only.
+PLAIN_PATH = re.compile(r"^[A-Za-z0-9._/-]+$")
+
+
+def absolute_clean_path(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError(f"must be an absolute path (got {value!r})")
+    if ".." in value.split("/"):
+        raise ValueError(f"must not contain '..' (got {value!r})")
+    if not PLAIN_PATH.match(value):
+        raise ValueError(f"must be letters, digits, '.', '_', '-' and '/' only: no spaces or quotes (got {value!r})")
+    return value.rstrip("/") or "/"
+
+
+def positive_int(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"must be a positive whole number (got {value!r})")
+    return value
+
+
+def dotted_module(value: Any) -> Any:
+    if value is not None and not DOTTED_MODULE.match(value):
+        raise ValueError(f"must be a dotted Python module path such as mysite.settings (got {value!r})")
+    return value
+
+
+def host_names(value: list[str]) -> list[str]:
+    bad = [name for name in value if not HOSTNAME.match(name)]
+    if bad:
+        raise ValueError(f"must be host names (got {bad!r})")
+    return value
+
+
+def one_line(value: Any) -> Any:
+    if value is not None and (not value or any(ord(character) < 32 for character in value)):
+        raise ValueError("must be some text on one line")
+    return value
+
+
+def pem_or_file(value: Any, kind: str) -> Any:
+    """PEM text, or the path of a PEM file on the control machine (read now): the text."""
+    if value is None:
+        return None
+    text = value
+    if "-----BEGIN" not in value:
+        if not os.path.isfile(value):
+            raise ValueError("must be PEM text or the path of a PEM file on this machine")
+        with open(value, encoding="utf-8") as pem_file:
+            text = pem_file.read()
+    if not re.search(rf"-----BEGIN [A-Z ]*{kind}-----.+-----END [A-Z ]*{kind}-----", text, re.S):
+        raise ValueError(f"is not a PEM {kind.lower()}")
+    return text

@@ -1,0 +1,31 @@
+"""Where a host stands in a fleet of several (the fleet's plan is in ../fleet.py)."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any, Optional
+
+from pydantic import BaseModel, field_validator
+
+from .checks import positive_int
+
+
+class FleetInputs(BaseModel):
+    private_address: Optional[str] = None
+    migration_host: Optional[str] = None
+    rolling_batch_size: Optional[int] = None
+
+    @field_validator("private_address")
+    @classmethod
+    def _ip_address(cls, value: Optional[str]) -> Optional[str]:
+        if value is None:
+            return None
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            raise ValueError(f"must be an IP address on the fleet's private network (got {value!r})") from None
+
+    @field_validator("rolling_batch_size", mode="before")
+    @classmethod
+    def _fleet_positive_int(cls, value: Any) -> Any:
+        return value if value is None else positive_int(value)

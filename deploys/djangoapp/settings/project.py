@@ -1,0 +1,145 @@
+"""The project's own variables, named as in the Ansible role this project grew from: the site, its
+source layout, uWSGI and the webservers."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, field_validator, model_validator
+
+from .checks import (ENV_NAME, HOSTNAME, PLAIN_PATH, SAFE_NAME, UNIX_NAME, absolute_clean_path, dotted_module,
+                     pem_or_file, positive_int)
+
+
+class ProjectInputs(BaseModel):
+    # --- Project (seed role) ---
+    websiteproject: str
+    url: str
+    webserver: Literal["nginx", "apache2"]
+    django_deployment_root_folder: str
+    django_settings_folder: str
+    django_settings_file: str
+    django_source_folder: str = ""
+    django_archives_to_deflate: list[str] = []
+    django_dependencies: list[str] = []
+    django_pip_install_requirements: bool = False
+    django_dependency_file: str = "auto"
+    django_linked_dirs: list[str] = []
+    django_linked_files: list[str] = []
+    django_environment_variables: dict[str, str] = {}
+    django_webapplication_additional_environment_settings: dict[str, str] = {}
+    django_revision_file_pattern: Optional[str] = None
+    application_additional_packages: list[str] = []
+    site_certificate: Optional[str] = None
+    site_key: Optional[str] = None
+    site_proxy: Optional[str] = None
+
+    # --- uWSGI (seed role) ---
+    uwsgi_number_workers: int = 2
+    uwsgi_user: str = "www-data"
+    uwsgi_group: str = "www-data"
+    uwsgi_additional_options: list[str] = []
+
+    # --- Webservers (seed role) ---
+    nginx_binary_name: str = "/usr/sbin/nginx"
+    nginx_user: str = "www-data"
+    nginx_group: str = "www-data"
+    apache2_check_binary_name: str = "a2ensite"
+    apache2_user: str = "www-data"
+    apache2_group: str = "www-data"
+
+    @field_validator("webserver", mode="before")
+    @classmethod
+    def _apache_alias(cls, value: Any) -> Any:
+        return "apache2" if value == "apache" else value
+
+    @field_validator("websiteproject")
+    @classmethod
+    def _safe_project_name(cls, value: str) -> str:
+        if not SAFE_NAME.match(value):
+            raise ValueError(
+                "must be a short safe name: lowercase letters, digits, '_' or '-', starting with a "
+                f"letter, at most 32 characters (got {value!r})"
+            )
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _host_name(cls, value: str) -> str:
+        if not HOSTNAME.match(value):
+            raise ValueError(f"must be a host name such as app.example.com, no scheme or path (got {value!r})")
+        return value
+
+    @field_validator("django_deployment_root_folder", "nginx_binary_name")
+    @classmethod
+    def _project_absolute(cls, value: str) -> str:
+        return absolute_clean_path(value)
+
+    @field_validator("apache2_check_binary_name")
+    @classmethod
+    def _command_name(cls, value: str) -> str:
+        if not PLAIN_PATH.match(value) or value.startswith("-"):
+            raise ValueError(f"must be a command name or path: letters, digits, '.', '_', '-' and '/' (got {value!r})")
+        return value
+
+    @field_validator("django_settings_folder", "django_settings_file")
+    @classmethod
+    def _project_dotted(cls, value: str) -> str:
+        return dotted_module(value)
+
+    @field_validator("django_source_folder")
+    @classmethod
+    def _relative_inside(cls, value: str) -> str:
+        value = value.strip("/") if value else ""
+        if value.startswith("~") or ".." in value.split("/"):
+            raise ValueError(f"must be a relative path inside the source tree, without '..' (got {value!r})")
+        return value
+
+    @field_validator("django_dependency_file")
+    @classmethod
+    def _dependency_file(cls, value: str) -> str:
+        if value in ("auto", "none"):
+            return value
+        if not value or value.startswith("/") or ".." in value.split("/"):
+            raise ValueError(f'must be "auto", "none" or a path inside the source tree (got {value!r})')
+        return value
+
+    @field_validator("django_archives_to_deflate", "django_linked_dirs", "django_linked_files")
+    @classmethod
+    def _paths_inside(cls, value: list[str]) -> list[str]:
+        for path in value:
+            if path.startswith("/") or ".." in path.split("/"):
+                raise ValueError(f"entries must be paths inside the release, without '..' (got {path!r})")
+        return value
+
+    @field_validator("django_environment_variables", "django_webapplication_additional_environment_settings")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not ENV_NAME.match(name):
+                raise ValueError(f"{name!r} is not a valid environment variable name")
+        return value
+
+    @field_validator("uwsgi_user", "uwsgi_group", "nginx_user", "nginx_group", "apache2_user", "apache2_group")
+    @classmethod
+    def _project_unix_name(cls, value: str) -> str:
+        if not UNIX_NAME.match(value):
+            raise ValueError(f"must be a user or group name (got {value!r})")
+        return value
+
+    @field_validator("uwsgi_number_workers", mode="before")
+    @classmethod
+    def _project_positive_int(cls, value: Any) -> Any:
+        return positive_int(value)
+
+    @field_validator("site_certificate", "site_key")
+    @classmethod
+    def _project_pem_or_file(cls, value: Optional[str], info) -> Optional[str]:
+        return pem_or_file(value, "PRIVATE KEY" if info.field_name == "site_key" else "CERTIFICATE")
+
+    @model_validator(mode="after")
+    def _certificate_pair(self):
+        if (self.site_certificate is None) != (self.site_key is None):
+            missing = "site_key" if self.site_key is None else "site_certificate"
+            raise ValueError(f"{missing}: site_certificate and site_key go together; give both or neither")
+        return self

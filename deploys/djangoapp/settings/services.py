@@ -1,0 +1,74 @@
+"""What runs beside the app: its database, Celery and Redis, memcached, the deploy user, Python."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, field_validator, model_validator
+
+from .checks import UNIX_NAME, absolute_clean_path, dotted_module, positive_int
+
+REDIS_PASSWORD = re.compile(r"^[A-Za-z0-9_.~-]{16,128}$")
+
+
+class ServiceInputs(BaseModel):
+    database: Literal["sqlite", "postgresql"] = "sqlite"
+    celery: bool = False
+    celery_beat: bool = False
+    celery_app: Optional[str] = None
+    celery_concurrency: int = 2
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    memcached: bool = False
+    deploy_user: Optional[str] = None
+    deploy_user_ssh_keys: list[str] = []
+    python_interpreter: str = "/usr/bin/python3"
+
+    @field_validator("celery_app")
+    @classmethod
+    def _services_dotted(cls, value: Optional[str]) -> Optional[str]:
+        return dotted_module(value)
+
+    @field_validator("celery_concurrency", mode="before")
+    @classmethod
+    def _services_positive_int(cls, value: Any) -> Any:
+        return positive_int(value)
+
+    @field_validator("deploy_user")
+    @classmethod
+    def _services_unix_name(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not UNIX_NAME.match(value):
+            raise ValueError(f"must be a user or group name (got {value!r})")
+        return value
+
+    @field_validator("python_interpreter")
+    @classmethod
+    def _services_absolute(cls, value: str) -> str:
+        return absolute_clean_path(value)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if not re.match(r"^rediss?://[^\s]+$", value):
+            raise ValueError(f"must be a redis:// URL (got {value!r})")
+        return value
+
+    @model_validator(mode="after")
+    def _database_password(self):
+        if self.database == "postgresql" and not self.django_environment_variables.get("DJANGO_DB_PASSWORD"):
+            raise ValueError("django_environment_variables: needs DJANGO_DB_PASSWORD when database is postgresql")
+        return self
+
+    @model_validator(mode="after")
+    def _redis_password(self):
+        password = self.django_environment_variables.get("REDIS_PASSWORD")
+        if password is not None and not REDIS_PASSWORD.match(password):
+            raise ValueError("django_environment_variables: REDIS_PASSWORD must be 16 to 128 letters, digits or "
+                             "'_.~-' (it goes into a URL and Redis's configuration as it is)")
+        return self
+
+    @model_validator(mode="after")
+    def _beat_needs_celery(self):
+        if self.celery_beat and not self.celery:
+            raise ValueError("celery_beat: needs celery = True")
+        return self
