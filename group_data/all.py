@@ -89,6 +89,11 @@ lines = 100  # deploys/logs.py: at most this many lines per host and log.
 grep = None  # deploys/logs.py: only lines holding this text (any case).
 unit = None  # deploys/logs.py: one kind of log only: "app", "celery", "beat" or "webserver".
 
+# --- Maintenance mode: deploys/maintenance.py ---------------------------------------------
+maintenance = None  # deploys/maintenance.py: "on" or "off"; release.py: "during_migrations" puts the page up only while migrations run.
+maintenance_page = None  # HTML text or local path of the page served with the 503 (self-contained; /static/ stays served); None: a plain page.
+maintenance_allow = []  # IP addresses or networks still served the site in maintenance (the host itself always is), e.g. ["203.0.113.7"].
+
 # --- Several hosts (inventory groups web, worker, db; a host in none of them holds all three) ---
 private_address = None  # This host's IP address on the fleet's private network; needed when there are several hosts.
 migration_host = None  # Host that snapshots and migrates the database in a release; default: the first web host.

@@ -8,6 +8,7 @@ is touched.
 from .commands import run_management_command
 from .host_prep import prepare_host
 from .logs import logs
+from .maintenance import maintenance_mode
 from .release import release
 from .remove import remove
 from .restart import restart
@@ -15,5 +16,5 @@ from .rollback import rollback
 from .skeleton import app_skeleton
 from .status import status
 
-__all__ = ["app_skeleton", "logs", "prepare_host", "release", "remove", "restart", "rollback", "run_management_command",
-           "status"]
+__all__ = ["app_skeleton", "logs", "maintenance_mode", "prepare_host", "release", "remove", "restart", "rollback",
+           "run_management_command", "status"]

@@ -64,7 +64,8 @@ def template(name: str, dest: str, settings: Settings, mode: str, user="root", g
         user=user,
         group=group,
         s=settings,
-        jinja_env_kwargs={"trim_blocks": True, "lstrip_blocks": True},
+        # The loader lets a template include another one of templates/ (maintenance/...).
+        jinja_env_kwargs={"trim_blocks": True, "lstrip_blocks": True, "loader": jinja2.FileSystemLoader(TEMPLATES)},
         **context,
     )
 

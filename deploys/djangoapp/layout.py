@@ -56,6 +56,25 @@ class Layout:
         return f"{self.project_root}/history.jsonl"
 
     @property
+    def maintenance_dir(self) -> str:
+        """The maintenance page and the flags that put it up (maintenance.py)."""
+        return f"{self.project_root}/maintenance"
+
+    @property
+    def maintenance_flag(self) -> str:
+        """Present while deploys/maintenance.py has put the site in maintenance."""
+        return f"{self.maintenance_dir}/on"
+
+    @property
+    def migrating_flag(self) -> str:
+        """Present while a release with maintenance=during_migrations migrates."""
+        return f"{self.maintenance_dir}/migrating"
+
+    @property
+    def maintenance_page_path(self) -> str:
+        return f"{self.maintenance_dir}/page.html"
+
+    @property
     def lock_dir(self) -> str:
         return f"{self.project_root}/.deploy-lock"
 

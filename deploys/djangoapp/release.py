@@ -46,6 +46,7 @@ from .dependencies import (
 from .host_prep import UV
 from .inspection import inspect_release
 from .lock import OPERATOR, RUN_TOKEN, hold_lock
+from .maintenance import maintenance_while_migrating, take_down_migrating
 from .operations import (
     ReleaseInfo,
     build_virtualenv,
@@ -100,7 +101,7 @@ def release():
                     release_dir=release_dir, manage=manage, script=f"{settings.project_root}/bin/inspect-release.py",
                     link_shared=f"{settings.project_root}/bin/link-shared.py", python=f"{release_dir}/.venv/bin/python",
                     link=settings.current_link)
-    _migrate(settings, release_id, release_dir, manage)
+    maintenance_while_migrating(settings, release_dir, lambda: _migrate(settings, release_id, release_dir, manage))
     switch_in_batches(settings, release_id)
     _clean_up(settings, release_id)
 
@@ -140,7 +141,7 @@ def _lock(settings: Settings, release_id: str, release_dir: str):
     # (if it switched), marks the new release failed and releases the lock.
     undo = undo_command(switch_plan(settings, release_id))
     hold_lock(settings, release_id, on_failure=(
-        f"{undo}; "
+        f"{undo}; {take_down_migrating(settings)}; "
         f'if [ "$(readlink {q(settings.current_link)})" != {q(release_dir)} ] && [ -d {q(release_dir)} ]; then '
         f"touch {q(release_dir)}/.failed && {q(settings.project_root)}/bin/release-history record "
         f"{q(release_id)} failed; fi"))

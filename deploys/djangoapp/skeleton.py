@@ -23,6 +23,7 @@ from .context import current_settings, template
 from .db_host import shared_services
 from .environment import environment_file_content, secret_file_content
 from .lock import hold_lock, let_go
+from .maintenance import maintenance_page
 from .operations import (
     apache_enabled,
     install_tested_config,
@@ -216,7 +217,7 @@ def _apache(settings: Settings, certificate_files: list[str]):
     test = config_test(settings)
     apache_enabled(name="Enable Apache modules", kind="module",
                    names=["ssl", "proxy", "proxy_uwsgi" if settings.app_protocol == "uwsgi" else "proxy_http",
-                          "headers", "expires"])
+                          "headers", "expires", "rewrite"])
     # Named to load after Debian's security.conf, whose ServerTokens it overrides.
     hardening = "/etc/apache2/conf-available/zz-django-deploy-hardening.conf"
     template("apache2/hardening.conf.j2", hardening, settings, mode="644")
@@ -255,6 +256,7 @@ def app_skeleton():
     if settings.is_web:
         certificate_files = _tls(settings)
         app_server(settings, environment_inputs(settings))
+        maintenance_page(settings)
         _stop_other_webserver(settings)
         if settings.webserver == "nginx":
             _nginx(settings, certificate_files)

@@ -124,3 +124,18 @@ def wait_for_new_workers(processes, old_workers: set[str], timeout: float = 30) 
     while processes()[1] & old_workers or not processes()[1]:
         assert time.monotonic() < deadline, "the workers were not replaced"
         time.sleep(0.5)
+
+
+FROM_THE_HOST = "curl -sk -o /dev/null -w '%{http_code}' --resolve localhost:443:127.0.0.1 https://localhost/"
+
+
+def assert_in_maintenance(host) -> None:
+    """The site answers the maintenance page with 503, but for the health check, static files and
+    the host itself."""
+    page = https_get(host, "/")
+    assert page.status_code == 503, page.text
+    assert "Down for maintenance" in page.text and page.headers["Retry-After"] == "300"
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert https_get(host, "/health/").status_code == 200
+    assert https_get(host, "/static/guestbook/site.css").status_code == 200
+    assert host.exec(FROM_THE_HOST).stdout == "200"

@@ -10,6 +10,7 @@ import requests
 import testinfra
 
 from tests.conftest import https_get, run_pyinfra
+from tests.e2e.conftest import assert_in_maintenance
 
 pytestmark = pytest.mark.e2e
 
@@ -111,6 +112,14 @@ def test_bare_host_to_https_then_rerun_changes_nothing(start_hosts, webserver, a
     assert second.changed() == [], second.output
     assert host.exec(STATE_OF_THE_HOST).stdout == before
     assert https_get(host, "/").headers["X-Release-Id"] == release_id
+
+    if webserver == "apache2":
+        # Apache's rules of maintenance mode (nginx's: test_maintenance.py).
+        assert run_pyinfra(fleet_file, "deploys/maintenance.py", data={"maintenance": "on"}).returncode == 0
+        assert_in_maintenance(host)
+        assert run_pyinfra(fleet_file, "deploys/maintenance.py", data={"maintenance": "off"}).returncode == 0
+        assert https_get(host, "/").status_code == 200
+        before = host.exec(STATE_OF_THE_HOST).stdout
 
     # Bad settings: one error naming each variable and the host; pyinfra fails; the host is as it was.
     refused = run_pyinfra(fleet_file, "deploys/all.py",

@@ -6,9 +6,9 @@ here are the documented ones: group_data/all.py repeats them for reading, and a 
 two (and the README's table) in step.
 
 Each concern declares its own variables and checks in a module of this package (project.py,
-services.py, app_server.py, certificates.py, releases.py, day2.py, fleet.py); Settings puts them
-together with what is derived from them (paths in ../layout.py, the fleet's places in ../fleet.py,
-the app server's names in ../app_server_layout.py).
+services.py, app_server.py, certificates.py, releases.py, day2.py, maintenance.py, fleet.py);
+Settings puts them together with what is derived from them (paths in ../layout.py, the fleet's
+places in ../fleet.py, the app server's names in ../app_server_layout.py).
 """
 
 from __future__ import annotations
@@ -28,13 +28,14 @@ from .certificates import CertificateInputs
 from .checks import RELEASE_ID, URL_PATH  # noqa: F401 (read by the checks of other modules)
 from .day2 import Day2Inputs
 from .fleet import FleetInputs
+from .maintenance import MaintenanceInputs
 from .project import ProjectInputs
 from .releases import ReleaseInputs
 from .services import ServiceInputs
 
 # Data keys with these prefixes belong to us: one we do not know is most likely a typo.
 OWN_PREFIXES = ("django_", "uwsgi_", "app_server", "manage_", "acme_", "nginx_", "apache2_", "site_", "celery_", "release_", "deploy_", "rollback_",
-                "confirm_")
+                "confirm_", "maintenance_")
 
 
 class DeploySettingsError(PyinfraError):
@@ -49,8 +50,8 @@ class DeployRefused(PyinfraError):
 # pydantic orders the fields of several bases from the last base to the first: the variables of
 # the inputs below come in the order project, services, app server, ..., fleet (the README's).
 class Settings(FleetPlace, Layout, AppServerPlace,
-               FleetInputs, Day2Inputs, ReleaseInputs, CertificateInputs, AppServerInputs, ServiceInputs,
-               ProjectInputs):
+               FleetInputs, MaintenanceInputs, Day2Inputs, ReleaseInputs, CertificateInputs, AppServerInputs,
+               ServiceInputs, ProjectInputs):
     """One host's deploy settings."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)

@@ -1,0 +1,78 @@
+"""Maintenance mode: the site answers 503 with a maintenance page while a flag file exists on the
+web host, everyone but the host itself (the deploy's health checks), `maintenance_allow` and the
+health check path; static files stay served (the page may use them). The webservers look at the
+flags on each request (templates/maintenance/), so turning maintenance on or off is one file, not
+a reload.
+
+Two flags, so that neither undoes the other: `on`, set and cleared by deploys/maintenance.py, and
+`migrating`, set by a release with `maintenance=during_migrations` on every web host while the
+migration host migrates (only when the release has migrations to apply) and cleared right after,
+or by the release's failure cleanup.
+"""
+
+from __future__ import annotations
+
+import shlex
+from io import StringIO
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.operations import files, server
+
+from .context import current_settings, only, render_template
+from .operations import read_json
+from .settings import DeployRefused, Settings
+
+q = shlex.quote
+
+
+def maintenance_page_content(settings: Settings) -> str:
+    """The page served with the 503: the project's own (maintenance_page), or a plain one."""
+    return settings.maintenance_page or render_template("maintenance/page.html.j2", s=settings)
+
+
+def maintenance_page(settings: Settings):
+    """Skeleton, web hosts: the folder of the flags and the page."""
+    files.directory(name=f"Directory {settings.maintenance_dir}", path=settings.maintenance_dir,
+                    user="root", group="root", mode="755")
+    files.put(name=f"Maintenance page in {settings.maintenance_page_path}",
+              src=StringIO(maintenance_page_content(settings)), dest=settings.maintenance_page_path,
+              user="root", group="root", mode="644")
+
+
+def migrating_commands(settings: Settings, release_dir: str) -> tuple[str, str]:
+    """Shell: put the maintenance page up if the release has migrations to apply (the list its
+    inspection wrote); take it down."""
+    pending = read_json(f"{release_dir}/.django.json", "pending")
+    put_up = (f'if [ "$({pending})" != "[]" ]; then mkdir -p {q(settings.maintenance_dir)} && '
+              f"touch {q(settings.migrating_flag)} && echo 'maintenance page up while migrating'; "
+              "else echo 'no migrations to apply: no maintenance page'; fi")
+    return put_up, take_down_migrating(settings)
+
+
+def take_down_migrating(settings: Settings) -> str:
+    return f"rm -f {q(settings.migrating_flag)}"
+
+
+def maintenance_while_migrating(settings: Settings, release_dir: str, migrate) -> None:
+    """Run `migrate()` (which adds the migration's operations) between the page going up and down
+    on every web host, when the release asks for it."""
+    if settings.maintenance != "during_migrations":
+        migrate()
+        return
+    put_up, take_down = migrating_commands(settings, release_dir)
+    server.shell(name="Maintenance page up while migrating", commands=[put_up], _if=only(settings.is_web))
+    migrate()
+    server.shell(name="Maintenance page down: migrations done", commands=[take_down], _if=only(settings.is_web))
+
+
+@deploy("Maintenance")
+def maintenance_mode():
+    settings = current_settings()
+    if settings.maintenance not in ("on", "off"):
+        raise DeployRefused("maintenance: give on or off, e.g. --data maintenance=on; nothing was changed")
+    if not settings.is_web:
+        host.noop("serves no site (not a web host)")
+        return
+    files.file(name=f"Maintenance {settings.maintenance}", path=settings.maintenance_flag,
+               present=settings.maintenance == "on", user="root", group="root", mode="644")

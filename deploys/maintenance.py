@@ -1,0 +1,5 @@
+"""Maintenance page on or off: --data maintenance=on (or off)."""
+
+from deploys.djangoapp import maintenance_mode
+
+maintenance_mode()
