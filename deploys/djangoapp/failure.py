@@ -9,11 +9,15 @@ path leaves a lock behind.
 
 from __future__ import annotations
 
+from typing import Callable
+
 from pyinfra.api import State, StringCommand
 from pyinfra.api.state import BaseStateCallback
 
 # host name -> cleanup command (one pyinfra run per process).
 _cleanups: dict[str, str] = {}
+# Called once, at the run's first failure, after the cleanups (notifications.py).
+_run_failure_callbacks: list[Callable[[], None]] = []
 
 
 def _clean_up(host) -> None:
@@ -24,10 +28,16 @@ def _clean_up(host) -> None:
     host.run_shell_command(StringCommand(command), print_output=True, **sudo)
 
 
+def _announce_failure() -> None:
+    while _run_failure_callbacks:
+        _run_failure_callbacks.pop(0)()
+
+
 class ReleaseFailureCleanup(BaseStateCallback):
     @staticmethod
     def operation_host_error(state: State, host, op_hash, retry_count: int = 0, max_retries: int = 0):
         _clean_up(host)
+        _announce_failure()
 
 
 def _stop_every_host(state: State) -> bool:
@@ -35,12 +45,23 @@ def _stop_every_host(state: State) -> bool:
     clean up too. True: let pyinfra stop the run."""
     for host in list(state.active_hosts):
         _clean_up(host)
+    _announce_failure()
     return True
+
+
+def _watch(state: State) -> None:
+    if not any(isinstance(handler, ReleaseFailureCleanup) for handler in state.callback_handlers):
+        state.add_callback_handler(ReleaseFailureCleanup())
+        state.should_raise_failed_hosts = _stop_every_host
 
 
 def on_failure(state: State, host, command: str) -> None:
     """Run `command` on `host` if an operation fails on any host from now on (once)."""
-    if not any(isinstance(handler, ReleaseFailureCleanup) for handler in state.callback_handlers):
-        state.add_callback_handler(ReleaseFailureCleanup())
-        state.should_raise_failed_hosts = _stop_every_host
+    _watch(state)
     _cleanups[host.name] = command
+
+
+def on_run_failure(state: State, callback: Callable[[], None]) -> None:
+    """Call `callback` on the control machine once if an operation fails on any host from now on."""
+    _watch(state)
+    _run_failure_callbacks.append(callback)

@@ -47,6 +47,7 @@ from .host_prep import UV
 from .inspection import inspect_release
 from .lock import OPERATOR, RUN_TOKEN, hold_lock
 from .maintenance import maintenance_while_migrating, take_down_migrating
+from .notifications import notify_when_done
 from .operations import (
     ReleaseInfo,
     build_virtualenv,
@@ -104,6 +105,7 @@ def release():
     maintenance_while_migrating(settings, release_dir, lambda: _migrate(settings, release_id, release_dir, manage))
     switch_in_batches(settings, release_id)
     _clean_up(settings, release_id)
+    notify_when_done(settings, "release", "released", release_id, live["id"] if live else None, source.revision)
 
 
 def switch_plan(settings: Settings, release_id: str, before_switch_back: str | None = None) -> SwitchPlan:

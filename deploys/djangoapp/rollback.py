@@ -27,6 +27,7 @@ from .context import current_settings, only, require_whole_fleet
 from .database import snapshot_commands
 from .inspection import bridge_assets
 from .lock import hold_lock, let_go
+from .notifications import notify_when_done
 from .operations import (
     ReleaseFile,
     ReleaseInfo,
@@ -126,3 +127,4 @@ def rollback():
     mark_rolled_back(name=f"Mark release {live_id} rolled back", release_dir=live_dir,
                      history=f"{settings.project_root}/bin/release-history", release_id=live_id, target_id=target_id)
     let_go(settings)
+    notify_when_done(settings, "rollback", "rolled back", target_id, live_id)

@@ -1,13 +1,17 @@
 """Maintenance mode on a live host: deploys/maintenance.py on and off, the addresses and paths
-still served, and a release that puts the page up only while it migrates."""
+still served, and a release that puts the page up only while it migrates; the notifications of
+that release and of a failed one."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
 from tests.conftest import https_get, run_pyinfra
-from tests.e2e.conftest import assert_in_maintenance, live_release, under_load
+from tests.e2e.conftest import assert_in_maintenance, history, live_release, under_load
 from tests.e2e.sources import example_source
+from tests.receiver import Receiver
 
 pytestmark = pytest.mark.e2e
 
@@ -46,16 +50,37 @@ def test_maintenance_mode_on_off_allowed_and_while_a_release_migrates(live_host,
     assert refused.returncode != 0 and "maintenance: give on or off" in refused.output
 
     # A release with migrations (six seconds of them): the page is up while they run, and only then.
+    # Its notification reaches the webhook; one that cannot be reached fails nothing.
     source = example_source(tmp_path / "v2", "v2", mood_migration=True, slow_migration=True)
-    with under_load(host) as answers:
-        released = run_pyinfra(fleet_file, "deploys/release.py",
-                               data={"django_source_dir": str(source), "release_id": "v2",
-                                     "maintenance": "during_migrations"})
+    webhook = Receiver()
+    notify = json.dumps([f"{webhook.url}/hooks/T0KEN-path", "http://127.0.0.1:1/hooks/GONE"])
+    try:
+        with under_load(host) as answers:
+            released = run_pyinfra(fleet_file, "deploys/release.py",
+                                   data={"django_source_dir": str(source), "release_id": "v2",
+                                         "maintenance": "during_migrations", "deploy_notify_url": notify})
+        failed = run_pyinfra(fleet_file, "deploys/release.py", data={
+            "django_source_dir": str(example_source(tmp_path / "bad", "bad", failing_migration=True)),
+            "release_id": "bad", "deploy_notify_url": notify})
+    finally:
+        webhook.close()
     assert released.returncode == 0, released.output
-    assert live_release(host) == "v2"
+    assert failed.returncode != 0, failed.output
+    assert "notification not delivered: webhook at 127.0.0.1 unreachable" in released.output
+    assert "T0KEN" not in released.output + failed.output and "GONE" not in released.output
+    (path, _, sent), (_, _, failure) = webhook.received
+    assert path == "/hooks/T0KEN-path"
+    assert {key: sent[key] for key in ("project", "action", "outcome", "release", "previous", "hosts")} == {
+        "project": "guestbook", "action": "release", "outcome": "released", "release": "v2",
+        "previous": history(host)[0]["id"], "hosts": ["web1"]}
+    assert sent["revision"] and sent["duration_seconds"] > 0 and "released v2" in sent["text"]
+    assert (failure["outcome"], failure["release"], failure["previous"]) == ("failed", "bad", "v2")
+    secret = host.exec("/srv/www/guestbook/bin/with-secrets printenv DJANGO_SECRET_KEY").stdout.strip()
+    assert secret not in json.dumps(webhook.received)
     assert set(answers) <= {200, 503}, [answer for answer in answers if answer not in (200, 503)][:5]
     window = [index for index, answer in enumerate(answers) if answer == 503]
     assert window, "the maintenance page never showed while migrating"
     assert answers[window[0]:window[-1] + 1] == [503] * len(window)  # one window...
     assert answers[window[-1] + 1:] and answers[-1] == 200  # ... closed before the release ended
     assert host.exec("ls /srv/www/guestbook/maintenance").stdout.split() == ["page.html"]
+    assert live_release(host) == "v2"

@@ -6,9 +6,9 @@ here are the documented ones: group_data/all.py repeats them for reading, and a 
 two (and the README's table) in step.
 
 Each concern declares its own variables and checks in a module of this package (project.py,
-services.py, app_server.py, certificates.py, releases.py, day2.py, maintenance.py, fleet.py);
-Settings puts them together with what is derived from them (paths in ../layout.py, the fleet's
-places in ../fleet.py, the app server's names in ../app_server_layout.py).
+services.py, app_server.py, certificates.py, releases.py, day2.py, maintenance.py,
+notifications.py, fleet.py); Settings puts them together with what is derived from them (paths in
+../layout.py, the fleet's places in ../fleet.py, the app server's names in ../app_server_layout.py).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from .checks import RELEASE_ID, URL_PATH  # noqa: F401 (read by the checks of ot
 from .day2 import Day2Inputs
 from .fleet import FleetInputs
 from .maintenance import MaintenanceInputs
+from .notifications import NotificationInputs
 from .project import ProjectInputs
 from .releases import ReleaseInputs
 from .services import ServiceInputs
@@ -50,8 +51,8 @@ class DeployRefused(PyinfraError):
 # pydantic orders the fields of several bases from the last base to the first: the variables of
 # the inputs below come in the order project, services, app server, ..., fleet (the README's).
 class Settings(FleetPlace, Layout, AppServerPlace,
-               FleetInputs, MaintenanceInputs, Day2Inputs, ReleaseInputs, CertificateInputs, AppServerInputs,
-               ServiceInputs, ProjectInputs):
+               FleetInputs, NotificationInputs, MaintenanceInputs, Day2Inputs, ReleaseInputs, CertificateInputs,
+               AppServerInputs, ServiceInputs, ProjectInputs):
     """One host's deploy settings."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)

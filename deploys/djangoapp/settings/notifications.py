@@ -1,0 +1,29 @@
+"""Where a release, rollback or failed run is announced (the sending is in ../notifications.py)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, field_validator
+
+WEBHOOK = re.compile(r"^https?://[^\s/?#]+(/[^\s]*)?$")
+
+
+class NotificationInputs(BaseModel):
+    deploy_notify_url: list[str] = []
+
+    @field_validator("deploy_notify_url", mode="before")
+    @classmethod
+    def _notifications_one_url(cls, value: Any) -> Any:
+        # `--data deploy_notify_url=https://...`: one webhook, as typed.
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("deploy_notify_url")
+    @classmethod
+    def _notifications_webhooks(cls, value: list[str]) -> list[str]:
+        # The URLs are not echoed: a webhook's path is often its secret (Slack's are).
+        bad = [str(number) for number, url in enumerate(value, 1) if not WEBHOOK.match(url)]
+        if bad:
+            raise ValueError(f"entry {', '.join(bad)} is not an http:// or https:// URL")
+        return value
