@@ -89,6 +89,9 @@ lines = 100  # deploys/logs.py: at most this many lines per host and log.
 grep = None  # deploys/logs.py: only lines holding this text (any case).
 unit = None  # deploys/logs.py: one kind of log only: "app", "celery", "beat" or "webserver".
 
+# --- Scheduled management commands ---------------------------------------------------------
+django_scheduled_commands = {}  # name -> {"command": "clearsessions", "schedule": "daily"} (systemd OnCalendar): run on migration_host against the live release, never twice at once, waiting while migrations run.
+
 # --- Maintenance mode: deploys/maintenance.py ---------------------------------------------
 maintenance = None  # deploys/maintenance.py: "on" or "off"; release.py: "during_migrations" puts the page up only while migrations run.
 maintenance_page = None  # HTML text or local path of the page served with the 503 (self-contained; /static/ stays served); None: a plain page.

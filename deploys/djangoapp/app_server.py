@@ -93,7 +93,7 @@ def _uwsgi(settings, environment_inputs: list[str]) -> None:
 
 
 def _gunicorn(settings, environment_inputs: list[str]) -> None:
-    service_path, socket_path = unit_paths(settings.gunicorn_service)
+    service_path, socket_path, _ = unit_paths(settings.gunicorn_service)
     template("app_server/gunicorn.conf.py.j2", settings.gunicorn_config, settings, mode="644")
     template("app_server/django_deploy_entry.py.j2", settings.gunicorn_entry, settings, mode="644")
     socket = template("app_server/gunicorn.socket.j2", socket_path, settings, mode="644")

@@ -75,6 +75,11 @@ class Layout:
         return f"{self.maintenance_dir}/page.html"
 
     @property
+    def migration_lock(self) -> str:
+        """flock(1)'s file: migrations hold it exclusively, scheduled jobs shared (schedules.py)."""
+        return f"{self.project_root}/.migration-lock"
+
+    @property
     def lock_dir(self) -> str:
         return f"{self.project_root}/.deploy-lock"
 

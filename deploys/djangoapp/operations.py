@@ -158,12 +158,18 @@ def migrate_command(release_dir: str, manage: str, snapshot: str, take_snapshot:
     )
 
 
+def under_migration_lock(lock: str, command: str) -> str:
+    """Shell: `command` (migrations) holding the migration lock exclusively: scheduled jobs that
+    run hold it shared (schedules.py), so they finish first, and new ones wait."""
+    return f"flock {q(lock)} sh -c {q(command)}"
+
+
 @operation(is_idempotent=False)
 def migrate_with_snapshot(release_dir: str, manage: str, snapshot: str, take_snapshot: str,
-                          restore_snapshot: str):
+                          restore_snapshot: str, lock: str):
     """Migrate the database from the new release (migrate_command): the live release keeps the
     database it knows if a migration fails."""
-    yield migrate_command(release_dir, manage, snapshot, take_snapshot, restore_snapshot)
+    yield under_migration_lock(lock, migrate_command(release_dir, manage, snapshot, take_snapshot, restore_snapshot))
 
 
 @operation(is_idempotent=False)
@@ -354,13 +360,14 @@ class ReleaseFile(FactBase):
 
 
 @operation(is_idempotent=False)
-def migrate_back(manage: str, steps: list[tuple[str, str]], restore_snapshot: str | None, snapshot: str | None):
+def migrate_back(manage: str, steps: list[tuple[str, str]], restore_snapshot: str | None, snapshot: str | None,
+                 lock: str):
     """Migrate apps back (`steps`: app, target migration) with the newer release's migration files
     (migrate_back_command)."""
     if not steps:
         host.noop("no migrations to undo")
         return
-    yield migrate_back_command(manage, steps, restore_snapshot, snapshot)
+    yield under_migration_lock(lock, migrate_back_command(manage, steps, restore_snapshot, snapshot))
 
 
 def migrate_back_command(manage: str, steps: list[tuple[str, str]], restore_snapshot: str | None,

@@ -39,8 +39,9 @@ class NewerThan(FactBase):
 
 
 def unit_paths(service: str) -> list[str]:
-    """The unit files a service may have: its .service, and a .socket when systemd holds its socket."""
-    return [f"/etc/systemd/system/{service}.service", f"/etc/systemd/system/{service}.socket"]
+    """The unit files a service may have: its .service, a .socket when systemd holds its socket, a
+    .timer when systemd starts it on a schedule."""
+    return [f"/etc/systemd/system/{service}.{kind}" for kind in ("service", "socket", "timer")]
 
 
 def remove_units(services: list[str]) -> None:
@@ -49,11 +50,15 @@ def remove_units(services: list[str]) -> None:
     for service in services:
         units = [path for path in unit_paths(service) if host.get_fact(File, path=path)]
         if units:
-            names = " ".join(q(path.rsplit("/", 1)[1]) for path in units)
-            server.shell(name=f"Stop and remove {service}",
-                         commands=[f"systemctl disable --now {names}",
-                                   f"rm -f {' '.join(q(path) for path in units)} {q(stamp_path(service))}",
-                                   "systemctl daemon-reload"])
+            starters = " ".join(q(path.rsplit("/", 1)[1]) for path in units if not path.endswith(".service"))
+            server.shell(name=f"Stop and remove {service}", commands=[
+                # What starts the service first (its socket, its timer), then the service: stopping a
+                # oneshot that is running cancels its start job, an error while it does stop.
+                *([f"systemctl disable --now {starters}"] if starters else []),
+                f"systemctl disable {q(service)}.service 2>/dev/null || true",
+                f"systemctl stop {q(service)}.service || ! systemctl is-active -q {q(service)}.service",
+                f"rm -f {' '.join(q(path) for path in units)} {q(stamp_path(service))}",
+                "systemctl daemon-reload"])
 
 
 @operation(is_idempotent=False)

@@ -20,6 +20,7 @@ from .lock import hold_lock
 from .operations import PostgresNames, apache_enabled
 from .settings import DeployRefused, Settings
 from .refresh import remove_units
+from .schedules import JobUnits, job_unit
 from .skeleton import all_celery_services, staged_path
 
 BACKUP_DIR = "/var/backups/django-deploy"
@@ -42,7 +43,8 @@ def _final_backup(settings: Settings) -> None:
 
 def _services(settings: Settings) -> None:
     # Every unit the project may have here, whatever this host's roles are now.
-    remove_units([settings.uwsgi_service, settings.gunicorn_service, *all_celery_services(settings)])
+    jobs = [job_unit(settings, name) for name in host.get_fact(JobUnits, prefix=settings.websiteproject)]
+    remove_units([settings.uwsgi_service, settings.gunicorn_service, *all_celery_services(settings), *jobs])
 
 
 def _webserver_site(settings: Settings) -> None:

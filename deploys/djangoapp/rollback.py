@@ -118,7 +118,8 @@ def rollback():
         logger.warning(f"{host.print_prefix}rollback_restore_snapshot: if a migration cannot be undone, the "
                        f"snapshot {snapshot} is restored: writes since it was taken are lost")
     migrate_back(name=f"Migrate the database back to release {target_id}", manage=live_manage, steps=steps,
-                 restore_snapshot=restore, snapshot=snapshot, _if=only(settings.runs_migrations))
+                 restore_snapshot=restore, snapshot=snapshot, lock=settings.migration_lock,
+                 _if=only(settings.runs_migrations))
     # Pages the live release served keep their stylesheets and scripts after the switch back.
     server.shell(name=f"Static files of {live_id} served by {target_id} too",
                  commands=[bridge_assets(shlex.quote(live_dir), shlex.quote(f"{settings.releases_dir}/{target_id}"))],

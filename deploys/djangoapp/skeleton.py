@@ -32,6 +32,7 @@ from .operations import (
     self_signed_certificate,
 )
 from .refresh import STAMP_DIR, refresh_service, remove_units, stamp_path
+from .schedules import scheduled_jobs
 from .settings import Settings
 
 
@@ -253,6 +254,7 @@ def app_skeleton():
         _celery(settings)
     # Celery (or beat) turned off, or this host no longer a worker: nothing of it stays.
     remove_units([service for service in all_celery_services(settings) if service not in settings.celery_services])
+    scheduled_jobs(settings)
     if settings.is_web:
         certificate_files = _tls(settings)
         app_server(settings, environment_inputs(settings))

@@ -17,7 +17,7 @@ q = shlex.quote
 class ProjectStatus(FactBase):
     """A readable report of a project's state on the host."""
 
-    def command(self, project_root: str, certificate: str) -> str:
+    def command(self, project_root: str, certificate: str, project: str) -> str:
         root = q(project_root)
         return (
             f"if [ ! -d {root} ]; then echo 'not deployed here'; exit 0; fi; "
@@ -27,6 +27,7 @@ class ProjectStatus(FactBase):
             f"{root}/shared 2>/dev/null | sed 's/^/  /'; "
             f"if [ -f {q(certificate)} ]; then echo \"certificate: $(openssl x509 -in {q(certificate)} -noout "
             f"-issuer -enddate | tr '\\n' ' ')\"; fi; "
+            f"{scheduled_jobs_status(project)}; "
             f"if [ -f {root}/.deploy-lock/holder.json ]; then echo \"deploy lock: held by $(cat {root}/.deploy-lock/holder.json)\"; "
             f"else echo 'deploy lock: free'; fi"
         )
@@ -35,10 +36,20 @@ class ProjectStatus(FactBase):
         return list(output)
 
 
+def scheduled_jobs_status(project: str) -> str:
+    """Shell: each scheduled job of the project on this host, when it last ran and how that ended,
+    when it runs next (schedules.py)."""
+    return (f"for timer in /etc/systemd/system/{project}-job-*.timer; do [ -e \"$timer\" ] || continue; "
+            'job=$(basename "$timer" .timer); '
+            'echo "scheduled ${job#*-job-}: last run $(systemctl show -P LastTriggerUSec "$job.timer" | sed "s/^$/never/")'
+            ' (result: $(systemctl show -P Result "$job.service"), exit status $(systemctl show -P ExecMainStatus '
+            '"$job.service")), next $(systemctl show -P NextElapseUSecRealtime "$job.timer")"; done')
+
+
 @deploy("Status")
 def status():
     settings = current_settings()
-    report = host.get_fact(ProjectStatus, project_root=settings.project_root,
+    report = host.get_fact(ProjectStatus, project_root=settings.project_root, project=settings.websiteproject,
                            certificate=settings.ssl_certificate_path if settings.is_web else "")
     logger.info(f"{host.print_prefix}{settings.websiteproject} at {settings.project_root} "
                 f"(roles: {', '.join(role for role in ROLES if role in settings.roles)})")

@@ -1,9 +1,11 @@
-"""Day-2 operations on a live host: a management command run by deploys/manage.py, and the logs
-shown by deploys/logs.py."""
+"""Day-2 operations on a live host: a management command run by deploys/manage.py, the logs
+shown by deploys/logs.py, and a scheduled command."""
 
 from __future__ import annotations
 
+import json
 import re
+import time
 
 import pytest
 
@@ -68,3 +70,25 @@ def test_logs_show_the_projects_logs_merged_and_masked(live_host):
 
     only_app = run_pyinfra(fleet_file, "deploys/logs.py", data={"grep": "probe", "unit": "app"})
     assert "logs-probe" in only_app.output and "missing-probe" not in only_app.output
+
+
+def test_a_scheduled_command_runs_on_its_schedule_and_goes_when_removed(live_host):
+    host, fleet_file = live_host
+    jobs = json.dumps({"notes": {"command": "add_note 'from the schedule'", "schedule": "*:*:0/3"}})
+    added = run_pyinfra(fleet_file, "deploys/skeleton.py", data={"django_scheduled_commands": jobs})
+    assert added.returncode == 0, added.output
+    deadline = time.monotonic() + 40
+    while int(notes_saying(host, "from the schedule")) < 2:
+        assert time.monotonic() < deadline, host.exec("journalctl -u guestbook-job-notes -n 20 --no-pager").stdout
+        time.sleep(1)
+
+    again = run_pyinfra(fleet_file, "deploys/skeleton.py", data={"django_scheduled_commands": jobs})
+    assert again.returncode == 0 and again.changed() == [], again.output
+    status = run_pyinfra(fleet_file, "deploys/status.py")
+    assert re.search(r"scheduled notes: last run \w{3} \d{4}-\d\d-\d\d [\d:]+ UTC \(result: success, exit status 0\), "
+                     r"next \w{3} ", status.output), status.output
+
+    removed = run_pyinfra(fleet_file, "deploys/skeleton.py")
+    assert removed.returncode == 0, removed.output
+    assert host.exec("ls /etc/systemd/system /srv/www/guestbook/bin | grep -c job", check=False).stdout.strip() == "0"
+    assert "guestbook-job" not in host.exec("systemctl list-timers --all --no-pager").stdout

@@ -6,7 +6,7 @@ here are the documented ones: group_data/all.py repeats them for reading, and a 
 two (and the README's table) in step.
 
 Each concern declares its own variables and checks in a module of this package (project.py,
-services.py, app_server.py, certificates.py, releases.py, day2.py, maintenance.py,
+services.py, app_server.py, certificates.py, releases.py, day2.py, schedules.py, maintenance.py,
 notifications.py, fleet.py); Settings puts them together with what is derived from them (paths in
 ../layout.py, the fleet's places in ../fleet.py, the app server's names in ../app_server_layout.py).
 """
@@ -32,6 +32,7 @@ from .maintenance import MaintenanceInputs
 from .notifications import NotificationInputs
 from .project import ProjectInputs
 from .releases import ReleaseInputs
+from .schedules import ScheduleInputs
 from .services import ServiceInputs
 
 # Data keys with these prefixes belong to us: one we do not know is most likely a typo.
@@ -51,8 +52,8 @@ class DeployRefused(PyinfraError):
 # pydantic orders the fields of several bases from the last base to the first: the variables of
 # the inputs below come in the order project, services, app server, ..., fleet (the README's).
 class Settings(FleetPlace, Layout, AppServerPlace,
-               FleetInputs, NotificationInputs, MaintenanceInputs, Day2Inputs, ReleaseInputs, CertificateInputs,
-               AppServerInputs, ServiceInputs, ProjectInputs):
+               FleetInputs, NotificationInputs, MaintenanceInputs, ScheduleInputs, Day2Inputs, ReleaseInputs,
+               CertificateInputs, AppServerInputs, ServiceInputs, ProjectInputs):
     """One host's deploy settings."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)

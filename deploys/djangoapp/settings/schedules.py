@@ -1,0 +1,53 @@
+"""Management commands run on a schedule (the deploy steps are in ../schedules.py)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from typing import Any
+
+from pydantic import BaseModel, field_validator
+
+from .day2 import MANAGEMENT_COMMAND
+
+JOB_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+# What systemd.time(7) calendar events are written with: no quotes, no newlines.
+CALENDAR = re.compile(r"^[A-Za-z0-9*:/,.~ +-]{1,80}$")
+
+
+def command_problem(command: Any) -> str | None:
+    """Why a management command line is refused, or None."""
+    if not isinstance(command, str) or any(ord(character) < 32 for character in command):
+        return "must be one line of text"
+    try:
+        words = shlex.split(command)
+    except ValueError as error:
+        return f"cannot be split into words ({error})"
+    if not words or not MANAGEMENT_COMMAND.match(words[0]):
+        return "must start with the name of a management command, e.g. clearsessions"
+    return None
+
+
+class ScheduleInputs(BaseModel):
+    django_scheduled_commands: dict[str, dict[str, str]] = {}
+
+    @field_validator("django_scheduled_commands")
+    @classmethod
+    def _schedules_jobs(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        found = []
+        for name, job in value.items():
+            if not JOB_NAME.match(name):
+                found.append(f"{name!r} is not a job name (lowercase letters, digits and '-', at most 31)")
+                continue
+            if set(job) != {"command", "schedule"}:
+                found.append(f"{name}: give exactly \"command\" and \"schedule\" (got {sorted(job)})")
+                continue
+            problem = command_problem(job["command"])
+            if problem:
+                found.append(f"{name}: command {problem} (got {job['command']!r})")
+            if not CALENDAR.match(job["schedule"]):
+                found.append(f"{name}: schedule must be a systemd calendar event such as \"daily\" or "
+                             f"\"*-*-* 03:30:00\" (got {job['schedule']!r})")
+        if found:
+            raise ValueError("; ".join(found))
+        return value

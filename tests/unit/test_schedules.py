@@ -1,0 +1,68 @@
+"""Scheduled commands: their settings, units and script, the script run under dash with a stand-in
+bin/manage, and the migration lock between jobs and migrations."""
+
+import subprocess
+import time
+
+from deploys.djangoapp.context import render_template
+from deploys.djangoapp.operations import under_migration_lock
+from deploys.djangoapp.schedules import job_script
+from deploys.djangoapp.settings import problems
+from tests.unit.sites import VALID, settings
+
+JOB = {"command": "add_note 'two words; rm -rf /' --verbosity 0", "schedule": "*-*-* 03:30:00"}
+
+
+def site_in(tmp_path):
+    site = settings(django_deployment_root_folder=str(tmp_path), django_scheduled_commands={"notes": JOB})
+    bin_dir = tmp_path / "mysite" / "bin"
+    bin_dir.mkdir(parents=True)
+    manage = bin_dir / "manage"
+    manage.write_text("#!/bin/sh\nfor word in \"$@\"; do echo \"[$word]\"; done\n")
+    manage.chmod(0o755)
+    script = bin_dir / "job-notes"
+    script.write_text(job_script(site, "notes"))
+    script.chmod(0o755)
+    return site, script
+
+
+def test_the_job_runs_its_command_word_for_word(tmp_path):
+    site, script = site_in(tmp_path)
+    assert script.read_text().startswith("#!/bin/sh\n")
+    ran = subprocess.run([str(script)], capture_output=True, text=True, timeout=20)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.splitlines() == ["[add_note]", "[two words; rm -rf /]", "[--verbosity]", "[0]"]
+
+
+def test_a_job_waits_while_migrations_hold_the_lock(tmp_path):
+    site, script = site_in(tmp_path)
+    migrating = subprocess.Popen(["sh", "-c", under_migration_lock(site.migration_lock, "sleep 2")])
+    try:
+        time.sleep(0.5)  # the migrations have the lock
+        started = time.monotonic()
+        ran = subprocess.run([str(script)], capture_output=True, text=True, timeout=20)
+        waited = time.monotonic() - started
+    finally:
+        migrating.wait(timeout=20)
+    assert ran.returncode == 0 and waited > 1, (ran.stderr, waited)
+
+
+def test_the_units_run_the_script_on_the_calendar_and_hold_no_arguments(tmp_path):
+    site, _ = site_in(tmp_path)
+    context = {"s": site, "job_name": "notes", "job": JOB}
+    service = render_template("schedules/job.service.j2", script=f"{site.project_root}/bin/job-notes", **context)
+    timer = render_template("schedules/job.timer.j2", **context)
+    assert "Type=oneshot" in service and f"ExecStart={site.project_root}/bin/job-notes\n" in service
+    assert "two words" not in service + timer  # the arguments stay in the root-owned script
+    assert "OnCalendar=*-*-* 03:30:00\n" in timer and "WantedBy=timers.target" in timer
+
+
+def test_scheduled_commands_are_checked():
+    def found(jobs):
+        return problems({**VALID, "django_scheduled_commands": jobs})[1]
+
+    assert found({"Bad Name": JOB})[0].startswith("django_scheduled_commands: 'Bad Name' is not a job name")
+    assert "give exactly" in found({"notes": {"command": "clearsessions"}})[0]
+    assert "must start with the name of a management command" in found({"notes": {**JOB, "command": "; reboot"}})[0]
+    assert "schedule must be a systemd calendar event" in found({"notes": {**JOB, "schedule": "daily\nExecStart=x"}})[0]
+    assert found({"sessions": {"command": "clearsessions", "schedule": "daily"}}) == []
