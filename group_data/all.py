@@ -87,7 +87,7 @@ manage_on = "migration_host"  # Where deploys/manage.py runs it: "migration_host
 since = "1 hour ago"  # deploys/logs.py: journal entries since then (journalctl --since).
 lines = 100  # deploys/logs.py: at most this many lines per host and log.
 grep = None  # deploys/logs.py: only lines holding this text (any case).
-unit = None  # deploys/logs.py: one kind of log only: "app", "celery", "beat" or "webserver".
+unit = None  # deploys/logs.py: one kind of log only: "app", "celery", "beat", "webserver" or "jobs" (scheduled commands).
 
 # --- Scheduled management commands ---------------------------------------------------------
 django_scheduled_commands = {}  # name -> {"command": "clearsessions", "schedule": "daily"} (systemd OnCalendar): run on migration_host against the live release, never twice at once, waiting while migrations run.

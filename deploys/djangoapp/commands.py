@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import shlex
 
-from pyinfra import host, logger
+from pyinfra import host, logger, state
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import OperationError
 from pyinfra.operations import python
 
+from . import audit, failure
 from .context import current_settings
 from .environment import mask_credentials
 from .operations import ReleaseInfo
@@ -60,5 +61,8 @@ def run_management_command():
         return
     if not host.get_fact(ReleaseInfo, link=settings.current_link):
         raise DeployRefused(f"host {host.name}: no live release to run manage.py in; nothing was changed")
-    python.call(name=f"manage.py {mask_secrets(settings.manage, settings.secrets)}", function=_run,
+    shown = mask_secrets(settings.manage, settings.secrets)
+    failure.on_failure(state, host, audit.failure_command(settings, "manage", shown))
+    python.call(name=f"manage.py {shown}", function=_run,
                 command=management_command(settings), secrets=settings.secrets)
+    audit.record(settings, "manage", shown)

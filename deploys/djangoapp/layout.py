@@ -80,6 +80,11 @@ class Layout:
         return f"{self.project_root}/.migration-lock"
 
     @property
+    def audit_file(self) -> str:
+        """One JSON line per deploy run that changed the project here (audit.py)."""
+        return f"{self.project_root}/audit.jsonl"
+
+    @property
     def lock_dir(self) -> str:
         return f"{self.project_root}/.deploy-lock"
 

@@ -1,11 +1,11 @@
-"""Read the project's logs (deploys/logs.py): the app server, the Celery worker and beat, and the
-webserver (its unit, and the site's error log), from every host, merged in time order, with every
+"""Read the project's logs (deploys/logs.py): the app server, the Celery worker and beat, the
+webserver (its unit, and the site's error log) and the scheduled commands, from every host, merged in time order, with every
 secret value masked.
 
     --data since="1 hour ago"    journal entries since then (journalctl's --since; default 1 hour)
     --data lines=100             at most this many lines per host and log (default 100)
     --data grep=TEXT             only lines holding TEXT (any case)
-    --data unit=app|celery|beat|webserver   one kind of log only
+    --data unit=app|celery|beat|webserver|jobs   one kind of log only
 
 Reads only: no operation is added.
 """
@@ -22,6 +22,7 @@ from pyinfra.api import FactBase, deploy
 
 from .commands import mask_secrets
 from .context import current_settings, settings_of
+from .schedules import job_unit
 from .settings import Settings
 
 q = shlex.quote
@@ -37,7 +38,9 @@ def units(settings: Settings, kind: Optional[str]) -> list[str]:
     found = {"app": [settings.app_service] if settings.is_web else [],
              "celery": settings.celery_services[:1] if settings.is_worker else [],
              "beat": settings.celery_services[1:] if settings.is_worker else [],
-             "webserver": [settings.webserver] if settings.is_web else []}
+             "webserver": [settings.webserver] if settings.is_web else [],
+             "jobs": [f"{job_unit(settings, name)}.service" for name in settings.django_scheduled_commands]
+             if settings.runs_migrations else []}
     return [unit for name, listed in found.items() if kind in (None, name) for unit in listed]
 
 

@@ -19,6 +19,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files, server
 
+from . import audit
 from .context import current_settings, only, render_template
 from .operations import read_json
 from .settings import DeployRefused, Settings
@@ -74,5 +75,6 @@ def maintenance_mode():
     if not settings.is_web:
         host.noop("serves no site (not a web host)")
         return
-    files.file(name=f"Maintenance {settings.maintenance}", path=settings.maintenance_flag,
-               present=settings.maintenance == "on", user="root", group="root", mode="644")
+    flag = files.file(name=f"Maintenance {settings.maintenance}", path=settings.maintenance_flag,
+                      present=settings.maintenance == "on", user="root", group="root", mode="644")
+    audit.record(settings, "maintenance", settings.maintenance, _if=flag.did_change)

@@ -32,6 +32,7 @@ from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.operations import server
 
+from . import audit
 from .app_server import UWSGI_PYTHON, app_server_install, uwsgi_python_problem
 from .context import current_settings, only, proxy_environment, require_whole_fleet
 from .database import snapshot_commands, snapshot_path
@@ -105,6 +106,7 @@ def release():
     maintenance_while_migrating(settings, release_dir, lambda: _migrate(settings, release_id, release_dir, manage))
     switch_in_batches(settings, release_id)
     _clean_up(settings, release_id)
+    audit.record(settings, "release", f"{release_id} live (was {live['id'] if live else 'nothing'})")
     notify_when_done(settings, "release", "released", release_id, live["id"] if live else None, source.revision)
 
 
@@ -143,7 +145,7 @@ def _lock(settings: Settings, release_id: str, release_dir: str):
     # (if it switched), marks the new release failed and releases the lock.
     undo = undo_command(switch_plan(settings, release_id))
     hold_lock(settings, release_id, on_failure=(
-        f"{undo}; {take_down_migrating(settings)}; "
+        f"{undo}; {take_down_migrating(settings)}; {audit.failure_command(settings, 'release', release_id)}; "
         f'if [ "$(readlink {q(settings.current_link)})" != {q(release_dir)} ] && [ -d {q(release_dir)} ]; then '
         f"touch {q(release_dir)}/.failed && {q(settings.project_root)}/bin/release-history record "
         f"{q(release_id)} failed; fi"))

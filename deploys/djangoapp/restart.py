@@ -6,6 +6,7 @@ restarts what its roles run."""
 from pyinfra.api import deploy
 from pyinfra.operations import server, systemd
 
+from . import audit
 from .context import current_settings
 from .lock import hold_lock, let_go
 
@@ -21,4 +22,5 @@ def restart():
                      commands=[f"systemctl reload-or-restart {settings.app_service}"])
     for service in settings.celery_services:
         server.shell(name=f"Restart {service}", commands=[f"systemctl restart {service}"])
+    audit.record(settings, "restart", "webserver, app server and Celery, as this host runs them")
     let_go(settings)

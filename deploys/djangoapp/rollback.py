@@ -23,6 +23,7 @@ from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.operations import server
 
+from . import audit
 from .context import current_settings, only, require_whole_fleet
 from .database import snapshot_commands
 from .inspection import bridge_assets
@@ -111,7 +112,8 @@ def rollback():
     snapshot = next(filter(None, (release_file(release_id, ".snapshot") for release_id in newer)), None)
 
     # Everything above was decided from the live release: it must still be live under the lock.
-    hold_lock(settings, f"rollback to {target_id}", check_live=True, expected_live=live_dir)
+    hold_lock(settings, f"rollback to {target_id}", check_live=True, expected_live=live_dir,
+              on_failure=audit.failure_command(settings, "rollback", f"to {target_id} from {live_id}"))
 
     restore = snapshot_commands(settings, snapshot)[1] if settings.rollback_restore_snapshot and snapshot else None
     if restore:
@@ -127,5 +129,6 @@ def rollback():
     switch_in_batches(settings, target_id, before_switch_back=f"{live_manage} migrate --noinput")
     mark_rolled_back(name=f"Mark release {live_id} rolled back", release_dir=live_dir,
                      history=f"{settings.project_root}/bin/release-history", release_id=live_id, target_id=target_id)
+    audit.record(settings, "rollback", f"to {target_id} from {live_id}")
     let_go(settings)
     notify_when_done(settings, "rollback", "rolled back", target_id, live_id)

@@ -17,6 +17,7 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
+from . import audit
 from .app_server import app_server, remove_other_app_server
 from .certificates import AcmeCertificate, acme_certificate, no_acme_certificate
 from .context import current_settings, template
@@ -271,4 +272,5 @@ def app_skeleton():
             acme_certificate(settings, reload_command=webserver_reload(settings))
         else:
             no_acme_certificate(settings)
+    audit.record(settings, "skeleton", "configuration changed", _if=audit.changed_anything())
     let_go(settings)

@@ -8,6 +8,7 @@ import shlex
 from pyinfra import host, logger
 from pyinfra.api import FactBase, deploy
 
+from .audit import last_entries_command
 from .context import current_settings
 from .fleet import ROLES
 
@@ -17,7 +18,7 @@ q = shlex.quote
 class ProjectStatus(FactBase):
     """A readable report of a project's state on the host."""
 
-    def command(self, project_root: str, certificate: str, project: str) -> str:
+    def command(self, project_root: str, certificate: str, project: str, audit: str) -> str:
         root = q(project_root)
         return (
             f"if [ ! -d {root} ]; then echo 'not deployed here'; exit 0; fi; "
@@ -27,7 +28,7 @@ class ProjectStatus(FactBase):
             f"{root}/shared 2>/dev/null | sed 's/^/  /'; "
             f"if [ -f {q(certificate)} ]; then echo \"certificate: $(openssl x509 -in {q(certificate)} -noout "
             f"-issuer -enddate | tr '\\n' ' ')\"; fi; "
-            f"{scheduled_jobs_status(project)}; "
+            f"{scheduled_jobs_status(project)}; {audit}; "
             f"if [ -f {root}/.deploy-lock/holder.json ]; then echo \"deploy lock: held by $(cat {root}/.deploy-lock/holder.json)\"; "
             f"else echo 'deploy lock: free'; fi"
         )
@@ -50,6 +51,7 @@ def scheduled_jobs_status(project: str) -> str:
 def status():
     settings = current_settings()
     report = host.get_fact(ProjectStatus, project_root=settings.project_root, project=settings.websiteproject,
+                           audit=last_entries_command(settings),
                            certificate=settings.ssl_certificate_path if settings.is_web else "")
     logger.info(f"{host.print_prefix}{settings.websiteproject} at {settings.project_root} "
                 f"(roles: {', '.join(role for role in ROLES if role in settings.roles)})")

@@ -50,6 +50,7 @@ def test_every_deploy_file_dry_run_changes_nothing(live_host, tmp_path):
         "deploys/status.py": {},
         "deploys/manage.py": {"manage": "add_note 'from a dry run'"},
         "deploys/logs.py": {},
+        "deploys/maintenance.py": {"maintenance": "on"},
     }
     outputs = {}
     for deploy_file, data in previews.items():
@@ -64,6 +65,7 @@ def test_every_deploy_file_dry_run_changes_nothing(live_host, tmp_path):
     assert f"Migrate the database back to release {v1}" in outputs["deploys/rollback.py"]
     assert f"Remove {ROOT}" in outputs["deploys/remove.py"]
     assert "manage.py add_note 'from a dry run'" in outputs["deploys/manage.py"]
+    assert re.search(r"Maintenance on +1 \(web1\)", outputs["deploys/maintenance.py"])
     # ...and did none of it.
     assert host_state(host) == before
     assert live_release(host) == "v2"

@@ -1,10 +1,11 @@
 """Maintenance mode on a live host: deploys/maintenance.py on and off, the addresses and paths
 still served, and a release that puts the page up only while it migrates; the notifications of
-that release and of a failed one."""
+that release and of a failed one; the audit log of it all."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -84,3 +85,12 @@ def test_maintenance_mode_on_off_allowed_and_while_a_release_migrates(live_host,
     assert answers[window[-1] + 1:] and answers[-1] == 200  # ... closed before the release ended
     assert host.exec("ls /srv/www/guestbook/maintenance").stdout.split() == ["page.html"]
     assert live_release(host) == "v2"
+
+    # Every run that changed something is in the audit log, and status.py shows it.
+    entries = [json.loads(line) for line in host.exec("cat /srv/www/guestbook/audit.jsonl").stdout.splitlines()]
+    assert [(entry["deploy"], entry["detail"].split()[0], entry["outcome"]) for entry in entries[-6:]] == [
+        ("maintenance", "on", "ok"), ("skeleton", "configuration", "ok"), ("skeleton", "configuration", "ok"),
+        ("maintenance", "off", "ok"), ("release", "v2", "ok"), ("release", "bad", "failed")]
+    assert host.exec("stat -c %a /srv/www/guestbook/audit.jsonl").stdout.strip() == "600"
+    status = run_pyinfra(fleet_file, "deploys/status.py")
+    assert re.search(r"\[web1\]\s+\S+Z \S+ release bad failed$", status.output, re.MULTILINE), status.output

@@ -20,7 +20,7 @@ class Day2Inputs(BaseModel):
     since: str = "1 hour ago"
     lines: int = 100
     grep: Optional[str] = None
-    unit: Optional[Literal["app", "celery", "beat", "webserver"]] = None
+    unit: Optional[Literal["app", "celery", "beat", "webserver", "jobs"]] = None
 
     @field_validator("manage")
     @classmethod
