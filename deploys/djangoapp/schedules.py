@@ -37,6 +37,7 @@ def job_script(settings: Settings, name: str) -> str:
     command = settings.django_scheduled_commands[name]["command"]
     words = " ".join(q(word) for word in shlex.split(command))
     return (f"#!/bin/sh\n# {settings.websiteproject}: scheduled command {name} (django_scheduled_commands).\n"
+            f"if [ ! -e {q(settings.current_link)} ]; then echo 'no release is live yet: nothing to run'; exit 0; fi\n"
             "# Waits while a release migrates the database (it holds the migration lock exclusively).\n"
             f"exec flock --shared {q(settings.migration_lock)} {q(settings.manage_command)} {words}\n")
 

@@ -4,7 +4,8 @@ db1 (PostgreSQL + Redis, with a password), on a private network (the Docker netw
 Release v1 on bare hosts, v2 switched one web host at a time, a v3 that fails to build on web2 and
 so switches nowhere, then a rollback: after each step both web hosts serve the same release; the
 database migrates once, on web1; a task queued on web1 runs on worker1; PostgreSQL lets the
-fleet's hosts in and refuses the outsider."""
+fleet's hosts in and refuses the outsider; logs.py merges both web hosts' lines; a scheduled
+command runs on web1 alone."""
 
 from __future__ import annotations
 
@@ -28,7 +29,9 @@ SECRETS = {"DJANGO_SECRET_KEY": "fleet-test-key-5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b
 NOTES_SECRETS = {"DJANGO_SECRET_KEY": "notes-test-key-0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d",
                  "DJANGO_DB_PASSWORD": "notes-db-password-9f8e"}
 NOTES_REDIS_PASSWORD = "notes-redis-password-1d2e3f"
-PROJECT = {"database": "postgresql", "celery": True, "celery_beat": True, "django_environment_variables": SECRETS}
+# A scheduled command every five seconds: it runs on the migration host (web1) only.
+PROJECT = {"database": "postgresql", "celery": True, "celery_beat": True, "django_environment_variables": SECRETS,
+           "django_scheduled_commands": {"checks": {"command": "check", "schedule": "*:*:0/5"}}}
 
 # A PostgreSQL StartupMessage (protocol 3.0, user and database guestbook), sent from a host with
 # python3 alone: the first byte of the answer is "R" (the server asks for the password) when
@@ -115,6 +118,20 @@ def test_fleet_releases_switches_and_rolls_back_together(four_hosts, start_hosts
 
     # A task queued through web1 runs on worker1 and writes its note to the database on db1.
     wait_for_task_note(web1, web2, "fleet task", worker=worker1)
+
+    # logs.py merges the app servers' lines of both web hosts.
+    for host in (web1, web2):
+        assert https_get(host, f"/?probe=fleet-logs-{host.name}").status_code == 200
+    logs = run_pyinfra(fleet_file, "deploys/logs.py", data={"unit": "app", "grep": "fleet-logs"})
+    assert logs.returncode == 0, logs.output
+    assert "web1: " in logs.output and "probe=fleet-logs-web1" in logs.output, logs.output
+    assert "web2: " in logs.output and "probe=fleet-logs-web2" in logs.output, logs.output
+
+    # The scheduled command has its timer on web1 alone, and has run there.
+    assert [host.exec("ls /etc/systemd/system | grep -c guestbook-job", check=False).stdout.strip()
+            for host in (web1, web2, worker1, db1)] == ["2", "0", "0", "0"]
+    assert web1.exec("systemctl show -P Result guestbook-job-checks.service").stdout.strip() == "success"
+    assert web1.exec("systemctl show -P LastTriggerUSec guestbook-job-checks.timer").stdout.strip()
 
     # A second project on db1 alone (every role there; PostgreSQL and Celery). Without a
     # REDIS_PASSWORD it is refused: db1's Redis serves other hosts; so it is in the fleet's Redis

@@ -22,6 +22,7 @@ def site_in(tmp_path):
     manage = bin_dir / "manage"
     manage.write_text("#!/bin/sh\nfor word in \"$@\"; do echo \"[$word]\"; done\n")
     manage.chmod(0o755)
+    (tmp_path / "mysite" / "current").mkdir()
     script = bin_dir / "job-notes"
     script.write_text(job_script(site, "notes"))
     script.chmod(0o755)
@@ -34,6 +35,9 @@ def test_the_job_runs_its_command_word_for_word(tmp_path):
     ran = subprocess.run([str(script)], capture_output=True, text=True, timeout=20)
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.splitlines() == ["[add_note]", "[two words; rm -rf /]", "[--verbosity]", "[0]"]
+    (tmp_path / "mysite" / "current").rmdir()
+    before = subprocess.run([str(script)], capture_output=True, text=True, timeout=20)
+    assert (before.returncode, before.stdout) == (0, "no release is live yet: nothing to run\n")
 
 
 def test_a_job_waits_while_migrations_hold_the_lock(tmp_path):
