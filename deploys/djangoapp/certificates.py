@@ -310,8 +310,11 @@ def _no_issuer(settings: Settings) -> None:
     if host.get_fact(AcmeCertificate, cert_name=settings.websiteproject):
         server.shell(name="Delete the certificate from ACME",
                      commands=[f"certbot delete --non-interactive --cert-name {q(settings.websiteproject)}"])
+    # certbot's CA drop-in is one per host: removed when it is this project's (names its CA file).
+    ca_drop_in = host.get_fact(FileContents, path=CERTBOT_DROP_IN) or []
+    ours = [CERTBOT_DROP_IN] if any(settings.acme_ca_file in line for line in ca_drop_in) else []
     drop_ins = [files.file(name=f"Remove {path}", path=path, present=False)
-                for path in (CERTBOT_DROP_IN, settings.certbot_result_drop_in)]
+                for path in (*ours, settings.certbot_result_drop_in)]
     systemd.daemon_reload(name="Reload systemd units", _if=[lambda: any(op.did_change() for op in drop_ins)])
     for path in (settings.acme_deploy_hook, settings.acme_ca_file):
         files.file(name=f"Remove {path}", path=path, present=False)
