@@ -1,8 +1,9 @@
 """One certificate from an ACME CA for two web hosts behind one name, against a real ACME server
 (Debian's pebble on the test's network): web1 asks for it, web2 passes the CA's challenges on to
 web1 and fetches the certificate from it; a renewal on web1 reaches web2 through web2's own
-timer's service, and a failing renewal shows in status.py. Lean on purpose: web1 (web and db,
-nginx), web2 (web, Apache), no release: the certificate is the skeleton's."""
+timer's service, and a failing renewal shows in status.py; web2 then moves from Apache to nginx.
+Lean on purpose: web1 (web and db, nginx), web2 (web), no release: the certificate is the
+skeleton's."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import re
 import shlex
 
 import pytest
+import requests
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
@@ -29,6 +31,15 @@ KNOWN_HOSTS = "/etc/django-deploy/acme/guestbook-sync-known-hosts"
 def names(certificate: x509.Certificate) -> list[str]:
     return certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
         x509.DNSName)
+
+
+def passed_on(issuer: fleet.TestHost, other: fleet.TestHost) -> str:
+    """What `other` answers over plain HTTP for a challenge file that only `issuer` holds."""
+    issuer.exec("echo 'token of the challenge' > /var/lib/django-deploy/acme/guestbook/.well-known/acme-challenge/t1")
+    answer = requests.get(f"http://127.0.0.1:{other.http_port}/.well-known/acme-challenge/t1", headers={"Host": SITE},
+                          allow_redirects=False, timeout=10)
+    issuer.exec("rm /var/lib/django-deploy/acme/guestbook/.well-known/acme-challenge/t1")
+    return answer.text.strip() if answer.status_code == 200 else f"HTTP {answer.status_code}"
 
 
 def test_web_hosts_behind_one_name_serve_one_certificate_renewed_on_the_first(start_hosts, fleet_key, tmp_path):
@@ -53,6 +64,7 @@ def test_web_hosts_behind_one_name_serve_one_certificate_renewed_on_the_first(st
     assert "Pebble" in issued.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
     issued.verify_directly_issued_by(pebble_intermediate(acme))
     assert web2.exec("test -e /etc/letsencrypt/live/guestbook", check=False).returncode != 0  # web1 alone asked
+    assert passed_on(web1, web2) == "token of the challenge"
     assert web2.exec(f"systemctl is-enabled {SYNC_SERVICE.replace('.service', '.timer')}").stdout.strip() == "enabled"
     # web2's key reads the certificate on web1 and does nothing else (the command it asks is not run).
     fetched = web2.exec("ssh -i /etc/django-deploy/acme/guestbook-sync-key -o BatchMode=yes "
@@ -108,6 +120,15 @@ def test_web_hosts_behind_one_name_serve_one_certificate_renewed_on_the_first(st
     shown = run_pyinfra(fleet_file, "deploys/status.py")
     assert "certificate: issuer=CN = Pebble Intermediate CA" in shown.output and "failing" not in shown.output, \
         shown.output
+
+    # web2 moves to nginx: it passes the challenges on to web1 as Apache did, and gets the
+    # certificate into nginx's folder in the same run.
+    web2.data["webserver"] = "nginx"
+    fleet.write_fleet_file(fleet_file, fleet_key, hosts)
+    moved = run_pyinfra(fleet_file, *DEPLOY)
+    assert moved.returncode == 0, moved.output
+    assert served_certificate(web2).serial_number == served_certificate(web1).serial_number
+    assert passed_on(web1, web2) == "token of the challenge"
 
     # ACME turned off: both hosts go back to a self-signed certificate, and nothing of ACME stays.
     for host in hosts:
