@@ -142,6 +142,7 @@ def test_web_hosts_behind_one_name_serve_one_certificate_renewed_on_the_first(st
                    f"a self-signed certificate on {host.name}")
     for host, gone in [(web1, "/etc/letsencrypt/live/guestbook"), (web1, "/var/lib/django-deploy/certificate-sync/guestbook"),
                        (web1, "/etc/systemd/system/certbot.service.d/django-deploy-guestbook-result.conf"),
+                       (web1, "/etc/systemd/system/certbot.service.d/django-deploy-ca.conf"),
                        (web2, f"/etc/systemd/system/{SYNC_SERVICE}"),
                        (web2, "/etc/systemd/system/guestbook-certificate-sync.timer"),
                        (web2, "/etc/django-deploy/acme/guestbook-sync-key"), (web2, KNOWN_HOSTS),
