@@ -61,10 +61,10 @@ app_server_options = []  # Extra gunicorn options, each "--name" or "--name=valu
 django_asgi_module = None  # The project's ASGI module for app_server "asgi" (default: <django_settings_folder>.asgi).
 
 # --- Certificates from ACME, e.g. Let's Encrypt -------------------------------------------
-acme_email = None  # Turns ACME on: a certificate for url (and acme_extra_domains) from acme_directory, renewed by certbot's timer; this address gets the CA's expiry notices. Excludes site_certificate.
+acme_email = None  # Turns ACME on: a certificate for url (and acme_extra_domains) from acme_directory, renewed by certbot's timer (several web hosts: on the first, the others fetch it); this address gets the CA's expiry notices. Excludes site_certificate.
 acme_directory = "https://acme-v02.api.letsencrypt.org/directory"  # The ACME CA; Let's Encrypt's staging: https://acme-staging-v02.api.letsencrypt.org/directory.
 acme_ca_certificate = None  # PEM text or local path of a private ACME server's root (its directory's TLS), for private CAs and tests.
-acme_extra_domains = []  # More names on the same certificate (each must reach this host).
+acme_extra_domains = []  # More names on the same certificate (each must reach this host, or one of the web hosts).
 
 # --- Releases, rollback, removal ----------------------------------------------------------
 keep_releases = 5  # Releases kept on the host (the live one always is).

@@ -18,7 +18,8 @@ ROLES = ("web", "worker", "db")
 
 # Variables about the project as a whole: every host of the fleet must have the same value.
 FLEET_WIDE = ("websiteproject", "url", "database", "celery", "celery_beat", "redis_url",
-              "django_deployment_root_folder", "release_id", "rollback_to", "rolling_batch_size", "migration_host")
+              "django_deployment_root_folder", "release_id", "rollback_to", "rolling_batch_size", "migration_host",
+              "acme_email", "acme_directory", "acme_ca_certificate", "acme_extra_domains")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -125,6 +126,41 @@ class FleetPlace:
         return urlunsplit(parts._replace(netloc=f"{user}@{location}" if user else location))
 
     @property
+    def acme_issuer(self) -> Optional[str]:
+        """The web host that asks the ACME CA for the site's certificate (the first web host); the
+        other web hosts pass the CA's challenges on to it and fetch the certificate from it."""
+        return next(iter(self.fleet.hosts("web")), None)
+
+    @property
+    def issues_certificate(self) -> bool:
+        return self.is_web and self.acme_issuer == self.host_name
+
+    @property
+    def fetches_certificate(self) -> bool:
+        """A web host of a fleet with ACME that is not the issuer: it gets its certificate from it."""
+        return bool(self.acme_email) and self.is_web and not self.issues_certificate
+
+    @property
+    def certificate_fetchers(self) -> list[tuple[str, str]]:
+        """(name, private address) of the web hosts that fetch the certificate from this one."""
+        if not (self.acme_email and self.issues_certificate):
+            return []
+        return [(name, self.fleet.addresses[name]) for name in self.fleet.hosts("web") if name != self.host_name]
+
+    @property
+    def acme_issuer_address(self) -> Optional[str]:
+        """Where a web host that fetches the certificate reaches the issuer (its private address)."""
+        return self.fleet.addresses[self.acme_issuer] if self.fetches_certificate else None
+
+    @property
+    def acme_challenge_proxy(self) -> Optional[str]:
+        """The issuer's plain-HTTP server, which this web host passes the CA's challenges on to."""
+        address = self.acme_issuer_address
+        if address is None:
+            return None
+        return f"http://[{address}]" if ":" in address else f"http://{address}"
+
+    @property
     def fleet_addresses(self) -> list[str]:
         """Private addresses of the other hosts that use the database and Redis."""
         return [address for name, address in self.fleet.addresses.items()
@@ -171,9 +207,6 @@ def plan_fleet(hosts: dict[str, tuple[set[str], Settings]]) -> tuple[Optional[Fl
             and not project.django_environment_variables.get("REDIS_PASSWORD")):
         found.append("django_environment_variables: needs REDIS_PASSWORD: the Redis on the db host serves the "
                      "other hosts over the network")
-    if project.acme_email and len(holding("web")) > 1:
-        found.append("acme_email: a certificate from ACME for several web hosts is not supported yet (each would "
-                     "have to answer the challenges of the one that asks): give site_certificate/site_key instead")
     if project.migration_host and project.migration_host not in app_hosts:
         found.append(f"migration_host: {project.migration_host!r} is not a web or worker host of this inventory "
                      f"({', '.join(app_hosts) or 'there is none'})")

@@ -30,6 +30,8 @@ def _packages(settings: Settings) -> list[str]:
     if settings.is_web:
         packages += [settings.webserver] + (UWSGI_PACKAGES if settings.app_server == "uwsgi" else [])
         packages += ["certbot"] if settings.acme_email else []
+        # ssh fetches the certificate from the web host that gets it from the CA.
+        packages += ["openssh-client"] if settings.fetches_certificate else []
     return packages
 
 

@@ -3,6 +3,8 @@ sockets. Mixed into Settings, so a deploy reads them as `settings.project_root` 
 
 from __future__ import annotations
 
+from hashlib import sha1
+
 
 class Layout:
     """Derived paths and names; the fields they come from are Settings'."""
@@ -133,6 +135,53 @@ class Layout:
     @property
     def acme_deploy_hook(self) -> str:
         return f"/etc/django-deploy/acme/{self.websiteproject}-deploy-hook.sh"
+
+    @property
+    def certificate_sync_user(self) -> str:
+        """The issuer's user that the other web hosts log in as to read the certificate and key,
+        and nothing else (certificates.py); a user name has at most 32 characters."""
+        name = f"certsync-{self.websiteproject}"
+        return name if len(name) <= 32 else f"certsync-{self.websiteproject[:14]}-{sha1(name.encode()).hexdigest()[:8]}"
+
+    @property
+    def certificate_sync_home(self) -> str:
+        return f"/var/lib/django-deploy/certificate-sync/{self.websiteproject}"
+
+    @property
+    def certificate_sync_bundle(self) -> str:
+        """On the issuer: the certificate chain and its key in one file, for the other web hosts."""
+        return f"{self.certificate_sync_home}/certificate.pem"
+
+    @property
+    def certificate_sync_key(self) -> str:
+        """On the other web hosts: the SSH key that logs in as certificate_sync_user on the issuer."""
+        return f"/etc/django-deploy/acme/{self.websiteproject}-sync-key"
+
+    @property
+    def certificate_sync_known_hosts(self) -> str:
+        return f"/etc/django-deploy/acme/{self.websiteproject}-sync-known-hosts"
+
+    @property
+    def certificate_fetch_script(self) -> str:
+        return f"/etc/django-deploy/acme/{self.websiteproject}-fetch-certificate.sh"
+
+    @property
+    def certificate_sync_service(self) -> str:
+        return f"{self.websiteproject}-certificate-sync"
+
+    @property
+    def certificate_renewal_recorder(self) -> str:
+        """Run after each renewal (certbot's, or the fetch from the issuer): notes a failure for status.py."""
+        return f"/etc/django-deploy/acme/{self.websiteproject}-record-renewal.sh"
+
+    @property
+    def certificate_renewal_failure(self) -> str:
+        """Present while the certificate's renewal fails: since when, by which unit, and why."""
+        return f"/var/lib/django-deploy/certificate-renewal/{self.websiteproject}.failing"
+
+    @property
+    def certbot_result_drop_in(self) -> str:
+        return f"/etc/systemd/system/certbot.service.d/django-deploy-{self.websiteproject}-result.conf"
 
     @property
     def ssl_dir(self) -> str:

@@ -19,7 +19,7 @@ from pyinfra.operations.util import any_changed
 
 from . import audit
 from .app_server import app_server, remove_other_app_server
-from .certificates import AcmeCertificate, acme_certificate, no_acme_certificate
+from .certificates import acme_certificate, had_acme_certificate, no_acme_certificate
 from .context import current_settings, template
 from .db_host import shared_services
 from .environment import environment_file_content, secret_file_content
@@ -151,7 +151,7 @@ def _tls(settings: Settings) -> list[str]:
         certificate=settings.ssl_certificate_path,
         key=settings.ssl_key_path,
         common_name=settings.url,
-        replace=not settings.acme_email and bool(host.get_fact(AcmeCertificate, cert_name=settings.websiteproject)),
+        replace=not settings.acme_email and had_acme_certificate(settings),
     )
     files.file(name="Key readable by root and the webserver only", path=settings.ssl_key_path,
                user="root", group=settings.webserver_group, mode="640")
@@ -219,6 +219,8 @@ def _apache(settings: Settings, certificate_files: list[str]):
     test = config_test(settings)
     apache_enabled(name="Enable Apache modules", kind="module",
                    names=["ssl", "proxy", "proxy_uwsgi" if settings.app_protocol == "uwsgi" else "proxy_http",
+                          # A web host that passes the ACME challenges on to the issuer: over HTTP.
+                          *(["proxy_http"] if settings.acme_challenge_proxy and settings.app_protocol == "uwsgi" else []),
                           "headers", "expires", "rewrite"])
     # Named to load after Debian's security.conf, whose ServerTokens it overrides.
     hardening = "/etc/apache2/conf-available/zz-django-deploy-hardening.conf"

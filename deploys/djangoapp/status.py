@@ -1,4 +1,5 @@
-"""Status: the releases on each host, which one is live, snapshots, disk use and the deploy lock.
+"""Status: the releases on each host, which one is live, snapshots, disk use, the certificate (its
+issuer and end; a warning when it ends within 14 days or its renewal fails) and the deploy lock.
 Reads only: no operation is added."""
 
 from __future__ import annotations
@@ -14,11 +15,15 @@ from .fleet import ROLES
 
 q = shlex.quote
 
+# A certificate this close to its end is shown as a warning (certbot renews 30 days before).
+WARN_DAYS = 14
+
 
 class ProjectStatus(FactBase):
     """A readable report of a project's state on the host."""
 
-    def command(self, project_root: str, certificate: str, project: str, audit: str) -> str:
+    def command(self, project_root: str, certificate: str, project: str, audit: str,
+                renewal_failure: str = "") -> str:
         root = q(project_root)
         return (
             f"if [ ! -d {root} ]; then echo 'not deployed here'; exit 0; fi; "
@@ -27,7 +32,13 @@ class ProjectStatus(FactBase):
             f"echo 'disk use:'; du -sh {root}/releases {root}/venvs {root}/versions {root}/snapshots "
             f"{root}/shared 2>/dev/null | sed 's/^/  /'; "
             f"if [ -f {q(certificate)} ]; then echo \"certificate: $(openssl x509 -in {q(certificate)} -noout "
-            f"-issuer -enddate | tr '\\n' ' ')\"; fi; "
+            f"-issuer -enddate | tr '\\n' ' ')\"; "
+            f"openssl x509 -in {q(certificate)} -noout -checkend {WARN_DAYS * 86400} >/dev/null || "
+            f"echo \"warning: the certificate expires within {WARN_DAYS} days "
+            f"($(openssl x509 -in {q(certificate)} -noout -enddate | cut -d= -f2))\"; fi; "
+            f"if [ -n {q(renewal_failure)} ] && [ -f {q(renewal_failure)} ]; then echo \"warning: certificate renewal "
+            f"failing since $(sed -n 's/^since=//p' {q(renewal_failure)}) ($(sed -n 's/^unit=//p' {q(renewal_failure)})): "
+            f"$(sed -n 's/^cause=//p' {q(renewal_failure)})\"; fi; "
             f"{scheduled_jobs_status(project)}; {audit}; "
             f"if [ -f {root}/.deploy-lock/holder.json ]; then echo \"deploy lock: held by $(cat {root}/.deploy-lock/holder.json)\"; "
             f"else echo 'deploy lock: free'; fi"
@@ -52,8 +63,9 @@ def status():
     settings = current_settings()
     report = host.get_fact(ProjectStatus, project_root=settings.project_root, project=settings.websiteproject,
                            audit=last_entries_command(settings),
-                           certificate=settings.ssl_certificate_path if settings.is_web else "")
+                           certificate=settings.ssl_certificate_path if settings.is_web else "",
+                           renewal_failure=settings.certificate_renewal_failure if settings.is_web else "")
     logger.info(f"{host.print_prefix}{settings.websiteproject} at {settings.project_root} "
                 f"(roles: {', '.join(role for role in ROLES if role in settings.roles)})")
     for line in report:
-        logger.info(f"{host.print_prefix}{line}")
+        (logger.warning if line.startswith("warning:") else logger.info)(f"{host.print_prefix}{line}")

@@ -5,8 +5,6 @@ configuration, and kept when the CA cannot be reached."""
 from __future__ import annotations
 
 import re
-import ssl
-import time
 
 import pytest
 import requests
@@ -15,50 +13,16 @@ from cryptography.x509.oid import NameOID
 
 from tests import fleet
 from tests.conftest import https_get, run_pyinfra
+from tests.e2e.pebble import SITE, served_certificate, start_pebble, wait_until
 
 pytestmark = pytest.mark.e2e
-
-SITE = "web1.example.test"  # the web host's name on the test network (tests/fleet/hosts.yml)
-
-# pebble with a TLS certificate of its own for its directory, validating challenges on port 80.
-START_PEBBLE = r"""
-set -e
-apt-get update -qq >/dev/null 2>&1 || true
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pebble openssl >/dev/null
-mkdir -p /etc/pebble && cd /etc/pebble
-openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=acme -addext "subjectAltName=DNS:acme" \
-    -keyout key.pem -out cert.pem 2>/dev/null
-cat > config.json <<EOF
-{"pebble": {"listenAddress": "0.0.0.0:14000", "managementListenAddress": "0.0.0.0:15000",
- "certificate": "/etc/pebble/cert.pem", "privateKey": "/etc/pebble/key.pem",
- "httpPort": 80, "tlsPort": 443, "ocspResponderURL": "", "externalAccountBindingRequired": false}}
-EOF
-systemd-run --unit pebble --setenv PEBBLE_VA_NOSLEEP=1 --setenv PEBBLE_WFE_NONCEREJECT=0 \
-    /usr/bin/pebble -config /etc/pebble/config.json
-for _ in $(seq 50); do curl -sf --cacert cert.pem https://acme:14000/dir >/dev/null && exit 0; sleep 0.2; done
-exit 1
-"""
-
-
-def wait_until(condition, what: str, timeout: float = 15) -> None:
-    """A graceful reload lets the old workers finish: wait for the new ones to answer."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"{what} was not served within {timeout} s"
-        time.sleep(0.3)
-
-
-def served_certificate(host) -> x509.Certificate:
-    pem = ssl.get_server_certificate(("127.0.0.1", host.https_port))
-    return x509.load_pem_x509_certificate(pem.encode())
 
 
 @pytest.mark.parametrize("webserver", ["nginx", "apache2"])
 def test_a_certificate_from_acme_is_issued_renewed_and_kept_when_the_ca_fails(start_hosts, fleet_key, tmp_path,
                                                                               webserver):
     (acme,), _ = start_hosts("acme")
-    acme.exec(START_PEBBLE)
-    directory_root = acme.exec("cat /etc/pebble/cert.pem").stdout
+    directory_root = start_pebble(acme)
     (web,), _ = start_hosts("web1", data={"url": SITE, "webserver": webserver, "acme_email": "ops@example.test",
                                           "acme_directory": "https://acme:14000/dir",
                                           "acme_ca_certificate": directory_root})

@@ -1,13 +1,24 @@
 """Certificates from ACME: settings, certbot's command line, the deploy hook and the webserver's
 challenge folder, rendered and read without a host."""
 
+import os
 import shlex
+import subprocess
 
-from deploys.djangoapp.certificates import AcmeCertificate, certbot_command
+from deploys.djangoapp.certificates import (
+    CERTIFICATES_SED,
+    KEY_SED,
+    AcmeCertificate,
+    CertificateDigest,
+    authorized_key_line,
+    certbot_command,
+    publish_command,
+)
 from deploys.djangoapp.context import render_template
 from deploys.djangoapp.fleet import plan_fleet
 from deploys.djangoapp.settings import problems
 from deploys.djangoapp.skeleton import webserver_reload
+from deploys.djangoapp.status import ProjectStatus
 from tests.unit.sites import VALID, settings
 
 CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
@@ -44,10 +55,12 @@ def test_another_ca_forces_a_new_certificate():
 
 def test_the_deploy_hook_installs_the_certificate_where_the_site_reads_it_and_reloads():
     site = settings(**ACME)
-    hook = render_template("certificates/deploy-hook.sh.j2", s=site, reload_command=webserver_reload(site))
+    hook = render_template("certificates/deploy-hook.sh.j2", s=site, reload_command=webserver_reload(site),
+                           publish_command="")
     assert 'install -m 644 -o root -g root "$lineage/fullchain.pem" /etc/nginx/ssl/mysite.crt' in hook
     assert 'install -m 640 -o root -g www-data "$lineage/privkey.pem" /etc/nginx/ssl/mysite.key' in hook
     assert "nginx -t -q && systemctl reload nginx" in hook and "touch /var/lib/django-deploy/refreshed/nginx" in hook
+    assert "certificate-sync" not in hook  # one web host: nobody to publish it for
     assert render_template("certificates/certbot-ca.conf.j2", s=site).strip().endswith(
         "Environment=REQUESTS_CA_BUNDLE=/etc/django-deploy/acme/mysite-ca.pem")
 
@@ -73,8 +86,146 @@ def test_acme_settings_are_checked():
     assert found and "exclude each other" in found[0] and found[0].startswith("acme_email: ")
 
 
-def test_acme_on_several_web_hosts_is_refused_for_now():
-    hosts = {name: ({"web"}, settings(acme_email="ops@example.com", private_address=address))
+PG = {"database": "postgresql", "django_environment_variables": {"DJANGO_DB_PASSWORD": "pw"}}
+
+
+def fleet_of_two(**data):
+    """web1 and web2 behind one name with ACME: web1's and web2's settings (which know the fleet)."""
+    hosts = {name: ({"web"}, settings(**PG, private_address=address, **ACME, **data))
              for name, address in [("web1", "10.0.0.1"), ("web2", "10.0.0.2")]}
+    hosts["db1"] = ({"db"}, settings(**PG, private_address="10.0.0.3", **ACME, **data))
+    fleet, found = plan_fleet(hosts)
+    assert found == [], found
+    for name, (_, host_settings) in hosts.items():
+        host_settings._host, host_settings._fleet = name, fleet
+    return hosts["web1"][1], hosts["web2"][1]
+
+
+def test_several_web_hosts_share_one_certificate_asked_for_by_the_first():
+    web1, web2 = fleet_of_two()
+    assert web1.issues_certificate and not web1.fetches_certificate
+    assert web2.fetches_certificate and not web2.issues_certificate
+    assert web1.certificate_fetchers == [("web2", "10.0.0.2")] and web2.certificate_fetchers == []
+    assert (web1.acme_challenge_proxy, web2.acme_challenge_proxy) == (None, "http://10.0.0.1")
+    # The ACME variables are the fleet's, like url.
+    hosts = {name: ({"web"}, settings(**PG, private_address=address, acme_email=email))
+             for name, address, email in [("web1", "10.0.0.1", "a@example.com"), ("web2", "10.0.0.2", "b@example.com")]}
+    hosts["db1"] = ({"db"}, settings(**PG, private_address="10.0.0.3", acme_email="a@example.com"))
     _, found = plan_fleet(hosts)
-    assert any(line.startswith("acme_email: a certificate from ACME for several web hosts") for line in found)
+    assert any(line.startswith("acme_email: must be the same on every host") for line in found), found
+
+
+def test_the_other_web_hosts_pass_the_challenges_on_to_the_issuer():
+    web1, web2 = fleet_of_two()
+    for webserver in ("nginx", "apache2"):
+        web1_copy = web1.model_copy(update={"webserver": webserver})
+        web2_copy = web2.model_copy(update={"webserver": webserver})
+        for copy, original in ((web1_copy, web1), (web2_copy, web2)):
+            copy._host, copy._fleet = original._host, original._fleet
+        issuer = render_template(f"{webserver}/site.conf.j2", s=web1_copy)
+        fetcher = render_template(f"{webserver}/site.conf.j2", s=web2_copy)
+        assert "/var/lib/django-deploy/acme/mysite" in issuer and "10.0.0.1" not in issuer
+        assert "/var/lib/django-deploy/acme/mysite" not in fetcher
+        proxied = ("proxy_pass http://10.0.0.1;" if webserver == "nginx" else
+                   "ProxyPass /.well-known/acme-challenge/ http://10.0.0.1/.well-known/acme-challenge/")
+        assert proxied in fetcher, fetcher
+
+
+def test_a_fetcher_may_only_read_the_certificate_from_its_own_address():
+    line = authorized_key_line("/var/lib/django-deploy/certificate-sync/mysite/certificate.pem", "mysite",
+                               "10.0.0.2", "ssh-ed25519 AAAAC3Nza mysite-certificate-sync@web2", "web2")
+    assert line == ('restrict,from="10.0.0.2",command="cat /var/lib/django-deploy/certificate-sync/mysite/'
+                    'certificate.pem" ssh-ed25519 AAAAC3Nza mysite-certificate-sync@web2')
+
+
+def test_the_fetch_script_checks_the_issuers_host_key_and_what_it_gets():
+    web1, web2 = fleet_of_two()
+    script = render_template("certificates/fetch-certificate.sh.j2", s=web2, reload_command=webserver_reload(web2),
+                             certificates_sed=CERTIFICATES_SED, key_sed=KEY_SED)
+    assert subprocess.run(["sh", "-n"], input=script, text=True).returncode == 0
+    for required in ("-o StrictHostKeyChecking=yes", "-o UserKnownHostsFile=/etc/django-deploy/acme/mysite-sync-known-hosts",
+                     "-i /etc/django-deploy/acme/mysite-sync-key", "certsync-mysite@10.0.0.1", "-checkend 0",
+                     "-checkhost mysite.example.com", "openssl pkey", "nginx -t -q && systemctl reload nginx"):
+        assert required in script, required
+    assert "StrictHostKeyChecking=no" not in script and "accept-new" not in script
+    hook = render_template("certificates/deploy-hook.sh.j2", s=web1, reload_command=webserver_reload(web1),
+                           publish_command=publish_command(web1, '"$lineage"'))
+    assert "/var/lib/django-deploy/certificate-sync/mysite/certificate.pem" in hook and "chgrp certsync-mysite" in hook
+
+
+def run_sh(command: str, **env) -> subprocess.CompletedProcess:
+    return subprocess.run(["sh", "-c", command], text=True, capture_output=True, env={**os.environ, **env})
+
+
+def make_certificate(folder, days: int) -> tuple[str, str]:
+    cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
+    made = run_sh(f"openssl req -x509 -newkey rsa:2048 -nodes -days {days} -subj /CN=t -keyout {key} -out {cert}")
+    assert made.returncode == 0, made.stderr
+    return cert, key
+
+
+def test_what_a_fetcher_installs_is_what_the_issuer_published_byte_for_byte(tmp_path):
+    # certbot's chain may hold blank lines between blocks: the published copy has the blocks alone,
+    # and the digests the deploy compares (issuer's copy, fetcher's files) agree once fetched.
+    cert, key = make_certificate(tmp_path, 30)
+    lineage = tmp_path / "live"
+    lineage.mkdir()
+    (lineage / "fullchain.pem").write_text(open(cert).read() + "\n" + open(cert).read())
+    (lineage / "privkey.pem").write_text(open(key).read())
+    bundle = tmp_path / "bundle.pem"
+    extract = (f"{{ sed -n {CERTIFICATES_SED} {lineage}/fullchain.pem && sed -n {KEY_SED} {lineage}/privkey.pem; }}"
+               f" >{bundle}")
+    assert extract in publish_command(settings(), str(lineage)).replace(str(settings().certificate_sync_bundle), str(bundle))
+    assert run_sh(extract).returncode == 0
+    fetched_cert, fetched_key = tmp_path / "fetched.crt", tmp_path / "fetched.key"
+    assert run_sh(f"sed -n {CERTIFICATES_SED} {bundle} >{fetched_cert} && sed -n {KEY_SED} {bundle} >{fetched_key}"
+                  ).returncode == 0
+    assert fetched_cert.read_text().count("BEGIN CERTIFICATE") == 2 and "PRIVATE KEY" in fetched_key.read_text()
+
+    def digest(certificates, key_file) -> str:
+        return CertificateDigest().process(run_sh(CertificateDigest().command(str(certificates), str(key_file))).stdout.splitlines())
+
+    assert digest(bundle, bundle) == digest(fetched_cert, fetched_key) == digest(lineage / "fullchain.pem",
+                                                                                  lineage / "privkey.pem")
+    assert digest(bundle, tmp_path / "missing") is None
+
+
+def test_status_warns_of_a_certificate_near_its_end_and_of_a_failing_renewal(tmp_path):
+    root = tmp_path / "project"
+    root.mkdir()
+    soon, _ = make_certificate(tmp_path, 5)
+    failing = tmp_path / "failing"
+    status = ProjectStatus()
+    shown = run_sh(status.command(str(root), soon, "mysite", "true", str(failing))).stdout
+    assert "certificate: issuer=CN = t" in shown and "warning: the certificate expires within 14 days" in shown
+    assert "renewal" not in shown
+    later = tmp_path / "later"
+    later.mkdir()
+    fine, _ = make_certificate(later, 60)
+    assert "warning" not in run_sh(status.command(str(root), fine, "mysite", "true", str(failing))).stdout
+
+    # The recorder (run by systemd after each renewal run) notes the first failure and its cause,
+    # keeps that date while it fails, and a success clears it.
+    web1, _ = fleet_of_two()
+    recorder = render_template("certificates/record-result.sh.j2", s=web1).replace(
+        web1.certificate_renewal_failure, str(failing))
+    script = tmp_path / "record.sh"
+    script.write_text(recorder)
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "journalctl").write_text("#!/bin/sh\necho 'Renewing an existing certificate'\n"
+                                         "echo 'Failed to renew certificate mysite with error: acme:14000 refused'\n")
+    (fake_bin / "journalctl").chmod(0o755)
+    env = {"PATH": f"{fake_bin}:{os.environ['PATH']}", "INVOCATION_ID": "x"}
+    assert run_sh(f"sh {script} certbot", SERVICE_RESULT="exit-code", EXIT_CODE="exited", EXIT_STATUS="1", **env).returncode == 0
+    first = failing.read_text()
+    assert "unit=certbot" in first and "cause=Failed to renew certificate mysite with error: acme:14000 refused" in first
+    (fake_bin / "journalctl").write_text("#!/bin/sh\nexit 0\n")
+    assert run_sh(f"sh {script} certbot", SERVICE_RESULT="timeout", **env).returncode == 0
+    second = failing.read_text()
+    assert second.splitlines()[0] == first.splitlines()[0] and "cause=certbot ended with timeout" in second
+    shown = run_sh(status.command(str(root), fine, "mysite", "true", str(failing))).stdout
+    assert f"warning: certificate renewal failing since {first.splitlines()[0].split('=', 1)[1]} (certbot): " \
+           "certbot ended with timeout" in shown, shown
+    assert run_sh(f"sh {script} certbot", SERVICE_RESULT="success", **env).returncode == 0
+    assert not failing.exists()
