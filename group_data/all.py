@@ -89,6 +89,13 @@ lines = 100  # deploys/logs.py: at most this many lines per host and log.
 grep = None  # deploys/logs.py: only lines holding this text (any case).
 unit = None  # deploys/logs.py: one kind of log only: "app", "celery", "beat" or "webserver".
 
+# --- Backups off the host (restic), and restore -------------------------------------------
+backup_repository = None  # Where backups go: "s3:https://host/bucket/path", "sftp:user@host:/path" or a local path (a second disk); None: no backups. RESTIC_PASSWORD (and for S3 AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) go in django_environment_variables.
+backup_schedule = "daily"  # When the backup timer runs (systemd OnCalendar), e.g. "*-*-* 03:00:00".
+backup_keep = {"daily": 7, "weekly": 4, "monthly": 6}  # Backups kept after each one (restic forget --keep-daily/weekly/monthly); older ones are pruned.
+restore_from = None  # deploys/restore.py: the backup to restore, a snapshot id (restic's) or "latest".
+confirm_restore = None  # deploys/restore.py runs only when this equals websiteproject.
+
 # --- Several hosts (inventory groups web, worker, db; a host in none of them holds all three) ---
 private_address = None  # This host's IP address on the fleet's private network; needed when there are several hosts.
 migration_host = None  # Host that snapshots and migrates the database in a release; default: the first web host.

@@ -6,6 +6,7 @@ from io import StringIO
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, pip, server, systemd
 
+from .backups import backs_up
 from .context import current_settings, proxy_environment
 from .settings import Settings
 
@@ -30,6 +31,7 @@ def _packages(settings: Settings) -> list[str]:
     if settings.is_web:
         packages += [settings.webserver] + (UWSGI_PACKAGES if settings.app_server == "uwsgi" else [])
         packages += ["certbot"] if settings.acme_email else []
+    packages += ["restic"] if backs_up(settings) else []
     return packages
 
 

@@ -18,6 +18,7 @@ from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from .app_server import app_server, remove_other_app_server
+from .backups import backup_units
 from .certificates import AcmeCertificate, acme_certificate, no_acme_certificate
 from .context import current_settings, template
 from .db_host import shared_services
@@ -252,6 +253,8 @@ def app_skeleton():
         _celery(settings)
     # Celery (or beat) turned off, or this host no longer a worker: nothing of it stays.
     remove_units([service for service in all_celery_services(settings) if service not in settings.celery_services])
+    # The backup timer on the host that backs up; none anywhere when backups are off.
+    backup_units(settings)
     if settings.is_web:
         certificate_files = _tls(settings)
         app_server(settings, environment_inputs(settings))

@@ -1,4 +1,5 @@
-"""Status: the releases on each host, which one is live, snapshots, disk use and the deploy lock.
+"""Status: the releases on each host, which one is live, snapshots, disk use, the deploy lock and
+the last backup.
 Reads only: no operation is added."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ import shlex
 from pyinfra import host, logger
 from pyinfra.api import FactBase, deploy
 
+from .backups import backup_status
 from .context import current_settings
 from .fleet import ROLES
 
@@ -42,5 +44,5 @@ def status():
                            certificate=settings.ssl_certificate_path if settings.is_web else "")
     logger.info(f"{host.print_prefix}{settings.websiteproject} at {settings.project_root} "
                 f"(roles: {', '.join(role for role in ROLES if role in settings.roles)})")
-    for line in report:
+    for line in report + backup_status(settings):
         logger.info(f"{host.print_prefix}{line}")
