@@ -180,8 +180,8 @@ def test_a_backup_waits_for_a_running_deploy_and_for_another_backup(tmp_path):
     started = time.monotonic()
     remover = subprocess.Popen(["sh", "-c", f"sleep 1.5; rmdir {s.lock_dir}"])
     assert run_backup(s, paths).returncode == 0
-    remover.wait()
     assert time.monotonic() - started >= 1.5  # it did not start while the deploy held its lock
+    remover.wait()
     # Another backup (or a restore) holds the backup lock: this one waits for it.
     holder = subprocess.Popen(["flock", str(paths["state"]), "sleep", "1.5"])
     time.sleep(0.3)
