@@ -28,7 +28,7 @@ pytestmark = pytest.mark.e2e
 SECRETS = {
     "DJANGO_SECRET_KEY": "local-fleet-only-4d1f0b7e2a9c46c8b7a1e6f3d5c2b8a0e9f7d6c5b4a3",
     "RESTIC_PASSWORD": f"restic-{uuid.uuid4().hex}",
-    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_ACCESS_KEY_ID": f"AKIA{uuid.uuid4().hex[:16].upper()}",
     "AWS_SECRET_ACCESS_KEY": f"aws-{uuid.uuid4().hex}",
 }
 STATE = "/var/lib/django-deploy/backups/guestbook"

@@ -182,6 +182,8 @@ def test_a_backup_waits_for_a_running_deploy_and_for_another_backup(tmp_path):
     assert run_backup(s, paths).returncode == 0
     assert time.monotonic() - started >= 1.5  # it did not start while the deploy held its lock
     remover.wait()
+    # It never takes the deploy lock itself: a release is never held up by a backup.
+    assert s.lock_dir not in backup_script(s).replace(f"[ -d {s.lock_dir} ]", "").replace(f"cat {s.lock_dir}/holder.json", "")
     # Another backup (or a restore) holds the backup lock: this one waits for it.
     holder = subprocess.Popen(["flock", str(paths["state"]), "sleep", "1.5"])
     time.sleep(0.3)
