@@ -204,7 +204,8 @@ def restore_command(settings: Settings, wanted: str, stamp: str) -> str:
         f'restic --no-cache dump "$database_id" "$database_path" > {q(work)}/database',
         f'restic --no-cache restore --quiet "$media_id" --target {q(work)}/media',
         take_before,
-        put_back,
+        # (psql's answers to the restored dump's statements are not worth showing.)
+        put_back if settings.database == "sqlite" else f"{put_back} > /dev/null",
     ]
     if settings.database == "sqlite":
         steps.append(f"chown {q(owner)} {q(settings.sqlite_path)}")

@@ -1,7 +1,8 @@
 """Backups off the host, against a real S3-compatible server (moto_server, started by the test on
 the test network's gateway) with Debian's restic on the host: backups by the timer and by
 deploys/backup.py, retention, encryption, then the host is lost and a bare one rebuilt from them
-with deploys/all.py and deploys/restore.py."""
+with deploys/all.py and deploys/restore.py (sqlite, the default); then PostgreSQL backed up to a
+local repository and restored, on a bare host of its own."""
 
 from __future__ import annotations
 
@@ -174,4 +175,22 @@ def test_backups_go_off_the_host_and_rebuild_a_lost_one(start_hosts, live_image,
         for output in outputs:
             for secret in SECRETS.values():
                 assert secret not in output
+
+    # PostgreSQL (pg_dump streamed into restic) to a local repository (a second disk), on a db host.
+    (db1,), fleet_file = start_hosts("db1")
+    postgresql = {"database": "postgresql", "backup_repository": "/var/backups/restic-guestbook",
+                  "django_environment_variables": json.dumps({**SECRETS, "DJANGO_DB_PASSWORD": "pg-backup-9f8e"})}
+    deployed = run_pyinfra(fleet_file, "deploys/all.py", data=postgresql)
+    assert deployed.returncode == 0, deployed.output
+    manage(db1, "add_note", shlex.quote("in the backup"))
+    taken = run_pyinfra(fleet_file, "deploys/backup.py", data=postgresql)
+    assert taken.returncode == 0 and " ok" in taken.output, taken.output
+    manage(db1, "add_note", shlex.quote("written after the backup"))
+    restored = run_pyinfra(fleet_file, "deploys/restore.py",
+                           data={**postgresql, "restore_from": "latest", "confirm_restore": "guestbook"})
+    assert restored.returncode == 0, restored.output
+    page = https_get(db1, "/").text
+    assert "in the backup" in page and "written after the backup" not in page
+    # The database as it was before the restore is kept on the host.
+    assert db1.exec(f"ls {ROOT}/snapshots/before-restore-*.dump").stdout.strip()
     print(f"backup test: {time.monotonic() - started:.0f} s")
