@@ -23,6 +23,7 @@ import requests
 from tests import fleet
 from tests.conftest import https_get, run_pyinfra
 from tests.e2e.conftest import ROOT, manage, world_readable_files_containing
+from tests.e2e.sources import example_source
 
 pytestmark = pytest.mark.e2e
 
@@ -124,6 +125,16 @@ def test_backups_go_off_the_host_and_rebuild_a_lost_one(start_hosts, live_image,
         outputs.append(now.output)
         assert now.returncode == 0, now.output
         assert f"last backup: " in now.output and last_backup(old)[1] != by_timer[1] and last_backup(old)[2] == "ok"
+
+        # A backup and a release at the same time: both succeed (the backup waits for the deploy to end).
+        before = last_backup(old)
+        old.exec("systemctl start --no-block backup-guestbook.service")
+        release = run_pyinfra(fleet_file, "deploys/release.py",
+                              data={**data, "django_source_dir": str(example_source(tmp_path / "v2", "v2")),
+                                    "release_id": "v2"})
+        outputs.append(release.output)
+        assert release.returncode == 0, release.output
+        assert wait_for_backup(old, before)[2] == "ok"
 
         # Retention (keep one a day): one database and one uploads snapshot left, of the newest run.
         snapshots = json.loads(restic(old, "snapshots --json").stdout)
