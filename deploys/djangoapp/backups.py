@@ -132,7 +132,7 @@ def backup_script(settings: Settings) -> str:
         '  if [ "$code" -eq 0 ]; then result=ok; else result="failed (exit $code)";',
         '    [ -z "$run" ] || restic forget --quiet --tag "$run" >/dev/null 2>&1 || true; fi',
         f"  rm -f {q(copy)}",
-        f"  printf '%s %s %s\\n' \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\" \"${run:-none}\" \"$result\" > {q(state)}/last-backup",
+        f"  printf '%s %s %s\\n' \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\" \"${{run:-none}}\" \"$result\" > {q(state)}/last-backup",
         "}",
         "trap finished EXIT",
         "trap 'exit 143' TERM INT",
