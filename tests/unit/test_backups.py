@@ -14,6 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from deploys.djangoapp.backups import (
     CHOOSE_PROGRAM,
@@ -26,6 +29,7 @@ from deploys.djangoapp.backups import (
 )
 from deploys.djangoapp.context import render_template
 from deploys.djangoapp.settings import problems
+from deploys.djangoapp.settings.backups import CALENDAR, S3_REPOSITORY, SFTP_REPOSITORY, SNAPSHOT_ID
 from tests.unit.sites import VALID, settings
 
 SECRETS = {"DJANGO_SECRET_KEY": "k" * 40, "RESTIC_PASSWORD": "restic-pass-9f8e7d", "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE77",
@@ -61,7 +65,12 @@ def test_backups_are_refused_without_their_secrets_naming_the_missing_ones():
 
 def test_schedule_keep_and_restore_from_are_checked():
     assert errors(backup_schedule="*-*-* 03:00:00") == [] and errors(backup_schedule="*:0/5") == []
-    assert errors(backup_schedule="daily\nExecStart=/bin/evil")[0].startswith("backup_schedule: ")
+    for schedule in ("daily\nExecStart=/bin/evil", "daily\n"):
+        assert errors(backup_schedule=schedule)[0].startswith("backup_schedule: ")
+    for repository in (S3 + "\n", "/mnt/disk\n"):
+        assert errors(backup_repository=repository, django_environment_variables=SECRETS)[0].startswith(
+            "backup_repository: ")
+    assert errors(restore_from="latest\n")[0].startswith("restore_from: ")
     assert errors(backup_keep={"daily": 1}) == []
     for keep in ({"hourly": 3}, {"daily": -1}, {"daily": 0}, {}, {"daily": "7"}, [7]):
         assert errors(backup_keep=keep)[0].startswith("backup_keep: "), keep
@@ -293,3 +302,21 @@ def test_a_restore_puts_the_backup_in_place_and_keeps_what_was_there(tmp_path):
                                   "FAKE_RESTIC_DIR": str(paths["tools"]), "MEDIA": s.media_dir})
     assert refused.returncode != 0 and "restore_from: dddd0001 matches no backup" in refused.stderr
     assert sqlite3.connect(s.sqlite_path).execute("SELECT text FROM note").fetchall() == [("from the backup",)]
+
+
+@hypothesis_settings(max_examples=40, deadline=None)
+@given(repository=st.one_of(st.from_regex(S3_REPOSITORY, fullmatch=True), st.from_regex(SFTP_REPOSITORY, fullmatch=True)),
+       schedule=st.from_regex(CALENDAR, fullmatch=True), wanted=st.from_regex(SNAPSHOT_ID, fullmatch=True))
+def test_any_accepted_repository_schedule_and_id_arrive_as_given_and_never_run(repository, schedule, wanted):
+    site, found = problems({**VALID, "backup_repository": repository, "backup_schedule": schedule,
+                            "restore_from": wanted, "django_environment_variables": SECRETS})
+    if found:  # refused (a path with '..', say): nothing to build
+        return
+    script, restore = backup_script(site), restore_command(site, site.restore_from, "20260101000000")
+    for program in (script, restore):
+        assert subprocess.run(["sh", "-n", "-c", program], capture_output=True).returncode == 0
+    export = next(line for line in script.splitlines() if line.startswith("export RESTIC_REPOSITORY="))
+    shown = subprocess.run(["sh", "-c", f'{export}; printf %s "$RESTIC_REPOSITORY"'], capture_output=True, text=True)
+    assert shown.stdout == site.backup_repository
+    timer = render_template("backups/backup.timer.j2", s=site)
+    assert f"\nOnCalendar={schedule}\n" in timer and len(timer.splitlines()) == 11

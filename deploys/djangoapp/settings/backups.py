@@ -34,17 +34,17 @@ class BackupInputs(BaseModel):
         if value is None:
             return value
         if value.startswith("/"):
-            if ".." in value.split("/") or not PLAIN_PATH.match(value) or value.rstrip("/") == "":
+            if ".." in value.split("/") or not PLAIN_PATH.fullmatch(value) or value.rstrip("/") == "":
                 raise ValueError(f"a local repository must be an absolute path of letters, digits, '.', '_', "
                                  f"'-' and '/' (got {value!r})")
             return value.rstrip("/")
         if value.startswith("s3:"):
-            if not S3_REPOSITORY.match(value):
+            if not S3_REPOSITORY.fullmatch(value):
                 raise ValueError(f"must be s3:http(s)://host[:port]/bucket[/path] without credentials (they go "
                                  f"in django_environment_variables) (got {value!r})")
             return value
         if value.startswith("sftp:"):
-            if not SFTP_REPOSITORY.match(value):
+            if not SFTP_REPOSITORY.fullmatch(value):
                 raise ValueError(f"must be sftp:user@host:/path (got {value!r})")
             return value
         raise ValueError(f"must be an S3 URL (s3:https://host/bucket/path), an SFTP target (sftp:user@host:/path) "
@@ -53,7 +53,7 @@ class BackupInputs(BaseModel):
     @field_validator("backup_schedule")
     @classmethod
     def _backups_schedule(cls, value: str) -> str:
-        if not CALENDAR.match(value):
+        if not CALENDAR.fullmatch(value):
             raise ValueError(f'must be a systemd OnCalendar expression, e.g. "daily" or "*-*-* 03:00:00" '
                              f"(got {value!r})")
         return value
@@ -77,7 +77,7 @@ class BackupInputs(BaseModel):
         if value is None:
             return value
         value = str(value)
-        if not SNAPSHOT_ID.match(value):
+        if not SNAPSHOT_ID.fullmatch(value):
             raise ValueError(f"must be a backup's snapshot id (8 to 64 hex digits, as restic shows it) or "
                              f"'latest' (got {value!r})")
         return value
