@@ -174,6 +174,16 @@ def test_backups_go_off_the_host_and_rebuild_a_lost_one(start_hosts, live_image,
         for secret in SECRETS.values():
             assert world_readable_files_containing(new, secret) == [], secret
 
+        # A failed backup (an upload it cannot read) fails backup.py with its log, and status.py shows it.
+        new.exec(f"chmod 000 {ROOT}/shared/media/notes")
+        failed = run_pyinfra(fleet_file, "deploys/backup.py", data=data)
+        outputs.append(failed.output)
+        assert failed.returncode != 0 and "permission denied" in failed.output, failed.output
+        status = run_pyinfra(fleet_file, "deploys/status.py", data=data)
+        outputs.append(status.output)
+        assert "failed (exit 3)" in status.output, status.output
+        new.exec(f"chmod 755 {ROOT}/shared/media/notes")
+
         # Backups off: the timer, units, script, state and cache go; the repository stays.
         off = run_pyinfra(fleet_file, "deploys/skeleton.py", data={"django_environment_variables": json.dumps(SECRETS)})
         outputs.append(off.output)
