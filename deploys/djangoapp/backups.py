@@ -198,6 +198,8 @@ def restore_command(settings: Settings, wanted: str, stamp: str) -> str:
         "set -eu",
         restic_environment(settings),
         take_backup_lock(settings),
+        # Whatever happens, the work folder (a copy of the backup) goes.
+        f"trap 'rm -rf {work}' EXIT",
         f"rm -rf {q(work)} && mkdir -m 700 {q(work)}",
         f"restic --no-cache snapshots --json --tag django-deploy > {q(work)}/snapshots.json",
         f"python3 -c {q(CHOOSE_PROGRAM)} {q(work)}/snapshots.json {q(wanted)} > {q(work)}/chosen",
@@ -213,9 +215,10 @@ def restore_command(settings: Settings, wanted: str, stamp: str) -> str:
         steps.append(f"chown {q(owner)} {q(settings.sqlite_path)}")
     steps += [
         f"if [ -d {q(settings.media_dir)} ]; then mv {q(settings.media_dir)} {q(before)}-media; fi",
-        f'mv "{work}/media$media_path" {q(settings.media_dir)}',
+        # Should the backup's uploads not go in place, the ones there before come back.
+        f'if ! mv "{work}/media$media_path" {q(settings.media_dir)}; then '
+        f"mv {q(before)}-media {q(settings.media_dir)}; echo 'the uploads could not be restored' >&2; exit 1; fi",
         f"chown -R {q(owner)} {q(settings.media_dir)}",
-        f"rm -rf {q(work)}",
         f"echo {q(f'restored; the database and uploads before it are in {before}.{suffix} and {before}-media')}",
     ]
     return "\n".join(steps)

@@ -302,6 +302,7 @@ def test_a_restore_puts_the_backup_in_place_and_keeps_what_was_there(tmp_path):
                                   "FAKE_RESTIC_DIR": str(paths["tools"]), "MEDIA": s.media_dir})
     assert refused.returncode != 0 and "restore_from: dddd0001 matches no backup" in refused.stderr
     assert sqlite3.connect(s.sqlite_path).execute("SELECT text FROM note").fetchall() == [("from the backup",)]
+    assert not list(Path(s.project_root).glob("restore-*"))  # the work folder goes, failed or not
 
 
 @hypothesis_settings(max_examples=40, deadline=None)
