@@ -5,6 +5,7 @@ them starts by validating the settings of all hosts, so a bad value stops the ru
 is touched.
 """
 
+from .backups import backup_now, restore
 from .commands import run_management_command
 from .host_prep import prepare_host
 from .logs import logs
@@ -16,5 +17,5 @@ from .rollback import rollback
 from .skeleton import app_skeleton
 from .status import status
 
-__all__ = ["app_skeleton", "logs", "maintenance_mode", "prepare_host", "release", "remove", "restart", "rollback",
-           "run_management_command", "status"]
+__all__ = ["app_skeleton", "backup_now", "logs", "maintenance_mode", "prepare_host", "release", "remove", "restart",
+           "restore", "rollback", "run_management_command", "status"]

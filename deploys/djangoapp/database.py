@@ -14,6 +14,14 @@ def snapshot_path(settings: Settings, release_id: str) -> str:
     return f"{settings.snapshots_dir}/{release_id}.{suffix}"
 
 
+def postgres_connect(settings: Settings) -> str:
+    """Shell prefix: run a PostgreSQL client as the project's role, reaching the database from
+    whichever host runs it, with the password from the secrets in its environment only."""
+    return (f"{q(settings.secrets_loader)} env PGHOST={q(settings.database_host)} PGPORT=5432 "
+            f"PGUSER={q(settings.db_name)} PGDATABASE={q(settings.db_name)} "
+            "sh -c 'PGPASSWORD=\"$DJANGO_DB_PASSWORD\" exec \"$@\"' --")
+
+
 def snapshot_commands(settings: Settings, snapshot: str) -> tuple[str, str]:
     """Shell commands (take, restore) for a snapshot of the project's database at `snapshot`."""
     if settings.database == "sqlite":
@@ -28,9 +36,7 @@ def snapshot_commands(settings: Settings, snapshot: str) -> tuple[str, str]:
     # whichever host runs this, with the password from the secrets in the environment only. A
     # restore drops everything the role owns first, so tables a failed migration created go too;
     # the drop and the restored dump run in one transaction, so a restore that fails changes nothing.
-    connect = (f"{q(settings.secrets_loader)} env PGHOST={q(settings.database_host)} PGPORT=5432 "
-               f"PGUSER={q(settings.db_name)} PGDATABASE={q(settings.db_name)} "
-               "sh -c 'PGPASSWORD=\"$DJANGO_DB_PASSWORD\" exec \"$@\"' --")
+    connect = postgres_connect(settings)
     take = f"{connect} pg_dump -Fc > {q(snapshot)}"
     restore = (f"{{ echo 'DROP OWNED BY CURRENT_USER;' && "
                f"pg_restore --no-owner --no-privileges --exit-on-error -f - {q(snapshot)}; }} | "

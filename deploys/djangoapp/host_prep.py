@@ -6,6 +6,7 @@ from io import StringIO
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, pip, server, systemd
 
+from .backups import backs_up
 from .context import current_settings, proxy_environment
 from .settings import Settings
 
@@ -32,6 +33,7 @@ def _packages(settings: Settings) -> list[str]:
         packages += ["certbot"] if settings.acme_email else []
         # ssh fetches the certificate from the web host that gets it from the CA.
         packages += ["openssh-client"] if settings.fetches_certificate else []
+    packages += ["restic"] if backs_up(settings) else []
     return packages
 
 

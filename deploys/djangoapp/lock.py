@@ -1,8 +1,8 @@
 """The project's deploy lock: one run at a time changes a project on a host.
 
 The lock is a folder (`mkdir` is atomic) holding who took it (holder.json) and the taking run's
-token. release.py, rollback.py, skeleton.py, restart.py and remove.py take it; a failed run
-releases it (failure.py), only if it holds it. A second run fails at once naming the holder, or,
+token. release.py, rollback.py, skeleton.py, restart.py, remove.py and restore.py take it (a backup
+only waits for it to be free: backups.py); a failed run releases it (failure.py), only if it holds it. A second run fails at once naming the holder, or,
 with `--data lock_wait=SECONDS`, waits that long for it. A lock left by a killed run is broken
 only when asked (release_break_lock), and by one run only.
 """

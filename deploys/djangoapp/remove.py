@@ -12,6 +12,7 @@ from pyinfra.api import deploy
 from pyinfra.facts.files import Directory, File
 from pyinfra.operations import files, server, systemd
 
+from .backups import remove_backups
 from .certificates import no_acme_certificate
 from .context import current_settings
 from .database import snapshot_commands
@@ -45,6 +46,8 @@ def _services(settings: Settings) -> None:
     # Every unit the project may have here, whatever this host's roles are now.
     jobs = [job_unit(settings, name) for name in host.get_fact(JobUnits, prefix=settings.websiteproject)]
     remove_units([settings.uwsgi_service, settings.gunicorn_service, *all_celery_services(settings), *jobs])
+    # The backup timer too (the repository off the host stays).
+    remove_backups(settings)
 
 
 def _webserver_site(settings: Settings) -> None:

@@ -19,6 +19,7 @@ from pyinfra.operations.util import any_changed
 
 from . import audit
 from .app_server import app_server, remove_other_app_server
+from .backups import backup_units
 from .certificates import acme_certificate, had_acme_certificate, no_acme_certificate
 from .context import current_settings, template
 from .db_host import shared_services
@@ -258,6 +259,8 @@ def app_skeleton():
     # Celery (or beat) turned off, or this host no longer a worker: nothing of it stays.
     remove_units([service for service in all_celery_services(settings) if service not in settings.celery_services])
     scheduled_jobs(settings)
+    # The backup timer on the host that backs up; none anywhere when backups are off.
+    backup_units(settings)
     if settings.is_web:
         certificate_files = _tls(settings)
         app_server(settings, environment_inputs(settings))

@@ -1,5 +1,6 @@
 """Status: the releases on each host, which one is live, snapshots, disk use, the certificate (its
-issuer and end; a warning when it ends within 14 days or its renewal fails) and the deploy lock.
+issuer and end; a warning when it ends within 14 days or its renewal fails), scheduled commands,
+the audit log's last entries, the deploy lock and the last backup.
 Reads only: no operation is added."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from pyinfra import host, logger
 from pyinfra.api import FactBase, deploy
 
 from .audit import last_entries_command
+from .backups import backup_status
 from .context import current_settings
 from .fleet import ROLES
 
@@ -67,5 +69,5 @@ def status():
                            renewal_failure=settings.certificate_renewal_failure if settings.is_web else "")
     logger.info(f"{host.print_prefix}{settings.websiteproject} at {settings.project_root} "
                 f"(roles: {', '.join(role for role in ROLES if role in settings.roles)})")
-    for line in report:
+    for line in report + backup_status(settings):
         (logger.warning if line.startswith("warning:") else logger.info)(f"{host.print_prefix}{line}")

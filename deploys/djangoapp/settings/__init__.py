@@ -6,9 +6,10 @@ here are the documented ones: group_data/all.py repeats them for reading, and a 
 two (and the README's table) in step.
 
 Each concern declares its own variables and checks in a module of this package (project.py,
-services.py, app_server.py, certificates.py, releases.py, day2.py, schedules.py, maintenance.py,
-notifications.py, fleet.py); Settings puts them together with what is derived from them (paths in
-../layout.py, the fleet's places in ../fleet.py, the app server's names in ../app_server_layout.py).
+services.py, app_server.py, certificates.py, releases.py, day2.py, schedules.py, backups.py,
+maintenance.py, notifications.py, fleet.py); Settings puts them together with what is derived from
+them (paths in ../layout.py, the fleet's places in ../fleet.py, the app server's names in
+../app_server_layout.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ..environment import split_environment
 from ..fleet import Fleet, FleetPlace, plan_fleet
 from ..layout import Layout
 from .app_server import AppServerInputs
+from .backups import BackupInputs
 from .certificates import CertificateInputs
 from .checks import RELEASE_ID, URL_PATH  # noqa: F401 (read by the checks of other modules)
 from .day2 import Day2Inputs
@@ -37,7 +39,7 @@ from .services import ServiceInputs
 
 # Data keys with these prefixes belong to us: one we do not know is most likely a typo.
 OWN_PREFIXES = ("django_", "uwsgi_", "app_server", "manage_", "acme_", "nginx_", "apache2_", "site_", "celery_", "release_", "deploy_", "rollback_",
-                "confirm_", "maintenance_")
+                "confirm_", "maintenance_", "backup_", "restore_")
 
 
 class DeploySettingsError(PyinfraError):
@@ -50,10 +52,10 @@ class DeployRefused(PyinfraError):
 
 
 # pydantic orders the fields of several bases from the last base to the first: the variables of
-# the inputs below come in the order project, services, app server, ..., fleet (the README's).
+# the inputs below come in the order project, services, app server, ..., backups, fleet (the README's).
 class Settings(FleetPlace, Layout, AppServerPlace,
-               FleetInputs, NotificationInputs, MaintenanceInputs, ScheduleInputs, Day2Inputs, ReleaseInputs,
-               CertificateInputs, AppServerInputs, ServiceInputs, ProjectInputs):
+               FleetInputs, NotificationInputs, MaintenanceInputs, BackupInputs, ScheduleInputs, Day2Inputs,
+               ReleaseInputs, CertificateInputs, AppServerInputs, ServiceInputs, ProjectInputs):
     """One host's deploy settings."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)

@@ -1,0 +1,343 @@
+"""Backups off the host with restic (Debian's), on a schedule, and the restore that brings one back.
+
+One host backs the project up: the migration host, which holds the uploads (shared/media) and
+reaches the database as the release's snapshots do (sqlite's file there, or PostgreSQL as the
+project's role). Each backup is one run of bin/backup, as the app's user, by a systemd timer
+(backup_schedule) or deploys/backup.py: the database goes into the repository as one file (sqlite's
+online backup, or `pg_dump -Fc` streamed into `restic backup --stdin`), the uploads as files, both
+snapshots tagged with the run; then restic forgets and prunes what backup_keep does not keep.
+
+A backup waits for a running deploy to end before it starts (it would catch a half-migrated
+database) but never takes the deploy lock: a release is never held up by a backup. Backups and
+restores take turns through a lock of their own (flock on the backup state folder).
+
+deploys/restore.py (root, under the deploy lock and the backup lock) takes a local snapshot of
+the database and keeps the uploads aside, then puts the chosen run's database and uploads in
+place; the live release serves them at once.
+"""
+
+from __future__ import annotations
+
+import inspect
+import shlex
+from datetime import datetime, timezone
+from io import StringIO
+
+from pyinfra import host, logger
+from pyinfra.api import FactBase, deploy
+from pyinfra.api.exceptions import OperationError
+from pyinfra.facts.files import Directory, File
+from pyinfra.operations import files, python, server, systemd
+from pyinfra.operations.util import any_changed
+
+from .commands import mask_secrets
+from .context import current_settings, template
+from .database import postgres_connect, snapshot_commands
+from .lock import hold_lock, let_go, wait_while
+from .settings import DeployRefused, Settings
+
+q = shlex.quote
+
+# How long a backup waits for a deploy to end, or a restore for a backup (seconds).
+LOCK_WAIT = 3600
+
+
+def backup_service(settings: Settings) -> str:
+    return f"backup-{settings.websiteproject}"
+
+
+def unit_files(settings: Settings) -> list[str]:
+    return [f"/etc/systemd/system/{backup_service(settings)}.{kind}" for kind in ("service", "timer")]
+
+
+def backup_script_path(settings: Settings) -> str:
+    return f"{settings.project_root}/bin/backup"
+
+
+def state_dir(settings: Settings) -> str:
+    """The backup's own folder (the app user's): its lock, the last result, the database copy."""
+    return f"/var/lib/django-deploy/backups/{settings.websiteproject}"
+
+
+def cache_dir(settings: Settings) -> str:
+    """restic's cache of the repository's index (the app user's), gone when backups are off."""
+    return f"/var/cache/django-deploy/restic/{settings.websiteproject}"
+
+
+def backs_up(settings: Settings) -> bool:
+    """This host runs the project's backups."""
+    return bool(settings.backup_repository) and settings.runs_migrations
+
+
+def database_file(settings: Settings) -> str:
+    """The database's name inside the repository."""
+    return f"{settings.websiteproject}.{'sqlite3' if settings.database == 'sqlite' else 'dump'}"
+
+
+def restic_environment(settings: Settings) -> str:
+    """Shell: the repository's address (no secret in it: the validation refuses credentials in
+    the URL). RESTIC_PASSWORD and AWS_* come from the secrets, in the environment only."""
+    return f"export RESTIC_REPOSITORY={q(settings.backup_repository)}"
+
+
+def keep_flags(settings: Settings) -> str:
+    return " ".join(f"--keep-{kind} {int(count)}" for kind, count in settings.backup_keep.items() if count)
+
+
+def take_backup_lock(settings: Settings) -> str:
+    """Shell: hold the backup lock (flock on the state folder, file descriptor 9) until the shell
+    ends, waiting up to LOCK_WAIT seconds for the backup or restore that holds it."""
+    return (f"exec 9<{q(state_dir(settings))} && if ! flock -w {LOCK_WAIT} 9; then "
+            "echo 'another backup or restore of this project is still running' >&2; exit 1; fi")
+
+
+def backup_script(settings: Settings) -> str:
+    """bin/backup: one backup of the database and the uploads, then retention (see the module's
+    docstring). Run as the app user with the secrets in its environment (bin/with-secrets). Its
+    result, ok or failed, goes to <state>/last-backup (shown by status.py); a failed run's
+    snapshots are forgotten."""
+    state = state_dir(settings)
+    copy = f"{state}/database.tmp"
+    tags = f"--host {q(settings.websiteproject)} --tag django-deploy"
+    if settings.database == "sqlite":
+        database = (
+            f"rm -f {q(copy)}",
+            f"if [ ! -f {q(settings.sqlite_path)} ]; then echo 'no database yet (no release has run): "
+            f"nothing to back up' >&2; exit 1; fi",
+            # sqlite's online backup API: a consistent copy while the app writes.
+            f"sqlite3 {q(settings.sqlite_path)} \".backup '{copy}'\"",
+            f"restic backup --quiet {tags},database,\"$run\" --stdin --stdin-filename {q(database_file(settings))} "
+            f"< {q(copy)}",
+            f"rm -f {q(copy)}",
+        )
+    else:
+        # pg_dump streamed into restic; dash has no pipefail, so a failed dump leaves a mark.
+        failed = f"{state}/dump-failed"
+        database = (
+            f"rm -f {q(failed)}",
+            f"{{ {postgres_connect(settings)} pg_dump -Fc || touch {q(failed)}; }} | "
+            f"restic backup --quiet {tags},database,\"$run\" --stdin --stdin-filename {q(database_file(settings))}",
+            f"if [ -e {q(failed)} ]; then echo 'pg_dump failed: no backup of the database' >&2; exit 1; fi",
+        )
+    lines = [
+        "#!/bin/sh",
+        f"# Backup of {settings.websiteproject} (django-deploy): the database and the uploads to",
+        "# RESTIC_REPOSITORY, then restic forgets and prunes what backup_keep does not keep.",
+        "set -eu",
+        restic_environment(settings),
+        f"export RESTIC_CACHE_DIR={q(cache_dir(settings))}",
+        'run=""',
+        "finished() {",
+        "  code=$?",
+        '  if [ "$code" -eq 0 ]; then result=ok; else result="failed (exit $code)";',
+        '    [ -z "$run" ] || restic forget --quiet --tag "$run" >/dev/null 2>&1 || true; fi',
+        f"  rm -f {q(copy)}",
+        f"  printf '%s %s %s\\n' \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\" \"${{run:-none}}\" \"$result\" > {q(state)}/last-backup",
+        "}",
+        "trap finished EXIT",
+        "trap 'exit 143' TERM INT",
+        # Not while a deploy changes the project (a half-migrated database); a release never waits.
+        wait_while(f"[ -d {q(settings.lock_dir)} ]", settings.lock_dir, LOCK_WAIT),
+        take_backup_lock(settings),
+        # Named once it holds the lock: no other run has this name (a failed run forgets its own).
+        'run="run-$(date -u +%Y%m%dT%H%M%SZ)-$$"',
+        "restic cat config >/dev/null 2>&1 || restic init",
+        *database,
+        f"restic backup --quiet {tags},media,\"$run\" {q(settings.media_dir)}",
+        f"restic forget --quiet --tag django-deploy --group-by host,paths {keep_flags(settings)} --prune",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def choose_backup(snapshots: list[dict], wanted: str) -> tuple[str, str, str, str]:
+    """Of restic's snapshots (`restic snapshots --json`), the run to restore: the newest complete
+    one (`latest`), or the one a snapshot id (or its start) belongs to. A run is complete when it
+    has both its database and its uploads. Returns (database id, its path, uploads id, their path)."""
+    runs: dict[str, dict] = {}
+    for snapshot in snapshots:
+        tags = snapshot.get("tags") or []
+        run = next((tag for tag in tags if tag.startswith("run-")), None)
+        kind = next((tag for tag in tags if tag in ("database", "media")), None)
+        if run and kind:
+            runs.setdefault(run, {})[kind] = snapshot
+    complete = {run: kinds for run, kinds in runs.items() if len(kinds) == 2}
+    if not complete:
+        raise SystemExit("no complete backup of this project in the repository")
+    if wanted == "latest":
+        chosen = complete[max(complete, key=lambda run: complete[run]["database"]["time"])]
+    else:
+        matching = [kinds for kinds in runs.values()
+                    if any(snapshot["id"].startswith(wanted) for snapshot in kinds.values())]
+        if len(matching) != 1 or len(matching[0]) != 2:
+            listed = ", ".join(f"{kinds['database']['short_id']} ({kinds['database']['time'][:19]})"
+                               for kinds in complete.values())
+            problem = "is not a complete backup" if matching else "matches no backup"
+            raise SystemExit(f"restore_from: {wanted} {problem}; the backups: {listed}")
+        chosen = matching[0]
+    database, media = chosen["database"], chosen["media"]
+    return database["id"], database["paths"][0], media["id"], media["paths"][0]
+
+
+# The program the restore runs on the host: choose_backup itself, reading restic's JSON.
+CHOOSE_PROGRAM = (inspect.getsource(choose_backup) + "\n\nimport json, sys\n"
+                  "print(*choose_backup(json.load(open(sys.argv[1])), sys.argv[2]))\n")
+
+
+def restore_command(settings: Settings, wanted: str, stamp: str) -> str:
+    """Shell, as root: under the backup lock, fetch the chosen run's database and uploads from the
+    repository into a work folder, snapshot the database (snapshots/before-restore-<stamp>.*) and
+    move the uploads aside (snapshots/before-restore-<stamp>-media), then put the backup's in place.
+    restic runs without a cache here (the cache is the app user's)."""
+    work = f"{settings.project_root}/restore-{stamp}"
+    before = f"{settings.snapshots_dir}/before-restore-{stamp}"
+    suffix = "sqlite3" if settings.database == "sqlite" else "dump"
+    take_before, _ = snapshot_commands(settings, f"{before}.{suffix}")
+    _, put_back = snapshot_commands(settings, f"{work}/database")
+    owner = f"{settings.uwsgi_user}:{settings.uwsgi_group}"
+    steps = [
+        "set -eu",
+        restic_environment(settings),
+        take_backup_lock(settings),
+        # Whatever happens, the work folder (a copy of the backup) goes.
+        f"trap 'rm -rf {work}' EXIT",
+        f"rm -rf {q(work)} && mkdir -m 700 {q(work)}",
+        f"restic --no-cache snapshots --json --tag django-deploy > {q(work)}/snapshots.json",
+        f"python3 -c {q(CHOOSE_PROGRAM)} {q(work)}/snapshots.json {q(wanted)} > {q(work)}/chosen",
+        f"read database_id database_path media_id media_path < {q(work)}/chosen",
+        f'echo "restoring the backup $database_id (uploads: $media_id)"',
+        f'restic --no-cache dump "$database_id" "$database_path" > {q(work)}/database',
+        f'restic --no-cache restore --quiet "$media_id" --target {q(work)}/media',
+        take_before,
+        # (psql's answers to the restored dump's statements are not worth showing.)
+        put_back if settings.database == "sqlite" else f"{put_back} > /dev/null",
+    ]
+    if settings.database == "sqlite":
+        steps.append(f"chown {q(owner)} {q(settings.sqlite_path)}")
+    steps += [
+        f"if [ -d {q(settings.media_dir)} ]; then mv {q(settings.media_dir)} {q(before)}-media; fi",
+        # Should the backup's uploads not go in place, the ones there before come back.
+        f'if ! mv "{work}/media$media_path" {q(settings.media_dir)}; then '
+        f"mv {q(before)}-media {q(settings.media_dir)}; echo 'the uploads could not be restored' >&2; exit 1; fi",
+        f"chown -R {q(owner)} {q(settings.media_dir)}",
+        f"echo {q(f'restored; the database and uploads before it are in {before}.{suffix} and {before}-media')}",
+    ]
+    return "\n".join(steps)
+
+
+def backup_now_command(settings: Settings) -> str:
+    """Shell: a backup now, through the backup service (the timer's own path); on failure its log."""
+    service = f"{backup_service(settings)}.service"
+    return (f"if ! systemctl start {service}; then journalctl -u {service} -n 30 --no-pager -o cat >&2; exit 1; fi; "
+            f"echo \"last backup: $(cat {q(state_dir(settings))}/last-backup)\"")
+
+
+class BackupStatus(FactBase):
+    """The last backup's time, run and result, and when the timer runs next; None when backups
+    are not set up here."""
+
+    def command(self, state: str, timer: str) -> str:
+        return (f"if [ -d {q(state)} ]; then "
+                f"echo \"last backup: $(cat {q(state)}/last-backup 2>/dev/null || echo none yet)\"; "
+                f"echo \"next backup: $(systemctl show -P NextElapseUSecRealtime {q(timer)})\"; fi")
+
+    def process(self, output):
+        return list(output) or None
+
+
+def backup_status(settings: Settings) -> list[str]:
+    """Lines for status.py."""
+    if not backs_up(settings):
+        return []
+    return host.get_fact(BackupStatus, state=state_dir(settings), timer=f"{backup_service(settings)}.timer") or [
+        "backups: not set up yet (run skeleton.py or all.py)"]
+
+
+def backup_units(settings: Settings) -> None:
+    """The backup script, service and timer on the host that backs up (skeleton.py); nothing of
+    them anywhere else, nor anywhere once backups are off."""
+    if not backs_up(settings):
+        remove_backups(settings)
+        return
+    user, group = settings.uwsgi_user, settings.uwsgi_group
+    for path in (state_dir(settings), cache_dir(settings)):
+        files.directory(name=f"Directory {path}", path=path, user=user, group=group, mode="700")
+    if settings.backup_repository.startswith("/"):
+        files.directory(name=f"Backup repository folder {settings.backup_repository}",
+                        path=settings.backup_repository, user=user, group=group, mode="700")
+    files.put(name=f"Backup script {backup_script_path(settings)}", src=StringIO(backup_script(settings)),
+              dest=backup_script_path(settings), user="root", group="root", mode="755")
+    service_file, timer_file = unit_files(settings)
+    service = template("backups/backup.service.j2", service_file, settings, mode="644",
+                       script=backup_script_path(settings))
+    timer = template("backups/backup.timer.j2", timer_file, settings, mode="644")
+    systemd.daemon_reload(name="Reload systemd units", _if=any_changed(service, timer))
+    timer_unit = f"{backup_service(settings)}.timer"
+    systemd.service(name=f"Start and enable {timer_unit}", service=timer_unit, running=True, enabled=True)
+    systemd.service(name=f"Restart {timer_unit} (new schedule)", service=timer_unit, restarted=True,
+                    _if=timer.did_change)
+
+
+def remove_backups(settings: Settings) -> None:
+    """Backups off (or the project removed): the timer, the units, the script, the state and
+    restic's cache go. The repository stays: it is off the host, and may be all that is left."""
+    units = [path for path in unit_files(settings) if host.get_fact(File, path=path)]
+    if units:
+        names = " ".join(q(path.rsplit("/", 1)[1]) for path in units)
+        server.shell(name=f"Stop and remove {backup_service(settings)}",
+                     commands=[f"systemctl disable --now {names}", f"rm -f {' '.join(q(path) for path in units)}",
+                               "systemctl daemon-reload"])
+    if host.get_fact(File, path=backup_script_path(settings)):
+        files.file(name=f"Remove {backup_script_path(settings)}", path=backup_script_path(settings), present=False)
+    for path in (state_dir(settings), cache_dir(settings)):
+        if host.get_fact(Directory, path=path):
+            files.directory(name=f"Remove {path}", path=path, present=False)
+
+
+def _run_shown(state, host, command: str, secrets: dict[str, str], what: str) -> None:
+    """Run `command`, showing what it printed (secrets masked, should any appear); fail if it did."""
+    done, output = host.run_shell_command(command)
+    for line in output.output_lines:
+        logger.info(f"{host.print_prefix}{mask_secrets(line, secrets)}")
+    if not done:
+        raise OperationError(f"{what} failed (its output is above)")
+
+
+def _refuse_unless_set(settings: Settings, action: str) -> None:
+    if not settings.backup_repository:
+        raise DeployRefused(f"host {host.name}: backup_repository: not set, so there are no backups to {action}; "
+                            "nothing was changed")
+
+
+@deploy("Backup")
+def backup_now():
+    settings = current_settings()
+    _refuse_unless_set(settings, "take")
+    if backs_up(settings):
+        python.call(name=f"Back up {settings.websiteproject} now", function=_run_shown,
+                    command=backup_now_command(settings), secrets=settings.secrets, what="the backup")
+
+
+@deploy("Restore")
+def restore():
+    settings = current_settings()
+    _refuse_unless_set(settings, "restore")
+    if not settings.restore_from:
+        raise DeployRefused(f"host {host.name}: restore_from: give the backup to restore, a snapshot id or "
+                            "latest (deploys/status.py shows the last one); nothing was changed")
+    if settings.confirm_restore != settings.websiteproject:
+        raise DeployRefused(
+            f"host {host.name}: confirm_restore: restoring {settings.restore_from} replaces the database and "
+            f"uploads of {settings.websiteproject} (a snapshot of both is kept on the host); run with "
+            f"--data confirm_restore={settings.websiteproject} to confirm; nothing was changed")
+    if not backs_up(settings):
+        return
+    if not host.get_fact(Directory, path=state_dir(settings)):
+        raise DeployRefused(f"host {host.name}: backups are not set up here yet: run deploys/all.py first; "
+                            "nothing was changed")
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
+    hold_lock(settings, "restore")
+    # RESTIC_PASSWORD and the repository's credentials from the secret file, in the environment only.
+    python.call(name=f"Restore {settings.restore_from} from {settings.backup_repository}", function=_run_shown,
+                command=f"{q(settings.secrets_loader)} sh -c {q(restore_command(settings, settings.restore_from, stamp))}",
+                secrets=settings.secrets, what="the restore")
+    let_go(settings)

@@ -1,0 +1,98 @@
+"""Backups off the host with restic, and the restore that brings them back (the deploy steps are
+in ../backups.py)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Optional
+
+from pydantic import BaseModel, field_validator, model_validator
+
+from .checks import PLAIN_PATH
+
+# Where restic keeps the repository: an S3-compatible server (s3:http(s)://host[:port]/bucket[/path]),
+# an SFTP server (sftp:user@host:/path), or a folder on this host (a second disk). The value reaches
+# the backup script and the units: no spaces, quotes or passwords in it.
+S3_REPOSITORY = re.compile(r"^s3:https?://[A-Za-z0-9.-]+(:\d{1,5})?/[A-Za-z0-9._-]+(/[A-Za-z0-9._/-]*)?$")
+SFTP_REPOSITORY = re.compile(r"^sftp:([a-z_][a-z0-9_-]{0,31}@)?[A-Za-z0-9.-]+:/?[A-Za-z0-9._/-]+$")
+# systemd's OnCalendar: "daily", "hourly", "*-*-* 03:00:00", "Mon..Fri 02:30", "*:0/5", ...
+CALENDAR = re.compile(r"^[A-Za-z0-9 :*/,.~+-]{1,80}$")
+KEEP_KINDS = ("daily", "weekly", "monthly")
+SNAPSHOT_ID = re.compile(r"^([0-9a-f]{8,64}|latest)$")
+
+
+class BackupInputs(BaseModel):
+    backup_repository: Optional[str] = None
+    backup_schedule: str = "daily"
+    backup_keep: dict[str, int] = {"daily": 7, "weekly": 4, "monthly": 6}
+    restore_from: Optional[str] = None
+    confirm_restore: Optional[str] = None
+
+    @field_validator("backup_repository")
+    @classmethod
+    def _backups_repository(cls, value: Optional[str]) -> Optional[str]:
+        if value is None:
+            return value
+        if value.startswith("/"):
+            if ".." in value.split("/") or not PLAIN_PATH.fullmatch(value) or value.rstrip("/") == "":
+                raise ValueError(f"a local repository must be an absolute path of letters, digits, '.', '_', "
+                                 f"'-' and '/' (got {value!r})")
+            return value.rstrip("/")
+        if value.startswith("s3:"):
+            if not S3_REPOSITORY.fullmatch(value):
+                raise ValueError(f"must be s3:http(s)://host[:port]/bucket[/path] without credentials (they go "
+                                 f"in django_environment_variables) (got {value!r})")
+            return value
+        if value.startswith("sftp:"):
+            if not SFTP_REPOSITORY.fullmatch(value):
+                raise ValueError(f"must be sftp:user@host:/path (got {value!r})")
+            return value
+        raise ValueError(f"must be an S3 URL (s3:https://host/bucket/path), an SFTP target (sftp:user@host:/path) "
+                         f"or an absolute local path (got {value!r})")
+
+    @field_validator("backup_schedule")
+    @classmethod
+    def _backups_schedule(cls, value: str) -> str:
+        if not CALENDAR.fullmatch(value):
+            raise ValueError(f'must be a systemd OnCalendar expression, e.g. "daily" or "*-*-* 03:00:00" '
+                             f"(got {value!r})")
+        return value
+
+    @field_validator("backup_keep", mode="before")
+    @classmethod
+    def _backups_keep(cls, value: Any) -> Any:
+        if not isinstance(value, dict) or not value or set(value) - set(KEEP_KINDS):
+            raise ValueError(f"must map some of {', '.join(KEEP_KINDS)} to how many backups to keep "
+                             f"(got {value!r})")
+        for kind, count in value.items():
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                raise ValueError(f"{kind}: must be a whole number, 0 or more (got {count!r})")
+        if not any(value.values()):
+            raise ValueError("must keep at least one backup (all counts are 0)")
+        return value
+
+    @field_validator("restore_from", mode="before")
+    @classmethod
+    def _backups_restore_from(cls, value: Any) -> Any:
+        if value is None:
+            return value
+        value = str(value)
+        if not SNAPSHOT_ID.fullmatch(value):
+            raise ValueError(f"must be a backup's snapshot id (8 to 64 hex digits, as restic shows it) or "
+                             f"'latest' (got {value!r})")
+        return value
+
+    @model_validator(mode="after")
+    def _backups_secrets(self):
+        if not self.backup_repository:
+            return self
+        secrets = self.django_environment_variables
+        needed = ["RESTIC_PASSWORD"]
+        if self.backup_repository.startswith("s3:"):
+            needed += ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+        missing = [name for name in needed if not secrets.get(name)]
+        if missing:
+            raise ValueError(f"backup_repository: backups need {' and '.join(missing)} in "
+                             "django_environment_variables (RESTIC_PASSWORD encrypts the backups: keep it "
+                             "outside the host too, no backup can be read without it)")
+        return self

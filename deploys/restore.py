@@ -1,0 +1,5 @@
+"""Restore a backup (--data restore_from=<snapshot id|latest> confirm_restore=<websiteproject>)."""
+
+from deploys.djangoapp import restore
+
+restore()

@@ -1,0 +1,217 @@
+"""Backups off the host, against a real S3-compatible server (moto_server, started by the test on
+the test network's gateway) with Debian's restic on the host: backups by the timer and by
+deploys/backup.py, retention, encryption, then the host is lost and a bare one rebuilt from them
+with deploys/all.py and deploys/restore.py (sqlite, the default); then PostgreSQL backed up to a
+local repository and restored, on a bare host of its own."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import boto3
+import pytest
+import requests
+
+from tests import fleet
+from tests.conftest import https_get, run_pyinfra
+from tests.e2e.conftest import ROOT, manage, world_readable_files_containing
+from tests.e2e.sources import example_source
+
+pytestmark = pytest.mark.e2e
+
+SECRETS = {
+    "DJANGO_SECRET_KEY": "local-fleet-only-4d1f0b7e2a9c46c8b7a1e6f3d5c2b8a0e9f7d6c5b4a3",
+    "RESTIC_PASSWORD": f"restic-{uuid.uuid4().hex}",
+    "AWS_ACCESS_KEY_ID": f"AKIA{uuid.uuid4().hex[:16].upper()}",
+    "AWS_SECRET_ACCESS_KEY": f"aws-{uuid.uuid4().hex}",
+}
+STATE = "/var/lib/django-deploy/backups/guestbook"
+CACHE = "/var/cache/django-deploy/restic/guestbook"
+
+
+def network_gateway(host: fleet.TestHost) -> str:
+    """The address of this machine on the host's compose network."""
+    network = subprocess.run(["docker", "inspect", "-f", "{{range $name, $_ := .NetworkSettings.Networks}}{{$name}}{{end}}",
+                              host.container], check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(["docker", "network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", network],
+                          check=True, capture_output=True, text=True).stdout.strip()
+
+
+@contextmanager
+def s3_server(address: str, bucket: str):
+    """moto_server listening on `address` (the hosts reach it there), with an empty bucket; it
+    stops at the end of the block, and by itself after 30 minutes whatever happens."""
+    with socket.socket() as probe:
+        probe.bind((address, 0))
+        port = probe.getsockname()[1]
+    moto = str(Path(sys.executable).with_name("moto_server"))
+    server = subprocess.Popen(["timeout", "1800", moto, "-H", address, "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        endpoint = f"http://{address}:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(endpoint, timeout=1)
+                break
+            except requests.RequestException:
+                assert time.monotonic() < deadline and server.poll() is None, "moto_server did not start"
+                time.sleep(0.2)
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id=SECRETS["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=SECRETS["AWS_SECRET_ACCESS_KEY"])
+        s3.create_bucket(Bucket=bucket)
+        yield endpoint, s3
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def restic(host, command: str, password: str | None = None) -> subprocess.CompletedProcess:
+    """restic on the host as root, with the project's secrets (or another password)."""
+    prefix = f"{ROOT}/bin/with-secrets env" + (f" RESTIC_PASSWORD={shlex.quote(password)}" if password else "")
+    repository = host.exec(f"grep -o 's3:[^ ]*' {ROOT}/bin/backup").stdout.strip()
+    return host.exec(f"{prefix} RESTIC_REPOSITORY={repository} restic --no-cache {command}", check=False)
+
+
+def last_backup(host) -> list[str]:
+    return host.exec(f"cat {STATE}/last-backup 2>/dev/null", check=False).stdout.split()
+
+
+def wait_for_backup(host, after: list[str], timeout: float = 120) -> list[str]:
+    """The next backup's record (time, run, result) once one other than `after` finished."""
+    deadline = time.monotonic() + timeout
+    while (found := last_backup(host)) in ([], after):
+        assert time.monotonic() < deadline, host.exec(f"journalctl -u backup-guestbook -n 30 --no-pager",
+                                                      check=False).stdout
+        time.sleep(1)
+    return found
+
+
+def test_backups_go_off_the_host_and_rebuild_a_lost_one(start_hosts, live_image, tmp_path):
+    started = time.monotonic()
+    (old,), fleet_file = start_hosts("web1", image=live_image)
+    with s3_server(network_gateway(old), "backups") as (endpoint, s3):
+        data = {"backup_repository": f"s3:{endpoint}/backups/guestbook", "backup_keep": json.dumps({"daily": 1}),
+                "django_environment_variables": json.dumps(SECRETS)}
+        outputs = []
+
+        # Rows and an upload on the live site.
+        row = f"kept off the host {uuid.uuid4().hex[:8]}"
+        manage(old, "add_note", shlex.quote(row))
+        old.exec(f"install -d -o www-data -g www-data {ROOT}/shared/media/notes && "
+                 f"echo 'an upload' > {ROOT}/shared/media/notes/proof.txt && chown www-data {ROOT}/shared/media/notes/proof.txt")
+
+        # Backups on: restic installed, the timer (every 20 seconds here) backs up.
+        on = run_pyinfra(fleet_file, "deploys/all.py", data={**data, "backup_schedule": "*:*:0/20"})
+        outputs.append(on.output)
+        assert on.returncode == 0, on.output
+        by_timer = wait_for_backup(old, [])
+        assert by_timer[2] == "ok", by_timer
+        again = run_pyinfra(fleet_file, "deploys/skeleton.py", data={**data, "backup_schedule": "*:*:0/20"})
+        outputs.append(again.output)
+        assert again.returncode == 0 and again.changed() == [], again.output
+
+        # A backup now: deploys/backup.py.
+        now = run_pyinfra(fleet_file, "deploys/backup.py", data=data)
+        outputs.append(now.output)
+        assert now.returncode == 0, now.output
+        assert f"last backup: " in now.output and last_backup(old)[1] != by_timer[1] and last_backup(old)[2] == "ok"
+
+        # A backup and a release at the same time: both succeed (the backup waits for the deploy to end).
+        before = last_backup(old)
+        old.exec("systemctl start --no-block backup-guestbook.service")
+        release = run_pyinfra(fleet_file, "deploys/release.py",
+                              data={**data, "django_source_dir": str(example_source(tmp_path / "v2", "v2")),
+                                    "release_id": "v2"})
+        outputs.append(release.output)
+        assert release.returncode == 0, release.output
+        assert wait_for_backup(old, before)[2] == "ok"
+
+        # Retention (keep one a day): one database and one uploads snapshot left, of the newest run.
+        snapshots = json.loads(restic(old, "snapshots --json").stdout)
+        assert sorted(tag for snapshot in snapshots for tag in snapshot["tags"] if tag in ("database", "media")) == [
+            "database", "media"], snapshots
+        # Encrypted: nothing is read without the password, and the bucket holds neither the row nor the upload.
+        refused = restic(old, "snapshots", password="not-the-password")
+        assert refused.returncode != 0 and "wrong password" in refused.stderr, refused.stderr
+        for item in s3.list_objects_v2(Bucket="backups")["Contents"]:
+            content = s3.get_object(Bucket="backups", Key=item["Key"])["Body"].read()
+            assert row.encode() not in content and b"an upload" not in content
+
+        # status.py shows the last backup and its result.
+        status = run_pyinfra(fleet_file, "deploys/status.py", data=data)
+        outputs.append(status.output)
+        assert "last backup: " in status.output and " ok" in status.output, status.output
+        for secret in SECRETS.values():
+            assert world_readable_files_containing(old, secret) == [], secret
+
+        # The host is lost. A bare one gets all.py (a daily backup), then restore.py.
+        subprocess.run(["docker", "rm", "-f", old.container], check=True, capture_output=True)
+        (new,), fleet_file = start_hosts("web2")
+        data["backup_schedule"] = "daily"
+        rebuilt = run_pyinfra(fleet_file, "deploys/all.py", data=data)
+        outputs.append(rebuilt.output)
+        assert rebuilt.returncode == 0, rebuilt.output
+        assert row not in https_get(new, "/").text
+
+        unconfirmed = run_pyinfra(fleet_file, "deploys/restore.py", data={**data, "restore_from": "latest"})
+        assert unconfirmed.returncode != 0 and "--data confirm_restore=guestbook" in unconfirmed.output
+        restored = run_pyinfra(fleet_file, "deploys/restore.py",
+                               data={**data, "restore_from": "latest", "confirm_restore": "guestbook"})
+        outputs.append(restored.output)
+        assert restored.returncode == 0, restored.output
+        assert row in https_get(new, "/").text
+        assert https_get(new, "/media/notes/proof.txt").text == "an upload\n"
+        for secret in SECRETS.values():
+            assert world_readable_files_containing(new, secret) == [], secret
+
+        # A failed backup (an upload it cannot read) fails backup.py with its log, and status.py shows it.
+        new.exec(f"chmod 000 {ROOT}/shared/media/notes")
+        failed = run_pyinfra(fleet_file, "deploys/backup.py", data=data)
+        outputs.append(failed.output)
+        assert failed.returncode != 0 and "permission denied" in failed.output, failed.output
+        status = run_pyinfra(fleet_file, "deploys/status.py", data=data)
+        outputs.append(status.output)
+        assert "failed (exit 3)" in status.output, status.output
+        new.exec(f"chmod 755 {ROOT}/shared/media/notes")
+
+        # Backups off: the timer, units, script, state and cache go; the repository stays.
+        off = run_pyinfra(fleet_file, "deploys/skeleton.py", data={"django_environment_variables": json.dumps(SECRETS)})
+        outputs.append(off.output)
+        assert off.returncode == 0, off.output
+        left = new.exec(f"ls /etc/systemd/system/backup-guestbook.* {ROOT}/bin/backup {STATE} {CACHE} 2>/dev/null; "
+                        "systemctl list-timers --all --no-legend | grep backup-guestbook", check=False).stdout
+        assert left == ""
+        assert s3.list_objects_v2(Bucket="backups")["KeyCount"] > 0
+
+        for output in outputs:
+            for secret in SECRETS.values():
+                assert secret not in output
+
+    # PostgreSQL (pg_dump streamed into restic) to a local repository (a second disk), on a db host.
+    (db1,), fleet_file = start_hosts("db1")
+    postgresql = {"database": "postgresql", "backup_repository": "/var/backups/restic-guestbook",
+                  "django_environment_variables": json.dumps({**SECRETS, "DJANGO_DB_PASSWORD": "pg-backup-9f8e"})}
+    deployed = run_pyinfra(fleet_file, "deploys/all.py", data=postgresql)
+    assert deployed.returncode == 0, deployed.output
+    manage(db1, "add_note", shlex.quote("in the backup"))
+    taken = run_pyinfra(fleet_file, "deploys/backup.py", data=postgresql)
+    assert taken.returncode == 0 and " ok" in taken.output, taken.output
+    manage(db1, "add_note", shlex.quote("written after the backup"))
+    restored = run_pyinfra(fleet_file, "deploys/restore.py",
+                           data={**postgresql, "restore_from": "latest", "confirm_restore": "guestbook"})
+    assert restored.returncode == 0, restored.output
+    page = https_get(db1, "/").text
+    assert "in the backup" in page and "written after the backup" not in page
+    # The database as it was before the restore is kept on the host.
+    assert db1.exec(f"ls {ROOT}/snapshots/before-restore-*.dump").stdout.strip()
+    print(f"backup test: {time.monotonic() - started:.0f} s")

@@ -1,0 +1,323 @@
+"""Backups: the variables' checks, and the shell programs that back up and restore, run with dash
+against folders shaped like a project's, with a stand-in restic that records what it is asked
+(the real one runs in tests/e2e/test_backups_e2e.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from deploys.djangoapp.backups import (
+    CHOOSE_PROGRAM,
+    backup_now_command,
+    backup_script,
+    cache_dir,
+    choose_backup,
+    restore_command,
+    state_dir,
+)
+from deploys.djangoapp.context import render_template
+from deploys.djangoapp.settings import problems
+from deploys.djangoapp.settings.backups import CALENDAR, S3_REPOSITORY, SFTP_REPOSITORY, SNAPSHOT_ID
+from tests.unit.sites import VALID, settings
+
+SECRETS = {"DJANGO_SECRET_KEY": "k" * 40, "RESTIC_PASSWORD": "restic-pass-9f8e7d", "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE77",
+           "AWS_SECRET_ACCESS_KEY": "aws-secret-5c4b3a"}
+S3 = "s3:http://10.0.0.1:9000/backups/mysite"
+
+
+def errors(**overrides) -> list[str]:
+    return problems({**VALID, **overrides})[1]
+
+
+def test_repositories_of_each_kind_are_accepted_and_anything_else_refused():
+    for repository in (S3, "s3:https://s3.example.com/bucket", "sftp:backup@store.example.com:/srv/restic",
+                       "/mnt/backup-disk/mysite/"):
+        assert errors(backup_repository=repository, django_environment_variables=SECRETS) == [], repository
+    assert settings(backup_repository="/mnt/disk/", django_environment_variables=SECRETS).backup_repository == "/mnt/disk"
+    for repository in ("s3:http://user:pass@host/bucket", "s3:http://host/bucket path", "relative/dir",
+                       "rclone:remote:path", "/mnt/../etc", "/mnt/disk;rm", "sftp:host:/x'y"):
+        found = errors(backup_repository=repository, django_environment_variables=SECRETS)
+        assert len(found) == 1 and found[0].startswith("backup_repository: "), (repository, found)
+
+
+def test_backups_are_refused_without_their_secrets_naming_the_missing_ones():
+    found = errors(backup_repository=S3, django_environment_variables={"RESTIC_PASSWORD": "x"})
+    assert found == ["backup_repository: backups need AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in "
+                     "django_environment_variables (RESTIC_PASSWORD encrypts the backups: keep it outside the host "
+                     "too, no backup can be read without it)"]
+    found = errors(backup_repository="/mnt/disk")
+    assert len(found) == 1 and "backups need RESTIC_PASSWORD in django_environment_variables" in found[0]
+    assert errors(backup_repository="/mnt/disk", django_environment_variables={"RESTIC_PASSWORD": "x"}) == []
+    assert errors() == []  # no repository: backups off, no secret needed
+
+
+def test_schedule_keep_and_restore_from_are_checked():
+    assert errors(backup_schedule="*-*-* 03:00:00") == [] and errors(backup_schedule="*:0/5") == []
+    for schedule in ("daily\nExecStart=/bin/evil", "daily\n"):
+        assert errors(backup_schedule=schedule)[0].startswith("backup_schedule: ")
+    for repository in (S3 + "\n", "/mnt/disk\n"):
+        assert errors(backup_repository=repository, django_environment_variables=SECRETS)[0].startswith(
+            "backup_repository: ")
+    assert errors(restore_from="latest\n")[0].startswith("restore_from: ")
+    assert errors(backup_keep={"daily": 1}) == []
+    for keep in ({"hourly": 3}, {"daily": -1}, {"daily": 0}, {}, {"daily": "7"}, [7]):
+        assert errors(backup_keep=keep)[0].startswith("backup_keep: "), keep
+    assert errors(restore_from="latest") == [] and errors(restore_from="1a2b3c4d") == []
+    assert settings(restore_from=12345678).restore_from == "12345678"  # --data gives digits as a number
+    for wanted in ("last", "1a2b", "1a2b3c4d; rm -rf /", "../x"):
+        assert errors(restore_from=wanted)[0].startswith("restore_from: "), wanted
+    assert errors(backup_reposit="/x") == ["backup_reposit: is not a variable of this project (a typo?)"]
+
+
+def backup_settings(tmp_path: Path, **overrides):
+    return settings(**{"django_deployment_root_folder": str(tmp_path / "srv"), "backup_repository": S3,
+                       "django_environment_variables": SECRETS, "uwsgi_user": "root", "uwsgi_group": "root",
+                       "backup_keep": {"daily": 2, "monthly": 3}, **overrides})
+
+
+def test_no_secret_reaches_the_script_or_the_units(tmp_path):
+    s = backup_settings(tmp_path)
+    shown = [backup_script(s), render_template("backups/backup.service.j2", s=s, script="/x/bin/backup"),
+             render_template("backups/backup.timer.j2", s=s), restore_command(s, "latest", "20260101000000"),
+             backup_now_command(s)]
+    for text in shown:
+        for secret in SECRETS.values():
+            assert secret not in text
+    service = shown[1]
+    assert f"ExecStart={s.secrets_loader} /x/bin/backup" in service  # the secrets reach its environment only
+    assert "User=root" in service and "Type=oneshot" in service
+    assert "OnCalendar=daily" in shown[2] and "Persistent=true" in shown[2]
+
+
+FAKE_RESTIC = textwrap.dedent("""\
+    #!/bin/sh
+    # Stands in for restic: records its arguments (and what it reads), answers like it.
+    log="$FAKE_RESTIC_DIR/calls"
+    echo "$*" >> "$log"
+    case "$1" in
+      cat) [ -e "$FAKE_RESTIC_DIR/initialised" ] ;;
+      init) touch "$FAKE_RESTIC_DIR/initialised" ;;
+      backup)
+        case " $* " in
+          *" --stdin "*) cat > "$FAKE_RESTIC_DIR/stdin-$(ls "$FAKE_RESTIC_DIR" | wc -l)" ;;
+          *" $FAKE_RESTIC_FAIL "*) echo "cannot read the uploads" >&2; exit 3 ;;
+        esac ;;
+    esac
+""")
+
+
+def project(tmp_path: Path, s) -> dict:
+    """The project's folders on 'the host', the state folders moved under tmp_path, and restic
+    on PATH as a stand-in."""
+    for path in (s.db_dir, s.media_dir, s.snapshots_dir):
+        Path(path).mkdir(parents=True)
+    database = sqlite3.connect(s.sqlite_path)
+    database.execute("CREATE TABLE note (text TEXT)")
+    database.execute("INSERT INTO note VALUES ('kept by the backup')")
+    database.commit()
+    database.close()
+    (Path(s.media_dir) / "upload.txt").write_text("an upload")
+    state, cache, tools = tmp_path / "state", tmp_path / "cache", tmp_path / "tools"
+    for path in (state, cache, tools):
+        path.mkdir()
+    (tools / "restic").write_text(FAKE_RESTIC)
+    (tools / "restic").chmod(0o755)
+    return {"state": state, "cache": cache, "tools": tools}
+
+
+def run_backup(s, paths: dict, **env) -> subprocess.CompletedProcess:
+    script = (backup_script(s).replace(state_dir(s), str(paths["state"]))
+              .replace(cache_dir(s), str(paths["cache"])))
+    return subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=30,
+                          env={**os.environ, "PATH": f"{paths['tools']}:{os.environ['PATH']}",
+                               "FAKE_RESTIC_DIR": str(paths["tools"]), "FAKE_RESTIC_FAIL": "none", **env})
+
+
+def calls(paths: dict) -> list[str]:
+    return (paths["tools"] / "calls").read_text().splitlines()
+
+
+def test_a_backup_sends_the_database_and_uploads_tagged_with_its_run_then_prunes(tmp_path):
+    s = backup_settings(tmp_path)
+    paths = project(tmp_path, s)
+    done = run_backup(s, paths)
+    assert done.returncode == 0, done.stderr
+    made = calls(paths)
+    assert made[0] == "cat config" and made[1] == "init"
+    database, media, forget = made[2:]
+    run = database.split(",")[-1].split()[0]
+    assert run.startswith("run-")
+    assert database == f"backup --quiet --host mysite --tag django-deploy,database,{run} --stdin --stdin-filename mysite.sqlite3"
+    assert media == f"backup --quiet --host mysite --tag django-deploy,media,{run} {s.media_dir}"
+    assert forget == "forget --quiet --tag django-deploy --group-by host,paths --keep-daily 2 --keep-monthly 3 --prune"
+    # What restic read is a sqlite database with the rows (sqlite's online backup).
+    copy = next(paths["tools"].glob("stdin-*"))
+    assert sqlite3.connect(copy).execute("SELECT text FROM note").fetchall() == [("kept by the backup",)]
+    assert list(paths["state"].iterdir()) == [paths["state"] / "last-backup"]  # the copy is gone
+    assert (paths["state"] / "last-backup").read_text().split()[1:] == [run, "ok"]
+    # A second backup: the repository is there, no init.
+    assert run_backup(s, paths).returncode == 0 and "init" not in calls(paths)[5:]
+
+
+def test_a_failed_backup_is_recorded_and_its_snapshots_forgotten(tmp_path):
+    s = backup_settings(tmp_path)
+    paths = project(tmp_path, s)
+    failed = run_backup(s, paths, FAKE_RESTIC_FAIL=s.media_dir)
+    assert failed.returncode == 3 and "cannot read the uploads" in failed.stderr
+    made = calls(paths)
+    run = made[2].split(",")[-1].split()[0]
+    assert made[-1] == f"forget --quiet --tag {run}" and not any(call.startswith("forget --quiet --tag django") for call in made)
+    assert (paths["state"] / "last-backup").read_text().split()[1:] == [run, "failed", "(exit", "3)"]
+
+
+def test_a_backup_waits_for_a_running_deploy_and_for_another_backup(tmp_path):
+    s = backup_settings(tmp_path)
+    paths = project(tmp_path, s)
+    Path(s.lock_dir).mkdir()
+    started = time.monotonic()
+    remover = subprocess.Popen(["sh", "-c", f"sleep 1.5; rmdir {s.lock_dir}"])
+    assert run_backup(s, paths).returncode == 0
+    assert time.monotonic() - started >= 1.5  # it did not start while the deploy held its lock
+    remover.wait()
+    # It never takes the deploy lock itself: a release is never held up by a backup.
+    assert s.lock_dir not in backup_script(s).replace(f"[ -d {s.lock_dir} ]", "").replace(f"cat {s.lock_dir}/holder.json", "")
+    # Another backup (or a restore) holds the backup lock: this one waits for it.
+    holder = subprocess.Popen(["flock", str(paths["state"]), "sleep", "1.5"])
+    time.sleep(0.3)
+    started = time.monotonic()
+    assert run_backup(s, paths).returncode == 0
+    assert time.monotonic() - started >= 1
+    holder.wait()
+
+
+def test_a_postgresql_backup_streams_pg_dump_into_restic_and_fails_when_the_dump_does(tmp_path):
+    s = backup_settings(tmp_path, database="postgresql",
+                        django_environment_variables={**SECRETS, "DJANGO_DB_PASSWORD": "db-pass-1b2c3d"})
+    script = backup_script(s)
+    assert ("pg_dump -Fc || touch /var/lib/django-deploy/backups/mysite/dump-failed; } | restic backup --quiet "
+            "--host mysite --tag django-deploy,database,\"$run\" --stdin --stdin-filename mysite.dump") in script
+    paths = project(tmp_path, s)
+    # bin/with-secrets and pg_dump stand-ins: the dump is what restic reads.
+    Path(s.secrets_loader).parent.mkdir(parents=True, exist_ok=True)
+    Path(s.secrets_loader).write_text('#!/bin/sh\nexec "$@"\n')
+    Path(s.secrets_loader).chmod(0o755)
+    (paths["tools"] / "pg_dump").write_text('#!/bin/sh\n[ -z "$PG_DUMP_FAILS" ] || exit 1\necho "dump of $PGDATABASE"\n')
+    (paths["tools"] / "pg_dump").chmod(0o755)
+    assert run_backup(s, paths, PG_DUMP_FAILS="").returncode == 0
+    assert next(paths["tools"].glob("stdin-*")).read_text() == "dump of mysite\n"
+    failed = run_backup(s, paths, PG_DUMP_FAILS="yes")
+    assert failed.returncode == 1 and "pg_dump failed: no backup of the database" in failed.stderr
+    assert calls(paths)[-1].startswith("forget --quiet --tag run-")
+
+
+def snapshot(short: str, kind: str, run: str, time: str, path: str) -> dict:
+    return {"id": short + "0" * 56, "short_id": short, "time": time, "paths": [path],
+            "tags": ["django-deploy", kind, run]}
+
+
+SNAPSHOTS = [
+    snapshot("aaaa0001", "database", "run-1", "2026-01-01T03:00:00Z", "/mysite.sqlite3"),
+    snapshot("aaaa0002", "media", "run-1", "2026-01-01T03:00:01Z", "/srv/www/mysite/shared/media"),
+    snapshot("bbbb0001", "database", "run-2", "2026-01-02T03:00:00Z", "/mysite.sqlite3"),
+    snapshot("bbbb0002", "media", "run-2", "2026-01-02T03:00:01Z", "/srv/www/mysite/shared/media"),
+    # A run that failed half-way: only its database made it.
+    snapshot("cccc0001", "database", "run-3", "2026-01-03T03:00:00Z", "/mysite.sqlite3"),
+]
+
+
+def test_restore_chooses_a_complete_run_latest_or_by_any_of_its_ids():
+    latest = choose_backup(SNAPSHOTS, "latest")
+    assert latest == ("bbbb0001" + "0" * 56, "/mysite.sqlite3", "bbbb0002" + "0" * 56, "/srv/www/mysite/shared/media")
+    assert choose_backup(SNAPSHOTS, "aaaa0002")[0].startswith("aaaa0001")
+    with pytest.raises(SystemExit, match=r"restore_from: cccc0001 is not a complete backup; the backups: aaaa0001 "):
+        choose_backup(SNAPSHOTS, "cccc0001")
+    with pytest.raises(SystemExit, match="restore_from: dddd0001 matches no backup"):
+        choose_backup(SNAPSHOTS, "dddd0001")
+    with pytest.raises(SystemExit, match="no complete backup"):
+        choose_backup(SNAPSHOTS[4:], "latest")
+
+
+def test_the_program_shipped_to_the_host_is_the_same_choice(tmp_path):
+    listing = tmp_path / "snapshots.json"
+    listing.write_text(json.dumps(SNAPSHOTS))
+    chosen = subprocess.run([sys.executable, "-c", CHOOSE_PROGRAM, str(listing), "aaaa0001"], capture_output=True,
+                            text=True, check=True)
+    assert chosen.stdout.split() == ["aaaa0001" + "0" * 56, "/mysite.sqlite3", "aaaa0002" + "0" * 56,
+                                     "/srv/www/mysite/shared/media"]
+
+
+FAKE_RESTIC_RESTORE = textwrap.dedent("""\
+    #!/bin/sh
+    # Stands in for restic holding one backup: its snapshots, its database, its uploads.
+    echo "$*" >> "$FAKE_RESTIC_DIR/calls"
+    case "$2" in
+      snapshots) cat "$FAKE_RESTIC_DIR/snapshots.json" ;;
+      dump) cat "$FAKE_RESTIC_DIR/backup.sqlite3" ;;
+      restore) target=$6; mkdir -p "$target$MEDIA" && echo "uploaded before the disaster" > "$target$MEDIA/old.txt" ;;
+    esac
+""")
+
+
+def test_a_restore_puts_the_backup_in_place_and_keeps_what_was_there(tmp_path):
+    s = backup_settings(tmp_path)
+    paths = project(tmp_path, s)
+    (paths["tools"] / "restic").write_text(FAKE_RESTIC_RESTORE)
+    backup = sqlite3.connect(paths["tools"] / "backup.sqlite3")
+    backup.execute("CREATE TABLE note (text TEXT)")
+    backup.execute("INSERT INTO note VALUES ('from the backup')")
+    backup.commit()
+    backup.close()
+    media = [snapshot("bbbb0002", "media", "run-2", "2026-01-02T03:00:01Z", s.media_dir)]
+    (paths["tools"] / "snapshots.json").write_text(json.dumps(SNAPSHOTS[2:3] + media))
+    command = restore_command(s, "latest", "20260101000000").replace(state_dir(s), str(paths["state"]))
+    restored = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=30,
+                              env={**os.environ, "PATH": f"{paths['tools']}:{os.environ['PATH']}",
+                                   "FAKE_RESTIC_DIR": str(paths["tools"]), "MEDIA": s.media_dir})
+    assert restored.returncode == 0, restored.stderr
+    assert "restoring the backup bbbb0001" in restored.stdout
+    assert sqlite3.connect(s.sqlite_path).execute("SELECT text FROM note").fetchall() == [("from the backup",)]
+    assert [p.name for p in Path(s.media_dir).iterdir()] == ["old.txt"]
+    # What was there before: the database snapshotted, the uploads moved aside; no work folder left.
+    before = Path(s.snapshots_dir) / "before-restore-20260101000000.sqlite3"
+    assert sqlite3.connect(before).execute("SELECT text FROM note").fetchall() == [("kept by the backup",)]
+    assert (Path(s.snapshots_dir) / "before-restore-20260101000000-media" / "upload.txt").read_text() == "an upload"
+    assert not list(Path(s.project_root).glob("restore-*"))
+    assert all(call.split()[:2] == ["--no-cache", call.split()[1]] for call in calls(paths))
+    # A backup id the repository does not have: refused, nothing changed.
+    missing = restore_command(s, "dddd0001", "20260101000001").replace(state_dir(s), str(paths["state"]))
+    refused = subprocess.run(["sh", "-c", missing], capture_output=True, text=True, timeout=30,
+                             env={**os.environ, "PATH": f"{paths['tools']}:{os.environ['PATH']}",
+                                  "FAKE_RESTIC_DIR": str(paths["tools"]), "MEDIA": s.media_dir})
+    assert refused.returncode != 0 and "restore_from: dddd0001 matches no backup" in refused.stderr
+    assert sqlite3.connect(s.sqlite_path).execute("SELECT text FROM note").fetchall() == [("from the backup",)]
+    assert not list(Path(s.project_root).glob("restore-*"))  # the work folder goes, failed or not
+
+
+@hypothesis_settings(max_examples=40, deadline=None)
+@given(repository=st.one_of(st.from_regex(S3_REPOSITORY, fullmatch=True), st.from_regex(SFTP_REPOSITORY, fullmatch=True)),
+       schedule=st.from_regex(CALENDAR, fullmatch=True), wanted=st.from_regex(SNAPSHOT_ID, fullmatch=True))
+def test_any_accepted_repository_schedule_and_id_arrive_as_given_and_never_run(repository, schedule, wanted):
+    site, found = problems({**VALID, "backup_repository": repository, "backup_schedule": schedule,
+                            "restore_from": wanted, "django_environment_variables": SECRETS})
+    if found:  # refused (a path with '..', say): nothing to build
+        return
+    script, restore = backup_script(site), restore_command(site, site.restore_from, "20260101000000")
+    for program in (script, restore):
+        assert subprocess.run(["sh", "-n", "-c", program], capture_output=True).returncode == 0
+    export = next(line for line in script.splitlines() if line.startswith("export RESTIC_REPOSITORY="))
+    shown = subprocess.run(["sh", "-c", f'{export}; printf %s "$RESTIC_REPOSITORY"'], capture_output=True, text=True)
+    assert shown.stdout == site.backup_repository
+    timer = render_template("backups/backup.timer.j2", s=site)
+    assert f"\nOnCalendar={schedule}\n" in timer and len(timer.splitlines()) == 11
