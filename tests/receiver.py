@@ -6,9 +6,10 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 
 class Receiver:
-    """An HTTP server on 127.0.0.1 keeping each POST's path and JSON body; answers `status`."""
+    """An HTTP server on `address` (the loopback, or a test network's gateway for the hosts to
+    reach) keeping each POST's path and JSON body; answers `status`."""
 
-    def __init__(self, status: int = 204):
+    def __init__(self, status: int = 204, address: str = "127.0.0.1"):
         received = self.received = []
 
         class Handler(BaseHTTPRequestHandler):
@@ -21,8 +22,8 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.server = HTTPServer((address, 0), Handler)
+        self.url = f"http://{address}:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self):

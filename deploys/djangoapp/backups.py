@@ -27,13 +27,15 @@ from pyinfra import host, logger
 from pyinfra.api import FactBase, deploy
 from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.files import Directory, File
-from pyinfra.operations import files, python, server, systemd
+from pyinfra.operations import files, python, systemd
 from pyinfra.operations.util import any_changed
 
 from .commands import mask_secrets
 from .context import current_settings, template
 from .database import postgres_connect, snapshot_commands
 from .lock import hold_lock, let_go, wait_while
+from .operations import secret_file
+from .refresh import remove_units
 from .settings import DeployRefused, Settings
 
 q = shlex.quote
@@ -78,6 +80,33 @@ def restic_environment(settings: Settings) -> str:
     """Shell: the repository's address (no secret in it: the validation refuses credentials in
     the URL). RESTIC_PASSWORD and AWS_* come from the secrets, in the environment only."""
     return f"export RESTIC_REPOSITORY={q(settings.backup_repository)}"
+
+
+def notify_file(settings: Settings) -> str:
+    """The webhooks a failed backup is announced to (deploy_notify_url, one URL a line): secrets,
+    root's and the app group's alone."""
+    return f"{state_dir(settings)}/notify"
+
+
+def failure_notice(settings: Settings) -> list[str]:
+    """Lines of bin/backup's exit handler: a failed backup POSTed to each webhook of the notify
+    file (the notice notifications.py sends after a failed release, with action "backup"); a
+    webhook that fails is named by its host alone, never with its path or credentials."""
+    where = f"{settings.websiteproject} ({settings.url})"
+    payload = ('{"project": "%s", "url": "%s", "action": "backup", "outcome": "failed", "host": "%%s", '
+               '"detail": "%%s", "text": "%s: backup failed on %%s: %%s"}') % (settings.websiteproject, settings.url,
+                                                                             where)
+    notify = q(notify_file(settings))
+    return [
+        f'  if [ "$code" -ne 0 ] && [ -f {notify} ]; then',
+        f"    payload=$(printf {q(payload)} \"$(uname -n)\" \"$result\" \"$(uname -n)\" \"$result\")",
+        "    while read -r url; do",
+        '      curl -fsS -m 10 -o /dev/null -H "Content-Type: application/json" --data-binary "$payload" "$url" '
+        '2>/dev/null || { where=${url#*://}; where=${where%%/*}; '
+        'echo "notification not delivered: webhook at ${where##*@}" >&2; }',
+        f"    done < {notify}",
+        "  fi",
+    ]
 
 
 def keep_flags(settings: Settings) -> str:
@@ -133,6 +162,7 @@ def backup_script(settings: Settings) -> str:
         '    [ -z "$run" ] || restic forget --quiet --tag "$run" >/dev/null 2>&1 || true; fi',
         f"  rm -f {q(copy)}",
         f"  printf '%s %s %s\\n' \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\" \"${{run:-none}}\" \"$result\" > {q(state)}/last-backup",
+        *failure_notice(settings),
         "}",
         "trap finished EXIT",
         "trap 'exit 143' TERM INT",
@@ -204,7 +234,7 @@ def restore_command(settings: Settings, wanted: str, stamp: str) -> str:
         f"restic --no-cache snapshots --json --tag django-deploy > {q(work)}/snapshots.json",
         f"python3 -c {q(CHOOSE_PROGRAM)} {q(work)}/snapshots.json {q(wanted)} > {q(work)}/chosen",
         f"read database_id database_path media_id media_path < {q(work)}/chosen",
-        f'echo "restoring the backup $database_id (uploads: $media_id)"',
+        'echo "restoring the backup $database_id (uploads: $media_id)"',
         f'restic --no-cache dump "$database_id" "$database_path" > {q(work)}/database',
         f'restic --no-cache restore --quiet "$media_id" --target {q(work)}/media',
         take_before,
@@ -264,6 +294,12 @@ def backup_units(settings: Settings) -> None:
     if settings.backup_repository.startswith("/"):
         files.directory(name=f"Backup repository folder {settings.backup_repository}",
                         path=settings.backup_repository, user=user, group=group, mode="700")
+    if settings.deploy_notify_url:
+        secret_file(name=f"Webhooks of a failed backup in {notify_file(settings)}", path=notify_file(settings),
+                    content="".join(f"{url}\n" for url in settings.deploy_notify_url), user="root", group=group,
+                    mode="640")
+    elif host.get_fact(File, path=notify_file(settings)):
+        files.file(name=f"Remove {notify_file(settings)}", path=notify_file(settings), present=False)
     files.put(name=f"Backup script {backup_script_path(settings)}", src=StringIO(backup_script(settings)),
               dest=backup_script_path(settings), user="root", group="root", mode="755")
     service_file, timer_file = unit_files(settings)
@@ -280,12 +316,7 @@ def backup_units(settings: Settings) -> None:
 def remove_backups(settings: Settings) -> None:
     """Backups off (or the project removed): the timer, the units, the script, the state and
     restic's cache go. The repository stays: it is off the host, and may be all that is left."""
-    units = [path for path in unit_files(settings) if host.get_fact(File, path=path)]
-    if units:
-        names = " ".join(q(path.rsplit("/", 1)[1]) for path in units)
-        server.shell(name=f"Stop and remove {backup_service(settings)}",
-                     commands=[f"systemctl disable --now {names}", f"rm -f {' '.join(q(path) for path in units)}",
-                               "systemctl daemon-reload"])
+    remove_units([backup_service(settings)])
     if host.get_fact(File, path=backup_script_path(settings)):
         files.file(name=f"Remove {backup_script_path(settings)}", path=backup_script_path(settings), present=False)
     for path in (state_dir(settings), cache_dir(settings)):

@@ -24,6 +24,7 @@ from tests import fleet
 from tests.conftest import https_get, run_pyinfra
 from tests.e2e.conftest import ROOT, manage, world_readable_files_containing
 from tests.e2e.sources import example_source
+from tests.receiver import Receiver
 
 pytestmark = pytest.mark.e2e
 
@@ -158,6 +159,9 @@ def test_backups_go_off_the_host_and_rebuild_a_lost_one(start_hosts, live_image,
         subprocess.run(["docker", "rm", "-f", old.container], check=True, capture_output=True)
         (new,), fleet_file = start_hosts("web2")
         data["backup_schedule"] = "daily"
+        # A failed backup is announced to the webhooks of deploy_notify_url, from the host.
+        webhook = Receiver(address=network_gateway(new))
+        data["deploy_notify_url"] = json.dumps([f"{webhook.url}/hooks/T0KEN"])
         rebuilt = run_pyinfra(fleet_file, "deploys/all.py", data=data)
         outputs.append(rebuilt.output)
         assert rebuilt.returncode == 0, rebuilt.output
@@ -183,6 +187,11 @@ def test_backups_go_off_the_host_and_rebuild_a_lost_one(start_hosts, live_image,
         outputs.append(status.output)
         assert "failed (exit 3)" in status.output, status.output
         new.exec(f"chmod 755 {ROOT}/shared/media/notes")
+        webhook.close()
+        path, _, notice = webhook.received[-1]
+        assert path == "/hooks/T0KEN" and (notice["action"], notice["outcome"], notice["detail"]) == (
+            "backup", "failed", "failed (exit 3)"), webhook.received
+        assert world_readable_files_containing(new, "T0KEN") == []
 
         # Backups off: the timer, units, script, state and cache go; the repository stays.
         off = run_pyinfra(fleet_file, "deploys/skeleton.py", data={"django_environment_variables": json.dumps(SECRETS)})

@@ -321,3 +321,38 @@ def test_any_accepted_repository_schedule_and_id_arrive_as_given_and_never_run(r
     assert shown.stdout == site.backup_repository
     timer = render_template("backups/backup.timer.j2", s=site)
     assert f"\nOnCalendar={schedule}\n" in timer and len(timer.splitlines()) == 11
+
+
+FAKE_CURL = textwrap.dedent("""\
+    #!/bin/sh
+    # Stands in for curl: records the body it POSTs and to where; the "unreachable" host fails.
+    for last; do :; done
+    while [ $# -gt 1 ]; do
+      if [ "$1" = "--data-binary" ]; then printf '%s\\n' "$2" >> "$FAKE_RESTIC_DIR/posted"; fi
+      shift
+    done
+    echo "$last" >> "$FAKE_RESTIC_DIR/posted-to"
+    case "$last" in *unreachable*) exit 7 ;; esac
+""")
+
+
+def test_a_failed_backup_is_announced_to_the_webhooks(tmp_path):
+    hooks = ["https://hooks.example.com/services/T0KEN", "https://user:pa55@unreachable.example.com/x"]
+    s = backup_settings(tmp_path, deploy_notify_url=hooks)
+    paths = project(tmp_path, s)
+    (paths["tools"] / "curl").write_text(FAKE_CURL)
+    (paths["tools"] / "curl").chmod(0o755)
+    (paths["state"] / "notify").write_text("".join(f"{url}\n" for url in hooks))
+    assert run_backup(s, paths).returncode == 0
+    assert not (paths["tools"] / "posted").exists()  # a backup that worked: no notice
+
+    failed = run_backup(s, paths, FAKE_RESTIC_FAIL=s.media_dir)
+    assert failed.returncode == 3
+    assert (paths["tools"] / "posted-to").read_text().splitlines() == hooks
+    notice = json.loads((paths["tools"] / "posted").read_text().splitlines()[0])
+    assert {key: notice[key] for key in ("project", "action", "outcome", "detail")} == {
+        "project": "mysite", "action": "backup", "outcome": "failed", "detail": "failed (exit 3)"}
+    assert notice["text"].startswith("mysite (mysite.example.com): backup failed on ")
+    # The webhook that failed is named by its host, never with its path or credentials.
+    assert "notification not delivered: webhook at unreachable.example.com\n" in failed.stderr
+    assert "pa55" not in failed.stderr and "T0KEN" not in failed.stderr
