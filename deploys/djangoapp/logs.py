@@ -1,6 +1,6 @@
 """Read the project's logs (deploys/logs.py): the app server, the Celery worker and beat, the
-webserver (its unit, and the site's error log) and the scheduled commands, from every host, merged in time order, with every
-secret value masked.
+webserver (its unit, and the site's error log) and the scheduled commands, from every host, merged
+in time order, with every secret value masked.
 
     --data since="1 hour ago"    journal entries since then (journalctl's --since; default 1 hour)
     --data lines=100             at most this many lines per host and log (default 100)

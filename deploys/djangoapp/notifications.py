@@ -25,7 +25,8 @@ from .settings import Settings
 RUN_STARTED = time.monotonic()
 TIMEOUT = 10
 
-_SUMMARY = {"released": "released {release} (was {previous})", "rolled back": "rolled back to {release} (was {previous})",
+_SUMMARY = {"released": "released {release} (was {previous})",
+            "rolled back": "rolled back to {release} (was {previous})",
             "failed": "{action} of {release} failed; {previous} still live"}
 
 

@@ -64,9 +64,12 @@ def scheduled_jobs(settings: Settings) -> None:
                   dest=job_script_path(settings, name), user="root", group="root", mode="755")
         service = template("schedules/job.service.j2", f"{UNITS}/{unit}.service", settings, mode="644",
                            job_name=name, job=job, script=job_script_path(settings, name))
-        timer = template("schedules/job.timer.j2", f"{UNITS}/{unit}.timer", settings, mode="644", job_name=name, job=job)
+        timer = template("schedules/job.timer.j2", f"{UNITS}/{unit}.timer", settings, mode="644", job_name=name,
+                         job=job)
         systemd.daemon_reload(name="Reload systemd units", _if=lambda: service.did_change() or timer.did_change())
         systemd.service(name=f"Timer of scheduled job {name}", service=f"{unit}.timer", running=True, enabled=True)
+        systemd.service(name=f"Restart the timer of {name} (new schedule)", service=f"{unit}.timer", restarted=True,
+                        _if=timer.did_change)
     gone = [name for name in host.get_fact(JobUnits, prefix=settings.websiteproject) if name not in wanted]
     remove_units([job_unit(settings, name) for name in gone])
     for name in gone:

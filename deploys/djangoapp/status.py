@@ -55,9 +55,11 @@ def scheduled_jobs_status(project: str) -> str:
     when it runs next (schedules.py)."""
     return (f"for timer in /etc/systemd/system/{project}-job-*.timer; do [ -e \"$timer\" ] || continue; "
             'job=$(basename "$timer" .timer); '
-            'echo "scheduled ${job#*-job-}: last run $(systemctl show -P LastTriggerUSec "$job.timer" | sed "s/^$/never/")'
-            ' (result: $(systemctl show -P Result "$job.service"), exit status $(systemctl show -P ExecMainStatus '
-            '"$job.service")), next $(systemctl show -P NextElapseUSecRealtime "$job.timer")"; done')
+            'echo "scheduled ${job#*-job-}: last run '
+            '$(systemctl show -P LastTriggerUSec "$job.timer" | sed "s/^$/never/")'
+            ' (result: $(systemctl show -P Result "$job.service"), exit status '
+            '$(systemctl show -P ExecMainStatus "$job.service")), '
+            'next $(systemctl show -P NextElapseUSecRealtime "$job.timer")"; done')
 
 
 @deploy("Status")

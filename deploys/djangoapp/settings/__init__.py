@@ -38,8 +38,8 @@ from .schedules import ScheduleInputs
 from .services import ServiceInputs
 
 # Data keys with these prefixes belong to us: one we do not know is most likely a typo.
-OWN_PREFIXES = ("django_", "uwsgi_", "app_server", "manage_", "acme_", "nginx_", "apache2_", "site_", "celery_", "release_", "deploy_", "rollback_",
-                "confirm_", "maintenance_", "backup_", "restore_")
+OWN_PREFIXES = ("django_", "uwsgi_", "app_server", "manage_", "acme_", "nginx_", "apache2_", "site_", "celery_",
+                "release_", "deploy_", "rollback_", "confirm_", "maintenance_", "backup_", "restore_")
 
 
 class DeploySettingsError(PyinfraError):
