@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, field_validator, model_validator
 
-from .checks import PLAIN_PATH
+from .checks import CALENDAR, PLAIN_PATH
 
 # Where restic keeps the repository: an S3-compatible server (s3:http(s)://host[:port]/bucket[/path]),
 # an SFTP server (sftp:user@host:/path), or a folder on this host (a second disk). The value reaches
@@ -16,7 +16,6 @@ from .checks import PLAIN_PATH
 S3_REPOSITORY = re.compile(r"^s3:https?://[A-Za-z0-9.-]+(:\d{1,5})?/[A-Za-z0-9._-]+(/[A-Za-z0-9._/-]*)?$")
 SFTP_REPOSITORY = re.compile(r"^sftp:([a-z_][a-z0-9_-]{0,31}@)?[A-Za-z0-9.-]+:/?[A-Za-z0-9._/-]+$")
 # systemd's OnCalendar: "daily", "hourly", "*-*-* 03:00:00", "Mon..Fri 02:30", "*:0/5", ...
-CALENDAR = re.compile(r"^[A-Za-z0-9 :*/,.~+-]{1,80}$")
 KEEP_KINDS = ("daily", "weekly", "monthly")
 SNAPSHOT_ID = re.compile(r"^([0-9a-f]{8,64}|latest)$")
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+import shlex
+from typing import Any, Optional
 
 SAFE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
@@ -19,6 +20,9 @@ URL_PATH = re.compile(r"^/[A-Za-z0-9._~/?=&%+,:@-]*$")
 EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 # Paths and commands reach shell commands, units and configs: letters, digits and . _ - / only.
 PLAIN_PATH = re.compile(r"^[A-Za-z0-9._/-]+$")
+# What systemd.time(7) calendar events are written with (OnCalendar=): no quotes, no newlines.
+CALENDAR = re.compile(r"^[A-Za-z0-9 :*/,.~+-]{1,80}$")
+MANAGEMENT_COMMAND = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 def absolute_clean_path(value: str) -> str:
@@ -29,6 +33,20 @@ def absolute_clean_path(value: str) -> str:
     if not PLAIN_PATH.match(value):
         raise ValueError(f"must be letters, digits, '.', '_', '-' and '/' only: no spaces or quotes (got {value!r})")
     return value.rstrip("/") or "/"
+
+
+def command_problem(command: Any) -> Optional[str]:
+    """Why a management command line (its name, then its arguments as a shell would split them)
+    is refused, or None."""
+    if not isinstance(command, str) or any(ord(character) < 32 for character in command):
+        return "must be one line of text without control characters"
+    try:
+        words = shlex.split(command)
+    except ValueError as error:
+        return f"cannot be split into words ({error})"
+    if not words or not MANAGEMENT_COMMAND.match(words[0]):
+        return "must start with the name of a management command, e.g. createsuperuser"
+    return None
 
 
 def positive_int(value: Any) -> Any:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import re
-import shlex
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, field_validator
 
-from .checks import one_line, positive_int
+from .checks import command_problem, one_line, positive_int
 
 JOURNAL_TIME = re.compile(r"^[A-Za-z0-9 :+.-]{1,40}$")
-MANAGEMENT_COMMAND = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 class Day2Inputs(BaseModel):
@@ -25,16 +23,9 @@ class Day2Inputs(BaseModel):
     @field_validator("manage")
     @classmethod
     def _management_command(cls, value: Optional[str]) -> Optional[str]:
-        if value is None:
-            return value
-        try:
-            words = shlex.split(value)
-        except ValueError as error:
-            raise ValueError(f"cannot be split into words ({error}): {value!r}")
-        if not words or not MANAGEMENT_COMMAND.match(words[0]):
-            raise ValueError(f"must start with the name of a management command, e.g. createsuperuser (got {value!r})")
-        if any(ord(character) < 32 for character in value):
-            raise ValueError("must be one line without control characters")
+        problem = None if value is None else command_problem(value)
+        if problem:
+            raise ValueError(f"{problem} (got {value!r})")
         return value
 
     @field_validator("since")

@@ -3,29 +3,12 @@
 from __future__ import annotations
 
 import re
-import shlex
-from typing import Any
 
 from pydantic import BaseModel, field_validator
 
-from .day2 import MANAGEMENT_COMMAND
+from .checks import CALENDAR, command_problem
 
 JOB_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
-# What systemd.time(7) calendar events are written with: no quotes, no newlines.
-CALENDAR = re.compile(r"^[A-Za-z0-9*:/,.~ +-]{1,80}$")
-
-
-def command_problem(command: Any) -> str | None:
-    """Why a management command line is refused, or None."""
-    if not isinstance(command, str) or any(ord(character) < 32 for character in command):
-        return "must be one line of text"
-    try:
-        words = shlex.split(command)
-    except ValueError as error:
-        return f"cannot be split into words ({error})"
-    if not words or not MANAGEMENT_COMMAND.match(words[0]):
-        return "must start with the name of a management command, e.g. clearsessions"
-    return None
 
 
 class ScheduleInputs(BaseModel):
