@@ -34,6 +34,8 @@ def _packages(settings: Settings) -> list[str]:
         # ssh fetches the certificate from the web host that gets it from the CA.
         packages += ["openssh-client"] if settings.fetches_certificate else []
     packages += ["restic"] if backs_up(settings) else []
+    # restic reaches an SFTP target with ssh.
+    packages += ["openssh-client"] if backs_up(settings) and settings.backup_repository.startswith("sftp:") else []
     return packages
 
 

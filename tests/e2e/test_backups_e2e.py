@@ -206,7 +206,8 @@ def test_backups_go_off_the_host_and_rebuild_a_lost_one(start_hosts, live_image,
             for secret in SECRETS.values():
                 assert secret not in output
 
-    # PostgreSQL (pg_dump streamed into restic) to a local repository (a second disk), on a db host.
+    # PostgreSQL (pg_dump streamed into restic) to a local repository (a second disk), on a db host;
+    # then to an SFTP target.
     (db1,), fleet_file = start_hosts("db1")
     postgresql = {"database": "postgresql", "backup_repository": "/var/backups/restic-guestbook",
                   "django_environment_variables": json.dumps({**SECRETS, "DJANGO_DB_PASSWORD": "pg-backup-9f8e"})}
@@ -223,4 +224,17 @@ def test_backups_go_off_the_host_and_rebuild_a_lost_one(start_hosts, live_image,
     assert "in the backup" in page and "written after the backup" not in page
     # The database as it was before the restore is kept on the host.
     assert db1.exec(f"ls {ROOT}/snapshots/before-restore-*.dump").stdout.strip()
+
+    # An SFTP target (an account on db1's own sshd), reached with the app user's SSH key, as README says.
+    db1.exec("useradd -m -s /bin/sh restic-target && install -d -o restic-target -m 700 /home/restic-target/.ssh && "
+             "install -d -o www-data -g www-data -m 700 /var/www/.ssh && "
+             "runuser -u www-data -- ssh-keygen -q -t ed25519 -N '' -f /var/www/.ssh/id_ed25519 && "
+             "install -o restic-target -m 600 /var/www/.ssh/id_ed25519.pub /home/restic-target/.ssh/authorized_keys && "
+             "ssh-keyscan 127.0.0.1 2>/dev/null > /var/www/.ssh/known_hosts && chown www-data /var/www/.ssh/known_hosts")
+    sftp = {**postgresql, "backup_repository": "sftp:restic-target@127.0.0.1:/home/restic-target/guestbook"}
+    switched = run_pyinfra(fleet_file, "deploys/skeleton.py", data=sftp)
+    assert switched.returncode == 0, switched.output
+    over_sftp = run_pyinfra(fleet_file, "deploys/backup.py", data=sftp)
+    assert over_sftp.returncode == 0 and " ok" in over_sftp.output, over_sftp.output
+    assert {"config", "data", "snapshots"} <= set(db1.exec("ls /home/restic-target/guestbook").stdout.split())
     print(f"backup test: {time.monotonic() - started:.0f} s")
