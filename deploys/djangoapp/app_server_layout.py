@@ -16,7 +16,7 @@ OPTION = re.compile(r"^--([a-z][a-z0-9-]*)(=[A-Za-z0-9._:/,@+-]*)?$")
 def option_problem(option: str) -> Optional[str]:
     """Why an app_server_options entry is refused, or None. Each is one `--name` or `--name=value`
     of plain characters: it goes on the unit's command line as it is."""
-    match = OPTION.match(option)
+    match = OPTION.fullmatch(option)
     if not match:
         return f"{option!r} is not one --name or --name=value of letters, digits and ._:/,@+-"
     if match.group(1) in KIT_OPTIONS:

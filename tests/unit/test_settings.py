@@ -212,3 +212,18 @@ def test_every_check_of_every_concern_reaches_settings():
     assert len(declared) == len(set(declared))
     kept = Settings.__pydantic_decorators__
     assert set(declared) <= set(kept.field_validators) | set(kept.model_validators)
+
+
+@pytest.mark.parametrize("variable, value", [
+    ("url", "example.com"), ("websiteproject", "mysite"), ("django_deployment_root_folder", "/srv/www"),
+    ("django_settings_file", "mysite.settings"), ("release_id", "r1"), ("health_check_path", "/health/"),
+    ("acme_email", "ops@example.com"), ("uwsgi_user", "www-data"), ("redis_url", "redis://127.0.0.1:6379/0"),
+    ("apache2_check_binary_name", "a2ensite"), ("since", "1 hour ago"), ("app_server_options", ["--threads=4"]),
+    ("deploy_notify_url", ["https://hooks.example.com/x"]),
+])
+def test_a_value_with_a_trailing_newline_is_refused(variable, value):
+    # A newline would end a line of a config or unit the value goes into.
+    newline = [value[0] + "\n"] if isinstance(value, list) else value + "\n"
+    assert check(**{variable: value})[1] == []
+    found = check(**{variable: newline})[1]
+    assert len(found) == 1 and found[0].startswith(f"{variable}: "), found

@@ -19,14 +19,14 @@ class CertificateInputs(BaseModel):
     @field_validator("acme_email")
     @classmethod
     def _email(cls, value: Optional[str]) -> Optional[str]:
-        if value is not None and not EMAIL.match(value):
+        if value is not None and not EMAIL.fullmatch(value):
             raise ValueError(f"must be an email address (got {value!r})")
         return value
 
     @field_validator("acme_directory")
     @classmethod
     def _https_url(cls, value: str) -> str:
-        if not re.match(r"^https://[A-Za-z0-9.-]+(:\d+)?(/[A-Za-z0-9._~/-]*)?$", value):
+        if not re.fullmatch(r"^https://[A-Za-z0-9.-]+(:\d+)?(/[A-Za-z0-9._~/-]*)?$", value):
             raise ValueError(f"must be the https:// URL of an ACME directory (got {value!r})")
         return value
 

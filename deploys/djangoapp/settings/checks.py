@@ -30,7 +30,7 @@ def absolute_clean_path(value: str) -> str:
         raise ValueError(f"must be an absolute path (got {value!r})")
     if ".." in value.split("/"):
         raise ValueError(f"must not contain '..' (got {value!r})")
-    if not PLAIN_PATH.match(value):
+    if not PLAIN_PATH.fullmatch(value):
         raise ValueError(f"must be letters, digits, '.', '_', '-' and '/' only: no spaces or quotes (got {value!r})")
     return value.rstrip("/") or "/"
 
@@ -44,7 +44,7 @@ def command_problem(command: Any) -> Optional[str]:
         words = shlex.split(command)
     except ValueError as error:
         return f"cannot be split into words ({error})"
-    if not words or not MANAGEMENT_COMMAND.match(words[0]):
+    if not words or not MANAGEMENT_COMMAND.fullmatch(words[0]):
         return "must start with the name of a management command, e.g. createsuperuser"
     return None
 
@@ -56,13 +56,13 @@ def positive_int(value: Any) -> Any:
 
 
 def dotted_module(value: Any) -> Any:
-    if value is not None and not DOTTED_MODULE.match(value):
+    if value is not None and not DOTTED_MODULE.fullmatch(value):
         raise ValueError(f"must be a dotted Python module path such as mysite.settings (got {value!r})")
     return value
 
 
 def host_names(value: list[str]) -> list[str]:
-    bad = [name for name in value if not HOSTNAME.match(name)]
+    bad = [name for name in value if not HOSTNAME.fullmatch(name)]
     if bad:
         raise ValueError(f"must be host names (got {bad!r})")
     return value

@@ -31,7 +31,7 @@ class Day2Inputs(BaseModel):
     @field_validator("since")
     @classmethod
     def _journal_time(cls, value: str) -> str:
-        if not JOURNAL_TIME.match(value):
+        if not JOURNAL_TIME.fullmatch(value):
             raise ValueError(f'must be a time journalctl reads, e.g. "1 hour ago", "today" or "2026-11-25 14:00" '
                              f"(got {value!r})")
         return value

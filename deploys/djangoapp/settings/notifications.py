@@ -23,7 +23,7 @@ class NotificationInputs(BaseModel):
     @classmethod
     def _notifications_webhooks(cls, value: list[str]) -> list[str]:
         # The URLs are not echoed: a webhook's path is often its secret (Slack's are).
-        bad = [str(number) for number, url in enumerate(value, 1) if not WEBHOOK.match(url)]
+        bad = [str(number) for number, url in enumerate(value, 1) if not WEBHOOK.fullmatch(url)]
         if bad:
             raise ValueError(f"entry {', '.join(bad)} is not an http:// or https:// URL")
         return value

@@ -56,7 +56,7 @@ class ProjectInputs(BaseModel):
     @field_validator("websiteproject")
     @classmethod
     def _safe_project_name(cls, value: str) -> str:
-        if not SAFE_NAME.match(value):
+        if not SAFE_NAME.fullmatch(value):
             raise ValueError(
                 "must be a short safe name: lowercase letters, digits, '_' or '-', starting with a "
                 f"letter, at most 32 characters (got {value!r})"
@@ -66,7 +66,7 @@ class ProjectInputs(BaseModel):
     @field_validator("url")
     @classmethod
     def _host_name(cls, value: str) -> str:
-        if not HOSTNAME.match(value):
+        if not HOSTNAME.fullmatch(value):
             raise ValueError(f"must be a host name such as app.example.com, no scheme or path (got {value!r})")
         return value
 
@@ -78,7 +78,7 @@ class ProjectInputs(BaseModel):
     @field_validator("apache2_check_binary_name")
     @classmethod
     def _command_name(cls, value: str) -> str:
-        if not PLAIN_PATH.match(value) or value.startswith("-"):
+        if not PLAIN_PATH.fullmatch(value) or value.startswith("-"):
             raise ValueError(f"must be a command name or path: letters, digits, '.', '_', '-' and '/' (got {value!r})")
         return value
 
@@ -116,14 +116,14 @@ class ProjectInputs(BaseModel):
     @classmethod
     def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
         for name in value:
-            if not ENV_NAME.match(name):
+            if not ENV_NAME.fullmatch(name):
                 raise ValueError(f"{name!r} is not a valid environment variable name")
         return value
 
     @field_validator("uwsgi_user", "uwsgi_group", "nginx_user", "nginx_group", "apache2_user", "apache2_group")
     @classmethod
     def _project_unix_name(cls, value: str) -> str:
-        if not UNIX_NAME.match(value):
+        if not UNIX_NAME.fullmatch(value):
             raise ValueError(f"must be a user or group name (got {value!r})")
         return value
 

@@ -44,7 +44,7 @@ class ReleaseInputs(BaseModel):
     @classmethod
     def _url_path(cls, value: Optional[str]) -> Optional[str]:
         # It goes into a shell command and a URL: letters, digits and URL punctuation only.
-        if value is not None and not URL_PATH.match(value):
+        if value is not None and not URL_PATH.fullmatch(value):
             raise ValueError(f"must be a URL path starting with '/', without spaces or quotes (got {value!r})")
         return value
 
@@ -57,7 +57,7 @@ class ReleaseInputs(BaseModel):
     @field_validator("release_id", "rollback_to")
     @classmethod
     def _release_id(cls, value: Optional[str]) -> Optional[str]:
-        if value is not None and not RELEASE_ID.match(value):
+        if value is not None and not RELEASE_ID.fullmatch(value):
             raise ValueError(
                 f"must be letters, digits, '.', '_' or '-' (no '/'), at most 64 characters (got {value!r})"
             )

@@ -19,7 +19,7 @@ class ScheduleInputs(BaseModel):
     def _schedules_jobs(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
         found = []
         for name, job in value.items():
-            if not JOB_NAME.match(name):
+            if not JOB_NAME.fullmatch(name):
                 found.append(f"{name!r} is not a job name (lowercase letters, digits and '-', at most 31)")
                 continue
             if set(job) != {"command", "schedule"}:
@@ -28,7 +28,7 @@ class ScheduleInputs(BaseModel):
             problem = command_problem(job["command"])
             if problem:
                 found.append(f"{name}: command {problem} (got {job['command']!r})")
-            if not CALENDAR.match(job["schedule"]):
+            if not CALENDAR.fullmatch(job["schedule"]):
                 found.append(f"{name}: schedule must be a systemd calendar event such as \"daily\" or "
                              f"\"*-*-* 03:30:00\" (got {job['schedule']!r})")
         if found:

@@ -37,7 +37,7 @@ class ServiceInputs(BaseModel):
     @field_validator("deploy_user")
     @classmethod
     def _services_unix_name(cls, value: Optional[str]) -> Optional[str]:
-        if value is not None and not UNIX_NAME.match(value):
+        if value is not None and not UNIX_NAME.fullmatch(value):
             raise ValueError(f"must be a user or group name (got {value!r})")
         return value
 
@@ -49,7 +49,7 @@ class ServiceInputs(BaseModel):
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str) -> str:
-        if not re.match(r"^rediss?://[^\s]+$", value):
+        if not re.fullmatch(r"^rediss?://[^\s]+$", value):
             raise ValueError(f"must be a redis:// URL (got {value!r})")
         return value
 
@@ -62,7 +62,7 @@ class ServiceInputs(BaseModel):
     @model_validator(mode="after")
     def _redis_password(self):
         password = self.django_environment_variables.get("REDIS_PASSWORD")
-        if password is not None and not REDIS_PASSWORD.match(password):
+        if password is not None and not REDIS_PASSWORD.fullmatch(password):
             raise ValueError("django_environment_variables: REDIS_PASSWORD must be 16 to 128 letters, digits or "
                              "'_.~-' (it goes into a URL and Redis's configuration as it is)")
         return self
