@@ -74,16 +74,27 @@ def one_line(value: Any) -> Any:
     return value
 
 
+def text_or_file(value: str, marker: str, kind: str) -> str:
+    """`value` itself when it holds `marker` (it is the text), else the content of the file on the
+    control machine it names (read now)."""
+    if marker in value:
+        return value
+    if not os.path.isfile(value):
+        raise ValueError(f"must be {kind} text or the path of a file holding it on this machine")
+    with open(value, encoding="utf-8") as text_file:
+        return text_file.read()
+
+
+def one_or_many(value: Any) -> Any:
+    """A list variable given one value as text (`--data name=value`): a list of that one."""
+    return [value] if isinstance(value, str) else value
+
+
 def pem_or_file(value: Any, kind: str) -> Any:
     """PEM text, or the path of a PEM file on the control machine (read now): the text."""
     if value is None:
         return None
-    text = value
-    if "-----BEGIN" not in value:
-        if not os.path.isfile(value):
-            raise ValueError("must be PEM text or the path of a PEM file on this machine")
-        with open(value, encoding="utf-8") as pem_file:
-            text = pem_file.read()
+    text = text_or_file(value, "-----BEGIN", "PEM")
     if not re.search(rf"-----BEGIN [A-Z ]*{kind}-----.+-----END [A-Z ]*{kind}-----", text, re.S):
         raise ValueError(f"is not a PEM {kind.lower()}")
     return text

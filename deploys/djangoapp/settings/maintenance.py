@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, field_validator
+
+from .checks import one_or_many, text_or_file
 
 # A page is sent whole with each 503: keep it a page, not a site.
 PAGE_LIMIT = 256 * 1024
@@ -22,12 +23,7 @@ class MaintenanceInputs(BaseModel):
     def _maintenance_page(cls, value: Optional[str]) -> Optional[str]:
         if value is None:
             return None
-        text = value
-        if "<" not in value:
-            if not os.path.isfile(value):
-                raise ValueError("must be HTML text or the path of an HTML file on this machine")
-            with open(value, encoding="utf-8") as page:
-                text = page.read()
+        text = text_or_file(value, "<", "HTML")
         if len(text.encode()) > PAGE_LIMIT:
             raise ValueError(f"is larger than {PAGE_LIMIT // 1024} KiB: one self-contained page, please")
         return text
@@ -35,8 +31,7 @@ class MaintenanceInputs(BaseModel):
     @field_validator("maintenance_allow", mode="before")
     @classmethod
     def _maintenance_one_address(cls, value: Any) -> Any:
-        # `--data maintenance_allow=203.0.113.7`: one address, as typed.
-        return [value] if isinstance(value, str) else value
+        return one_or_many(value)  # `--data maintenance_allow=203.0.113.7`
 
     @field_validator("maintenance_allow")
     @classmethod

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, field_validator
 
+from .checks import one_or_many
+
 WEBHOOK = re.compile(r"^https?://[^\s/?#]+(/[^\s]*)?$")
 
 
@@ -16,8 +18,7 @@ class NotificationInputs(BaseModel):
     @field_validator("deploy_notify_url", mode="before")
     @classmethod
     def _notifications_one_url(cls, value: Any) -> Any:
-        # `--data deploy_notify_url=https://...`: one webhook, as typed.
-        return [value] if isinstance(value, str) else value
+        return one_or_many(value)  # `--data deploy_notify_url=https://...`
 
     @field_validator("deploy_notify_url")
     @classmethod
