@@ -1,5 +1,6 @@
 """The settings of a plain one-host project, for the unit tests to vary."""
 
+from deploys.djangoapp.fleet import plan_fleet
 from deploys.djangoapp.settings import problems
 
 VALID = {"websiteproject": "mysite", "url": "mysite.example.com", "webserver": "nginx",
@@ -12,3 +13,17 @@ def settings(**overrides):
     found_settings, found = problems({**VALID, **overrides})
     assert found == [], found
     return found_settings
+
+
+def placed_fleet(**overrides) -> dict:
+    """web1, web2 and db1 (PostgreSQL) with `overrides`, each settings placed in the fleet they
+    make (as validate_inventory does): host name -> settings."""
+    roles = {"web1": {"web"}, "web2": {"web"}, "db1": {"db"}}
+    hosts = {name: (groups, settings(database="postgresql", private_address=address,
+                                     django_environment_variables={"DJANGO_DB_PASSWORD": "x"}, **overrides))
+             for (name, groups), address in zip(roles.items(), ["10.0.0.1", "10.0.0.2", "10.0.0.3"])}
+    fleet, found = plan_fleet(hosts)
+    assert found == [], found
+    for name, (_, site) in hosts.items():
+        site._fleet, site._host = fleet, name
+    return {name: site for name, (_, site) in hosts.items()}

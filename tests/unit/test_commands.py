@@ -3,9 +3,8 @@
 import subprocess
 
 from deploys.djangoapp.commands import management_command, mask_secrets, runs_here
-from deploys.djangoapp.fleet import plan_fleet
 from deploys.djangoapp.settings import problems
-from tests.unit.sites import VALID, settings
+from tests.unit.sites import VALID, placed_fleet, settings
 
 
 def test_each_word_reaches_manage_py_as_one_argument_and_no_shell_reads_it(tmp_path):
@@ -36,13 +35,6 @@ def test_secrets_in_the_output_are_masked():
 
 
 def test_it_runs_on_the_migration_host_or_on_every_app_host():
-    roles = {"web1": {"web"}, "web2": {"web"}, "db1": {"db"}}
     for manage_on, expected in [("migration_host", {"web1"}), ("all", {"web1", "web2"})]:
-        hosts = {name: (groups, settings(database="postgresql", manage_on=manage_on, private_address=address,
-                                         django_environment_variables={"DJANGO_DB_PASSWORD": "x"}))
-                 for (name, groups), address in zip(roles.items(), ["10.0.0.1", "10.0.0.2", "10.0.0.3"])}
-        fleet, found = plan_fleet(hosts)
-        assert found == [], found
-        for name, (_, site) in hosts.items():
-            site._fleet, site._host = fleet, name
-        assert {name for name, (_, site) in hosts.items() if runs_here(site)} == expected
+        hosts = placed_fleet(manage_on=manage_on)
+        assert {name for name, site in hosts.items() if runs_here(site)} == expected

@@ -5,12 +5,11 @@ import subprocess
 import time
 
 from deploys.djangoapp.context import render_template
-from deploys.djangoapp.fleet import plan_fleet
 from deploys.djangoapp.logs import units
 from deploys.djangoapp.operations import under_migration_lock
 from deploys.djangoapp.schedules import job_script
 from deploys.djangoapp.settings import problems
-from tests.unit.sites import VALID, settings
+from tests.unit.sites import VALID, placed_fleet, settings
 
 JOB = {"command": "add_note 'two words; rm -rf /' --verbosity 0", "schedule": "*-*-* 03:30:00"}
 
@@ -75,15 +74,7 @@ def test_scheduled_commands_are_checked():
 
 
 def test_jobs_run_and_are_logged_on_the_migration_host_only():
-    roles = {"web1": {"web"}, "web2": {"web"}, "db1": {"db"}}
-    hosts = {name: (groups, settings(database="postgresql", private_address=address, migration_host="web2",
-                                     django_scheduled_commands={"notes": JOB},
-                                     django_environment_variables={"DJANGO_DB_PASSWORD": "x"}))
-             for (name, groups), address in zip(roles.items(), ["10.0.0.1", "10.0.0.2", "10.0.0.3"])}
-    fleet, found = plan_fleet(hosts)
-    assert found == [], found
-    for name, (_, site) in hosts.items():
-        site._fleet, site._host = fleet, name
-    assert {name: units(site, "jobs") for name, (_, site) in hosts.items()} == {
+    hosts = placed_fleet(migration_host="web2", django_scheduled_commands={"notes": JOB})
+    assert {name: units(site, "jobs") for name, site in hosts.items()} == {
         "web1": [], "web2": ["mysite-job-notes.service"], "db1": []}
-    assert units(hosts["web2"][1], None)[-1] == "mysite-job-notes.service"
+    assert units(hosts["web2"], None)[-1] == "mysite-job-notes.service"
