@@ -15,6 +15,7 @@ from io import StringIO
 from pyinfra import host
 from pyinfra.api import FactBase
 from pyinfra.operations import files, systemd
+from pyinfra.operations.util import any_changed
 
 from .context import template
 from .refresh import remove_units
@@ -66,7 +67,7 @@ def scheduled_jobs(settings: Settings) -> None:
                            job_name=name, job=job, script=job_script_path(settings, name))
         timer = template("schedules/job.timer.j2", f"{UNITS}/{unit}.timer", settings, mode="644", job_name=name,
                          job=job)
-        systemd.daemon_reload(name="Reload systemd units", _if=lambda: service.did_change() or timer.did_change())
+        systemd.daemon_reload(name="Reload systemd units", _if=any_changed(service, timer))
         systemd.service(name=f"Timer of scheduled job {name}", service=f"{unit}.timer", running=True, enabled=True)
         systemd.service(name=f"Restart the timer of {name} (new schedule)", service=f"{unit}.timer", restarted=True,
                         _if=timer.did_change)
