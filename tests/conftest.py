@@ -61,23 +61,6 @@ def fleet_key() -> Path:
     return fleet.ensure_ssh_key()
 
 
-# pytest-docker's fixtures, for the compose this machine has and the hosts of tests/fleet/hosts.yml.
-@pytest.fixture(scope="session")
-def docker_compose_file() -> str:
-    return str(fleet.COMPOSE_FILE)
-
-
-@pytest.fixture(scope="session")
-def docker_compose_command(fleet_key) -> str:
-    return fleet.compose_command(fleet_key)
-
-
-@pytest.fixture(scope="session")
-def docker_setup() -> list[str]:
-    # The session's docker_services host: the one prepared once and committed (tests/e2e/conftest.py).
-    return ["up -d prepare"]
-
-
 @pytest.fixture
 def start_hosts(fleet_key, tmp_path):
     """Start hosts (services of hosts.yml) for one test, in a compose project of its own; they are

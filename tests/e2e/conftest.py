@@ -1,12 +1,15 @@
-"""A host with the example app live (v1), prepared once per session and snapshotted, so each
+"""A host with the example app live (v1), prepared once per test run and snapshotted, so each
 release scenario starts from it in seconds instead of preparing a bare host again."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shlex
 import threading
 import time
+import uuid
 from contextlib import contextmanager
 
 import pytest
@@ -20,17 +23,36 @@ ROOT = "/srv/www/guestbook"
 
 
 @pytest.fixture(scope="session")
-def live_image(docker_services, docker_compose_project_name, fleet_key, tmp_path_factory) -> str:
-    """The session's host (pytest-docker's docker_services: the `prepare` service) with all.py
-    deployed, committed as an image; it is stopped once committed."""
-    host = fleet.booted_host(docker_services, docker_compose_project_name, "web1", fleet_key, service="prepare")
-    try:
-        fleet_file = fleet.write_fleet_file(tmp_path_factory.mktemp("prepare") / "fleet.json", fleet_key, [host])
-        deployed = run_pyinfra(fleet_file, "deploys/all.py")
-        assert deployed.returncode == 0, deployed.output
-        return fleet.snapshot(host, LIVE_IMAGE)
-    finally:
-        host.exec("systemctl poweroff", check=False)
+def live_image(fleet_key, tmp_path_factory) -> str:
+    """A host (the `prepare` service) with all.py deployed, committed as an image, once per test
+    run: the first pytest-xdist worker to need it prepares it while the others wait."""
+    with run_wide_once(tmp_path_factory, "live-image") as done:
+        if not done.exists():
+            group = fleet.HostGroup(f"prepare{uuid.uuid4().hex[:8]}", fleet_key)
+            try:
+                (host,) = group.start("prepare", image=fleet.ensure_image("bookworm"))
+                host.name = "web1"  # the name the tests' hosts started from the image have
+                fleet_file = fleet.write_fleet_file(tmp_path_factory.mktemp("prepare") / "fleet.json", fleet_key,
+                                                    [host])
+                deployed = run_pyinfra(fleet_file, "deploys/all.py")
+                assert deployed.returncode == 0, deployed.output
+                fleet.snapshot(host, LIVE_IMAGE)
+            finally:
+                group.remove()
+            done.write_text(LIVE_IMAGE)
+    return LIVE_IMAGE
+
+
+@contextmanager
+def run_wide_once(tmp_path_factory, name: str):
+    """A lock held across this test run's pytest-xdist workers (alone: this process), and the
+    path of a marker the block writes once its work is done, so that it is done once per run."""
+    base = tmp_path_factory.getbasetemp()
+    # Workers' temporary folders are gw0, gw1... inside the run's own: that one is shared.
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield shared / f"{name}.done"
 
 
 @pytest.fixture

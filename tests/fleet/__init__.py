@@ -10,13 +10,15 @@ image, tagged per checkout.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import shlex
 import shutil
 import subprocess
+import tempfile
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from pytest_docker.plugin import get_docker_services
 
 REPO = Path(__file__).resolve().parents[2]
 FLEET_DIR = REPO / ".fleet"
+MACHINE_LOCK = Path(tempfile.gettempdir()) / "webapp-testhost.lock"
 BUILD_IMAGE = Path(__file__).with_name("build-image.sh")
 # Prepared hosts (snapshots of a deployed host) are tagged per checkout: two checkouts on one
 # machine (two test runs at once) must not overwrite each other's. Bare base images are shared.
@@ -40,10 +43,26 @@ def _run(*args: str, check: bool = True, capture: bool = True) -> subprocess.Com
     return subprocess.run(args, check=check, text=True, capture_output=capture)
 
 
+@contextmanager
+def machine_lock():
+    """Held while the engine, base images and key are made: test processes running side by side
+    (pytest-xdist workers, other checkouts, a benchmark) must not start two engines or build one
+    image twice."""
+    with open(MACHINE_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def ensure_docker(timeout: float = 60) -> None:
     """Start the Docker engine in the background when none answers."""
     if _run("docker", "info", check=False).returncode == 0:
         return
+    with machine_lock():
+        if _run("docker", "info", check=False).returncode != 0:
+            _start_docker(timeout)
+
+
+def _start_docker(timeout: float) -> None:
     dockerd = shutil.which("dockerd")
     if not dockerd:
         raise RuntimeError("no Docker engine: install Debian's docker.io (scripts/setup.sh does)")
@@ -59,15 +78,21 @@ def ensure_docker(timeout: float = 60) -> None:
 
 def ensure_image(suite: str = "bookworm") -> str:
     """The base image of a bare host, built once with debootstrap (progress goes to stderr)."""
-    built = subprocess.run(["bash", str(BUILD_IMAGE), suite], check=True, text=True, stdout=subprocess.PIPE)
+    with machine_lock():
+        built = subprocess.run(["bash", str(BUILD_IMAGE), suite], check=True, text=True, stdout=subprocess.PIPE)
     return built.stdout.strip().splitlines()[-1]
 
 
 def ensure_ssh_key() -> Path:
     """A throwaway SSH key pair for the fleet (never used anywhere else)."""
-    FLEET_DIR.mkdir(exist_ok=True)
     key = FLEET_DIR / "id_ed25519"
     public = key.with_name(key.name + ".pub")
+    with machine_lock():
+        _make_ssh_key(key, public)
+    return key
+
+
+def _make_ssh_key(key: Path, public: Path) -> None:
     if not (key.is_file() and public.is_file()):
         # A half-made pair, or a .pub that Docker made a folder (a host started while it was missing).
         key.unlink(missing_ok=True)
@@ -76,7 +101,6 @@ def ensure_ssh_key() -> Path:
         else:
             public.unlink(missing_ok=True)
         _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "test-fleet", "-f", str(key))
-    return key
 
 
 @dataclass
@@ -199,5 +223,6 @@ def write_fleet_file(path: Path, key: Path, hosts: list[TestHost]) -> Path:
 
 
 __all__ = ["COMPOSE_COMMAND", "COMPOSE_FILE", "FOUR_HOSTS", "HostGroup", "TestHost", "booted_host", "compose_command",
-           "ensure_docker", "ensure_image", "ensure_ssh_key", "give_roles", "image_exists", "prepared_image",
+           "ensure_docker", "ensure_image", "ensure_ssh_key", "give_roles", "image_exists", "machine_lock",
+           "prepared_image",
            "snapshot", "write_fleet_file"]
