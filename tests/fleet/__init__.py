@@ -93,6 +93,7 @@ def ensure_ssh_key() -> Path:
 
 
 def _make_ssh_key(key: Path, public: Path) -> None:
+    key.parent.mkdir(exist_ok=True)
     if not (key.is_file() and public.is_file()):
         # A half-made pair, or a .pub that Docker made a folder (a host started while it was missing).
         key.unlink(missing_ok=True)
