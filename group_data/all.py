@@ -52,7 +52,7 @@ redis_url = "redis://127.0.0.1:6379/0"  # Celery's broker; on the loopback: Redi
 memcached = False  # Run memcached on web hosts (as the fabfile did); the app gets CACHE_URL.
 deploy_user = None  # Create this user for later runs (ssh_user), with passwordless sudo.
 deploy_user_ssh_keys = []  # Public SSH keys (text) that may log in as deploy_user.
-python_interpreter = "/usr/bin/python3"  # Python of the release virtualenvs (uWSGI's plugin needs it).
+python_interpreter = "/usr/bin/python3"  # Python of the release virtualenvs (uWSGI's plugin needs the host's): a path, or with gunicorn/asgi a version in quotes ("3.12") that uv finds on the host or installs.
 
 # --- App server ---------------------------------------------------------------------------
 app_server = "uwsgi"  # What serves the app: "uwsgi" (Debian's, on the host's Python), "gunicorn" (WSGI) or "asgi" (gunicorn's ASGI worker: async views, WebSockets); gunicorn runs from the release's virtualenv (pinned by the deploy unless the project's dependencies bring it).

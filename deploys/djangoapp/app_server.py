@@ -63,7 +63,9 @@ def uwsgi_python_problem(settings, venv_python: str | None, plugin_python: str |
         return None
     if venv_python.split(".")[:2] == plugin_python.split(".")[:2]:
         return None
-    return (f"python_interpreter: {settings.python_interpreter} is Python {venv_python}, but uWSGI's Python plugin "
+    chosen = (f"asks for Python {venv_python}" if settings.python_from_uv
+              else f"{settings.python_interpreter} is Python {venv_python}")
+    return (f"python_interpreter: {chosen}, but uWSGI's Python plugin "
             f"runs Python {plugin_python} ({UWSGI_PYTHON}) only; use app_server \"gunicorn\" or \"asgi\", which run "
             "on the virtualenv's own Python, or the host's Python")
 

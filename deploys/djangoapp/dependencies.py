@@ -184,3 +184,13 @@ class PythonVersion(FactBase):
     def process(self, output):
         text = "\n".join(output).strip()
         return text or None
+
+
+class UvPythonVersion(PythonVersion):
+    """The version of the interpreter uv picks on the host for a requested version (python_interpreter
+    "3.12"): the host's own first, then one uv installed before; None when there is none yet."""
+
+    def command(self, uv: str, version: str, install_dir: str) -> str:
+        return (f"python=$(UV_PYTHON_INSTALL_DIR={q(install_dir)} {q(uv)} python find --python-preference system "
+                f"--no-project {q(version)} 2>/dev/null) && "
+                "\"$python\" -c 'import sys; print(\"%d.%d.%d\" % sys.version_info[:3])' 2>/dev/null || true")

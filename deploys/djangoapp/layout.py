@@ -32,6 +32,11 @@ class Layout:
         return f"{self.project_root}/venvs"
 
     @property
+    def python_install_dir(self) -> str:
+        """Interpreters uv installs when python_interpreter is a version the host lacks."""
+        return f"{self.project_root}/python"
+
+    @property
     def shared_dir(self) -> str:
         return f"{self.project_root}/shared"
 

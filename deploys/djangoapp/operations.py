@@ -86,30 +86,42 @@ def upload_and_unpack(src: str, archive: str, release_dir: str, venv: str, metad
 
 
 @operation()
-def build_virtualenv(path: str, python: str, uv: str, install: list[str], env: dict[str, str] | None = None):
+def build_virtualenv(path: str, python: str, uv: str, install: list[str], env: dict[str, str] | None = None,
+                     python_install_dir: str | None = None):
     """Build a virtualenv for one dependency set, once (`install`: the commands that fill it). A
     folder without the `.complete` marker is a leftover of a build that died: it is thrown away
     and built again. When the install fails for want of a newer Python, one line says so first."""
     if host.get_fact(File, path=f"{path}/.complete"):
         host.noop(f"virtualenv {path} is ready")
         return
-    yield from virtualenv_commands(path, python, uv, install, env)
+    yield from virtualenv_commands(path, python, uv, install, env, python_install_dir)
 
 
 def virtualenv_commands(path: str, python: str, uv: str, install: list[str],
-                        env: dict[str, str] | None = None) -> list[str]:
-    """Shell: a new virtualenv at `path`, filled by the `install` commands (each may be a small
-    shell program), with `env` set for them; marked complete only when all of them succeeded. A
-    failing one shows its output, after a line naming the cause when it wants another Python."""
+                        env: dict[str, str] | None = None, python_install_dir: str | None = None) -> list[str]:
+    """Shell: a new virtualenv at `path` on `python` (an interpreter's path; with
+    `python_install_dir`, a version that uv finds on the host or installs there), filled by the
+    `install` commands (each may be a small shell program), with `env` set for them; marked
+    complete only when all of them succeeded. A failing one shows its output, after a line naming
+    the cause when it wants another Python."""
     prefix = " ".join(f"{name}={q(value)}" for name, value in (env or {}).items())
     prefix = f"export {prefix}; " if prefix else ""
     log = f"{path}/.install.log"
-    commands = [f"rm -rf {q(path)} && {uv} venv --quiet --python {q(python)} {q(path)}"]
+    create = f"{uv} venv --quiet --python {q(python)} {q(path)}"
+    if python_install_dir:
+        # The host's own interpreter first (Debian keeps it patched), else one uv installed before,
+        # else uv downloads one into the project's folder.
+        unavailable = (f"python_interpreter: Python {python} is not on this host, and uv could not install it "
+                       "(its error is above)")
+        create = (f"{{ {prefix}UV_PYTHON_INSTALL_DIR={q(python_install_dir)} {uv} venv --quiet "
+                  f"--python-preference system --no-project --python {q(python)} {q(path)} "
+                  f"|| {{ echo {q(unavailable)} >&2; exit 1; }}; }}")
+    commands = [f"rm -rf {q(path)} && {create}"]
     for command in install:
         commands.append(
             f"if ! ({prefix}{command}) > {q(log)} 2>&1; then "
             f"if grep -qiE 'current Python version|requires-python|Requires-Python' {q(log)}; then "
-            f"echo \"the dependencies need another Python than {python} ($({q(python)} -V 2>&1)): set "
+            f"echo \"the dependencies need another Python than {python} ($({q(path)}/bin/python -V 2>&1)): set "
             f"python_interpreter, or use a newer Debian release\" >&2; fi; cat {q(log)} >&2; exit 1; fi")
     commands.append(f"rm -f {q(log)} && touch {q(path)}/.complete")
     return commands
@@ -174,24 +186,24 @@ def migrate_with_snapshot(release_dir: str, manage: str, snapshot: str, take_sna
 
 @operation(is_idempotent=False)
 def finish_release(history: str, release_id: str, releases_dir: str, versions_dir: str, venvs_dir: str,
-                   snapshots_dir: str, link: str, keep: int, lock_dir: str, token: str):
+                   snapshots_dir: str, link: str, keep: int, lock_dir: str, token: str, python_dir: str):
     """Record the release as live, keep the newest `keep` good releases (releases_to_prune),
     release the deploy lock: one command, as nothing here can wait for anything else."""
     live = host.get_fact(ReleaseInfo, link=link)
     pruned = releases_to_prune(host.get_fact(Releases, releases_dir=releases_dir), live and live["id"], keep)
     yield finish_command(history, release_id, releases_dir, versions_dir, venvs_dir, snapshots_dir, pruned,
-                         release_lock_command(lock_dir, token))
+                         release_lock_command(lock_dir, token), python_dir)
 
 
 def finish_command(history: str, release_id: str, releases_dir: str, versions_dir: str, venvs_dir: str,
-                   snapshots_dir: str, pruned: list[str], release_lock: str) -> str:
+                   snapshots_dir: str, pruned: list[str], release_lock: str, python_dir: str) -> str:
     """Shell: the release is good and live in the history, the pruned releases go; then the lock
     is released whatever happened before (the command fails if a step did)."""
     # A release re-made under an id that failed or was rolled back before is good now.
     release_dir = f"{releases_dir}/{release_id}"
     steps = [f"rm -f {q(release_dir)}/.failed {q(release_dir)}/.rolled-back",
              f"{history} record {q(release_id)} live",
-             *prune_commands(releases_dir, versions_dir, venvs_dir, snapshots_dir, pruned)]
+             *prune_commands(releases_dir, versions_dir, venvs_dir, snapshots_dir, pruned, python_dir)]
     return (" && ".join(f"{{ {step}; }}" for step in steps)
             + f"; finished=$?; {release_lock}; [ $finished -eq 0 ]")
 
@@ -211,9 +223,10 @@ def releases_to_prune(releases: dict[str, str], live_id: str | None, keep: int) 
 
 
 def prune_commands(releases_dir: str, versions_dir: str, venvs_dir: str, snapshots_dir: str,
-                   pruned: list[str]) -> list[str]:
+                   pruned: list[str], python_dir: str) -> list[str]:
     """Shell: remove the `pruned` releases, with their archives and snapshots, then the virtualenvs
-    no remaining release uses."""
+    no remaining release uses, then the interpreters uv installed (`python_dir`) once no virtualenv
+    runs on them."""
     if not pruned:
         return []
     commands = [f"rm -rf {q(releases_dir + '/' + release_id)} {q(versions_dir + '/' + release_id)}.tar.gz "
@@ -223,7 +236,10 @@ def prune_commands(releases_dir: str, versions_dir: str, venvs_dir: str, snapsho
         f"for venv in {q(venvs_dir)}/*; do [ -d \"$venv\" ] || continue; used=no; "
         f"for release in {q(releases_dir)}/*/; do "
         f"[ \"$(readlink \"$release.venv\")\" = \"$venv\" ] && used=yes; done; "
-        f"[ $used = yes ] || rm -rf \"$venv\"; done"
+        f"[ $used = yes ] || rm -rf \"$venv\"; done",
+        # A virtualenv names the interpreter it runs on in its pyvenv.cfg (home = ...).
+        f"if [ -d {q(python_dir)} ] && ! grep -qsF {q(python_dir + '/')} {q(venvs_dir)}/*/pyvenv.cfg; "
+        f"then rm -rf {q(python_dir)}; fi",
     ]
 
 

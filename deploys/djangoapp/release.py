@@ -39,6 +39,7 @@ from .database import snapshot_commands, snapshot_path
 from .dependencies import (
     DependencyPlan,
     PythonVersion,
+    UvPythonVersion,
     dependency_hash,
     install_commands,
     plan_dependencies,
@@ -73,7 +74,7 @@ def release():
     try:
         source = release_source(settings)
         plan = plan_dependencies(settings, source)
-        host_python = host.get_fact(PythonVersion, interpreter=settings.python_interpreter)
+        host_python = _release_python(settings)
         mismatch = python_mismatch(settings, plan, host_python) or uwsgi_python_problem(
             settings, host_python, host.get_fact(PythonVersion, interpreter=UWSGI_PYTHON) if settings.is_web else None)
         if mismatch:
@@ -173,6 +174,15 @@ def _prepare(settings: Settings, source: PackedSource, release_id: str, release_
     )
 
 
+def _release_python(settings: Settings) -> str | None:
+    """The version of the Python the release's virtualenv is to run on (None: unknown). A version
+    for uv to provide stands for itself until uv has found or installed it."""
+    if settings.python_from_uv:
+        return host.get_fact(UvPythonVersion, uv=UV, version=settings.python_interpreter,
+                             install_dir=settings.python_install_dir) or settings.python_interpreter
+    return host.get_fact(PythonVersion, interpreter=settings.python_interpreter)
+
+
 def _build(settings: Settings, plan: DependencyPlan, release_dir: str, dependencies: str):
     venv = f"{settings.venvs_dir}/{dependencies}"
     build_virtualenv(
@@ -183,6 +193,7 @@ def _build(settings: Settings, plan: DependencyPlan, release_dir: str, dependenc
         install=install_commands(plan, release_dir, venv, UV, settings.django_dependencies)
         + app_server_install(settings, plan.key_material, venv, UV),
         env=proxy_environment(settings),
+        python_install_dir=settings.python_install_dir if settings.python_from_uv else None,
     )
     for archive in settings.django_archives_to_deflate:
         path = f"{release_dir}/{archive}"
@@ -212,4 +223,5 @@ def _clean_up(settings: Settings, release_id: str):
         keep=settings.keep_releases,
         lock_dir=settings.lock_dir,
         token=RUN_TOKEN,
+        python_dir=settings.python_install_dir,
     )

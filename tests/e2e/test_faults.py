@@ -14,8 +14,9 @@ import time
 
 import pytest
 
+from tests import fleet
 from tests.conftest import REPO, https_get, run_pyinfra
-from tests.e2e.conftest import live_release, manage
+from tests.e2e.conftest import live_release, manage, under_load
 from tests.e2e.sources import example_source
 
 pytestmark = pytest.mark.e2e
@@ -149,4 +150,37 @@ def test_two_releases_at_once(live_host, tmp_path):
     assert "that run is still going" in second.output and "for release first" in second.output
     assert_site_intact(host, "first")
     assert host.exec(f"test -e {ROOT}/releases/second", check=False).returncode != 0
+    assert_a_normal_release_succeeds(host, fleet_file, tmp_path)
+
+
+@pytest.mark.parametrize("server", ["gunicorn", "asgi"])
+def test_each_app_server_switches_back_from_a_release_failing_its_health_check(live_host, fleet_key, tmp_path,
+                                                                               server):
+    """The app-server cases of the matrix for gunicorn and asgi (uWSGI's are above): a release whose
+    health check fails after the switch is switched back under load, no request failing; a Python
+    uv cannot provide stops a release before its switch. The virtualenv runs on python_interpreter
+    given as a version, which uv finds on the host."""
+    host, fleet_file = live_host
+    host.data = {**host.data, "app_server": server, "python_interpreter": "3.11"}
+    fleet.write_fleet_file(fleet_file, fleet_key, [host])
+    switched = run_pyinfra(fleet_file, "deploys/all.py",
+                           data={"release_id": "s1", "django_source_dir": example_source(tmp_path / "s1", "s1")})
+    assert switched.returncode == 0, switched.output
+    # The host's own Python 3.11, found by uv: nothing was downloaded.
+    assert host.exec(f"readlink -f {ROOT}/releases/s1/.venv/bin/python").stdout.strip() == "/usr/bin/python3.11"
+    assert host.exec(f"test -e {ROOT}/python", check=False).returncode != 0
+    write_rows(host)
+
+    with under_load(host) as answers:
+        sick = release(fleet_file, example_source(tmp_path / "sick", "sick", failing_health=True), "sick")
+    assert sick.returncode != 0 and "health check failed" in sick.output, sick.output
+    assert "switched back" in sick.output
+    assert answers and set(answers) == {200}, answers
+    assert_site_intact(host, "s1")
+
+    # 3.99 is no Python anywhere: uv's error, then one line naming the variable; s1 serves on.
+    no_python = release(fleet_file, example_source(tmp_path / "p", "p"), "p", python_interpreter='"3.99"')
+    assert no_python.returncode != 0
+    assert "python_interpreter: Python 3.99 is not on this host, and uv could not install it" in no_python.output
+    assert_site_intact(host, "s1")
     assert_a_normal_release_succeeds(host, fleet_file, tmp_path)

@@ -188,3 +188,14 @@ def test_uwsgi_refuses_a_virtualenv_python_other_than_its_plugins():
     assert uwsgi_python_problem(other, "3.11.9", "3.11.2") is None
     assert uwsgi_python_problem(settings(app_server="gunicorn", python_interpreter="/usr/bin/python3.13"),
                                 "3.13.5", "3.11.2") is None
+    # A version for uv to provide: compared by what it asks for, before uv has found or installed it.
+    assert uwsgi_python_problem(settings(python_interpreter="3.12"), "3.12", "3.11.2").startswith(
+        "python_interpreter: asks for Python 3.12, but uWSGI's Python plugin runs Python 3.11.2")
+    assert uwsgi_python_problem(settings(python_interpreter="3.11"), "3.11.2", "3.11.2") is None
+
+
+def test_python_interpreter_is_a_path_or_a_version_for_uv():
+    assert not settings(python_interpreter="/usr/bin/python3.11").python_from_uv
+    for version in ("3.12", "3.12.4", "3.13"):
+        site = settings(python_interpreter=version, app_server="gunicorn")
+        assert site.python_from_uv and site.python_install_dir == f"{site.project_root}/python"

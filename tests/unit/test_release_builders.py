@@ -39,11 +39,14 @@ def test_pruning_keeps_the_newest_good_the_live_and_its_rollback_target():
 def make_project(root: Path) -> dict[str, Path]:
     """releases r0..r4 (r2 rolled back, r3 failed, r4 a killed build), their archives, snapshots
     and virtualenvs (r0 alone uses "old")."""
-    paths = {name: root / name for name in ("releases", "versions", "venvs", "snapshots")}
+    paths = {name: root / name for name in ("releases", "versions", "venvs", "snapshots", "python")}
     for path in paths.values():
         path.mkdir()
-    for venv in ("old", "shared"):
+    # "old" runs on an interpreter uv installed into the project's python folder.
+    (paths["python"] / "cpython-3.12.4" / "bin").mkdir(parents=True)
+    for venv, home in (("old", paths["python"] / "cpython-3.12.4" / "bin"), ("shared", Path("/usr/bin"))):
         (paths["venvs"] / venv).mkdir()
+        (paths["venvs"] / venv / "pyvenv.cfg").write_text(f"home = {home}\nversion_info = 3.12.4\n")
     for age, (release, venv) in enumerate([("r0", "old"), ("r1", "shared"), ("r2", "shared"), ("r3", "shared"), ("r4.partial", None)]):
         folder = paths["releases"] / release
         folder.mkdir()
@@ -70,7 +73,7 @@ def test_finishing_records_the_release_prunes_the_rest_and_releases_the_lock(tmp
     assert pruned == ["r4.partial", "r0"]
     finish = finish_command("echo history", "r2", str(paths["releases"]), str(paths["versions"]),
                             str(paths["venvs"]), str(paths["snapshots"]), pruned,
-                            release_lock_command(str(lock), "run1"))
+                            release_lock_command(str(lock), "run1"), str(paths["python"]))
     done = sh(finish)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["history", "record", "r2", "live"]
@@ -79,7 +82,18 @@ def test_finishing_records_the_release_prunes_the_rest_and_releases_the_lock(tmp
     assert sorted(p.name for p in paths["versions"].iterdir()) == ["r1.tar.gz", "r2.tar.gz", "r3.tar.gz"]
     assert sorted(p.name for p in paths["snapshots"].iterdir()) == ["r1.dump", "r2.dump", "r3.dump"]
     assert sorted(p.name for p in paths["venvs"].iterdir()) == ["shared"]  # "old" had no release left
+    assert not paths["python"].exists()  # nor had the interpreter uv installed for it
     assert not lock.exists()
+
+
+def test_an_interpreter_uv_installed_stays_while_a_virtualenv_runs_on_it(tmp_path):
+    paths = make_project(tmp_path)
+    (paths["venvs"] / "shared" / "pyvenv.cfg").write_text(f"home = {paths['python']}/cpython-3.12.4/bin\n")
+    finish = finish_command("true", "r2", str(paths["releases"]), str(paths["versions"]), str(paths["venvs"]),
+                            str(paths["snapshots"]), ["r0"], "true", str(paths["python"]))
+    assert sh(finish).returncode == 0
+    assert sorted(p.name for p in paths["venvs"].iterdir()) == ["shared"]
+    assert (paths["python"] / "cpython-3.12.4" / "bin").is_dir()
 
 
 def test_a_failing_step_fails_the_finish_but_the_lock_is_still_released(tmp_path):
@@ -87,7 +101,7 @@ def test_a_failing_step_fails_the_finish_but_the_lock_is_still_released(tmp_path
     lock = tmp_path / ".deploy-lock"
     sh(take_command(str(lock), {"token": "run1", "operator": "me@box"}, wait=0))
     finish = finish_command("false", "r2", str(paths["releases"]), str(paths["versions"]), str(paths["venvs"]),
-                            str(paths["snapshots"]), [], release_lock_command(str(lock), "run1"))
+                            str(paths["snapshots"]), [], release_lock_command(str(lock), "run1"), str(paths["python"]))
     assert sh(finish).returncode != 0 and not lock.exists()
 
 
@@ -96,10 +110,11 @@ def test_names_with_spaces_and_quotes_stay_one_word(tmp_path):
     root.mkdir()
     paths = make_project(root)
     finish = finish_command("true", "r2", str(paths["releases"]), str(paths["versions"]), str(paths["venvs"]),
-                            str(paths["snapshots"]), ["r0"], "true")
+                            str(paths["snapshots"]), ["r0"], "true", str(paths["python"]))
     assert sh(finish).returncode == 0
     assert sorted(p.name for p in paths["releases"].iterdir()) == ["r1", "r2", "r3", "r4.partial"]
     assert sorted(p.name for p in paths["venvs"].iterdir()) == ["shared"]
+    assert not paths["python"].exists()
 
 
 def test_sqlite_snapshot_restores_the_rows_and_removes_a_database_made_by_a_first_release(tmp_path):
@@ -164,7 +179,10 @@ def test_an_irreversible_migration_refuses_or_restores_the_snapshot_when_asked(t
 
 
 FAKE_UV = """#!/bin/sh
-# Stands in for uv: `uv venv ... PATH` makes the folder and a python that prints its version.
+# Stands in for uv: `uv venv ... PATH` makes the folder and a python that prints its version; it
+# records its arguments and UV_PYTHON_INSTALL_DIR, and fails for Python 3.99 (none to be had).
+echo "$UV_PYTHON_INSTALL_DIR $*" >> "$(dirname "$0")/uv.log"
+case "$*" in *"--python 3.99 "*) echo "error: No download found for request: cpython-3.99" >&2; exit 2;; esac
 if [ "$1" = venv ]; then
     for last; do :; done
     mkdir -p "$last/bin" && printf '#!/bin/sh\\necho Python 3.11.2\\n' > "$last/bin/python" && chmod +x "$last/bin/python"
@@ -172,12 +190,32 @@ fi
 """
 
 
-def build_venv(tmp_path, install: list[str], env: dict | None = None) -> tuple[subprocess.CompletedProcess, Path]:
+def build_venv(tmp_path, install: list[str], env: dict | None = None, python: str = "/usr/bin/python3",
+               python_install_dir: str | None = None) -> tuple[subprocess.CompletedProcess, Path]:
     uv, venv = tmp_path / "uv", tmp_path / "venvs" / "abc"
     uv.write_text(FAKE_UV)
     uv.chmod(0o755)
-    command = " && ".join(virtualenv_commands(str(venv), "/usr/bin/python3", str(uv), install, env))
+    command = " && ".join(virtualenv_commands(str(venv), python, str(uv), install, env, python_install_dir))
     return sh(command), venv
+
+
+def test_a_python_version_is_found_or_installed_by_uv_into_the_project(tmp_path):
+    done, venv = build_venv(tmp_path, ["true"], env={"https_proxy": "http://proxy:3128"}, python="3.12",
+                            python_install_dir=str(tmp_path / "it's python"))
+    assert done.returncode == 0, done.stderr
+    assert (venv / ".complete").exists()
+    # The host's interpreter first; uv installs (through the proxy) into the project's folder.
+    assert (tmp_path / "uv.log").read_text() == (
+        f"{tmp_path}/it's python venv --quiet --python-preference system --no-project --python 3.12 {venv}\n")
+
+
+def test_a_python_version_uv_cannot_provide_is_one_clear_error(tmp_path):
+    done, venv = build_venv(tmp_path, ["touch never"], python="3.99", python_install_dir=str(tmp_path / "python"))
+    assert done.returncode == 1 and not (venv / ".complete").exists()
+    assert "No download found for request: cpython-3.99" in done.stderr
+    assert done.stderr.rstrip().endswith(
+        "python_interpreter: Python 3.99 is not on this host, and uv could not install it (its error is above)")
+    assert not (tmp_path / "never").exists()
 
 
 def test_a_virtualenv_is_complete_only_when_every_install_command_succeeded(tmp_path):

@@ -80,6 +80,11 @@ def test_none_means_unset_so_defaults_apply():
         ({"health_check_path": "health"}, "health_check_path", "'/'"),
         ({"django_source_dir": "/no/such/dir"}, "django_source_dir", "no such directory"),
         ({"django_workers": 3}, "django_workers", "typo"),
+        ({"python_interpreter": "python3.12"}, "python_interpreter", "a Python version for uv"),
+        ({"python_interpreter": "3"}, "python_interpreter", "a Python version for uv"),
+        ({"python_interpreter": 3.12}, "python_interpreter", "written as a string"),
+        ({"python_interpreter": "3.12; id"}, "python_interpreter", "a Python version for uv"),
+        ({"python_interpreter": "/usr/bin/python 3"}, "python_interpreter", "no spaces"),
     ],
 )
 def test_a_bad_value_is_reported_naming_its_variable(overrides, variable, words):

@@ -23,6 +23,8 @@ PLAIN_PATH = re.compile(r"^[A-Za-z0-9._/-]+$")
 # What systemd.time(7) calendar events are written with (OnCalendar=): no quotes, no newlines.
 CALENDAR = re.compile(r"^[A-Za-z0-9 :*/,.~+-]{1,80}$")
 MANAGEMENT_COMMAND = re.compile(r"^[a-z][a-z0-9_]*$")
+# A Python version uv can find on the host or install: "3.12", "3.12.4".
+PYTHON_VERSION = re.compile(r"^3\.[0-9]{1,2}(\.[0-9]{1,2})?$")
 
 
 def absolute_clean_path(value: str) -> str:

@@ -7,7 +7,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, field_validator, model_validator
 
-from .checks import UNIX_NAME, absolute_clean_path, dotted_module, positive_int
+from .checks import PYTHON_VERSION, UNIX_NAME, absolute_clean_path, dotted_module, positive_int
 
 REDIS_PASSWORD = re.compile(r"^[A-Za-z0-9_.~-]{16,128}$")
 
@@ -41,10 +41,29 @@ class ServiceInputs(BaseModel):
             raise ValueError(f"must be a user or group name (got {value!r})")
         return value
 
+    @field_validator("python_interpreter", mode="before")
+    @classmethod
+    def _services_python_quoted(cls, value: Any) -> Any:
+        # pyinfra's --data reads 3.12 as a number, and a number reads 3.10 as 3.1.
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            raise ValueError(f"a version must be written as a string, \"{value}\" (on the command line: "
+                             f"--data 'python_interpreter=\"{value}\"'), so that 3.10 is not read as 3.1")
+        return value
+
     @field_validator("python_interpreter")
     @classmethod
-    def _services_absolute(cls, value: str) -> str:
+    def _services_python(cls, value: str) -> str:
+        if PYTHON_VERSION.fullmatch(value):
+            return value
+        if not value.startswith("/"):
+            raise ValueError(f"must be the absolute path of an interpreter on the host, or a Python version for "
+                             f"uv to provide such as \"3.12\" (got {value!r})")
         return absolute_clean_path(value)
+
+    @property
+    def python_from_uv(self) -> bool:
+        """python_interpreter is a version: uv finds it on the host, or installs it for the project."""
+        return bool(PYTHON_VERSION.fullmatch(self.python_interpreter))
 
     @field_validator("redis_url")
     @classmethod
