@@ -1,6 +1,6 @@
-"""Security audit of a deployed host: owners and modes, no secret in any output, log or
-world-readable file, TLS 1.2 and 1.3 only, HSTS, HTTP to HTTPS, no server version, a private
-uWSGI socket, and a clean `check --deploy`."""
+"""Security audit of a deployed host, with each app server: owners and modes, no secret in any
+output, log or world-readable file, TLS 1.2 and 1.3 only, HSTS, HTTP to HTTPS, no server version,
+an app server socket only the webserver may reach, and a clean `check --deploy`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 import requests
 import testinfra
 
+from tests import fleet
 from tests.conftest import https_get, run_pyinfra
 from tests.e2e.conftest import DEPLOYED_FILES, assert_owners_and_modes, world_readable_files_containing
 
@@ -35,12 +36,35 @@ def handshake(port: int, version: ssl.TLSVersion) -> str:
         return f"refused: {error.reason}"
 
 
-def test_security_audit_of_a_deployed_host(live_host):
+GUNICORN_FILES = [
+    ("/etc/systemd/system/gunicorn-guestbook.service", "root", "root", 0o644),
+    ("/etc/systemd/system/gunicorn-guestbook.socket", "root", "root", 0o644),
+    ("/run/gunicorn-guestbook.sock", "www-data", "www-data", 0o660),
+]
+# app_server: (what it writes on top of the common files, its socket)
+APP_SERVERS = {
+    "uwsgi": ([], "/run/uwsgi-guestbook/uwsgi.sock"),
+    "gunicorn": (GUNICORN_FILES, "/run/gunicorn-guestbook.sock"),
+    "asgi": (GUNICORN_FILES, "/run/gunicorn-guestbook.sock"),
+}
+
+
+@pytest.mark.parametrize("app_server", list(APP_SERVERS))
+def test_security_audit_of_a_deployed_host(live_host, fleet_key, app_server):
     host, fleet_file = live_host
     system = testinfra.get_host(f"docker://{host.container}")
+    files, app_socket = APP_SERVERS[app_server]
+    if app_server != "uwsgi":
+        host.data = {**host.data, "app_server": app_server}
+        fleet.write_fleet_file(fleet_file, fleet_key, [host])
+        switched = run_pyinfra(fleet_file, "deploys/all.py")
+        assert switched.returncode == 0, switched.output
+        uwsgi_files = {path for path, *_ in DEPLOYED_FILES if "uwsgi" in path}
+        assert not any(system.file(path).exists for path in uwsgi_files), uwsgi_files
+    common = [row for row in DEPLOYED_FILES if app_server == "uwsgi" or "uwsgi" not in row[0]]
 
     assert_owners_and_modes(system, [
-        *DEPLOYED_FILES,
+        *common, *files,
         (f"{ROOT}/bin/with-secrets", "root", "root", 0o755),
         (f"{ROOT}/versions", "root", "root", 0o750),
         (f"{ROOT}/shared/db", "www-data", "www-data", 0o750),
@@ -71,9 +95,9 @@ def test_security_audit_of_a_deployed_host(live_host):
     error_page = https_get(host, "/static/no-such-file.css")
     assert error_page.status_code == 404 and "nginx/" not in error_page.text
 
-    # The uWSGI socket: the webserver's group may connect, other users may not.
+    # The app server's socket: the webserver's group may connect, other users may not.
     connect = ("python3 -c 'import socket; s = socket.socket(socket.AF_UNIX); "
-               "s.connect(\"/run/uwsgi-guestbook/uwsgi.sock\")'")
+               f"s.connect(\"{app_socket}\")'")
     assert system.run(f"runuser -u nobody -- {connect}").rc != 0
     assert system.run(f"runuser -u www-data -- {connect}").rc == 0
 
