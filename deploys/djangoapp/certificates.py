@@ -13,25 +13,7 @@ it has; the next run asks again.
 With acme_ca_certificate (a private CA's root, or the tests' Pebble), certbot trusts that CA for
 the directory's TLS, on the deploy's runs and on its timer's (a drop-in of certbot.service).
 
-Several web hosts behind one name get one certificate. The first web host (the issuer) alone
-asks the CA and renews; every other web host (a fetcher) passes /.well-known/acme-challenge/ on,
-over plain HTTP on the private network, to the issuer's port-80 server (the webserver templates),
-so the CA's check succeeds whichever host the name sends it to. The fetchers pull the certificate
-and its key from the issuer over SSH, on the deploy's runs and twice a day by a timer of their
-own, so a renewal reaches them without a deploy (a pull, not a push from certbot's hook: a fetcher
-that was down catches up on its next run, and no host gets a way to write to another):
-- each fetcher has an SSH key of its own (made on it, never leaving it), root's alone;
-- on the issuer, a system user (certificate_sync_user) with no password may log in with those
-  keys only from the fetchers' private addresses, only to run `cat` of one file (authorized_keys
-  `restrict,from=...,command=...`: no shell, no forwarding, no tty), a copy of the certificate
-  chain and key that the deploy hook writes, readable by root and that user alone;
-- the fetchers know the issuer's SSH host keys from the deploy (read over its own SSH connection
-  to the issuer), so they never trust a host key on first use;
-- a fetcher installs what it got only if the certificate is valid now, names `url` and matches
-  the key, and only when it changed, then reloads its webserver gracefully if its config test
-  passes.
-Trust: a fetcher's key gives exactly what a fetcher has anyway (the site's certificate and key);
-the issuer can send the fetchers a certificate for the site, never run anything on them.
+Several web hosts behind one name share one certificate (certificate_sync.py).
 
 Each run of the renewal (certbot.service on the issuer, the fetch service on the others) notes a
 failure, with when it began and its cause, in a file that status.py shows; a success clears it.
@@ -43,11 +25,22 @@ import shlex
 from io import StringIO
 from typing import Optional
 
-from pyinfra import host, inventory, state
-from pyinfra.api import FactBase, operation
+from pyinfra import host
+from pyinfra.api import FactBase
 from pyinfra.facts.files import File, FileContents
 from pyinfra.operations import files, server, systemd
 
+from .certificate_sync import (
+    fetch_certificate,
+    fetcher,
+    no_fetcher,
+    no_sync_source,
+    publish_certificate,
+    publish_command,
+    renewal_recorder,
+    sync_key,
+    sync_source,
+)
 from .context import template
 from .settings import Settings
 
@@ -57,10 +50,6 @@ LIVE_DIR = "/etc/letsencrypt/live"
 RENEWAL_DIR = "/etc/letsencrypt/renewal"
 # One per host: certbot's timer renews every lineage in one run, with one CA bundle.
 CERTBOT_DROP_IN = "/etc/systemd/system/certbot.service.d/django-deploy-ca.conf"
-# The PEM blocks of a certificate chain, and of a private key: the copy the fetchers get is made
-# of these alone, so that what a fetcher installs is byte for byte what the issuer published.
-CERTIFICATES_SED = q("/-----BEGIN CERTIFICATE-----/,/-----END CERTIFICATE-----/p")
-KEY_SED = q("/-----BEGIN [A-Z ]*PRIVATE KEY-----/,/-----END [A-Z ]*PRIVATE KEY-----/p")
 
 
 def acme_domains(settings: Settings) -> list[str]:
@@ -80,24 +69,6 @@ def certbot_command(settings: Settings, force: bool = False) -> str:
             + (" --force-renewal" if force else " --keep-until-expiring"))
 
 
-def publish_command(settings: Settings, lineage: str) -> str:
-    """Shell (on the issuer): the chain and key of certbot's `lineage` folder (a shell word) copied,
-    in one file only root and certificate_sync_user may read, for the fetchers."""
-    bundle = q(settings.certificate_sync_bundle)
-    return (f"(umask 077 && {{ sed -n {CERTIFICATES_SED} {lineage}/fullchain.pem && "
-            f"sed -n {KEY_SED} {lineage}/privkey.pem; }} >{bundle}.new) && "
-            f"chgrp {q(settings.certificate_sync_user)} {bundle}.new && chmod 640 {bundle}.new && "
-            f"mv -f {bundle}.new {bundle}")
-
-
-def authorized_key_line(bundle: str, project: str, address: str, public_key: str, fetcher: str) -> str:
-    """The issuer's authorized_keys line of a fetcher's key: from its private address only, to read
-    the certificate copy (`bundle`) only: no shell, no forwarding, no tty."""
-    kind, key = public_key.split()[:2]
-    return f'restrict,from="{address}",command="cat {bundle}" {kind} {key} {project}-certificate-sync@{fetcher}'
-
-
-
 class AcmeCertificate(FactBase):
     """The project's certificate from certbot: {"domains": sorted names, "server": the ACME
     directory it came from}, or None when it has none."""
@@ -113,106 +84,6 @@ class AcmeCertificate(FactBase):
         return {"domains": sorted(names), "server": servers[0] if servers else None} if names else None
 
 
-class CertificateDigest(FactBase):
-    """sha256 of the certificate blocks of `certificates` followed by the key block of `key` (the
-    same file for the issuer's copy), or None when either is missing."""
-
-    def command(self, certificates: str, key: str) -> str:
-        return (f"if [ -f {q(certificates)} ] && [ -f {q(key)} ]; then "
-                f"{{ sed -n {CERTIFICATES_SED} {q(certificates)}; sed -n {KEY_SED} {q(key)}; }} "
-                "| sha256sum | cut -d' ' -f1; fi")
-
-    def process(self, output) -> Optional[str]:
-        return output[0].strip() if output and output[0].strip() else None
-
-
-class SshHostKeys(FactBase):
-    """The host's SSH host public keys, "type key" each."""
-
-    default = list
-
-    def command(self) -> str:
-        return "cat /etc/ssh/ssh_host_*_key.pub 2>/dev/null; true"
-
-    def process(self, output) -> list[str]:
-        return [" ".join(line.split()[:2]) for line in output if len(line.split()) >= 2]
-
-
-def _in_run(name: str):
-    """The inventory's host of that name when it is in this run, else None (--limit)."""
-    other = inventory.get_host(name, default=None)
-    return other if other is not None and other in state.active_hosts else None
-
-
-@operation()
-def sync_key(path: str, comment: str, wanted: bool):
-    """A fetcher's SSH key for the issuer, made on the host once. Every web host adds this step
-    (`wanted` on the fetchers), so that it runs everywhere before the issuer authorizes the keys."""
-    if not wanted or (host.get_fact(File, path=path) and host.get_fact(File, path=f"{path}.pub")):
-        host.noop("the SSH key to fetch the certificate is there" if wanted else "not a fetcher")
-        return
-    folder = path.rsplit("/", 1)[0]
-    yield (f"mkdir -p {q(folder)} && rm -f {q(path)} {q(path + '.pub')} && "
-           f"ssh-keygen -q -t ed25519 -N '' -C {q(comment)} -f {q(path)}")
-
-
-@operation()
-def authorized_fetchers(path: str, fetchers: list[tuple[str, str]], key_path: str, bundle: str, project: str):
-    """On the issuer: the fetchers' keys in its certificate user's authorized_keys, read from the
-    fetchers when this step runs (after sync_key made them). A fetcher left out of the run keeps
-    the line it had."""
-    current = host.get_fact(FileContents, path=path) or []
-    lines = []
-    for name, address in fetchers:
-        other = _in_run(name)
-        public = other.get_fact(FileContents, path=f"{key_path}.pub") if other is not None else None
-        if public:
-            lines.append(authorized_key_line(bundle, project, address, public[0], name))
-        else:
-            lines += [line for line in current if line.endswith(f"-certificate-sync@{name}")]
-    yield from files.put._inner(src=StringIO("".join(f"{line}\n" for line in lines)), dest=path,
-                                user="root", group="root", mode="644")
-
-
-@operation()
-def publish_certificate(cert_name: str, bundle: str, command: str):
-    """On the issuer: the copy the fetchers read made from certbot's certificate, when it differs."""
-    live = f"{LIVE_DIR}/{cert_name}"
-    ours = host.get_fact(CertificateDigest, certificates=f"{live}/fullchain.pem", key=f"{live}/privkey.pem")
-    if ours is None or ours == host.get_fact(CertificateDigest, certificates=bundle, key=bundle):
-        host.noop("the fetchers' copy of the certificate is up to date")
-        return
-    yield command
-
-
-@operation()
-def fetch_certificate(script: str, issuer: Optional[str], bundle: str, certificate: str, key: str):
-    """On a fetcher: the issuer's certificate and key, when they differ from the ones installed
-    (compared here, on both hosts, through the deploy's own connections). Every web host adds this
-    step (issuer None but on fetchers), so that it runs after the issuer's certificate is there."""
-    other = _in_run(issuer) if issuer else None
-    if other is None:
-        host.noop("not a fetcher" if not issuer else f"{issuer} is not in this run")
-        return
-    theirs = other.get_fact(CertificateDigest, certificates=bundle, key=bundle)
-    if theirs is None:
-        host.noop(f"{issuer} has no certificate from the CA yet")
-        return
-    if theirs == host.get_fact(CertificateDigest, certificates=certificate, key=key):
-        host.noop(f"the certificate of {issuer} is installed")
-        return
-    yield script
-
-
-def timer_paths(settings: Settings) -> list[str]:
-    service = settings.certificate_sync_service
-    return [f"/etc/systemd/system/{service}.service", f"/etc/systemd/system/{service}.timer"]
-
-
-def _renewal_recorder(settings: Settings) -> None:
-    template("certificates/record-result.sh.j2", settings.certificate_renewal_recorder, settings, mode="755")
-
-
 def _issuer(settings: Settings, reload_command: str) -> None:
     """The issuer: certbot, its hook and CA, and the copy the fetchers read (when there are any)."""
     files.directory(name="Folder of the ACME challenges", path=f"{settings.acme_webroot}/.well-known/acme-challenge",
@@ -224,23 +95,15 @@ def _issuer(settings: Settings, reload_command: str) -> None:
     else:
         files.file(name=f"Remove {settings.acme_ca_file}", path=settings.acme_ca_file, present=False)
         drop_in = files.file(name=f"Remove {CERTBOT_DROP_IN}", path=CERTBOT_DROP_IN, present=False)
-    _renewal_recorder(settings)
+    renewal_recorder(settings)
     result_drop_in = template("certificates/certbot-result.conf.j2", settings.certbot_result_drop_in, settings,
                               mode="644")
     systemd.daemon_reload(name="Reload systemd units", _if=[lambda: drop_in.did_change() or result_drop_in.did_change()])
     fetchers = settings.certificate_fetchers
     if fetchers:
-        user, home = settings.certificate_sync_user, settings.certificate_sync_home
-        server.group(name=f"Group {user}", group=user, system=True)
-        server.user(name=f"User {user}: the other web hosts read the certificate as it", user=user, group=user,
-                    home=home, shell="/bin/sh", system=True, ensure_home=False)
-        files.directory(name=f"Directory {home}", path=home, user="root", group=user, mode="750")
-        files.directory(name=f"Directory {home}/.ssh", path=f"{home}/.ssh", user="root", group="root", mode="755")
-        authorized_fetchers(name=f"Keys of {', '.join(name for name, _ in fetchers)} in {home}/.ssh/authorized_keys",
-                            path=f"{home}/.ssh/authorized_keys", fetchers=fetchers, key_path=settings.certificate_sync_key,
-                            bundle=settings.certificate_sync_bundle, project=settings.websiteproject)
+        sync_source(settings, fetchers)
     else:
-        _no_sync_source(settings)
+        no_sync_source(settings)
     template("certificates/deploy-hook.sh.j2", settings.acme_deploy_hook, settings, mode="755",
              reload_command=reload_command, publish_command=publish_command(settings, '"$lineage"') if fetchers else "")
     current = host.get_fact(AcmeCertificate, cert_name=settings.websiteproject)
@@ -249,32 +112,9 @@ def _issuer(settings: Settings, reload_command: str) -> None:
         server.shell(name=f"Certificate for {', '.join(acme_domains(settings))} from {settings.acme_directory}",
                      commands=[certbot_command(settings, force=other_ca)])
     if fetchers:
-        lineage = q(f"{LIVE_DIR}/{settings.websiteproject}")
-        publish_certificate(name="The certificate and key for the other web hosts",
-                            cert_name=settings.websiteproject, bundle=settings.certificate_sync_bundle,
-                            command=publish_command(settings, lineage))
-
-
-def _fetcher(settings: Settings, reload_command: str) -> None:
-    """A fetcher: the issuer's host keys, the fetch script, and its service and timer."""
-    issuer = _in_run(settings.acme_issuer)
-    known_hosts = settings.certificate_sync_known_hosts
-    if issuer is not None:
-        keys = issuer.get_fact(SshHostKeys)
-        files.put(name=f"SSH host keys of {settings.acme_issuer}", dest=known_hosts, user="root", group="root",
-                  mode="644", src=StringIO("".join(f"{settings.acme_issuer_address} {key}\n" for key in keys)))
-    else:
-        host.noop(f"{settings.acme_issuer} is not in this run: its SSH host keys are not checked")
-    _renewal_recorder(settings)
-    template("certificates/fetch-certificate.sh.j2", settings.certificate_fetch_script, settings, mode="700",
-             reload_command=reload_command, certificates_sed=CERTIFICATES_SED, key_sed=KEY_SED)
-    service, timer = timer_paths(settings)
-    units = [template("certificates/certificate-sync.service.j2", service, settings, mode="644",
-                      record_result=settings.certificate_renewal_recorder),
-             template("certificates/certificate-sync.timer.j2", timer, settings, mode="644")]
-    systemd.daemon_reload(name="Reload systemd units", _if=[lambda: any(unit.did_change() for unit in units)])
-    systemd.service(name=f"{settings.certificate_sync_service}.timer running and enabled",
-                    service=f"{settings.certificate_sync_service}.timer", running=True, enabled=True)
+        live = f"{LIVE_DIR}/{settings.websiteproject}"
+        publish_certificate(name="The certificate and key for the other web hosts", live=live,
+                            bundle=settings.certificate_sync_bundle, command=publish_command(settings, q(live)))
 
 
 def acme_certificate(settings: Settings, reload_command: str) -> None:
@@ -288,10 +128,10 @@ def acme_certificate(settings: Settings, reload_command: str) -> None:
              wanted=settings.fetches_certificate)
     if settings.issues_certificate:
         _issuer(settings, reload_command)
-        _no_fetcher(settings)
+        no_fetcher(settings)
     else:
         _no_issuer(settings)
-        _fetcher(settings, reload_command)
+        fetcher(settings, reload_command)
     fetch_certificate(name="The certificate from the issuer", script=settings.certificate_fetch_script,
                       issuer=settings.acme_issuer if settings.fetches_certificate else None,
                       bundle=settings.certificate_sync_bundle, certificate=settings.ssl_certificate_path,
@@ -319,35 +159,13 @@ def _no_issuer(settings: Settings) -> None:
     for path in (settings.acme_deploy_hook, settings.acme_ca_file):
         files.file(name=f"Remove {path}", path=path, present=False)
     files.directory(name=f"Remove {settings.acme_webroot}", path=settings.acme_webroot, present=False)
-    _no_sync_source(settings)
-
-
-def _no_sync_source(settings: Settings) -> None:
-    """No fetchers (or not the issuer): the certificate user and its copy go."""
-    home = settings.certificate_sync_home
-    user = settings.certificate_sync_user
-    server.user(name=f"Remove user {user}", user=user, present=False)
-    server.group(name=f"Remove group {user}", group=user, present=False)
-    files.directory(name=f"Remove {home}", path=home, present=False)
-
-
-def _no_fetcher(settings: Settings) -> None:
-    """Not (or no longer) a fetcher: its key, script, service and timer go."""
-    units = [path for path in timer_paths(settings) if host.get_fact(File, path=path)]
-    if units:
-        names = " ".join(q(path.rsplit("/", 1)[1]) for path in units)
-        server.shell(name=f"Stop and remove {settings.certificate_sync_service}",
-                     commands=[f"systemctl disable --now {names}", f"rm -f {' '.join(q(path) for path in units)}",
-                               "systemctl daemon-reload"])
-    for path in (settings.certificate_sync_key, f"{settings.certificate_sync_key}.pub",
-                 settings.certificate_sync_known_hosts, settings.certificate_fetch_script):
-        files.file(name=f"Remove {path}", path=path, present=False)
+    no_sync_source(settings)
 
 
 def no_acme_certificate(settings: Settings) -> None:
     """ACME turned off (or the project removed): certbot forgets the project's certificate, and
     nothing of the issuer's or the fetchers' part stays."""
     _no_issuer(settings)
-    _no_fetcher(settings)
+    no_fetcher(settings)
     for path in (settings.certificate_renewal_recorder, settings.certificate_renewal_failure):
         files.file(name=f"Remove {path}", path=path, present=False)

@@ -5,15 +5,14 @@ import os
 import shlex
 import subprocess
 
-from deploys.djangoapp.certificates import (
+from deploys.djangoapp.certificate_sync import (
     CERTIFICATES_SED,
     KEY_SED,
-    AcmeCertificate,
     CertificateDigest,
     authorized_key_line,
-    certbot_command,
     publish_command,
 )
+from deploys.djangoapp.certificates import AcmeCertificate, certbot_command
 from deploys.djangoapp.context import render_template
 from deploys.djangoapp.fleet import plan_fleet
 from deploys.djangoapp.settings import problems
