@@ -144,7 +144,7 @@ class Layout:
     @property
     def certificate_sync_user(self) -> str:
         """The issuer's user that the other web hosts log in as to read the certificate and key,
-        and nothing else (certificates.py); a user name has at most 32 characters."""
+        and nothing else (certificate_sync.py); a user name has at most 32 characters."""
         name = f"certsync-{self.websiteproject}"
         return name if len(name) <= 32 else f"certsync-{self.websiteproject[:14]}-{sha1(name.encode()).hexdigest()[:8]}"
 
