@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the tests: unit tests, then end-to-end deploys onto throwaway Debian hosts; then the line and
+# Run the tests: unit tests and end-to-end deploys onto throwaway Debian hosts; then the line and
 # branch coverage of deploys/ over the whole run (the pyinfra runs the e2e tests start included),
 # with the lines no test reached.
 # Arguments go to pytest, e.g. `bash scripts/test.sh -m "not e2e"` for the fast unit subset.
