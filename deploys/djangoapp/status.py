@@ -50,16 +50,19 @@ class ProjectStatus(FactBase):
         return list(output)
 
 
-def scheduled_jobs_status(project: str) -> str:
+def scheduled_jobs_status(project: str, units_dir: str = "/etc/systemd/system") -> str:
     """Shell: each scheduled job of the project on this host, when it last ran and how that ended,
-    when it runs next (schedules.py)."""
-    return (f"for timer in /etc/systemd/system/{project}-job-*.timer; do [ -e \"$timer\" ] || continue; "
+    when it runs next (schedules.py). A timer has no next time while its job runs."""
+    return (f"for timer in {units_dir}/{project}-job-*.timer; do [ -e \"$timer\" ] || continue; "
             'job=$(basename "$timer" .timer); '
+            'next=$(systemctl show -P NextElapseUSecRealtime "$job.timer"); '
+            '[ -n "$next" ] || case $(systemctl show -P ActiveState "$job.service") in '
+            'activating|active|deactivating) next="when the run in progress ends";; '
+            '*) next="never: its timer is stopped";; esac; '
             'echo "scheduled ${job#*-job-}: last run '
             '$(systemctl show -P LastTriggerUSec "$job.timer" | sed "s/^$/never/")'
             ' (result: $(systemctl show -P Result "$job.service"), exit status '
-            '$(systemctl show -P ExecMainStatus "$job.service")), '
-            'next $(systemctl show -P NextElapseUSecRealtime "$job.timer")"; done')
+            '$(systemctl show -P ExecMainStatus "$job.service")), next $next"; done')
 
 
 @deploy("Status")

@@ -78,3 +78,39 @@ def test_jobs_run_and_are_logged_on_the_migration_host_only():
     assert {name: units(site, "jobs") for name, site in hosts.items()} == {
         "web1": [], "web2": ["mysite-job-notes.service"], "db1": []}
     assert units(hosts["web2"], None)[-1] == "mysite-job-notes.service"
+
+
+STAND_IN_SYSTEMCTL = """#!/bin/sh
+# Stands in for `systemctl show -P PROPERTY UNIT`: the answers of a job "notes" whose timer is due
+# at 03:30, and of a job "report" running now (its timer has no next time meanwhile).
+case "$3 $4" in
+    "NextElapseUSecRealtime mysite-job-notes.timer") echo "Thu 2026-12-03 03:30:00 UTC";;
+    "NextElapseUSecRealtime mysite-job-report.timer") echo "";;
+    "LastTriggerUSec mysite-job-notes.timer") echo "";;
+    "LastTriggerUSec mysite-job-report.timer") echo "Thu 2026-12-03 08:17:54 UTC";;
+    "ActiveState mysite-job-report.service") echo activating;;
+    "Result "*) echo success;;
+    "ExecMainStatus "*) echo 0;;
+    *) echo "unexpected: $*" >&2; exit 1;;
+esac
+"""
+
+
+def test_status_tells_when_each_job_ran_and_runs_next_even_while_it_runs(tmp_path):
+    from deploys.djangoapp.status import scheduled_jobs_status
+
+    units_dir, bin_dir = tmp_path / "units", tmp_path / "bin"
+    units_dir.mkdir()
+    bin_dir.mkdir()
+    for job in ("notes", "report"):
+        (units_dir / f"mysite-job-{job}.timer").write_text("")
+    (bin_dir / "systemctl").write_text(STAND_IN_SYSTEMCTL)
+    (bin_dir / "systemctl").chmod(0o755)
+    shown = subprocess.run(["dash", "-c", scheduled_jobs_status("mysite", str(units_dir))], text=True,
+                           capture_output=True, env={"PATH": f"{bin_dir}:/usr/bin:/bin"})
+    assert shown.returncode == 0 and shown.stderr == "", shown.stderr
+    assert shown.stdout.splitlines() == [
+        "scheduled notes: last run never (result: success, exit status 0), next Thu 2026-12-03 03:30:00 UTC",
+        "scheduled report: last run Thu 2026-12-03 08:17:54 UTC (result: success, exit status 0), "
+        "next when the run in progress ends",
+    ]
