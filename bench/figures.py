@@ -22,13 +22,21 @@ def goal_words(value: float, goal: float) -> str:
     return f"ratio {value:.2f} (goal at most {goal}: {'met' if value <= goal else 'not met'})"
 
 
-def failures_figure(pages_failed: int, pages: int, assets_failed: int, assets: int, runs: int) -> str:
-    """Failed pages and failed assets apart, summed over the runs of one scenario."""
-    return f"pages: {pages_failed} failed of {pages}; assets: {assets_failed} failed of {assets} (runs={runs})"
+def failures_figure(pages_failed: int, pages: int, assets_failed: int, assets: int, runs: int, retried: int) -> str:
+    """Failed pages and failed assets apart, summed over the runs of one scenario, and the requests
+    sent again because the server closed a kept-alive connection unanswered (as a browser does)."""
+    return (f"pages: {pages_failed} failed of {pages}; assets: {assets_failed} failed of {assets} (runs={runs}); "
+            f"sent again on a new connection: {retried}")
 
 
 def failures_goal(pages_failed: int, assets_failed: int) -> str:
     return "goal 0: met" if pages_failed == 0 and assets_failed == 0 else "goal 0: NOT met"
+
+
+def reasons_words(reasons: dict[str, int]) -> str:
+    """What the failed requests got ("page 502: 3"), most frequent first; nothing when none failed."""
+    ordered = sorted(reasons.items(), key=lambda item: (-item[1], item[0]))
+    return "; failed with " + ", ".join(f"{reason}: {count}" for reason, count in ordered) if reasons else ""
 
 
 # ------------------------------------------------------------------ memory, from a host's /proc

@@ -56,7 +56,8 @@ def test_a_ratio_is_of_medians_and_says_whether_the_goal_is_met():
 
 
 def test_failures_are_shown_for_pages_and_assets_apart_and_any_one_misses_the_goal():
-    assert figures.failures_figure(0, 900, 2, 900, 2) == "pages: 0 failed of 900; assets: 2 failed of 900 (runs=2)"
+    assert figures.failures_figure(0, 900, 2, 900, 2, 5) == (
+        "pages: 0 failed of 900; assets: 2 failed of 900 (runs=2); sent again on a new connection: 5")
     assert figures.failures_goal(0, 0) == "goal 0: met"
     assert figures.failures_goal(0, 2) == "goal 0: NOT met"
     assert figures.failures_goal(1, 0) == "goal 0: NOT met"
@@ -71,3 +72,9 @@ def test_the_phases_of_a_pyinfra_run_last_from_one_progress_line_to_the_next():
                                                 "results": 0.5}
     with pytest.raises(ValueError, match="Beginning operation run"):
         figures.phase_times(lines[:5], 10.0)
+
+
+def test_what_failed_requests_got_is_listed_most_frequent_first_and_nothing_when_none_failed():
+    assert figures.reasons_words({"asset ConnectionResetError": 1, "page 502": 3}) == (
+        "; failed with page 502: 3, asset ConnectionResetError: 1")
+    assert figures.reasons_words({}) == ""
