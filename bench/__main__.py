@@ -1,8 +1,10 @@
 """Benchmarks on the local test fleet: how fast we deploy and release, and how many requests fail
 while a release runs under load. Each figure is the median of several runs, with min and max;
-each ratio is measured side by side, in the same run, alternating the two sides.
+each ratio is measured side by side, in the same run, alternating the two sides. The load client
+is in load.py; failed requests as a browser sees them in browser.py, memory in memory.py, the
+scaling curve in scaling.py, the table's arithmetic in figures.py.
 
-    python -m bench [--runs N] [--clients N] [--output bench/RESULTS.md]
+    python -m bench [--runs N] [--clients N] [--output bench/RESULTS.md] [--only MEASURE ...]
 """
 
 from __future__ import annotations
