@@ -1,26 +1,29 @@
 """Benchmarks on the local test fleet: how fast we deploy and release, and how many requests fail
 while a release runs under load. Each figure is the median of several runs, with min and max;
-each ratio is measured side by side, in the same run, alternating the two sides.
+each ratio is measured side by side, in the same run, alternating the two sides. The load client
+is in load.py; failed requests as a browser sees them in browser.py, memory in memory.py, the
+scaling curve in scaling.py, the table's arithmetic in figures.py.
 
-    python -m bench [--runs N] [--clients N] [--output bench/RESULTS.md]
+    python -m bench [--runs N] [--clients N] [--output bench/RESULTS.md] [--only MEASURE ...]
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
-import re
 import shutil
-import ssl
 import statistics
 import subprocess
 import tempfile
-import threading
 import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
+from bench import figures
+from bench.browser import browser
+from bench.load import Load
+from bench.memory import memory
+from bench.scaling import scaling
 from tests import fleet
 from tests.conftest import run_pyinfra
 from tests.e2e.sources import example_source
@@ -69,16 +72,21 @@ class Bench:
         self.groups: list[fleet.HostGroup] = []
         self.rows: list[tuple[str, str, str]] = []
         self.sources = 0
+        self.work = WORK
 
     # ---------------------------------------------------------------- helpers
 
+    def group(self, compose_file: Path = fleet.COMPOSE_FILE) -> fleet.HostGroup:
+        """A compose project of its own, removed by stop_all."""
+        group = fleet.HostGroup(f"bench{uuid.uuid4().hex[:8]}", self.key, compose_file=compose_file)
+        self.groups.append(group)
+        return group
+
     def start(self, image: str, roles: dict[str, list[str] | None] | None = None,
-              data: dict | None = None) -> tuple[list[fleet.TestHost], Path]:
+              data: dict | None = None, compose_file: Path = fleet.COMPOSE_FILE) -> tuple[list[fleet.TestHost], Path]:
         """Hosts named after `roles` (name -> inventory groups; default: web1 holding all roles)."""
         roles = roles or {"web1": None}
-        group = fleet.HostGroup(f"bench{uuid.uuid4().hex[:8]}", self.key)
-        self.groups.append(group)
-        hosts = group.start(*roles, image=image)
+        hosts = self.group(compose_file).start(*roles, image=image)
         fleet.give_roles(hosts, roles, data)
         return hosts, fleet.write_fleet_file(WORK / f"fleet-{uuid.uuid4().hex[:6]}.json", self.key, hosts)
 
@@ -109,9 +117,7 @@ class Bench:
         action()
         return time.monotonic() - started
 
-    @staticmethod
-    def summary(values: list[float]) -> str:
-        return f"{statistics.median(values):.1f} s (min {min(values):.1f}, max {max(values):.1f}, n={len(values)})"
+    summary = staticmethod(figures.summary)
 
     def row(self, what: str, figure: str, goal: str = ""):
         self.rows.append((what, figure, goal))
@@ -198,7 +204,7 @@ class Bench:
 
     def release_under_load(self, live: str):
         (host,), fleet_file = self.start(live)
-        failures, totals, asset_failures, asset_totals = [], [], [], []
+        failures, totals, asset_failures, asset_totals, retried = [], [], [], [], 0
         for _ in range(max(2, self.runs // 2)):
             release_id, source = self.new_source(mood_migration=True)
             load = Load(host.https_port, self.clients)
@@ -210,12 +216,14 @@ class Bench:
             totals.append(load.total)
             asset_failures.append(load.assets_failed)
             asset_totals.append(load.assets)
+            retried += load.retried
             if served != release_id:
                 raise RuntimeError(f"after the release the load saw {served}, not {release_id}")
         self.stop_all()
         self.row(f"failed requests during a release, {self.clients} concurrent HTTPS clients loading page and assets",
                  f"pages: {max(failures)} of {min(totals)}-{max(totals)}; assets: {max(asset_failures)} of "
-                 f"{min(asset_totals)}-{max(asset_totals)} per release (runs={len(failures)})",
+                 f"{min(asset_totals)}-{max(asset_totals)} per release (runs={len(failures)}); sent again on a new "
+                 f"connection: {retried}",
                  "(goal 0; the new release served at the end)")
 
     def fleet_release(self, bare: str):
@@ -246,7 +254,8 @@ class Bench:
             self.deploy(fleet_file, "deploys/all.py")
             hosts[server] = (host, fleet_file)
         times = {server: [] for server in APP_SERVERS}
-        failed = {server: [0, 0, 0, 0] for server in APP_SERVERS}  # pages failed, pages, assets failed, assets
+        # pages failed, pages, assets failed, assets, sent again on a new connection
+        failed = {server: [0, 0, 0, 0, 0] for server in APP_SERVERS}
         for _ in range(max(2, self.runs // 2)):
             for server, (host, fleet_file) in hosts.items():
                 release_id, source = self.new_source()
@@ -257,15 +266,25 @@ class Bench:
                 load.stop()
                 if load.release_seen_last != release_id:
                     raise RuntimeError(f"{server}: after the release the load saw {load.release_seen_last}")
-                for index, count in enumerate((load.failed, load.total, load.assets_failed, load.assets)):
+                for index, count in enumerate((load.failed, load.total, load.assets_failed, load.assets,
+                                                    load.retried)):
                     failed[server][index] += count
         self.stop_all()
         for server in APP_SERVERS:
-            pages_failed, pages, assets_failed, assets = failed[server]
+            pages_failed, pages, assets_failed, assets, retried = failed[server]
             ratio = statistics.median(times[server]) / statistics.median(times["uwsgi"])
             self.row(f"code-only release under load, app_server {server}", self.summary(times[server]),
                      f"ratio to uwsgi {ratio:.2f}; failed: {pages_failed} of {pages} pages, {assets_failed} of "
-                     f"{assets} assets ({self.clients} clients; goal 0)")
+                     f"{assets} assets ({self.clients} clients; goal 0); sent again on a new connection: {retried}")
+
+    def browser(self, live: str, bare: str):
+        browser(self, live, bare)
+
+    def memory(self, bare: str):
+        memory(self, bare, FLEET_PROJECT, APP_SERVERS)
+
+    def scaling(self, bare: str):
+        scaling(self, bare, max(2, self.runs // 2))
 
     def prepared(self, bare: str) -> str:
         """A host with the example app live, for the measures that start from one."""
@@ -285,70 +304,10 @@ class Bench:
         print("\n".join(lines))
 
 
-class Load:
-    """`clients` threads loading the home page as a browser does, page and then the static assets
-    it links, over HTTPS to 127.0.0.1:port until stopped (at most 10 minutes). Counts requests, and
-    failures: answers that are not 2xx and connection errors, of pages and of assets apart."""
-
-    ASSET = re.compile(r'(?:href|src)="(/static/[^"]+)"')
-
-    def __init__(self, port: int, clients: int, limit_seconds: float = 600):
-        self.port, self.clients, self.deadline = port, clients, time.monotonic() + limit_seconds
-        self.total = self.failed = self.assets = self.assets_failed = 0
-        self.release_seen_last = None
-        self.lock = threading.Lock()
-        self.stopping = threading.Event()
-        self.threads = [threading.Thread(target=self.client, daemon=True) for _ in range(clients)]
-
-    def get(self, connection, path: str) -> tuple[bool, str | None, bytes]:
-        connection.request("GET", path, headers={"Host": "localhost"})
-        response = connection.getresponse()
-        body = response.read()
-        return 200 <= response.status < 300, response.getheader("X-Release-Id"), body
-
-    def client(self):
-        context = ssl._create_unverified_context()
-        connection = None
-        while not self.stopping.is_set() and time.monotonic() < self.deadline:
-            assets = []
-            try:
-                connection = connection or http.client.HTTPSConnection("127.0.0.1", self.port, timeout=10,
-                                                                       context=context)
-                ok, release, body = self.get(connection, "/")
-                assets = self.ASSET.findall(body.decode(errors="replace")) if ok else []
-            except (OSError, http.client.HTTPException):
-                ok, release = False, None
-                connection = None
-            with self.lock:
-                self.total += 1
-                self.failed += 0 if ok else 1
-                if release:
-                    self.release_seen_last = release
-            for asset in assets:
-                try:
-                    connection = connection or http.client.HTTPSConnection("127.0.0.1", self.port, timeout=10,
-                                                                           context=context)
-                    asset_ok = self.get(connection, asset)[0]
-                except (OSError, http.client.HTTPException):
-                    asset_ok, connection = False, None
-                with self.lock:
-                    self.assets += 1
-                    self.assets_failed += 0 if asset_ok else 1
-
-    def start(self):
-        for thread in self.threads:
-            thread.start()
-        time.sleep(1)
-
-    def stop(self):
-        time.sleep(1)
-        self.stopping.set()
-        for thread in self.threads:
-            thread.join()
-
-
 MEASURES = ["first_deploy", "no_op", "code_release", "dependency_release", "rollback", "release_under_load",
-            "app_servers", "fleet_release"]
+            "app_servers", "fleet_release", "browser", "memory", "scaling"]
+# The measures that start from bare hosts only; the others from a host with the example app live.
+FROM_BARE = {"fleet_release", "memory", "scaling"}
 APP_SERVERS = ["uwsgi", "gunicorn", "asgi"]
 
 
@@ -365,11 +324,16 @@ def main() -> int:
     bench = Bench(args.runs, args.clients)
     wanted = args.only or MEASURES
     try:
-        if wanted != ["fleet_release"]:
-            live = bench.first_deploy(bare) if "first_deploy" in wanted else bench.prepared(bare)
+        live = None
+        if "first_deploy" in wanted:
+            live = bench.first_deploy(bare)
+        elif set(wanted) - FROM_BARE:
+            live = bench.prepared(bare)
         for measure in wanted:
-            if measure != "first_deploy":
-                getattr(bench, measure)(bare if measure == "fleet_release" else live)
+            if measure == "browser":
+                bench.browser(live, bare)
+            elif measure != "first_deploy":
+                getattr(bench, measure)(bare if measure in FROM_BARE else live)
     finally:
         bench.stop_all()
         shutil.rmtree(WORK, ignore_errors=True)
