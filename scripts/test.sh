@@ -11,7 +11,7 @@ bash scripts/setup.sh
 rm -f .coverage .coverage.*
 log=$(mktemp)
 status=0
-.venv/bin/python -m coverage run -m pytest -n "${TEST_WORKERS:-2}" --dist worksteal "$@" 2>&1 | tee "$log" || status=${PIPESTATUS[0]}
+.venv/bin/python -m coverage run -m pytest -n "${TEST_WORKERS:-2}" --dist load "$@" 2>&1 | tee "$log" || status=${PIPESTATUS[0]}
 echo
 echo "Coverage of deploys/djangoapp over this run:"
 .venv/bin/python -m coverage combine -q || true

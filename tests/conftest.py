@@ -53,6 +53,16 @@ def parse_results(output: str) -> dict[str, dict[str, str]]:
     return results
 
 
+def pytest_collection_modifyitems(items):
+    """Tests marked long first, longest first, then the others in the order found: the workers
+    (pytest-xdist, dealing tests out in turn) start with the long ones side by side and the short
+    ones fill in, so that no worker is left running a long test alone at the end."""
+    def minutes(item) -> float:
+        long = item.get_closest_marker("long")
+        return long.kwargs["minutes"] if long else 0
+    items.sort(key=lambda item: -minutes(item))
+
+
 @pytest.fixture(scope="session")
 def fleet_key() -> Path:
     """The Docker engine, the base image and the SSH key: ready once per session."""

@@ -64,6 +64,7 @@ def release_and_roll_back(host, fleet_file, tmp_path, release_id: str) -> None:
     assert https_get(host, "/").headers["X-Release-Id"] == before
 
 
+@pytest.mark.long(minutes=3.5)
 def test_switching_app_servers_on_a_live_site(live_host, fleet_key, tmp_path):
     host, fleet_file = live_host
 

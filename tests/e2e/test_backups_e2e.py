@@ -97,6 +97,7 @@ def wait_for_backup(host, after: list[str], timeout: float = 120) -> list[str]:
     return found
 
 
+@pytest.mark.long(minutes=6)
 def test_backups_go_off_the_host_and_rebuild_a_lost_one(start_hosts, live_image, tmp_path):
     started = time.monotonic()
     (old,), fleet_file = start_hosts("web1", image=live_image)

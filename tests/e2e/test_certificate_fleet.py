@@ -42,6 +42,7 @@ def passed_on(issuer: fleet.TestHost, other: fleet.TestHost) -> str:
     return answer.text.strip() if answer.status_code == 200 else f"HTTP {answer.status_code}"
 
 
+@pytest.mark.long(minutes=3)
 def test_web_hosts_behind_one_name_serve_one_certificate_renewed_on_the_first(start_hosts, fleet_key, tmp_path):
     (acme,), _ = start_hosts("acme")
     directory_root = start_pebble(acme)

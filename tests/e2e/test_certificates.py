@@ -18,6 +18,7 @@ from tests.e2e.pebble import SITE, served_certificate, start_pebble, wait_until
 pytestmark = pytest.mark.e2e
 
 
+@pytest.mark.long(minutes=3)
 @pytest.mark.parametrize("webserver", ["nginx", "apache2"])
 def test_a_certificate_from_acme_is_issued_renewed_and_kept_when_the_ca_fails(start_hosts, fleet_key, tmp_path,
                                                                               webserver):

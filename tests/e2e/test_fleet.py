@@ -78,6 +78,7 @@ def four_hosts(start_hosts, fleet_key, tmp_path):
     return {host.name: host for host in hosts}, fleet.write_fleet_file(tmp_path / "fleet4.json", fleet_key, hosts)
 
 
+@pytest.mark.long(minutes=3)
 def test_fleet_releases_switches_and_rolls_back_together(four_hosts, start_hosts, fleet_key, tmp_path):
     hosts, fleet_file = four_hosts
     web1, web2, worker1, db1 = hosts["web1"], hosts["web2"], hosts["worker1"], hosts["db1"]

@@ -43,6 +43,7 @@ def process_environment(host, pattern: str) -> bytes:
     return host.exec(f"cat /proc/{pid}/environ | base64 -w0").stdout.encode()
 
 
+@pytest.mark.long(minutes=4)
 @pytest.mark.parametrize("suite", ["bookworm", "trixie"])
 def test_nginx_postgresql_celery_redis(start_hosts, suite, tmp_path):
     (host,), fleet_file = start_hosts("web1", image=fleet.ensure_image(suite), data=FULL_STACK)

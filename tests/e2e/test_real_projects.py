@@ -113,6 +113,7 @@ def test_wagtail_start_site(start_hosts, tmp_path, trixie_image):
     assert "Welcome to your new Wagtail site!" in https_get(host, "/").text
 
 
+@pytest.mark.long(minutes=2)
 def test_uv_project_with_postgresql_and_celery(start_hosts, tmp_path):
     folder = generated.uv_project(tmp_path / "shop")
     data = project_data("shop", folder, "shop.settings", database="postgresql", celery=True,
