@@ -1,10 +1,12 @@
 """Host preparation: the system packages each host needs for its roles (web: the webserver and
 uWSGI; web and worker: Python for the releases; db: PostgreSQL, and Redis for Celery)."""
 
+import shlex
 from io import StringIO
 
-from pyinfra.api import deploy
-from pyinfra.operations import apt, files, pip, server, systemd
+from pyinfra import host
+from pyinfra.api import FactBase, deploy, operation
+from pyinfra.operations import apt, files, server, systemd
 
 from .backups import backs_up
 from .context import current_settings, proxy_environment
@@ -14,6 +16,9 @@ from .settings import Settings
 UV_VERSION = "0.13.8"
 TOOLS_VENV = "/opt/django-deploy-tools"
 UV = f"{TOOLS_VENV}/bin/uv"
+
+# Debian's own copy of pip (python3-pip-whl, which python3-venv brings), run from its wheel.
+DEBIAN_PIP_WHEELS = "/usr/share/python-wheels/pip-*.whl"
 
 BASE_PACKAGES = ["acl", "ca-certificates", "sudo", "curl", "openssl", "python3"]
 # Hosts that hold releases (web and worker): virtualenvs, sqlite, and pg_dump for snapshots.
@@ -51,6 +56,37 @@ def _services(settings: Settings) -> dict[str, list[str]]:
     return services
 
 
+class UvVersion(FactBase):
+    """The version of the uv at a path (e.g. "0.13.8"), or None when there is none."""
+
+    def command(self, uv: str) -> str:
+        return f"{shlex.quote(uv)} --version 2>/dev/null || true"
+
+    def process(self, output):
+        words = " ".join(output).split()
+        return words[1] if len(words) > 1 and words[0] == "uv" else None
+
+
+def tools_install_command(venv: str, version: str, pip_wheels: str = DEBIAN_PIP_WHEELS) -> str:
+    """Shell: a virtualenv at `venv` (kept if there is one) with uv `version` in it. The
+    virtualenv gets no pip of its own (ensurepip takes seconds): Debian's pip wheel installs uv,
+    run by the virtualenv's Python, so it installs there."""
+    q = shlex.quote
+    return (f"{{ [ -x {q(venv)}/bin/python ] || /usr/bin/python3 -m venv --without-pip {q(venv)}; }} && "
+            f"wheel=$(ls -d {pip_wheels} | tail -n 1) && [ -n \"$wheel\" ] && "
+            f"{q(venv)}/bin/python \"$wheel/pip\" install --quiet --disable-pip-version-check --no-input "
+            f"{q('uv==' + version)}")
+
+
+@operation()
+def tools_with_uv(venv: str, version: str):
+    """The deploy tools virtualenv with uv `version` (tools_install_command), unless it has it."""
+    if host.get_fact(UvVersion, uv=f"{venv}/bin/uv") == version:
+        host.noop(f"uv {version} is in {venv}")
+        return
+    yield tools_install_command(venv, version)
+
+
 def _deploy_user(settings: Settings):
     """A user to deploy as from now on (ssh_user + _sudo in the inventory), so root logins can go."""
     server.user(name=f"Deploy user {settings.deploy_user}", user=settings.deploy_user, shell="/bin/bash",
@@ -79,13 +115,8 @@ def prepare_host():
         # memcached turned off (or never on): the kit installed it for the project alone.
         apt.packages(name="No memcached (memcached is off)", packages=["memcached"], present=False, _env=proxy)
     if settings.holds_releases:
-        pip.venv(name="Create the deploy tools virtualenv", path=TOOLS_VENV, python="/usr/bin/python3")
-        pip.packages(
-            name=f"Install uv {UV_VERSION}",
-            packages=[f"uv=={UV_VERSION}"],
-            virtualenv=TOOLS_VENV,
-            _env=proxy,
-        )
+        tools_with_uv(name=f"uv {UV_VERSION} in the deploy tools virtualenv", venv=TOOLS_VENV, version=UV_VERSION,
+                      _env=proxy)
     if settings.deploy_user:
         _deploy_user(settings)
     files.directory(name="Create the deployment root", path=settings.django_deployment_root_folder,
