@@ -58,6 +58,8 @@ def _directories(settings: Settings):
             (settings.db_dir, app_user, app_group, "750"),
             (settings.log_dir, app_user, app_group, "750"),
         ]
+    if settings.is_web and not settings.runs_gunicorn:
+        layout.append((settings.uwsgi_control_dir, app_user, app_group, "700"))
     folders(name=f"Folders of {settings.project_root}", layout=layout)
 
 
