@@ -2,6 +2,7 @@
 
 from deploys.djangoapp import app_skeleton, prepare_host, release
 
-prepare_host()
+# uv installs in the background while the skeleton is made; the release waits for it.
+prepare_host(tools_in_background=True)
 app_skeleton()
 release()

@@ -28,7 +28,7 @@ from pyinfra.operations.util import any_changed
 
 from .app_server_layout import GUNICORN
 from .context import proxy_environment, template
-from .host_prep import UV
+from .host_prep import UV, UV_VERSION, tools_ready
 from .refresh import refresh_service, remove_units, unit_paths
 
 q = shlex.quote
@@ -111,6 +111,8 @@ def _gunicorn(settings, environment_inputs: list[str]) -> None:
     live_venv = f"{settings.current_link}/.venv"
     if host.get_fact(Link, path=settings.current_link) and not host.get_fact(File, path=f"{live_venv}/bin/gunicorn"):
         # Switching to gunicorn on a live site: the live release's virtualenv was built without it.
+        # uv first, if all.py's host preparation is still installing it in the background.
+        tools_ready(name=f"uv {UV_VERSION} installed", version=UV_VERSION)
         server.shell(name="gunicorn into the live release's virtualenv",
                      commands=[gunicorn_install_command(live_venv, UV)], _env=proxy_environment(settings))
     _running_if_live(settings, settings.gunicorn_service)

@@ -116,6 +116,15 @@ class Layout:
         return f"/run/{self.uwsgi_service}/uwsgi.sock"
 
     @property
+    def uwsgi_control_dir(self) -> str:
+        """The app user's folder of uWSGI's master FIFO (the master makes it after it dropped root)."""
+        return f"{self.project_root}/uwsgi"
+
+    @property
+    def uwsgi_master_fifo(self) -> str:
+        return f"{self.uwsgi_control_dir}/master.fifo"
+
+    @property
     def webserver_user(self) -> str:
         return self.nginx_user if self.webserver == "nginx" else self.apache2_user
 

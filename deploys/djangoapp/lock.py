@@ -109,12 +109,25 @@ def expect_live_command(lock_dir: str, link: str, expected: Optional[str], token
                    "(another deploy): run it again; nothing was changed") + "; fi")
 
 
+def held_lock_commands(lock_dir: str, holder: dict, wait: int = 0, link: Optional[str] = None,
+                       expected_live: Optional[str] = None, then: Optional[str] = None) -> str:
+    """Shell, one program (one round trip): take the lock (take_command); with `link`, check it
+    still points at `expected_live` (expect_live_command); then run `then` under the lock."""
+    steps = [take_command(lock_dir, holder, wait)]
+    if link is not None:
+        steps.append(expect_live_command(lock_dir, link, expected_live, holder["token"]))
+    if then:
+        steps.append(f"{{ {then}; }}")
+    return " && ".join(steps)
+
+
 @operation(is_idempotent=False)
 def take_deploy_lock(lock_dir: str, holder: dict, break_lock: bool, wait: int = 0, link: Optional[str] = None,
-                     expected_live: Optional[str] = None):
+                     expected_live: Optional[str] = None, then: Optional[str] = None):
     """Take the project's deploy lock, or fail naming who holds it (at once, or after `wait`
     seconds). With `link`, what `link` points at must still be `expected_live` once the lock is
-    held: what the run decided from it still holds."""
+    held: what the run decided from it still holds. `then`: a command to run under the lock in
+    the same step (a failure of it fails the step, the lock held: the failure cleanup runs)."""
     held = host.get_fact(DeployLock, lock_dir=lock_dir)
     if held and held.get("token") == holder["token"]:
         host.noop("this run holds the deploy lock")
@@ -126,9 +139,7 @@ def take_deploy_lock(lock_dir: str, holder: dict, break_lock: bool, wait: int = 
         return
     if held and break_lock:
         yield break_command(lock_dir, str(held.get("token", "")))
-    yield take_command(lock_dir, holder, wait)
-    if link is not None:
-        yield expect_live_command(lock_dir, link, expected_live, holder["token"])
+    yield held_lock_commands(lock_dir, holder, wait, link, expected_live, then)
 
 
 @operation(is_idempotent=False)
@@ -137,13 +148,14 @@ def release_deploy_lock(lock_dir: str, token: str):
 
 
 def hold_lock(settings: Settings, purpose: str, on_failure: str = "", check_live: bool = False,
-              expected_live: Optional[str] = None) -> None:
+              expected_live: Optional[str] = None, then: Optional[str] = None) -> None:
     """Take the deploy lock for the rest of this deploy; if any operation fails from here on, run
     `on_failure` (when this run holds the lock) and release it. With `check_live`, the live release
-    must still be `expected_live` (a release folder, None: none) once the lock is held."""
+    must still be `expected_live` (a release folder, None: none) once the lock is held. `then`:
+    a command run under the lock in the same step."""
     check = {"link": settings.current_link, "expected_live": expected_live} if check_live else {}
     take_deploy_lock(name="Take the deploy lock", lock_dir=settings.lock_dir, holder=lock_holder(purpose),
-                     break_lock=settings.release_break_lock, wait=settings.lock_wait, **check)
+                     break_lock=settings.release_break_lock, wait=settings.lock_wait, then=then, **check)
     holds = f'[ "$(cat {q(settings.lock_dir)}/token 2>/dev/null)" = {q(RUN_TOKEN)} ]'
     failure.on_failure(state, host, (f"if {holds}; then {on_failure}; fi; " if on_failure else "")
                        + release_lock_command(settings.lock_dir, RUN_TOKEN))

@@ -49,6 +49,43 @@ class Releases(FactBase):
         return {release_id: state for _, release_id, state in rows}
 
 
+class FolderStates(FactBase):
+    """Owner, group and mode ("755") of each of `paths` that is a folder (a link to one is
+    followed), by path; the others are missing."""
+
+    default = dict
+
+    def command(self, paths: list[str]) -> str:
+        return (f"for path in {' '.join(q(path) for path in paths)}; do "
+                "[ -d \"$path\" ] && stat -L -c '%U %G %a %n' \"$path\"; done; true")
+
+    def process(self, output):
+        found = {}
+        for line in output:
+            user, group, mode, path = line.split(" ", 3)
+            found[path] = (user, group, mode)
+        return found
+
+
+@operation()
+def folders(layout: list[tuple[str, str, str, str]]):
+    """Folders (path, owner, group, mode; a parent before its children), made or set right in
+    one command, after one look at all of them: files.directory takes four round trips each."""
+    found = host.get_fact(FolderStates, paths=[path for path, *_ in layout])
+    wrong = [(path, user, group, mode) for path, user, group, mode in layout
+             if found.get(path) != (user, group, mode)]
+    if not wrong:
+        host.noop(f"{len(layout)} folders as they should be")
+        return
+    yield folders_command(wrong)
+
+
+def folders_command(layout: list[tuple[str, str, str, str]]) -> str:
+    """Shell: each folder made, or set to its owner, group and mode (install -d does both)."""
+    return " && ".join(f"install -d -o {q(user)} -g {q(group)} -m {q(mode)} {q(path)}"
+                       for path, user, group, mode in layout)
+
+
 @operation()
 def self_signed_certificate(certificate: str, key: str, common_name: str, replace: bool = False):
     """Generate a self-signed certificate and its key, unless both exist already (or `replace`)."""
@@ -364,15 +401,41 @@ def postgres_access(project: str, database: str, role: str, listen: str, clients
         host.noop(f"PostgreSQL listens on {listen}; {len(clients)} other hosts may connect")
 
 
-class ReleaseFile(FactBase):
-    """The text of a small file in a release folder (.migrations.json, .snapshot), or None."""
+class RollbackFacts(FactBase):
+    """What a rollback decides from, in one round trip: the live release's metadata (as
+    ReleaseInfo), the release folders (as Releases), and the small files of each release that say
+    what it did to the database (RELEASE_FILES), by (release id, file name), stripped; an empty
+    file counts as missing."""
 
-    def command(self, path: str) -> str:
-        return f"cat {q(path)} 2>/dev/null || true"
+    RELEASE_FILES = (".migrations.json", ".snapshot")
+    MARK = "@@django-deploy"  # starts the lines that open a section; no JSON or path line does
+
+    def command(self, link: str, releases_dir: str) -> str:
+        files = " ".join(f"{q(releases_dir)}/*/{name}" for name in self.RELEASE_FILES)
+        return (f"echo '{self.MARK} live'; cat {q(link)}/.release.json 2>/dev/null; echo; "
+                f"echo '{self.MARK} releases'; ({Releases().command(releases_dir)}); "
+                f'for path in {files}; do [ -f "$path" ] || continue; release="${{path%/*}}"; '
+                f"printf '\\n{self.MARK} file %s %s\\n' \"${{path##*/}}\" \"${{release##*/}}\"; "
+                f'cat "$path"; done; true')
 
     def process(self, output):
-        text = "\n".join(output).strip()
-        return text or None
+        sections: list[tuple[str, list[str]]] = []
+        for line in output:
+            if line.startswith(self.MARK + " "):
+                sections.append((line[len(self.MARK) + 1:], []))
+            elif sections:
+                sections[-1][1].append(line)
+        found = {"live": None, "releases": {}, "files": {}}
+        for header, lines in sections:
+            text = "\n".join(lines).strip()
+            if header == "live":
+                found["live"] = json.loads(text) if text else None
+            elif header == "releases":
+                found["releases"] = Releases().process(lines)
+            elif header.startswith("file ") and text:
+                name, release_id = header[len("file "):].split(" ", 1)
+                found["files"][(release_id, name)] = text
+        return found
 
 
 @operation(is_idempotent=False)
@@ -406,7 +469,22 @@ def migrate_back_command(manage: str, steps: list[tuple[str, str]], restore_snap
 
 
 @operation(is_idempotent=False)
-def mark_rolled_back(release_dir: str, history: str, release_id: str, target_id: str):
-    """The release rolled away from is marked, so a later plain rollback does not return to it."""
-    yield f"touch {q(release_dir)}/.rolled-back"
-    yield f"{history} record {q(release_id)} rolled-back && {history} record {q(target_id)} live"
+def finish_rollback(release_dir: str, history: str, release_id: str, target_id: str, audit: str, lock_dir: str,
+                    token: str):
+    """The end of a rollback, one command (finish_rollback_command)."""
+    yield finish_rollback_command(release_dir, history, release_id, target_id, audit,
+                                  release_lock_command(lock_dir, token))
+
+
+def finish_rollback_command(release_dir: str, history: str, release_id: str, target_id: str, audit: str,
+                            release_lock: str) -> str:
+    """Shell: the release rolled away from is marked (a later plain rollback does not return to
+    it), the history records both releases, `audit` writes the run's entry, then the lock is
+    released. A failing step fails the command with the lock still held, so the failure cleanup
+    writes the failed entry and releases it."""
+    steps = [f"touch {q(release_dir)}/.rolled-back",
+             f"{history} record {q(release_id)} rolled-back",
+             f"{history} record {q(target_id)} live",
+             audit,
+             release_lock]
+    return " && ".join(f"{{ {step}; }}" for step in steps)

@@ -45,7 +45,7 @@ from .dependencies import (
     plan_dependencies,
     python_mismatch,
 )
-from .host_prep import UV
+from .host_prep import UV, UV_VERSION, tools_ready
 from .inspection import inspect_release
 from .lock import OPERATOR, RUN_TOKEN, hold_lock
 from .maintenance import maintenance_while_migrating, take_down_migrating
@@ -82,6 +82,8 @@ def release():
     except DeploySettingsError as error:
         raise DeploySettingsError(f"invalid deploy settings, nothing was changed:\nhost {host.name}:\n  - {error}")
     dependencies = dependency_hash(settings, plan)
+    # uv, when all.py's host preparation is still installing it in the background.
+    tools_ready(name=f"uv {UV_VERSION} installed", version=UV_VERSION)
     live = host.get_fact(ReleaseInfo, link=settings.current_link)
     if live and (live.get("source_digest"), live.get("dependency_hash")) == (source.digest, dependencies):
         host.noop(f"release {live['id']} is live and built from this same source")
@@ -119,6 +121,7 @@ def switch_plan(settings: Settings, release_id: str, before_switch_back: str | N
         release_id=release_id,
         app_service=settings.app_service if settings.is_web else None,
         app_restart=settings.app_restart,
+        master_fifo=settings.uwsgi_master_fifo if settings.is_web and not settings.runs_gunicorn else None,
         health_url=f"https://{settings.url}{settings.health_check_path or '/'}",
         resolve=f"{settings.url}:443:127.0.0.1",
         strict_health=settings.health_check_path is not None,

@@ -21,19 +21,16 @@ import shlex
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
-from pyinfra.operations import server
 
 from . import audit
 from .context import current_settings, only, require_whole_fleet
 from .database import snapshot_commands
 from .inspection import bridge_assets
-from .lock import hold_lock, let_go
+from .lock import RUN_TOKEN, hold_lock
 from .notifications import notify_when_done
 from .operations import (
-    ReleaseFile,
-    ReleaseInfo,
-    Releases,
-    mark_rolled_back,
+    RollbackFacts,
+    finish_rollback,
     migrate_back,
 )
 from .release import switch_in_batches
@@ -87,18 +84,21 @@ def rollback():
     if not settings.holds_releases:
         host.noop("holds no release (db host)")
         return
-    live = host.get_fact(ReleaseInfo, link=settings.current_link)
+    # One round trip for everything decided below (the live release, the releases, their files).
+    found = host.get_fact(RollbackFacts, link=settings.current_link, releases_dir=settings.releases_dir)
+    live = found["live"]
     if not live:
         raise DeployRefused(f"host {host.name}: no live release to roll back from; nothing was changed")
-    releases = host.get_fact(Releases, releases_dir=settings.releases_dir)
+    releases = found["releases"]
     live_id = live["id"]
     target_id = rollback_target(settings, releases, live_id, host.name)
     _agree_on_target(settings, target_id)
     live_dir = f"{settings.releases_dir}/{live_id}"
+    target_dir = f"{settings.releases_dir}/{target_id}"
     live_manage = f"{settings.manage_command} --release {live_dir}"
 
     def release_file(release_id: str, name: str):
-        return host.get_fact(ReleaseFile, path=f"{settings.releases_dir}/{release_id}/{name}")
+        return found["files"].get((release_id, name))
 
     target_migrations = release_file(target_id, ".migrations.json")
     if target_migrations is None:
@@ -112,7 +112,10 @@ def rollback():
     snapshot = next(filter(None, (release_file(release_id, ".snapshot") for release_id in newer)), None)
 
     # Everything above was decided from the live release: it must still be live under the lock.
-    hold_lock(settings, f"rollback to {target_id}", check_live=True, expected_live=live_dir,
+    # Then, in the same step, pages the live release served keep their stylesheets and scripts
+    # after the switch back: its static files are copied into the target's (web hosts).
+    bridge = bridge_assets(shlex.quote(live_dir), shlex.quote(target_dir)) if settings.is_web else None
+    hold_lock(settings, f"rollback to {target_id}", check_live=True, expected_live=live_dir, then=bridge,
               on_failure=audit.failure_command(settings, "rollback", f"to {target_id} from {live_id}"))
 
     restore = snapshot_commands(settings, snapshot)[1] if settings.rollback_restore_snapshot and snapshot else None
@@ -122,13 +125,12 @@ def rollback():
     migrate_back(name=f"Migrate the database back to release {target_id}", manage=live_manage, steps=steps,
                  restore_snapshot=restore, snapshot=snapshot, lock=settings.migration_lock,
                  _if=only(settings.runs_migrations))
-    # Pages the live release served keep their stylesheets and scripts after the switch back.
-    server.shell(name=f"Static files of {live_id} served by {target_id} too",
-                 commands=[bridge_assets(shlex.quote(live_dir), shlex.quote(f"{settings.releases_dir}/{target_id}"))],
-                 _if=only(settings.is_web))
     switch_in_batches(settings, target_id, before_switch_back=f"{live_manage} migrate --noinput")
-    mark_rolled_back(name=f"Mark release {live_id} rolled back", release_dir=live_dir,
-                     history=f"{settings.project_root}/bin/release-history", release_id=live_id, target_id=target_id)
-    audit.record(settings, "rollback", f"to {target_id} from {live_id}")
-    let_go(settings)
+    # The release rolled away from is marked, the history and the audit log say so, and the lock
+    # goes: one step, as nothing here waits for anything else.
+    finish_rollback(name=f"Mark release {live_id} rolled back, record it, release the deploy lock",
+                    release_dir=live_dir, history=f"{settings.project_root}/bin/release-history",
+                    release_id=live_id, target_id=target_id,
+                    audit=audit.audit_command(settings, "rollback", f"to {target_id} from {live_id}", "ok"),
+                    lock_dir=settings.lock_dir, token=RUN_TOKEN)
     notify_when_done(settings, "rollback", "rolled back", target_id, live_id)

@@ -28,6 +28,7 @@ from .lock import hold_lock, let_go
 from .maintenance import maintenance_page
 from .operations import (
     apache_enabled,
+    folders,
     install_tested_config,
     postgres_role_and_database,
     secret_file,
@@ -57,8 +58,9 @@ def _directories(settings: Settings):
             (settings.db_dir, app_user, app_group, "750"),
             (settings.log_dir, app_user, app_group, "750"),
         ]
-    for path, user, group, mode in layout:
-        files.directory(name=f"Directory {path}", path=path, user=user, group=group, mode=mode)
+    if settings.is_web and not settings.runs_gunicorn:
+        layout.append((settings.uwsgi_control_dir, app_user, app_group, "700"))
+    folders(name=f"Folders of {settings.project_root}", layout=layout)
 
 
 def _secrets_and_tools(settings: Settings):

@@ -46,6 +46,7 @@ class SwitchPlan:
     timeout: int = 60
     before_switch_back: Optional[str] = None  # a rollback migrates the database forward again
     app_restart: str = "reload-or-restart"    # how the app server takes the new `current`
+    master_fifo: Optional[str] = None  # uWSGI's master FIFO: woken during a graceful reload
 
 
 def link_command(link: str, target: str) -> str:
@@ -93,11 +94,27 @@ def worker_check(plan: SwitchPlan, since: str) -> str:
     return " && ".join([wait_ready, *beat_checks])
 
 
+def wake_master(fifo: str, times: int = 60, pause: float = 0.05) -> str:
+    """Shell: in the background, a byte (a newline, no uWSGI command) written to uWSGI's master
+    FIFO every `pause` seconds, `times` times. In a graceful reload the master notices its old
+    workers gone only when its loop wakes, once a second when nothing else wakes it: woken, it
+    starts the new release as soon as they have finished their requests. A write never waits
+    (no reader: it fails, and is dropped)."""
+    return (f"(i=0; while [ $i -lt {int(times)} ]; do "
+            f"printf '\\n' | dd of={q(fifo)} oflag=nonblock status=none 2>/dev/null; sleep {pause}; i=$((i+1)); done) "
+            '< /dev/null > /dev/null 2>&1 & waking="$waking $!"')
+
+
+# Shell: the wake_master loops this program started end (the checks are over).
+STOP_WAKING = 'kill $waking 2>/dev/null || true'
+
+
 def restart_services(plan: SwitchPlan) -> str:
     """Put the app server (uWSGI: a graceful reload) and Celery on whatever `current` points at."""
     steps = []
     if plan.app_service:
-        steps.append(f"systemctl {plan.app_restart} {q(plan.app_service)}")
+        restart = f"systemctl {plan.app_restart} {q(plan.app_service)}"
+        steps.append(f"{restart} && {{ {wake_master(plan.master_fifo)}; }}" if plan.master_fifo else restart)
     if plan.celery_services:
         steps.append("systemctl restart " + " ".join(q(service) for service in plan.celery_services))
     return " && ".join(steps) or "true"
@@ -126,17 +143,17 @@ def switch_command(plan: SwitchPlan) -> str:
         checks.append(web_check(plan))
     if plan.celery_services:
         checks.append(worker_check(plan, "$started"))
-    return (f'previous="$(readlink {q(plan.link)})"; printf \'%s\\n\' "$previous" > {q(marker(plan))} && '
+    return (f'waking=; previous="$(readlink {q(plan.link)})"; printf \'%s\\n\' "$previous" > {q(marker(plan))} && '
             f"started=$(date +%s) && {link_command(plan.link, q(plan.release_dir))} && {restart_services(plan)} && "
             + " && ".join(checks or ["true"])
-            + f" && exit 0; {back_command(plan)}; exit 1")
+            + f" && {{ {STOP_WAKING}; exit 0; }}; {back_command(plan)}; {STOP_WAKING}; exit 1")
 
 
 def undo_command(plan: SwitchPlan) -> str:
     """Shell: when a run fails after this host switched to the release (another host failed its
     checks, or a later step failed), this host goes back too: the fleet stays on one release."""
     return (f'if [ "$(readlink {q(plan.link)})" = {q(plan.release_dir)} ] && [ -f {q(marker(plan))} ]; then '
-            f'previous="$(cat {q(marker(plan))})"; {back_command(plan)}; fi')
+            f'waking=; previous="$(cat {q(marker(plan))})"; {back_command(plan)}; {STOP_WAKING}; fi')
 
 
 @operation(is_idempotent=False)

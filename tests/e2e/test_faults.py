@@ -85,7 +85,9 @@ KILL_POINTS = {
     "during the migration": ("Release | Migrate the database", 2, {"previous"}, {"slow_migration": True}),
     # The switch command may or may not have reached the host before the kill.
     "after the migration": ("Release | Switch to release", 0, {"previous", "new"}, {}),
-    "during the switch": ("Release | Switch to release", 1, {"previous", "new"}, {}),
+    # Killed while the new release starts: uWSGI's graceful reload and the health check take
+    # under a second; the run ends soon after them.
+    "during the switch": ("Release | Switch to release", 0.4, {"previous", "new"}, {}),
     "right after the switch": ("Release | Record the release", 0, {"new"}, {}),
 }
 

@@ -5,6 +5,7 @@ import subprocess
 from deploys.djangoapp.lock import (
     break_command,
     expect_live_command,
+    held_lock_commands,
     release_lock_command,
     take_command,
 )
@@ -68,3 +69,23 @@ def test_a_run_stops_when_the_live_release_changed_before_it_held_the_lock(tmp_p
     moved = sh(expect_live_command(lock, str(link), "/srv/releases/1", "alice"))
     assert moved.returncode == 1 and "live release changed" in moved.stderr
     assert not (tmp_path / ".deploy-lock").exists()  # released on the way out
+
+
+def test_taking_checking_and_the_next_step_are_one_program(tmp_path):
+    lock, link, done = str(tmp_path / ".deploy-lock"), tmp_path / "current", tmp_path / "bridged"
+    link.symlink_to("/srv/releases/2")
+    then = f"touch {done}"
+    moved = sh(held_lock_commands(lock, holder("alice"), link=str(link), expected_live="/srv/releases/1", then=then))
+    assert moved.returncode == 1 and "live release changed" in moved.stderr
+    assert not (tmp_path / ".deploy-lock").exists() and not done.exists()  # nothing ran past the check
+    same = sh(held_lock_commands(lock, holder("alice"), link=str(link), expected_live="/srv/releases/2", then=then))
+    assert same.returncode == 0 and done.exists()
+    assert (tmp_path / ".deploy-lock" / "token").read_text().strip() == "alice"
+    # Held by another run: neither the check nor the next step runs.
+    done.unlink()
+    taken = sh(held_lock_commands(lock, holder("bob"), link=str(link), expected_live="/srv/releases/2", then=then))
+    assert taken.returncode == 1 and "alice@box" in taken.stderr and not done.exists()
+    # The next step failing fails the program, the lock still held (the failure cleanup releases it).
+    sh(release_lock_command(lock, "alice"))
+    failing = sh(held_lock_commands(lock, holder("bob"), then="false"))
+    assert failing.returncode != 0 and (tmp_path / ".deploy-lock").exists()

@@ -26,7 +26,7 @@ from deploys.djangoapp.fleet import plan_fleet
 from deploys.djangoapp.inspection import explain_failure
 from deploys.djangoapp.settings import DeploySettingsError
 from deploys.djangoapp.source import pack_directory
-from deploys.djangoapp.switch import SwitchPlan, switch_command, web_check, worker_check
+from deploys.djangoapp.switch import SwitchPlan, switch_command, wake_master, web_check, worker_check
 from tests.unit.sites import settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -215,6 +215,61 @@ def test_the_switch_goes_back_and_restarts_the_old_release_when_a_check_fails():
     assert "systemctl restart celery-mysite celery-beat-mysite" in command[back:]
     assert "systemctl reload-or-restart uwsgi-mysite" in command[back:]
     assert "systemctl stop uwsgi-mysite celery-mysite celery-beat-mysite" in command[back:]  # no previous
+
+
+def test_a_graceful_uwsgi_reload_wakes_its_master_and_nothing_else_does():
+    woken = switch_command(plan(master_fifo="/srv/www/mysite/uwsgi/master.fifo"))
+    reload = "systemctl reload-or-restart uwsgi-mysite && { (i=0; while"
+    # After each reload of uWSGI (to the new release, and back to the old one), never before it.
+    assert woken.count(reload) == 2 and woken.count("master.fifo") == 2
+    assert woken.index("ln -sfn /srv/www/mysite/releases/2") < woken.index(reload) < woken.index("curl")
+    assert "master.fifo" not in switch_command(plan())  # gunicorn: no master to wake
+
+
+def test_the_master_is_woken_only_until_the_checks_are_over(tmp_path, fake_bin):
+    (fake_bin / "sleep").unlink()  # the real one: the wake loop paces itself
+    (fake_bin / "dd").write_text(f"#!/bin/sh\necho woken >> {tmp_path / 'writes'}\n")
+    (fake_bin / "dd").chmod(0o755)
+    (tmp_path / "releases" / "2").mkdir(parents=True)
+    command = switch_command(plan(link=str(tmp_path / "current"), release_dir=str(tmp_path / "releases" / "2"),
+                                  celery_services=(), master_fifo=str(tmp_path / "master.fifo")))
+    switched = run_check(command, fake_bin, {"ANSWER": "200 2", "ACTIVE": "yes"})
+    assert switched.returncode == 0, switched.stderr
+    writes = tmp_path / "writes"
+
+    def count() -> int:
+        return writes.read_text().count("woken") if writes.exists() else 0
+
+    subprocess.run(["sleep", "0.3"])
+    seen = count()
+    subprocess.run(["sleep", "0.5"])
+    assert count() == seen < 60  # stopped when the check passed, long before its 60 writes
+
+
+def test_waking_the_master_writes_no_command_and_never_waits(tmp_path):
+    fifo = tmp_path / "it's a master.fifo"
+    os.mkfifo(fifo)
+    # No reader (the master is starting anew): the writes fail at once, nothing hangs.
+    alone = subprocess.run(["sh", "-c", wake_master(str(fifo), times=3, pause=0.01) + " wait"],
+                           capture_output=True, text=True, timeout=10)
+    assert alone.returncode == 0
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        started = subprocess.run(["sh", "-c", wake_master(str(fifo), times=3, pause=0.01)],
+                                 capture_output=True, text=True, timeout=10)
+        assert started.returncode == 0 and started.stdout == ""  # back at once, in the background
+        for _ in range(100):
+            subprocess.run(["sleep", "0.02"])
+            written = b""
+            try:
+                written = os.read(reader, 16)
+            except BlockingIOError:
+                pass
+            if written:
+                break
+        assert written and set(written) == {ord("\n")}  # a newline is no uWSGI master command
+    finally:
+        os.close(reader)
 
 
 @pytest.mark.parametrize("live", ["/srv/www/mysite/releases/1", None])

@@ -253,3 +253,29 @@ def test_a_config_is_installed_only_if_its_test_accepts_it(tmp_path):
     dest.unlink()
     staged.write_text("new bad\n")
     assert sh(install_config_command(str(staged), str(dest), accepts)).returncode == 1 and not dest.exists()
+
+
+def test_folders_are_made_and_set_right_in_one_command(tmp_path):
+    import grp
+    import pwd
+
+    from deploys.djangoapp.operations import FolderStates, folders_command
+
+    user, group = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
+    root = tmp_path / "it's a root"
+    layout = [(str(root), user, group, "755"), (str(root / "snapshots"), user, group, "700"),
+              (str(root / "shared" / "db"), user, group, "750")]
+    fact = FolderStates()
+
+    def states() -> dict:
+        return fact.process(sh(fact.command([path for path, *_ in layout])).stdout.splitlines())
+
+    assert states() == {}
+    assert sh(folders_command(layout)).returncode == 0
+    assert states() == {path: (owner, grp_, mode) for path, owner, grp_, mode in layout}
+    (root / "snapshots").chmod(0o755)  # changed by hand: set right again, the others left alone
+    assert states()[str(root / "snapshots")] == (user, group, "755")
+    assert sh(folders_command([layout[1]])).returncode == 0
+    assert states()[str(root / "snapshots")] == (user, group, "700")
+    (root / "a file").write_text("")
+    assert sh(folders_command([(str(root / "a file"), user, group, "755")])).returncode != 0
