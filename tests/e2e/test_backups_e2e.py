@@ -91,7 +91,7 @@ def wait_for_backup(host, after: list[str], timeout: float = 120) -> list[str]:
     """The next backup's record (time, run, result) once one other than `after` finished."""
     deadline = time.monotonic() + timeout
     while (found := last_backup(host)) in ([], after):
-        assert time.monotonic() < deadline, host.exec(f"journalctl -u backup-guestbook -n 30 --no-pager",
+        assert time.monotonic() < deadline, host.exec("journalctl -u backup-guestbook -n 30 --no-pager",
                                                       check=False).stdout
         time.sleep(1)
     return found
@@ -126,7 +126,7 @@ def test_backups_go_off_the_host_and_rebuild_a_lost_one(start_hosts, live_image,
         now = run_pyinfra(fleet_file, "deploys/backup.py", data=data)
         outputs.append(now.output)
         assert now.returncode == 0, now.output
-        assert f"last backup: " in now.output and last_backup(old)[1] != by_timer[1] and last_backup(old)[2] == "ok"
+        assert "last backup: " in now.output and last_backup(old)[1] != by_timer[1] and last_backup(old)[2] == "ok"
 
         # A backup and a release at the same time: both succeed (the backup waits for the deploy to end).
         before = last_backup(old)
