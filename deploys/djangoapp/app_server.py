@@ -134,6 +134,8 @@ def remove_other_app_server(settings) -> None:
         leftovers = [settings.gunicorn_config, settings.gunicorn_entry]
     for path in leftovers:
         files.file(name=f"Remove {path}", path=path, present=False)
+    if settings.runs_gunicorn:
+        files.directory(name=f"Remove {settings.uwsgi_control_dir}", path=settings.uwsgi_control_dir, present=False)
 
 
 def app_server(settings, environment_inputs: list[str]) -> None:

@@ -80,7 +80,8 @@ def test_switching_app_servers_on_a_live_site(live_host, fleet_key, tmp_path):
     assert page.status_code == 200 and page.history == [] and page.headers["X-Release-Id"] == "g1"
     assert page.headers["Server"] == "nginx"  # not gunicorn's name, nor a version
     assert running(host, "gunicorn-guestbook") and not running(host, "uwsgi-guestbook")
-    for gone in ("/etc/systemd/system/uwsgi-guestbook.service", "/etc/uwsgi/apps-available/guestbook.ini"):
+    for gone in ("/etc/systemd/system/uwsgi-guestbook.service", "/etc/uwsgi/apps-available/guestbook.ini",
+                 f"{ROOT}/uwsgi"):
         assert host.exec(f"test -e {gone}", check=False).returncode != 0, gone
     # gunicorn runs on the Python of the release's virtualenv.
     master, _ = gunicorn_processes(host)
