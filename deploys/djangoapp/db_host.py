@@ -34,7 +34,8 @@ from pyinfra.facts.files import File
 from pyinfra.operations import files, systemd
 
 from .context import render_template
-from .operations import postgres_access, secret_file
+from .operations import secret_file
+from .postgres import postgres_access
 from .refresh import refresh_service
 from .settings import DeployRefused, Settings
 

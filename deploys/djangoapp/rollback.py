@@ -28,12 +28,8 @@ from .database import snapshot_commands
 from .inspection import bridge_assets
 from .lock import RUN_TOKEN, hold_lock
 from .notifications import notify_when_done
-from .operations import (
-    RollbackFacts,
-    finish_rollback,
-    migrate_back,
-)
 from .release import switch_in_batches
+from .rollback_steps import RollbackFacts, finish_rollback, migrate_back
 from .settings import DeployRefused, Settings
 
 

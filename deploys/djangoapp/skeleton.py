@@ -30,10 +30,10 @@ from .operations import (
     apache_enabled,
     folders,
     install_tested_config,
-    postgres_role_and_database,
     secret_file,
     self_signed_certificate,
 )
+from .postgres import postgres_role_and_database
 from .refresh import STAMP_DIR, refresh_service, remove_units, stamp_path
 from .schedules import scheduled_jobs
 from .settings import Settings

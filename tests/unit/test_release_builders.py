@@ -14,10 +14,10 @@ from deploys.djangoapp.operations import (
     Releases,
     finish_command,
     install_config_command,
-    migrate_back_command,
     releases_to_prune,
     virtualenv_commands,
 )
+from deploys.djangoapp.rollback_steps import migrate_back_command
 
 
 def sh(command: str) -> subprocess.CompletedProcess:

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from deploys.djangoapp.lock import release_lock_command, take_command
-from deploys.djangoapp.operations import RollbackFacts, finish_rollback_command
+from deploys.djangoapp.rollback_steps import RollbackFacts, finish_rollback_command
 
 
 def sh(command: str) -> subprocess.CompletedProcess:
