@@ -79,15 +79,6 @@ def tools_install_command(venv: str, version: str, pip_wheels: str = DEBIAN_PIP_
             f"{q('uv==' + version)}")
 
 
-@operation()
-def tools_with_uv(venv: str, version: str):
-    """The deploy tools virtualenv with uv `version` (tools_install_command), unless it has it."""
-    if host.get_fact(UvVersion, uv=f"{venv}/bin/uv") == version:
-        host.noop(f"uv {version} is in {venv}")
-        return
-    yield tools_install_command(venv, version)
-
-
 # The install of uv in the background: its output and its end ("<run token> <exit status>").
 TOOLS_JOB_LOG = f"{TOOLS_VENV}.install.log"
 TOOLS_JOB_STATUS = f"{TOOLS_VENV}.install.status"
@@ -120,15 +111,19 @@ def wait_command(token: str, what: str, timeout: int = TOOLS_JOB_TIMEOUT, log: s
             f"cat {q(log)} >&2; exit 1; fi; rm -f {q(status)} {q(log)}")
 
 
-@operation(is_idempotent=False)
-def start_tools_with_uv(venv: str, version: str):
-    """tools_with_uv, started in the background (work that does not need it goes on meanwhile);
-    tools_ready waits for it."""
+@operation()
+def tools_with_uv(venv: str, version: str, background: bool = False):
+    """The deploy tools virtualenv with uv `version` (tools_install_command), unless it has it.
+    With `background`, the install is started in the background (work that does not need uv goes
+    on meanwhile) and tools_ready waits for it."""
     if host.get_fact(UvVersion, uv=f"{venv}/bin/uv") == version:
         host.noop(f"uv {version} is in {venv}")
         return
-    _tools_started.add(host.name)
-    yield background_command(tools_install_command(venv, version), RUN_TOKEN)
+    if background:
+        _tools_started.add(host.name)
+        yield background_command(tools_install_command(venv, version), RUN_TOKEN)
+    else:
+        yield tools_install_command(venv, version)
 
 
 @operation(is_idempotent=False)
@@ -170,12 +165,9 @@ def prepare_host(tools_in_background: bool = False):
         # memcached turned off (or never on): the kit installed it for the project alone.
         apt.packages(name="No memcached (memcached is off)", packages=["memcached"], present=False, _env=proxy)
     if settings.holds_releases:
-        if tools_in_background:
-            start_tools_with_uv(name=f"uv {UV_VERSION} in the deploy tools virtualenv (in the background)",
-                                venv=TOOLS_VENV, version=UV_VERSION, _env=proxy)
-        else:
-            tools_with_uv(name=f"uv {UV_VERSION} in the deploy tools virtualenv", venv=TOOLS_VENV,
-                          version=UV_VERSION, _env=proxy)
+        tools_with_uv(name=f"uv {UV_VERSION} in the deploy tools virtualenv"
+                      + (" (in the background)" if tools_in_background else ""),
+                      venv=TOOLS_VENV, version=UV_VERSION, background=tools_in_background, _env=proxy)
     if settings.deploy_user:
         _deploy_user(settings)
     files.directory(name="Create the deployment root", path=settings.django_deployment_root_folder,
