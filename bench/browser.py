@@ -10,15 +10,12 @@ from collections import Counter
 from bench.figures import failures_figure, failures_goal, reasons_words
 from bench.load import Load
 from tests import fleet
+from tests.e2e.conftest import live_release
 from tests.e2e.pebble import SITE, served_certificate, start_pebble
 
 # certbot's renewal as its timer runs it (with the environment of its service), made due now.
 RENEW = ("env $(systemctl show certbot.service -p Environment --value) "
          "certbot renew --force-renewal --no-random-sleep-on-renew")
-
-
-def live_release(host: fleet.TestHost) -> str:
-    return host.exec('basename "$(readlink /srv/www/guestbook/current)"').stdout.strip()
 
 
 class Scenario:
