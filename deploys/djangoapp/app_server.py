@@ -14,7 +14,9 @@ webserver's group may use; it adds X-Release-Id to every answer (bin/django_depl
 as uWSGI does, so the health check knows which release answered.
 
 Switching from one app server to another on a live site starts the new one first, points the
-webserver at it, then stops and removes the other's units and config.
+webserver at it (a graceful reload that waits for the webserver's old workers to finish their
+requests and go: until then they still pass requests to the old server), then stops and removes the
+other's units and config.
 """
 
 from __future__ import annotations
@@ -124,13 +126,41 @@ def _gunicorn(settings, environment_inputs: list[str]) -> None:
     )
 
 
+def other_app_server_service(settings) -> str:
+    """The unit of the app server not chosen."""
+    return settings.uwsgi_service if settings.runs_gunicorn else settings.gunicorn_service
+
+
+def switching_app_server(settings) -> bool:
+    """The app server not chosen is still installed: this run switches the site to the chosen one."""
+    return bool(host.get_fact(File, path=f"/etc/systemd/system/{other_app_server_service(settings)}.service"))
+
+
+def drained_reload(service: str, reload: str, timeout: int = 30) -> str:
+    """Shell: `reload` (a graceful reload of the webserver `service`), then wait, at most `timeout`
+    seconds, until the worker processes it had before are gone. A graceful reload returns at once;
+    the old workers finish the requests they hold, and until the master has read the new config
+    they still take new ones, passing them where the old config says. Once they are gone, nothing
+    talks to the app server being switched away from, and it can stop."""
+    return (f"main=$(systemctl show -p MainPID --value {q(service)}); old=; "
+            # Its children, from /proc (no procps needed): every process whose parent it is.
+            'if [ "${main:-0}" != 0 ]; then old=$(grep -ls "^PPid:[[:space:]]*$main\\$" /proc/[0-9]*/status '
+            "| cut -d/ -f3); fi; "
+            f"{reload} && deadline=$(($(date +%s) + {int(timeout)})) && for pid in $old; do "
+            'while [ -d "/proc/$pid" ] && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.1; done; done')
+
+
+def webserver_reload_command(settings, reload: str) -> str:
+    """Shell: the webserver's graceful reload, drained when the app server is being switched."""
+    return drained_reload(settings.webserver, reload) if switching_app_server(settings) else reload
+
+
 def remove_other_app_server(settings) -> None:
     """The app server not chosen: its units stopped and removed, its config files gone."""
+    remove_units([other_app_server_service(settings)])
     if settings.runs_gunicorn:
-        remove_units([settings.uwsgi_service])
         leftovers = [settings.uwsgi_ini, settings.wsgi_entry]
     else:
-        remove_units([settings.gunicorn_service])
         leftovers = [settings.gunicorn_config, settings.gunicorn_entry]
     for path in leftovers:
         files.file(name=f"Remove {path}", path=path, present=False)

@@ -18,7 +18,7 @@ from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from . import audit
-from .app_server import app_server, remove_other_app_server
+from .app_server import app_server, remove_other_app_server, webserver_reload_command
 from .backups import backup_units
 from .certificates import acme_certificate, had_acme_certificate, no_acme_certificate
 from .context import current_settings, template
@@ -202,7 +202,7 @@ def _nginx(settings: Settings, certificate_files: list[str]):
     systemd.service(name="nginx running and enabled", service="nginx", running=True, enabled=True)
     refresh_service(name="Reload nginx", service="nginx",
                     inputs=[site, "/etc/nginx/sites-enabled", *certificate_files],
-                    command=f"{test} && systemctl reload nginx")
+                    command=f"{test} && {webserver_reload_command(settings, 'systemctl reload nginx')}")
 
 
 def config_test(settings: Settings) -> str:
@@ -241,7 +241,7 @@ def _apache(settings: Settings, certificate_files: list[str]):
     refresh_service(name="Reload apache2", service="apache2",
                     inputs=[site, hardening, "/etc/apache2/sites-enabled", "/etc/apache2/conf-enabled",
                             *certificate_files],
-                    command=f"{test} && systemctl reload apache2")
+                    command=f"{test} && {webserver_reload_command(settings, 'systemctl reload apache2')}")
 
 
 @deploy("App skeleton")

@@ -199,3 +199,63 @@ def test_python_interpreter_is_a_path_or_a_version_for_uv():
     for version in ("3.12", "3.12.4", "3.13"):
         site = settings(python_interpreter=version, app_server="gunicorn")
         assert site.python_from_uv and site.python_install_dir == f"{site.project_root}/python"
+
+
+def drain(tmp_path, children_seconds: float, timeout: int) -> tuple[float, list[int]]:
+    """Run drained_reload against a stand-in webserver: a shell whose children sleep
+    `children_seconds`, its PID told by a stand-in systemctl. How long it took, and which of the
+    children still ran when it returned."""
+    import subprocess
+    import time
+
+    from deploys.djangoapp.app_server import drained_reload
+
+    webserver = subprocess.Popen(["sh", "-c", f"sleep {children_seconds} & sleep {children_seconds} & wait"])
+    try:
+        time.sleep(0.2)  # its children started
+        children = [int(pid) for pid in subprocess.run(
+            ["grep", "-ls", f"^PPid:[[:space:]]*{webserver.pid}$"] + [f"/proc/{p}/status" for p in os.listdir("/proc")
+                                                                      if p.isdigit()],
+            capture_output=True, text=True).stdout.split("/")[2::3]]
+        assert len(children) == 2
+        bin_dir = tmp_path / "bin"
+        bin_dir.mkdir()
+        (bin_dir / "systemctl").write_text(f"#!/bin/sh\necho {webserver.pid}\n")
+        (bin_dir / "systemctl").chmod(0o755)
+        started = time.monotonic()
+        subprocess.run(["sh", "-c", drained_reload("nginx", "true", timeout=timeout)], check=True,
+                       env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
+        took = time.monotonic() - started
+        return took, [pid for pid in children if os.path.exists(f"/proc/{pid}") and webserver.poll() is None]
+    finally:
+        webserver.kill()
+        webserver.wait()
+
+
+def test_a_drained_reload_returns_once_the_webservers_old_workers_are_gone(tmp_path):
+    took, still_running = drain(tmp_path, children_seconds=1.2, timeout=30)
+    assert still_running == [] and took >= 0.8
+
+
+def test_a_drained_reload_waits_no_longer_than_its_timeout(tmp_path):
+    took, still_running = drain(tmp_path, children_seconds=30, timeout=1)
+    assert len(still_running) == 2 and took < 3
+
+
+def test_the_webserver_reload_is_drained_only_when_the_app_server_is_being_switched(monkeypatch):
+    from deploys.djangoapp import app_server
+
+    present = set()
+
+    class Host:  # a host whose File fact is true for the paths in `present`
+        @staticmethod
+        def get_fact(fact, path):
+            return path in present
+
+    monkeypatch.setattr(app_server, "host", Host)
+    gunicorn_site = settings(app_server="gunicorn")
+    service = f"/etc/systemd/system/{gunicorn_site.uwsgi_service}.service"
+    assert app_server.webserver_reload_command(gunicorn_site, "systemctl reload nginx") == "systemctl reload nginx"
+    present.add(service)
+    drained = app_server.webserver_reload_command(gunicorn_site, "systemctl reload nginx")
+    assert drained.startswith("main=$(systemctl show -p MainPID --value nginx)") and "systemctl reload nginx &&" in drained
