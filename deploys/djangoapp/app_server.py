@@ -25,11 +25,12 @@ import shlex
 
 from pyinfra import host
 from pyinfra.facts.files import File, Link
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import server, systemd
 from pyinfra.operations.util import any_changed
 
 from .app_server_layout import GUNICORN
-from .context import proxy_environment, template
+from .context import proxy_environment, rendered, template, write_files
+from .host_files import absent
 from .host_prep import UV, UV_VERSION, tools_ready
 from .refresh import refresh_service, remove_units, unit_paths
 
@@ -81,10 +82,11 @@ def _running_if_live(settings, service: str) -> None:
 
 def _uwsgi(settings, environment_inputs: list[str]) -> None:
     unit_path = f"/etc/systemd/system/{settings.uwsgi_service}.service"
-    template("uwsgi/app.ini.j2", settings.uwsgi_ini, settings, mode="644")
-    template("app/wsgi.py.j2", settings.wsgi_entry, settings, mode="644")
-    unit = template("systemd/uwsgi.service.j2", unit_path, settings, mode="644")
-    systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
+    written = write_files(f"uWSGI's config and unit ({settings.uwsgi_service})", settings, [
+        rendered("uwsgi/app.ini.j2", settings.uwsgi_ini, settings, mode="644"),
+        rendered("app/wsgi.py.j2", settings.wsgi_entry, settings, mode="644"),
+        rendered("systemd/uwsgi.service.j2", unit_path, settings, mode="644")])
+    systemd.daemon_reload(name="Reload systemd units", _if=written.did_change)
     systemd.service(name=f"Enable {settings.uwsgi_service}", service=settings.uwsgi_service,
                     running=None, enabled=True)
     _running_if_live(settings, settings.uwsgi_service)
@@ -98,11 +100,13 @@ def _uwsgi(settings, environment_inputs: list[str]) -> None:
 
 def _gunicorn(settings, environment_inputs: list[str]) -> None:
     service_path, socket_path, _ = unit_paths(settings.gunicorn_service)
-    template("app_server/gunicorn.conf.py.j2", settings.gunicorn_config, settings, mode="644")
-    template("app_server/django_deploy_entry.py.j2", settings.gunicorn_entry, settings, mode="644")
+    written = write_files(f"gunicorn's config and unit ({settings.gunicorn_service})", settings, [
+        rendered("app_server/gunicorn.conf.py.j2", settings.gunicorn_config, settings, mode="644"),
+        rendered("app_server/django_deploy_entry.py.j2", settings.gunicorn_entry, settings, mode="644"),
+        rendered("app_server/gunicorn.service.j2", service_path, settings, mode="644")])
+    # Its own step: a changed socket unit means restarting the socket.
     socket = template("app_server/gunicorn.socket.j2", socket_path, settings, mode="644")
-    unit = template("app_server/gunicorn.service.j2", service_path, settings, mode="644")
-    systemd.daemon_reload(name="Reload systemd units", _if=any_changed(socket, unit))
+    systemd.daemon_reload(name="Reload systemd units", _if=any_changed(socket, written))
     # The socket listens from now on (a request starts gunicorn on it if it does not run yet).
     systemd.service(name=f"Listen on {settings.app_socket}", service=f"{settings.gunicorn_service}.socket",
                     running=True, enabled=True)
@@ -162,10 +166,9 @@ def remove_other_app_server(settings) -> None:
         leftovers = [settings.uwsgi_ini, settings.wsgi_entry]
     else:
         leftovers = [settings.gunicorn_config, settings.gunicorn_entry]
-    for path in leftovers:
-        files.file(name=f"Remove {path}", path=path, present=False)
     if settings.runs_gunicorn:
-        files.directory(name=f"Remove {settings.uwsgi_control_dir}", path=settings.uwsgi_control_dir, present=False)
+        leftovers.append(settings.uwsgi_control_dir)
+    absent(name=f"Remove the config of {other_app_server_service(settings)}", paths=leftovers)
 
 
 def app_server(settings, environment_inputs: list[str]) -> None:

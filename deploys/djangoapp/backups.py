@@ -33,6 +33,7 @@ from pyinfra.operations.util import any_changed
 from .commands import mask_secrets
 from .context import current_settings, template
 from .database import postgres_connect, snapshot_commands
+from .host_files import absent
 from .lock import hold_lock, let_go, wait_while
 from .operations import secret_file
 from .refresh import remove_units
@@ -317,11 +318,8 @@ def remove_backups(settings: Settings) -> None:
     """Backups off (or the project removed): the timer, the units, the script, the state and
     restic's cache go. The repository stays: it is off the host, and may be all that is left."""
     remove_units([backup_service(settings)])
-    if host.get_fact(File, path=backup_script_path(settings)):
-        files.file(name=f"Remove {backup_script_path(settings)}", path=backup_script_path(settings), present=False)
-    for path in (state_dir(settings), cache_dir(settings)):
-        if host.get_fact(Directory, path=path):
-            files.directory(name=f"Remove {path}", path=path, present=False)
+    absent(name=f"Remove the backup script and state of {settings.websiteproject}",
+           paths=[backup_script_path(settings), state_dir(settings), cache_dir(settings)])
 
 
 def _run_shown(state, host, command: str, secrets: dict[str, str], what: str) -> None:

@@ -33,6 +33,7 @@ from pyinfra.facts.files import File, FileContents
 from pyinfra.operations import files, server, systemd
 
 from .context import template
+from .host_files import ExistingPaths, absent
 from .settings import Settings
 
 q = shlex.quote
@@ -196,23 +197,40 @@ def fetcher(settings: Settings, reload_command: str) -> None:
                     service=f"{settings.certificate_sync_service}.timer", running=True, enabled=True)
 
 
+class Account(FactBase):
+    """"user" and "group" when a user and a group of this name exist: one look for both (server.user
+    and server.group take five round trips to find none)."""
+
+    default = set
+
+    def command(self, account: str) -> str:
+        return (f"getent passwd {q(account)} >/dev/null && echo user; "
+                f"getent group {q(account)} >/dev/null && echo group; true")
+
+    def process(self, output):
+        return set(output)
+
+
 def no_sync_source(settings: Settings) -> None:
     """No fetchers (or not the issuer): the certificate user and its copy go."""
     home = settings.certificate_sync_home
     user = settings.certificate_sync_user
-    server.user(name=f"Remove user {user}", user=user, present=False)
-    server.group(name=f"Remove group {user}", group=user, present=False)
-    files.directory(name=f"Remove {home}", path=home, present=False)
+    account = host.get_fact(Account, account=user)
+    if "user" in account:
+        server.user(name=f"Remove user {user}", user=user, present=False)
+    if "group" in account:
+        server.group(name=f"Remove group {user}", group=user, present=False)
+    absent(name=f"Remove {home}", paths=[home])
 
 
 def no_fetcher(settings: Settings) -> None:
     """Not (or no longer) a fetcher: its key, script, service and timer go."""
-    units = [path for path in timer_paths(settings) if host.get_fact(File, path=path)]
+    units = host.get_fact(ExistingPaths, paths=timer_paths(settings))
     if units:
         names = " ".join(q(path.rsplit("/", 1)[1]) for path in units)
         server.shell(name=f"Stop and remove {settings.certificate_sync_service}",
                      commands=[f"systemctl disable --now {names}", f"rm -f {' '.join(q(path) for path in units)}",
                                "systemctl daemon-reload"])
-    for path in (settings.certificate_sync_key, f"{settings.certificate_sync_key}.pub",
-                 settings.certificate_sync_known_hosts, settings.certificate_fetch_script):
-        files.file(name=f"Remove {path}", path=path, present=False)
+    absent(name="Remove the fetcher's key, known hosts and script",
+           paths=[settings.certificate_sync_key, f"{settings.certificate_sync_key}.pub",
+                  settings.certificate_sync_known_hosts, settings.certificate_fetch_script])

@@ -42,6 +42,7 @@ from .certificate_sync import (
     sync_source,
 )
 from .context import template
+from .host_files import absent
 from .settings import Settings
 
 q = shlex.quote
@@ -153,12 +154,10 @@ def _no_issuer(settings: Settings) -> None:
     # certbot's CA drop-in is one per host: removed when it is this project's (names its CA file).
     ca_drop_in = host.get_fact(FileContents, path=CERTBOT_DROP_IN) or []
     ours = [CERTBOT_DROP_IN] if any(settings.acme_ca_file in line for line in ca_drop_in) else []
-    drop_ins = [files.file(name=f"Remove {path}", path=path, present=False)
-                for path in (*ours, settings.certbot_result_drop_in)]
-    systemd.daemon_reload(name="Reload systemd units", _if=[lambda: any(op.did_change() for op in drop_ins)])
-    for path in (settings.acme_deploy_hook, settings.acme_ca_file):
-        files.file(name=f"Remove {path}", path=path, present=False)
-    files.directory(name=f"Remove {settings.acme_webroot}", path=settings.acme_webroot, present=False)
+    removed = absent(name="Remove certbot's drop-ins, hook, CA and challenge folder of the project",
+                     paths=[*ours, settings.certbot_result_drop_in, settings.acme_deploy_hook, settings.acme_ca_file,
+                            settings.acme_webroot])
+    systemd.daemon_reload(name="Reload systemd units", _if=removed.did_change)
     no_sync_source(settings)
 
 
@@ -167,5 +166,5 @@ def no_acme_certificate(settings: Settings) -> None:
     nothing of the issuer's or the fetchers' part stays."""
     _no_issuer(settings)
     no_fetcher(settings)
-    for path in (settings.certificate_renewal_recorder, settings.certificate_renewal_failure):
-        files.file(name=f"Remove {path}", path=path, present=False)
+    absent(name="Remove the renewal recorder and its failure note",
+           paths=[settings.certificate_renewal_recorder, settings.certificate_renewal_failure])

@@ -7,8 +7,8 @@ from pathlib import Path
 import jinja2
 
 from pyinfra import host, inventory, state
-from pyinfra.operations import files
 
+from .host_files import HostFile, host_files, staging_dir
 from .settings import DeployRefused, Settings, validate_inventory
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -54,20 +54,19 @@ def render_template(name: str, **context) -> str:
     return environment.get_template(name).render(**context)
 
 
+def rendered(name: str, dest: str, settings: Settings, mode: str, user="root", group="root", **context) -> HostFile:
+    """templates/<name>, rendered with `s` bound to the settings, as the file `dest` on the host."""
+    return HostFile(dest, render_template(name, s=settings, **context).encode(), mode, user, group)
+
+
+def write_files(label: str, settings: Settings, files: list[HostFile]):
+    """One step that writes `files` (host_files.py): "Write <label>"."""
+    return host_files(name=f"Write {label}", files=files, staging=staging_dir(settings.websiteproject))
+
+
 def template(name: str, dest: str, settings: Settings, mode: str, user="root", group="root", **context):
     """Render templates/<name> to `dest` on the host, with `s` bound to the settings."""
-    return files.template(
-        name=f"Write {dest}",
-        src=str(TEMPLATES / name),
-        dest=dest,
-        mode=mode,
-        user=user,
-        group=group,
-        s=settings,
-        # The loader lets a template include another one of templates/ (maintenance/...).
-        jinja_env_kwargs={"trim_blocks": True, "lstrip_blocks": True, "loader": jinja2.FileSystemLoader(TEMPLATES)},
-        **context,
-    )
+    return write_files(dest, settings, [rendered(name, dest, settings, mode, user, group, **context)])
 
 
 def only(condition: bool):

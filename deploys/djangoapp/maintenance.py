@@ -13,14 +13,14 @@ or by the release's failure cleanup.
 from __future__ import annotations
 
 import shlex
-from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files, server
 
 from . import audit
-from .context import current_settings, only, render_template
+from .context import current_settings, only, render_template, write_files
+from .host_files import HostFile
 from .operations import read_json
 from .settings import DeployRefused, Settings
 
@@ -33,12 +33,9 @@ def maintenance_page_content(settings: Settings) -> str:
 
 
 def maintenance_page(settings: Settings):
-    """Skeleton, web hosts: the folder of the flags and the page."""
-    files.directory(name=f"Directory {settings.maintenance_dir}", path=settings.maintenance_dir,
-                    user="root", group="root", mode="755")
-    files.put(name=f"Maintenance page in {settings.maintenance_page_path}",
-              src=StringIO(maintenance_page_content(settings)), dest=settings.maintenance_page_path,
-              user="root", group="root", mode="644")
+    """Skeleton, web hosts: the page (in the folder of the flags, one of the skeleton's folders)."""
+    write_files(f"the maintenance page {settings.maintenance_page_path}", settings, [
+        HostFile(settings.maintenance_page_path, maintenance_page_content(settings).encode(), "644")])
 
 
 def migrating_commands(settings: Settings, release_dir: str) -> tuple[str, str]:

@@ -12,8 +12,9 @@ import shlex
 
 from pyinfra import host
 from pyinfra.api import FactBase, operation
-from pyinfra.facts.files import File
 from pyinfra.operations import server
+
+from .host_files import ExistingPaths
 
 q = shlex.quote
 
@@ -47,8 +48,9 @@ def unit_paths(service: str) -> list[str]:
 def remove_units(services: list[str]) -> None:
     """Stop, disable and remove the units (service, and socket if any) of these services, where
     they are installed, with their refresh stamps."""
+    present = host.get_fact(ExistingPaths, paths=[path for service in services for path in unit_paths(service)])
     for service in services:
-        units = [path for path in unit_paths(service) if host.get_fact(File, path=path)]
+        units = [path for path in unit_paths(service) if path in present]
         if units:
             starters = " ".join(q(path.rsplit("/", 1)[1]) for path in units if not path.endswith(".service"))
             server.shell(name=f"Stop and remove {service}", commands=[

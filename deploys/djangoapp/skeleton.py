@@ -9,7 +9,6 @@ web hosts TLS, the app server (app_server.py) and the webserver site.
 """
 
 import shlex
-from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
@@ -21,9 +20,10 @@ from . import audit
 from .app_server import app_server, remove_other_app_server, webserver_reload_command
 from .backups import backup_units
 from .certificates import acme_certificate, had_acme_certificate, no_acme_certificate
-from .context import current_settings, template
+from .context import current_settings, rendered, template, write_files
 from .db_host import shared_services
 from .environment import environment_file_content, secret_file_content
+from .host_files import HostFile
 from .lock import hold_lock, let_go
 from .maintenance import maintenance_page
 from .operations import (
@@ -58,6 +58,8 @@ def _directories(settings: Settings):
             (settings.db_dir, app_user, app_group, "750"),
             (settings.log_dir, app_user, app_group, "750"),
         ]
+    if settings.is_web:
+        layout.append((settings.maintenance_dir, "root", "root", "755"))
     if settings.is_web and not settings.runs_gunicorn:
         layout.append((settings.uwsgi_control_dir, app_user, app_group, "700"))
     folders(name=f"Folders of {settings.project_root}", layout=layout)
@@ -66,15 +68,17 @@ def _directories(settings: Settings):
 def _secrets_and_tools(settings: Settings):
     """The app's environment (a JSON file anyone may read, and the secret file), and the commands
     that run the app with it. Returns the secret file's op."""
-    files.put(
-        name=f"Environment in {settings.environment_file}",
-        src=StringIO(environment_file_content(settings.app_environment)),
-        dest=settings.environment_file,
-        user="root",
-        group="root",
-        mode="644",
-    )
-    secrets = secret_file(
+    bin_dir = f"{settings.project_root}/bin"
+    write_files(f"the app's environment and its programs in {bin_dir}", settings, [
+        HostFile(settings.environment_file, environment_file_content(settings.app_environment).encode(), "644"),
+        rendered("app/app_environment.py.j2", settings.environment_loader, settings, mode="644"),
+        rendered("app/with-secrets.py.j2", settings.secrets_loader, settings, mode="755"),
+        rendered("app/manage.sh.j2", settings.manage_command, settings, mode="755"),
+        rendered("app/release-history.py.j2", f"{bin_dir}/release-history", settings, mode="755"),
+        rendered("app/inspect-release.py.j2", f"{bin_dir}/inspect-release.py", settings, mode="644"),
+        rendered("app/link-shared.py.j2", f"{bin_dir}/link-shared.py", settings, mode="755"),
+    ])
+    return secret_file(
         name=f"Secrets in {settings.secret_file}",
         path=settings.secret_file,
         content=secret_file_content(settings.secrets),
@@ -82,13 +86,6 @@ def _secrets_and_tools(settings: Settings):
         group=settings.uwsgi_group,
         mode="640",
     )
-    template("app/app_environment.py.j2", settings.environment_loader, settings, mode="644")
-    template("app/with-secrets.py.j2", settings.secrets_loader, settings, mode="755")
-    template("app/manage.sh.j2", settings.manage_command, settings, mode="755")
-    template("app/release-history.py.j2", f"{settings.project_root}/bin/release-history", settings, mode="755")
-    template("app/inspect-release.py.j2", f"{settings.project_root}/bin/inspect-release.py", settings, mode="644")
-    template("app/link-shared.py.j2", f"{settings.project_root}/bin/link-shared.py", settings, mode="755")
-    return secrets
 
 
 def environment_inputs(settings: Settings) -> list[str]:
@@ -144,10 +141,10 @@ def _tls(settings: Settings) -> list[str]:
     needs a webserver reload."""
     files.directory(name="TLS folder", path=settings.ssl_dir, user="root", group="root", mode="755")
     if settings.site_certificate:
-        files.put(name="Install the site certificate", src=StringIO(settings.site_certificate),
-                  dest=settings.ssl_certificate_path, user="root", group="root", mode="644")
-        files.put(name="Install the site key", src=StringIO(settings.site_key),
-                  dest=settings.ssl_key_path, user="root", group=settings.webserver_group, mode="640")
+        # The key is never readable by others, not even while it is written (host_files.py).
+        write_files("the site certificate and key", settings, [
+            HostFile(settings.ssl_certificate_path, settings.site_certificate.encode(), "644"),
+            HostFile(settings.ssl_key_path, settings.site_key.encode(), "640", group=settings.webserver_group)])
         return [settings.ssl_certificate_path, settings.ssl_key_path]
     self_signed_certificate(
         name="Generate a self-signed certificate (no site_certificate given)",

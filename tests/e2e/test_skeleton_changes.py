@@ -171,7 +171,7 @@ def test_a_run_killed_before_the_reload_leaves_it_to_the_next(live_host):
     assert stale.returncode != 0 and "stale: that run has ended" in stale.output, stale.output
     again = run_pyinfra(fleet_file, "deploys/skeleton.py", data={**environment, "release_break_lock": "true"})
     assert again.returncode == 0, again.output
-    assert not any(name.startswith("App skeleton | Environment in") for name in again.changed())  # written already
+    assert not any(name.startswith("App skeleton | Write the app's environment") for name in again.changed())  # written already
     wait_until_app_sees(host, "PROBE_FLAG", "v2", "the next run did not reload uWSGI")
     # And a run after that has nothing left to do.
     settled = run_pyinfra(fleet_file, "deploys/skeleton.py", data={
