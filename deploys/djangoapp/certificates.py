@@ -41,7 +41,7 @@ from .certificate_sync import (
     sync_key,
     sync_source,
 )
-from .context import template
+from .context import fact_before_run, template
 from .host_files import absent
 from .settings import Settings
 
@@ -107,7 +107,7 @@ def _issuer(settings: Settings, reload_command: str) -> None:
         no_sync_source(settings)
     template("certificates/deploy-hook.sh.j2", settings.acme_deploy_hook, settings, mode="755",
              reload_command=reload_command, publish_command=publish_command(settings, '"$lineage"') if fetchers else "")
-    current = host.get_fact(AcmeCertificate, cert_name=settings.websiteproject)
+    current = fact_before_run(AcmeCertificate, cert_name=settings.websiteproject)
     other_ca = bool(current) and current["server"] != settings.acme_directory
     if not current or current["domains"] != sorted(acme_domains(settings)) or other_ca:
         server.shell(name=f"Certificate for {', '.join(acme_domains(settings))} from {settings.acme_directory}",
@@ -141,14 +141,14 @@ def acme_certificate(settings: Settings, reload_command: str) -> None:
 
 def had_acme_certificate(settings: Settings) -> bool:
     """The host serves (or served) a certificate from ACME: certbot's, or one fetched from the issuer."""
-    return bool(host.get_fact(AcmeCertificate, cert_name=settings.websiteproject)
+    return bool(fact_before_run(AcmeCertificate, cert_name=settings.websiteproject)
                 or host.get_fact(File, path=settings.certificate_fetch_script))
 
 
 def _no_issuer(settings: Settings) -> None:
     """Not (or no longer) the issuer: certbot forgets the project's certificate, and its hook, CA
     and challenge folder go."""
-    if host.get_fact(AcmeCertificate, cert_name=settings.websiteproject):
+    if fact_before_run(AcmeCertificate, cert_name=settings.websiteproject):
         server.shell(name="Delete the certificate from ACME",
                      commands=[f"certbot delete --non-interactive --cert-name {q(settings.websiteproject)}"])
     # certbot's CA drop-in is one per host: removed when it is this project's (names its CA file).

@@ -69,6 +69,19 @@ def template(name: str, dest: str, settings: Settings, mode: str, user="root", g
     return write_files(dest, settings, [rendered(name, dest, settings, mode, user, group, **context)])
 
 
+_facts_before_run: dict[tuple, object] = {}
+
+
+def fact_before_run(fact, **arguments):
+    """A fact of this host as it was before the run changed anything, read once. For deploy code
+    only: pyinfra reads the deploy files whole before the first operation runs, so a second read
+    of the same fact there gives the same answer, one round trip later."""
+    key = (id(state), host.name, fact, repr(sorted(arguments.items())))
+    if key not in _facts_before_run:
+        _facts_before_run[key] = host.get_fact(fact, **arguments)
+    return _facts_before_run[key]
+
+
 def only(condition: bool):
     """`_if` for an operation that every host of the fleet adds but only some run. pyinfra orders a
     run's operations by each host's own sequence: when every host adds the same operations, a

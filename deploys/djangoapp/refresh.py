@@ -48,6 +48,8 @@ def unit_paths(service: str) -> list[str]:
 def remove_units(services: list[str]) -> None:
     """Stop, disable and remove the units (service, and socket if any) of these services, where
     they are installed, with their refresh stamps."""
+    if not services:
+        return
     present = host.get_fact(ExistingPaths, paths=[path for service in services for path in unit_paths(service)])
     for service in services:
         units = [path for path in unit_paths(service) if path in present]

@@ -34,7 +34,7 @@ from pyinfra.operations import server
 
 from . import audit
 from .app_server import UWSGI_PYTHON, app_server_install, uwsgi_python_problem
-from .context import current_settings, only, proxy_environment, require_whole_fleet
+from .context import current_settings, fact_before_run, only, proxy_environment, require_whole_fleet
 from .database import snapshot_commands, snapshot_path
 from .dependencies import (
     DependencyPlan,
@@ -76,7 +76,7 @@ def release():
         plan = plan_dependencies(settings, source)
         host_python = _release_python(settings)
         mismatch = python_mismatch(settings, plan, host_python) or uwsgi_python_problem(
-            settings, host_python, host.get_fact(PythonVersion, interpreter=UWSGI_PYTHON) if settings.is_web else None)
+            settings, host_python, fact_before_run(PythonVersion, interpreter=UWSGI_PYTHON) if settings.is_web else None)
         if mismatch:
             raise DeploySettingsError(mismatch)
     except DeploySettingsError as error:
@@ -183,7 +183,7 @@ def _release_python(settings: Settings) -> str | None:
     if settings.python_from_uv:
         return host.get_fact(UvPythonVersion, uv=UV, version=settings.python_interpreter,
                              install_dir=settings.python_install_dir) or settings.python_interpreter
-    return host.get_fact(PythonVersion, interpreter=settings.python_interpreter)
+    return fact_before_run(PythonVersion, interpreter=settings.python_interpreter)
 
 
 def _build(settings: Settings, plan: DependencyPlan, release_dir: str, dependencies: str):
