@@ -8,7 +8,7 @@ import jinja2
 
 from pyinfra import host, inventory, state
 
-from .host_files import HostFile, host_files, staging_dir
+from .host_files import HostFile, host_files
 from .settings import DeployRefused, Settings, validate_inventory
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -61,7 +61,7 @@ def rendered(name: str, dest: str, settings: Settings, mode: str, user="root", g
 
 def write_files(label: str, settings: Settings, files: list[HostFile]):
     """One step that writes `files` (host_files.py): "Write <label>"."""
-    return host_files(name=f"Write {label}", files=files, staging=staging_dir(settings.websiteproject))
+    return host_files(name=f"Write {label}", files=files)
 
 
 def template(name: str, dest: str, settings: Settings, mode: str, user="root", group="root", **context):

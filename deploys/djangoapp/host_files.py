@@ -59,10 +59,6 @@ class FileStates(FactBase):
         return found
 
 
-def staging_dir(project: str) -> str:
-    return f"{STAGING_ROOT}/{project}"
-
-
 def put_in_place_command(files: list[HostFile], staging: str) -> str:
     """Shell: the uploads staging/0, staging/1, ... become `files`, in that order: each copied
     beside its path with its owner and mode (install creates it readable by root alone until
@@ -74,9 +70,16 @@ def put_in_place_command(files: list[HostFile], staging: str) -> str:
     return " && ".join([*steps, f"rm -rf {q(staging)}"])
 
 
+def staging_dir(files: list[HostFile]) -> str:
+    """The uploads' folder: named after the files' paths, so that steps writing other files (of
+    another project, say) never share one."""
+    return f"{STAGING_ROOT}/{hashlib.sha256(chr(10).join(f.path for f in files).encode()).hexdigest()[:16]}"
+
+
 @operation()
-def host_files(files: list[HostFile], staging: str):
-    """`files` on the host, as the module says; `staging` is a folder of this run's alone."""
+def host_files(files: list[HostFile]):
+    """`files` on the host, as the module says."""
+    staging = staging_dir(files)
     found = host.get_fact(FileStates, paths=[f.path for f in files])
     wrong = [f for f in files if found.get(f.path) != f.state]
     if not wrong:

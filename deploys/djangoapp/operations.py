@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import shlex
-import uuid
 
 from pyinfra import host
-from pyinfra.api import FactBase, FileUploadCommand, StringCommand, operation
+from pyinfra.api import FactBase, FileUploadCommand, operation
 from pyinfra.facts.files import Directory, File, Link, Sha256File
 
+from .host_files import FileStates, HostFile, host_files
 from .lock import release_lock_command
 
 q = shlex.quote
@@ -87,15 +85,21 @@ def folders_command(layout: list[tuple[str, str, str, str]]) -> str:
 
 
 @operation()
-def self_signed_certificate(certificate: str, key: str, common_name: str, replace: bool = False):
-    """Generate a self-signed certificate and its key, unless both exist already (or `replace`)."""
-    if not replace and host.get_fact(File, path=certificate) and host.get_fact(File, path=key):
-        host.noop(f"{certificate} exists")
+def self_signed_certificate(certificate: str, key: str, common_name: str, key_group: str, replace: bool = False):
+    """Generate a self-signed certificate and its key, unless both exist already (or `replace`).
+    The key is readable by root and `key_group` (the webserver's) alone, from its first byte on."""
+    found = host.get_fact(FileStates, paths=[certificate, key])
+    key_access = f"chown root:{q(key_group)} {q(key)} && chmod 640 {q(key)}"
+    if not replace and certificate in found and key in found:
+        if found[key][1:] == ("root", key_group, "640"):
+            host.noop(f"{certificate} exists")
+        else:
+            yield key_access
         return
     yield (
-        "openssl req -x509 -newkey rsa:2048 -sha256 -days 825 -nodes -batch "
+        "(umask 077 && openssl req -x509 -newkey rsa:2048 -sha256 -days 825 -nodes -batch "
         f"-subj {q('/CN=' + common_name)} -addext {q('subjectAltName=DNS:' + common_name)} "
-        f"-keyout {q(key)} -out {q(certificate)} 2>/dev/null"
+        f"-keyout {q(key)} -out {q(certificate)} 2>/dev/null) && chmod 644 {q(certificate)} && {key_access}"
     )
 
 
@@ -305,21 +309,7 @@ def install_config_command(staged: str, dest: str, test_command: str) -> str:
 
 @operation()
 def secret_file(path: str, content: str, user: str, group: str, mode: str):
-    """Install a file holding secrets without its content ever appearing in pyinfra's output:
-    only hashes are compared (files.template/put would print it with --diff), and the file has
-    its final owner and mode before the content is written."""
-    digest = hashlib.sha256(content.encode()).hexdigest()
-    info = host.get_fact(File, path=path)
-    same_content = info and host.get_fact(Sha256File, path=path) == digest
-    if same_content and (info["user"], info["group"], f"{info['mode']}") == (user, group, mode):
-        host.noop(f"{path} is up to date")
-        return
-    if not same_content:
-        staging = f"{path}.new"
-        yield f"rm -f {q(staging)} && install -m {mode} -o {q(user)} -g {q(group)} /dev/null {q(staging)}"
-        # Under sudo pyinfra uploads through a temporary file: make it private before the upload.
-        private_temp = f"/tmp/.deploy-secret-{uuid.uuid4().hex}"
-        yield StringCommand(f"(umask 077 && : > {private_temp})", _sudo=False)
-        yield FileUploadCommand(io.BytesIO(content.encode()), staging, remote_temp_filename=private_temp)
-        yield f"mv -f {q(staging)} {q(path)}"
-    yield f"chown {q(user)}:{q(group)} {q(path)} && chmod {mode} {q(path)}"
+    """Install a file holding secrets without its content ever appearing in pyinfra's output (only
+    hashes are compared: files.template/put would print it with --diff), the file readable by
+    root alone until it has its final owner and mode (host_files.py)."""
+    yield from host_files._inner(files=[HostFile(path, content.encode(), mode, user, group)])

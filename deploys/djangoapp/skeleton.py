@@ -59,7 +59,7 @@ def _directories(settings: Settings):
             (settings.log_dir, app_user, app_group, "750"),
         ]
     if settings.is_web:
-        layout.append((settings.maintenance_dir, "root", "root", "755"))
+        layout += [(settings.maintenance_dir, "root", "root", "755"), (settings.ssl_dir, "root", "root", "755")]
     if settings.is_web and not settings.runs_gunicorn:
         layout.append((settings.uwsgi_control_dir, app_user, app_group, "700"))
     folders(name=f"Folders of {settings.project_root}", layout=layout)
@@ -139,7 +139,6 @@ def _tls(settings: Settings) -> list[str]:
     """Install the given certificate, or make a self-signed one once (with ACME: until the CA's
     replaces it; ACME turned off: again, in place of the CA's). Returns the files whose change
     needs a webserver reload."""
-    files.directory(name="TLS folder", path=settings.ssl_dir, user="root", group="root", mode="755")
     if settings.site_certificate:
         # The key is never readable by others, not even while it is written (host_files.py).
         write_files("the site certificate and key", settings, [
@@ -151,10 +150,9 @@ def _tls(settings: Settings) -> list[str]:
         certificate=settings.ssl_certificate_path,
         key=settings.ssl_key_path,
         common_name=settings.url,
+        key_group=settings.webserver_group,
         replace=not settings.acme_email and had_acme_certificate(settings),
     )
-    files.file(name="Key readable by root and the webserver only", path=settings.ssl_key_path,
-               user="root", group=settings.webserver_group, mode="640")
     return [settings.ssl_certificate_path, settings.ssl_key_path]
 
 

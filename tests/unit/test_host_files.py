@@ -65,3 +65,13 @@ def test_the_command_never_names_a_content_and_gives_each_file_its_mode_before_i
                               "/srv/www/site/secrets.py.new && mv -f /srv/www/site/secrets.py.new "
                               "/srv/www/site/secrets.py")
     assert "chmod" not in command and "cp " not in command
+
+
+def test_steps_writing_other_files_stage_their_uploads_apart():
+    from deploys.djangoapp.host_files import STAGING_ROOT, staging_dir
+
+    one = [HostFile("/srv/www/one/secrets.py", b"a", "640")]
+    other = [HostFile("/srv/www/other/secrets.py", b"a", "640")]
+    assert staging_dir(one) != staging_dir(other)
+    assert staging_dir(one) == staging_dir([HostFile("/srv/www/one/secrets.py", b"changed", "600")])
+    assert all(path.startswith(STAGING_ROOT + "/") for path in (staging_dir(one), staging_dir(other)))
