@@ -17,8 +17,11 @@ import uuid
 from dataclasses import dataclass
 from io import BytesIO
 
-from pyinfra import host
+from pyinfra import host, logger, state
 from pyinfra.api import FactBase, FileUploadCommand, StringCommand, operation
+from pyinfra.api.output import format_text
+from pyinfra.facts.files import FileContents
+from pyinfra.operations.util.files import generate_color_diff
 
 q = shlex.quote
 
@@ -33,6 +36,7 @@ class HostFile:
     mode: str          # octal, as chmod takes it: "644"
     user: str = "root"
     group: str = "root"
+    secret: bool = False   # never shown: no diff with --diff
 
     @property
     def state(self) -> tuple[str, str, str, str]:
@@ -76,6 +80,18 @@ def staging_dir(files: list[HostFile]) -> str:
     return f"{STAGING_ROOT}/{hashlib.sha256(chr(10).join(f.path for f in files).encode()).hexdigest()[:16]}"
 
 
+def show_diff(f: HostFile, exists: bool) -> None:
+    """With --diff, what writing `f` changes, as files.template shows it; a secret one is named only."""
+    host.log(f"Will {'modify' if exists else 'create'} {format_text(f.path, bold=True)}", logger.info)
+    if f.secret:
+        logger.info("  (secret: its content is not shown)")
+        return
+    current = [line + "\n" for line in host.get_fact(FileContents, path=f.path) or []] if exists else []
+    for line in generate_color_diff(current, f.content.decode().splitlines(keepends=True)):
+        logger.info("  %s", line)
+    logger.info("")
+
+
 @operation()
 def host_files(files: list[HostFile]):
     """`files` on the host, as the module says."""
@@ -86,6 +102,9 @@ def host_files(files: list[HostFile]):
         host.noop(f"{', '.join(f.path for f in files)} as they should be" if len(files) < 3
                   else f"{len(files)} files as they should be")
         return
+    if state.config.DIFF:
+        for f in wrong:
+            show_diff(f, exists=f.path in found)
     yield f"install -d -m 700 {q(STAGING_ROOT)} && rm -rf {q(staging)} && install -d -m 700 {q(staging)}"
     uploads = [(f, f"{staging}/{number}", f"/tmp/.deploy-upload-{uuid.uuid4().hex}") for number, f in enumerate(wrong)]
     if (host.current_op_global_arguments or {}).get("_sudo"):

@@ -312,4 +312,4 @@ def secret_file(path: str, content: str, user: str, group: str, mode: str):
     """Install a file holding secrets without its content ever appearing in pyinfra's output (only
     hashes are compared: files.template/put would print it with --diff), the file readable by
     root alone until it has its final owner and mode (host_files.py)."""
-    yield from host_files._inner(files=[HostFile(path, content.encode(), mode, user, group)])
+    yield from host_files._inner(files=[HostFile(path, content.encode(), mode, user, group, secret=True)])

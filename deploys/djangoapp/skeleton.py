@@ -143,7 +143,8 @@ def _tls(settings: Settings) -> list[str]:
         # The key is never readable by others, not even while it is written (host_files.py).
         write_files("the site certificate and key", settings, [
             HostFile(settings.ssl_certificate_path, settings.site_certificate.encode(), "644"),
-            HostFile(settings.ssl_key_path, settings.site_key.encode(), "640", group=settings.webserver_group)])
+            HostFile(settings.ssl_key_path, settings.site_key.encode(), "640", group=settings.webserver_group,
+                     secret=True)])
         return [settings.ssl_certificate_path, settings.ssl_key_path]
     self_signed_certificate(
         name="Generate a self-signed certificate (no site_certificate given)",

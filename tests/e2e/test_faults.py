@@ -142,7 +142,12 @@ def test_two_releases_at_once(live_host, tmp_path):
         output.append(line)
         if "Starting operation: Release | Upload and unpack release" in line:  # the lock is taken
             break
-    second = release(fleet_file, example_source(tmp_path / "b", "b"), "second")
+    # The first run paused while the second tries: it holds the lock however fast it would end.
+    first.send_signal(signal.SIGSTOP)
+    try:
+        second = release(fleet_file, example_source(tmp_path / "b", "b"), "second")
+    finally:
+        first.send_signal(signal.SIGCONT)
     output.extend(first.stdout)
     first.wait(timeout=300)
 

@@ -75,3 +75,32 @@ def test_steps_writing_other_files_stage_their_uploads_apart():
     assert staging_dir(one) != staging_dir(other)
     assert staging_dir(one) == staging_dir([HostFile("/srv/www/one/secrets.py", b"changed", "600")])
     assert all(path.startswith(STAGING_ROOT + "/") for path in (staging_dir(one), staging_dir(other)))
+
+
+@pytest.mark.parametrize("secret", [False, True])
+def test_a_diff_shows_a_files_lines_but_never_a_secret_ones(monkeypatch, secret):
+    from deploys.djangoapp import host_files
+
+    shown = []
+
+    class Host:  # the host holds "workers = 2"
+        @staticmethod
+        def log(message, _log):
+            shown.append(message)
+
+        @staticmethod
+        def get_fact(fact, path):
+            return ["[uwsgi]", "workers = 2"]
+
+    class Logger:
+        @staticmethod
+        def info(message, *args):
+            shown.append(message % args)
+
+    monkeypatch.setattr(host_files, "host", Host)
+    monkeypatch.setattr(host_files, "logger", Logger)
+    host_files.show_diff(HostFile("/etc/uwsgi/app.ini", b"[uwsgi]\nworkers = 3\n", "640", secret=secret), exists=True)
+    text = "\n".join(shown)
+    assert "Will modify" in text and "/etc/uwsgi/app.ini" in text
+    assert ("workers = 3" in text and "workers = 2" in text) is not secret
+    assert ("workers" in text) is not secret
