@@ -82,7 +82,7 @@ def _running_if_live(settings, service: str) -> None:
 
 def _uwsgi(settings, environment_inputs: list[str]) -> None:
     unit_path = f"/etc/systemd/system/{settings.uwsgi_service}.service"
-    written = write_files(f"uWSGI's config and unit ({settings.uwsgi_service})", settings, [
+    written = write_files(f"uWSGI's config and unit ({settings.uwsgi_service})", [
         rendered("uwsgi/app.ini.j2", settings.uwsgi_ini, settings, mode="644"),
         rendered("app/wsgi.py.j2", settings.wsgi_entry, settings, mode="644"),
         rendered("systemd/uwsgi.service.j2", unit_path, settings, mode="644")])
@@ -100,7 +100,7 @@ def _uwsgi(settings, environment_inputs: list[str]) -> None:
 
 def _gunicorn(settings, environment_inputs: list[str]) -> None:
     service_path, socket_path, _ = unit_paths(settings.gunicorn_service)
-    written = write_files(f"gunicorn's config and unit ({settings.gunicorn_service})", settings, [
+    written = write_files(f"gunicorn's config and unit ({settings.gunicorn_service})", [
         rendered("app_server/gunicorn.conf.py.j2", settings.gunicorn_config, settings, mode="644"),
         rendered("app_server/django_deploy_entry.py.j2", settings.gunicorn_entry, settings, mode="644"),
         rendered("app_server/gunicorn.service.j2", service_path, settings, mode="644")])
@@ -163,11 +163,9 @@ def remove_other_app_server(settings) -> None:
     """The app server not chosen: its units stopped and removed, its config files gone."""
     remove_units([other_app_server_service(settings)])
     if settings.runs_gunicorn:
-        leftovers = [settings.uwsgi_ini, settings.wsgi_entry]
+        leftovers = [settings.uwsgi_ini, settings.wsgi_entry, settings.uwsgi_control_dir]
     else:
         leftovers = [settings.gunicorn_config, settings.gunicorn_entry]
-    if settings.runs_gunicorn:
-        leftovers.append(settings.uwsgi_control_dir)
     absent(name=f"Remove the config of {other_app_server_service(settings)}", paths=leftovers)
 
 

@@ -32,6 +32,11 @@ class AppServerPlace:
         return self.app_server in ("gunicorn", "asgi")
 
     @property
+    def runs_uwsgi(self) -> bool:
+        """This host serves the app with uWSGI (a web host, app_server uwsgi)."""
+        return self.is_web and not self.runs_gunicorn
+
+    @property
     def gunicorn_service(self) -> str:
         return f"gunicorn-{self.websiteproject}"
 

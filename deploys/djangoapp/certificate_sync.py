@@ -33,7 +33,8 @@ from pyinfra.facts.files import File, FileContents
 from pyinfra.operations import files, server, systemd
 
 from .context import template
-from .host_files import ExistingPaths, absent
+from .host_files import absent
+from .refresh import remove_units
 from .settings import Settings
 
 q = shlex.quote
@@ -225,12 +226,7 @@ def no_sync_source(settings: Settings) -> None:
 
 def no_fetcher(settings: Settings) -> None:
     """Not (or no longer) a fetcher: its key, script, service and timer go."""
-    units = host.get_fact(ExistingPaths, paths=timer_paths(settings))
-    if units:
-        names = " ".join(q(path.rsplit("/", 1)[1]) for path in units)
-        server.shell(name=f"Stop and remove {settings.certificate_sync_service}",
-                     commands=[f"systemctl disable --now {names}", f"rm -f {' '.join(q(path) for path in units)}",
-                               "systemctl daemon-reload"])
+    remove_units([settings.certificate_sync_service])
     absent(name="Remove the fetcher's key, known hosts and script",
            paths=[settings.certificate_sync_key, f"{settings.certificate_sync_key}.pub",
                   settings.certificate_sync_known_hosts, settings.certificate_fetch_script])

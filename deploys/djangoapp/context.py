@@ -59,14 +59,14 @@ def rendered(name: str, dest: str, settings: Settings, mode: str, user="root", g
     return HostFile(dest, render_template(name, s=settings, **context).encode(), mode, user, group)
 
 
-def write_files(label: str, settings: Settings, files: list[HostFile]):
+def write_files(label: str, files: list[HostFile]):
     """One step that writes `files` (host_files.py): "Write <label>"."""
     return host_files(name=f"Write {label}", files=files)
 
 
 def template(name: str, dest: str, settings: Settings, mode: str, user="root", group="root", **context):
     """Render templates/<name> to `dest` on the host, with `s` bound to the settings."""
-    return write_files(dest, settings, [rendered(name, dest, settings, mode, user, group, **context)])
+    return write_files(dest, [rendered(name, dest, settings, mode, user, group, **context)])
 
 
 _facts_before_run: dict[tuple, object] = {}

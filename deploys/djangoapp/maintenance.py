@@ -34,7 +34,7 @@ def maintenance_page_content(settings: Settings) -> str:
 
 def maintenance_page(settings: Settings):
     """Skeleton, web hosts: the page (in the folder of the flags, one of the skeleton's folders)."""
-    write_files(f"the maintenance page {settings.maintenance_page_path}", settings, [
+    write_files(f"the maintenance page {settings.maintenance_page_path}", [
         HostFile(settings.maintenance_page_path, maintenance_page_content(settings).encode(), "644")])
 
 

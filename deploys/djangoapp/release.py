@@ -121,7 +121,7 @@ def switch_plan(settings: Settings, release_id: str, before_switch_back: str | N
         release_id=release_id,
         app_service=settings.app_service if settings.is_web else None,
         app_restart=settings.app_restart,
-        master_fifo=settings.uwsgi_master_fifo if settings.is_web and not settings.runs_gunicorn else None,
+        master_fifo=settings.uwsgi_master_fifo if settings.runs_uwsgi else None,
         health_url=f"https://{settings.url}{settings.health_check_path or '/'}",
         resolve=f"{settings.url}:443:127.0.0.1",
         strict_health=settings.health_check_path is not None,

@@ -60,7 +60,7 @@ def _directories(settings: Settings):
         ]
     if settings.is_web:
         layout += [(settings.maintenance_dir, "root", "root", "755"), (settings.ssl_dir, "root", "root", "755")]
-    if settings.is_web and not settings.runs_gunicorn:
+    if settings.runs_uwsgi:
         layout.append((settings.uwsgi_control_dir, app_user, app_group, "700"))
     folders(name=f"Folders of {settings.project_root}", layout=layout)
 
@@ -69,7 +69,7 @@ def _secrets_and_tools(settings: Settings):
     """The app's environment (a JSON file anyone may read, and the secret file), and the commands
     that run the app with it. Returns the secret file's op."""
     bin_dir = f"{settings.project_root}/bin"
-    write_files(f"the app's environment and its programs in {bin_dir}", settings, [
+    write_files(f"the app's environment and its programs in {bin_dir}", [
         HostFile(settings.environment_file, environment_file_content(settings.app_environment).encode(), "644"),
         rendered("app/app_environment.py.j2", settings.environment_loader, settings, mode="644"),
         rendered("app/with-secrets.py.j2", settings.secrets_loader, settings, mode="755"),
@@ -141,7 +141,7 @@ def _tls(settings: Settings) -> list[str]:
     needs a webserver reload."""
     if settings.site_certificate:
         # The key is never readable by others, not even while it is written (host_files.py).
-        write_files("the site certificate and key", settings, [
+        write_files("the site certificate and key", [
             HostFile(settings.ssl_certificate_path, settings.site_certificate.encode(), "644"),
             HostFile(settings.ssl_key_path, settings.site_key.encode(), "640", group=settings.webserver_group,
                      secret=True)])

@@ -29,6 +29,7 @@ def test_each_app_server_has_its_service_socket_and_restart():
         assert (site.app_service, site.app_socket, site.app_restart) == \
             ("gunicorn-mysite", "/run/gunicorn-mysite.sock", "restart")
     assert asgi.asgi_module == "mysite.asgi"
+    assert (uwsgi.runs_uwsgi, gunicorn.runs_uwsgi, asgi.runs_uwsgi) == (True, False, False)
     assert settings(app_server="asgi", django_asgi_module="mysite.routing").asgi_module == "mysite.routing"
 
 
