@@ -3,7 +3,6 @@ release scenario starts from it in seconds instead of preparing a bare host agai
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shlex
@@ -50,8 +49,7 @@ def run_wide_once(tmp_path_factory, name: str):
     base = tmp_path_factory.getbasetemp()
     # Workers' temporary folders are gw0, gw1... inside the run's own: that one is shared.
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    with open(shared / f"{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with fleet.held_flock(shared / f"{name}.lock"):
         yield shared / f"{name}.done"
 
 

@@ -44,13 +44,18 @@ def _run(*args: str, check: bool = True, capture: bool = True) -> subprocess.Com
 
 
 @contextmanager
+def held_flock(path: Path):
+    """An exclusive flock on `path` (made if missing), held for the block."""
+    with open(path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def machine_lock():
     """Held while the engine, base images and key are made: test processes running side by side
     (pytest-xdist workers, other checkouts, a benchmark) must not start two engines or build one
     image twice."""
-    with open(MACHINE_LOCK, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
+    return held_flock(MACHINE_LOCK)
 
 
 def ensure_docker(timeout: float = 60) -> None:
@@ -224,6 +229,6 @@ def write_fleet_file(path: Path, key: Path, hosts: list[TestHost]) -> Path:
 
 
 __all__ = ["COMPOSE_COMMAND", "COMPOSE_FILE", "FOUR_HOSTS", "HostGroup", "TestHost", "booted_host", "compose_command",
-           "ensure_docker", "ensure_image", "ensure_ssh_key", "give_roles", "image_exists", "machine_lock",
+           "ensure_docker", "ensure_image", "ensure_ssh_key", "give_roles", "held_flock", "image_exists", "machine_lock",
            "prepared_image",
            "snapshot", "write_fleet_file"]
