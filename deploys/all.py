@@ -2,7 +2,7 @@
 
 from deploys.djangoapp import app_skeleton, prepare_host, release
 
-# uv installs in the background while the skeleton is made; the release waits for it.
-prepare_host(tools_in_background=True)
+# The packages and uv install in the background while the skeleton writes what needs none of them.
+prepare_host(in_background=True)
 app_skeleton()
 release()

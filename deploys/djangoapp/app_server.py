@@ -29,9 +29,9 @@ from pyinfra.operations import server, systemd
 from pyinfra.operations.util import any_changed
 
 from .app_server_layout import GUNICORN
-from .context import proxy_environment, rendered, template, write_files
-from .host_files import absent
-from .host_prep import UV, UV_VERSION, tools_ready
+from .context import fact_before_run, proxy_environment, rendered, template, write_files
+from .host_files import ExistingPaths, absent
+from .host_prep import UV, finish_host_prep, tools_ready
 from .refresh import refresh_service, remove_units, unit_paths
 
 q = shlex.quote
@@ -77,6 +77,8 @@ def _running_if_live(settings, service: str) -> None:
     """On a host already serving a release, the chosen server runs before the webserver is pointed
     at it (a switch of app_server on a live site); elsewhere a release starts it."""
     if host.get_fact(Link, path=settings.current_link):
+        # It may be a package all.py is installing in the background (uWSGI).
+        finish_host_prep()
         systemd.service(name=f"{service} running", service=service, running=True)
 
 
@@ -118,7 +120,7 @@ def _gunicorn(settings, environment_inputs: list[str]) -> None:
     if host.get_fact(Link, path=settings.current_link) and not host.get_fact(File, path=f"{live_venv}/bin/gunicorn"):
         # Switching to gunicorn on a live site: the live release's virtualenv was built without it.
         # uv first, if all.py's host preparation is still installing it in the background.
-        tools_ready(name=f"uv {UV_VERSION} installed", version=UV_VERSION)
+        tools_ready()
         server.shell(name="gunicorn into the live release's virtualenv",
                      commands=[gunicorn_install_command(live_venv, UV)], _env=proxy_environment(settings))
     _running_if_live(settings, settings.gunicorn_service)
@@ -137,7 +139,9 @@ def other_app_server_service(settings) -> str:
 
 def switching_app_server(settings) -> bool:
     """The app server not chosen is still installed: this run switches the site to the chosen one."""
-    return bool(host.get_fact(File, path=f"/etc/systemd/system/{other_app_server_service(settings)}.service"))
+    # The same look as remove_units' of it (read once).
+    units = unit_paths(other_app_server_service(settings))
+    return units[0] in fact_before_run(ExistingPaths, paths=units)
 
 
 def drained_reload(service: str, reload: str, timeout: int = 30) -> str:

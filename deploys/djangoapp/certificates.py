@@ -27,10 +27,11 @@ from typing import Optional
 
 from pyinfra import host
 from pyinfra.api import FactBase
-from pyinfra.facts.files import File, FileContents
+from pyinfra.facts.files import FileContents
 from pyinfra.operations import files, server, systemd
 
 from .certificate_sync import (
+    Account,
     fetch_certificate,
     fetcher,
     no_fetcher,
@@ -42,7 +43,8 @@ from .certificate_sync import (
     sync_source,
 )
 from .context import fact_before_run, template
-from .host_files import absent
+from .host_files import ExistingPaths, absent
+from .refresh import unit_paths
 from .settings import Settings
 
 q = shlex.quote
@@ -139,10 +141,37 @@ def acme_certificate(settings: Settings, reload_command: str) -> None:
                       key=settings.ssl_key_path)
 
 
+class AcmeTraces(FactBase):
+    """What ACME and certificate sync left on the host: those of `paths` that exist, and "user" and
+    "group" when the certificate user and group (`account`) do. One look, where the steps that
+    take them away need about ten."""
+
+    default = list
+
+    def command(self, paths: list[str], account: str) -> str:
+        return f"{ExistingPaths().command(paths)}; {Account().command(account)}"
+
+    def process(self, output):
+        return [line for line in output if line]
+
+
+def acme_traces(settings: Settings) -> list[str]:
+    """AcmeTraces of the project (certbot's CA drop-in, one per host, among them), read once."""
+    name = settings.websiteproject
+    return fact_before_run(AcmeTraces, account=settings.certificate_sync_user, paths=[
+        f"{LIVE_DIR}/{name}", f"{RENEWAL_DIR}/{name}.conf", CERTBOT_DROP_IN, settings.certbot_result_drop_in,
+        settings.acme_deploy_hook, settings.acme_ca_file, settings.acme_webroot, settings.certificate_sync_home,
+        settings.certificate_sync_key, f"{settings.certificate_sync_key}.pub", settings.certificate_sync_known_hosts,
+        settings.certificate_fetch_script, *unit_paths(settings.certificate_sync_service),
+        settings.certificate_renewal_recorder, settings.certificate_renewal_failure])
+
+
 def had_acme_certificate(settings: Settings) -> bool:
     """The host serves (or served) a certificate from ACME: certbot's, or one fetched from the issuer."""
-    return bool(fact_before_run(AcmeCertificate, cert_name=settings.websiteproject)
-                or host.get_fact(File, path=settings.certificate_fetch_script))
+    traces = acme_traces(settings)
+    return (settings.certificate_fetch_script in traces
+            or (f"{LIVE_DIR}/{settings.websiteproject}" in traces
+                and bool(fact_before_run(AcmeCertificate, cert_name=settings.websiteproject))))
 
 
 def _no_issuer(settings: Settings) -> None:
@@ -164,6 +193,8 @@ def _no_issuer(settings: Settings) -> None:
 def no_acme_certificate(settings: Settings) -> None:
     """ACME turned off (or the project removed): certbot forgets the project's certificate, and
     nothing of the issuer's or the fetchers' part stays."""
+    if not acme_traces(settings):
+        return  # never had it (most hosts): nothing to take away
     _no_issuer(settings)
     no_fetcher(settings)
     absent(name="Remove the renewal recorder and its failure note",

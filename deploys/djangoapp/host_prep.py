@@ -2,6 +2,7 @@
 uWSGI; web and worker: Python for the releases; db: PostgreSQL, and Redis for Celery)."""
 
 import shlex
+from dataclasses import dataclass
 from io import StringIO
 
 from pyinfra import host
@@ -79,60 +80,101 @@ def tools_install_command(venv: str, version: str, pip_wheels: str = DEBIAN_PIP_
             f"{q('uv==' + version)}")
 
 
-# The install of uv in the background: its output and its end ("<run token> <exit status>").
-TOOLS_JOB_LOG = f"{TOOLS_VENV}.install.log"
-TOOLS_JOB_STATUS = f"{TOOLS_VENV}.install.status"
-TOOLS_JOB_LOCK = "/run/lock/django-deploy-tools.install.lock"
-TOOLS_JOB_TIMEOUT = 900
-# Hosts where this run started it: only there does a release wait for it.
-_tools_started: set[str] = set()
+@dataclass(frozen=True)
+class BackgroundJob:
+    """An install all.py starts in the background on a host and a later step waits for; one such
+    job of a kind at a time (its lock). Its output goes to `log`, its end ("<run token> <exit
+    status>") to `status`."""
+
+    kind: str
+    what: str
+    timeout: int
+    folder: str = "/run"
+
+    @property
+    def log(self) -> str:
+        return f"{self.folder}/django-deploy-{self.kind}.log"
+
+    @property
+    def status(self) -> str:
+        return f"{self.folder}/django-deploy-{self.kind}.status"
+
+    @property
+    def lock(self) -> str:
+        return f"{self.folder}/django-deploy-{self.kind}.lock"
 
 
-def background_command(command: str, token: str, log: str = TOOLS_JOB_LOG, status: str = TOOLS_JOB_STATUS,
-                       lock: str = TOOLS_JOB_LOCK) -> str:
-    """Shell: `command` run in the background, detached from the SSH session, its output in `log`
-    and, at its end, "`token` <exit status>" in `status`; one such job at a time (flock)."""
+PACKAGES_JOB = BackgroundJob("packages", "installing the system packages", 1800)
+UV_JOB = BackgroundJob("uv", f"installing uv {UV_VERSION}", 900)
+# (host, job kind) where this run started the job and no step has waited for it yet: known as
+# the steps run (pyinfra runs an operation's code when its turn comes).
+_started: set[tuple[str, str]] = set()
+# Hosts whose host preparation has steps left for after the packages (finish_host_prep): known as
+# the deploy code runs, before any step does.
+_unfinished: set[str] = set()
+
+
+def background_command(command: str, token: str, job: BackgroundJob) -> str:
+    """Shell: `command` run in the background, detached from the SSH session, its output in the
+    job's log and, at its end, "`token` <exit status>" in its status file."""
     q = shlex.quote
-    job = (f"({command}) > {q(log)} 2>&1; printf '%s %s\\n' {q(token)} $? > {q(status)}.new && "
-           f"mv -f {q(status)}.new {q(status)}")
-    return f"nohup flock {q(lock)} sh -c {q(job)} < /dev/null > /dev/null 2>&1 &"
+    job_shell = (f"({command}) > {q(job.log)} 2>&1; printf '%s %s\\n' {q(token)} $? > {q(job.status)}.new && "
+                 f"mv -f {q(job.status)}.new {q(job.status)}")
+    return f"nohup flock {q(job.lock)} sh -c {q(job_shell)} < /dev/null > /dev/null 2>&1 &"
 
 
-def wait_command(token: str, what: str, timeout: int = TOOLS_JOB_TIMEOUT, log: str = TOOLS_JOB_LOG,
-                 status: str = TOOLS_JOB_STATUS) -> str:
-    """Shell: wait for the background job of run `token` to end; when it failed (or did not end
-    within `timeout` seconds), show its output and fail; else its files go."""
+def wait_command(token: str, job: BackgroundJob) -> str:
+    """Shell: wait for the job of run `token` to end; when it failed (or did not end within its
+    timeout), show its output and fail; else its files go."""
     q = shlex.quote
-    return (f"deadline=$(($(date +%s) + {int(timeout)})); "
-            f"until [ \"$(cut -d ' ' -f 1 {q(status)} 2>/dev/null)\" = {q(token)} ]; do "
-            f"if [ \"$(date +%s)\" -ge $deadline ]; then echo {q(f'{what} did not end within {timeout} s:')} >&2; "
-            f"cat {q(log)} >&2; exit 1; fi; sleep 0.2; done; "
-            f"if [ \"$(cut -d ' ' -f 2 {q(status)})\" != 0 ]; then echo {q(f'{what} failed:')} >&2; "
-            f"cat {q(log)} >&2; exit 1; fi; rm -f {q(status)} {q(log)}")
+    return (f"deadline=$(($(date +%s) + {int(job.timeout)})); "
+            f"until [ \"$(cut -d ' ' -f 1 {q(job.status)} 2>/dev/null)\" = {q(token)} ]; do "
+            f"if [ \"$(date +%s)\" -ge $deadline ]; then "
+            f"echo {q(f'{job.what} did not end within {job.timeout} s:')} >&2; "
+            f"cat {q(job.log)} >&2; exit 1; fi; sleep 0.2; done; "
+            f"if [ \"$(cut -d ' ' -f 2 {q(job.status)})\" != 0 ]; then echo {q(f'{job.what} failed:')} >&2; "
+            f"cat {q(job.log)} >&2; exit 1; fi; rm -f {q(job.status)} {q(job.log)}")
+
+
+def _in_background(command: str, job: BackgroundJob):
+    _started.add((host.name, job.kind))
+    yield background_command(command, RUN_TOKEN, job)
+
+
+@operation()
+def packages_in_background(packages: list[str]):
+    """apt.packages' install of those of `packages` missing, in the background (PACKAGES_JOB)."""
+    commands = list(apt.packages._inner(packages=packages, no_recommends=True))
+    if commands:
+        yield from _in_background(" && ".join(commands), PACKAGES_JOB)
 
 
 @operation()
 def tools_with_uv(venv: str, version: str, background: bool = False):
-    """The deploy tools virtualenv with uv `version` (tools_install_command), unless it has it.
-    With `background`, the install is started in the background (work that does not need uv goes
-    on meanwhile) and tools_ready waits for it."""
+    """The deploy tools virtualenv with uv `version` (tools_install_command), unless it has it;
+    with `background`, installed in the background (UV_JOB)."""
     if host.get_fact(UvVersion, uv=f"{venv}/bin/uv") == version:
         host.noop(f"uv {version} is in {venv}")
-        return
-    if background:
-        _tools_started.add(host.name)
-        yield background_command(tools_install_command(venv, version), RUN_TOKEN)
+    elif background:
+        yield from _in_background(tools_install_command(venv, version), UV_JOB)
     else:
         yield tools_install_command(venv, version)
 
 
 @operation(is_idempotent=False)
-def tools_ready(version: str):
-    """Wait for the install of uv this run started in the background on this host, if it did."""
-    if host.name not in _tools_started:
-        host.noop(f"uv {version} was not being installed")
+def job_done(job: BackgroundJob):
+    """Wait for the job this run started in the background on this host, if it did."""
+    if (host.name, job.kind) not in _started:
+        host.noop(f"this run did not start {job.what} in the background")
         return
-    yield wait_command(RUN_TOKEN, f"installing uv {version}")
+    _started.discard((host.name, job.kind))
+    yield wait_command(RUN_TOKEN, job)
+
+
+def tools_ready():
+    """Before uv is used: wait for its install, if all.py started it in the background."""
+    finish_host_prep()
+    job_done(name=f"uv {UV_VERSION} installed", job=UV_JOB)
 
 
 def _deploy_user(settings: Settings):
@@ -144,21 +186,8 @@ def _deploy_user(settings: Settings):
               dest=f"/etc/sudoers.d/django-deploy-{settings.deploy_user}", user="root", group="root", mode="440")
 
 
-@deploy("Prepare host")
-def prepare_host(tools_in_background: bool = False):
-    """With `tools_in_background`, uv installs while the next deploy works (app_skeleton: it does
-    not use uv); a release waits for it (tools_ready) before it builds."""
-    settings = current_settings()
-    proxy = proxy_environment(settings)
-    services = _services(settings)
-
-    apt.update(name="Refresh the package lists (at most hourly)", cache_time=3600, _env=proxy)
-    apt.packages(
-        name="Install system packages",
-        packages=_packages(settings) + [package for packages in services.values() for package in packages],
-        no_recommends=True,
-        _env=proxy,
-    )
+def _after_packages(settings: Settings, services: dict[str, list[str]], proxy: dict[str, str], tools_in_background: bool):
+    """Host preparation's steps that need the packages installed."""
     for service in services:
         systemd.service(name=f"{service} running and enabled", service=service, running=True, enabled=True)
     if "memcached" not in services and "memcached" not in settings.application_additional_packages:
@@ -170,5 +199,35 @@ def prepare_host(tools_in_background: bool = False):
                       venv=TOOLS_VENV, version=UV_VERSION, background=tools_in_background, _env=proxy)
     if settings.deploy_user:
         _deploy_user(settings)
+
+
+@deploy("Prepare host")
+def prepare_host(in_background: bool = False):
+    """With `in_background` (all.py), the packages install in the background while the next deploy
+    goes on: app_skeleton calls finish_host_prep before its first step that needs them, which
+    waits for them and takes the steps left here; there uv installs in the background in turn,
+    and the release waits for it (tools_ready) before it builds."""
+    settings = current_settings()
+    proxy = proxy_environment(settings)
+    services = _services(settings)
+    packages = _packages(settings) + [package for packages in services.values() for package in packages]
+
+    apt.update(name="Refresh the package lists (at most hourly)", cache_time=3600, _env=proxy)
+    if in_background:
+        packages_in_background(name="Install system packages (in the background)", packages=packages, _env=proxy)
+        _unfinished.add(host.name)
+    else:
+        apt.packages(name="Install system packages", packages=packages, no_recommends=True, _env=proxy)
+        _after_packages(settings, services, proxy, tools_in_background=False)
     files.directory(name="Create the deployment root", path=settings.django_deployment_root_folder,
                     user="root", group="root", mode="755")
+
+
+def finish_host_prep():
+    """After prepare_host(in_background=True): wait for the packages, then take host preparation's
+    last steps. Nothing when they are taken (or were never left)."""
+    if host.name in _unfinished:
+        _unfinished.discard(host.name)
+        job_done(name="Wait for the system packages (installing in the background)", job=PACKAGES_JOB)
+        settings = current_settings()
+        _after_packages(settings, _services(settings), proxy_environment(settings), tools_in_background=True)

@@ -75,16 +75,18 @@ def inspect_release(release_dir: str, manage: str, script: str, link_shared: str
                 # What Django said besides its answer (check --deploy's warnings) is shown.
                 f"sed '$d' {q(out)} >&2; tail -n 1 {q(out)} > {q(result)} && rm -f {q(out)}")
 
-    yield (f"{python} -m compileall -q -x '/[.]venv/' {q(release_dir)} > /dev/null & compile=$!; "
-           + run(True, f"locate_and_collect({release_dir!r})", f"{release_dir}/.paths.json",
-                 "to start (collectstatic)")
-           + "; wait $compile || exit 1")
-    yield f"/usr/bin/python3 {q(link_shared)} {q(release_dir)}"
-    # What this release collected, then what the live one collected: both stay served.
     bridge = bridge_assets('"$live"', q(release_dir))
-    yield (f"(cd {q(release_dir)}/.static/ && find . -type f -printf '%P\\n') > {q(release_dir)}/{OWN_STATIC} && "
-           f'live="$(readlink {q(link)})"; if [ -n "$live" ]; then {bridge}; fi')
-    yield (run(False, "inspect()", f"{release_dir}/.django.json", "its deploy checks")
-           + f" && {read_json(f'{release_dir}/.django.json', 'migrations')} > "
-           f"{q(release_dir)}/.migrations.json")
+    steps = [
+        f"{python} -m compileall -q -x '/[.]venv/' {q(release_dir)} > /dev/null & compile=$!; "
+        + run(True, f"locate_and_collect({release_dir!r})", f"{release_dir}/.paths.json", "to start (collectstatic)")
+        + "; wait $compile || exit 1",
+        f"/usr/bin/python3 {q(link_shared)} {q(release_dir)}",
+        # What this release collected, then what the live one collected: both stay served.
+        f"(cd {q(release_dir)}/.static/ && find . -type f -printf '%P\\n') > {q(release_dir)}/{OWN_STATIC} && "
+        f'live="$(readlink {q(link)})"; if [ -n "$live" ]; then {bridge}; fi',
+        run(False, "inspect()", f"{release_dir}/.django.json", "its deploy checks")
+        + f" && {read_json(f'{release_dir}/.django.json', 'migrations')} > {q(release_dir)}/.migrations.json",
+    ]
+    # One command: each round trip to the host costs more than the shortest of these steps.
+    yield " && ".join(f"{{ {step}; }}" for step in steps)
 

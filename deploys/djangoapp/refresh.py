@@ -14,6 +14,7 @@ from pyinfra import host
 from pyinfra.api import FactBase, operation
 from pyinfra.operations import server
 
+from .context import fact_before_run
 from .host_files import ExistingPaths
 
 q = shlex.quote
@@ -50,7 +51,7 @@ def remove_units(services: list[str]) -> None:
     they are installed, with their refresh stamps."""
     if not services:
         return
-    present = host.get_fact(ExistingPaths, paths=[path for service in services for path in unit_paths(service)])
+    present = fact_before_run(ExistingPaths, paths=[path for service in services for path in unit_paths(service)])
     for service in services:
         units = [path for path in unit_paths(service) if path in present]
         if units:

@@ -45,7 +45,7 @@ from .dependencies import (
     plan_dependencies,
     python_mismatch,
 )
-from .host_prep import UV, UV_VERSION, tools_ready
+from .host_prep import UV, tools_ready
 from .inspection import inspect_release
 from .lock import OPERATOR, RUN_TOKEN, hold_lock
 from .maintenance import maintenance_while_migrating, take_down_migrating
@@ -82,10 +82,10 @@ def release():
     except DeploySettingsError as error:
         raise DeploySettingsError(f"invalid deploy settings, nothing was changed:\nhost {host.name}:\n  - {error}")
     dependencies = dependency_hash(settings, plan)
-    # uv, when all.py's host preparation is still installing it in the background.
-    tools_ready(name=f"uv {UV_VERSION} installed", version=UV_VERSION)
     live = host.get_fact(ReleaseInfo, link=settings.current_link)
     if live and (live.get("source_digest"), live.get("dependency_hash")) == (source.digest, dependencies):
+        # Nothing to build; an install of uv all.py started is still seen through.
+        tools_ready()
         host.noop(f"release {live['id']} is live and built from this same source")
         return
 
@@ -101,6 +101,8 @@ def release():
 
     _lock(settings, release_id, release_dir)
     _prepare(settings, source, release_id, release_dir, dependencies)
+    # uv, if all.py's host preparation is still installing it in the background.
+    tools_ready()
     _build(settings, plan, release_dir, dependencies)
     inspect_release(name="Collectstatic, bytecode, shared paths linked, deploy checks",
                     release_dir=release_dir, manage=manage, script=f"{settings.project_root}/bin/inspect-release.py",

@@ -24,6 +24,7 @@ from .context import current_settings, rendered, template, write_files
 from .db_host import shared_services
 from .environment import environment_file_content, secret_file_content
 from .host_files import HostFile
+from .host_prep import finish_host_prep
 from .lock import hold_lock, let_go
 from .maintenance import maintenance_page
 from .operations import (
@@ -248,6 +249,10 @@ def app_skeleton():
     # and none of them while this runs: a config written and reloaded mid-switch would mix them.
     hold_lock(settings, "skeleton")
     secrets = _secrets_and_tools(settings)
+    if settings.is_db and (settings.database == "postgresql" or settings.redis_on_db_host):
+        # PostgreSQL and Redis, if all.py's host preparation is installing them in the background:
+        # waited for here.
+        finish_host_prep()
     if settings.is_db and settings.database == "postgresql":
         _postgresql(settings, secrets)
     if settings.is_db:
@@ -260,9 +265,11 @@ def app_skeleton():
     # The backup timer on the host that backs up; none anywhere when backups are off.
     backup_units(settings)
     if settings.is_web:
-        certificate_files = _tls(settings)
         app_server(settings, environment_inputs(settings))
         maintenance_page(settings)
+        # The steps from here on need the packages (openssl, the webserver).
+        finish_host_prep()
+        certificate_files = _tls(settings)
         _stop_other_webserver(settings)
         if settings.webserver == "nginx":
             _nginx(settings, certificate_files)
@@ -275,5 +282,6 @@ def app_skeleton():
             acme_certificate(settings, reload_command=webserver_reload(settings))
         else:
             no_acme_certificate(settings)
+    finish_host_prep()
     audit.record(settings, "skeleton", "configuration changed", _if=audit.changed_anything())
     let_go(settings)

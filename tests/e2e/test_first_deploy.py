@@ -9,6 +9,7 @@ import pytest
 import requests
 import testinfra
 
+from tests import fleet
 from tests.conftest import https_get, run_pyinfra
 from tests.e2e.conftest import assert_in_maintenance
 
@@ -130,4 +131,22 @@ def test_bare_host_to_https_then_rerun_changes_nothing(start_hosts, webserver, a
         assert f"  - {variable}: " in refused.output, refused.output
     assert refused.results == {}
     assert host.exec(STATE_OF_THE_HOST).stdout == before
+    assert https_get(host, "/").status_code == 200
+
+
+def test_a_package_apt_cannot_install_fails_the_first_deploy_with_apts_words(start_hosts, fleet_key):
+    # all.py installs the packages in the background while the skeleton goes on: their failure
+    # still stops the run where it waits for them, with apt's own words, and the lock is let go.
+    (host,), fleet_file = start_hosts("web1", data={"application_additional_packages": ["no-such-package-d41d8cd9"]})
+    failed = run_pyinfra(fleet_file, "deploys/all.py")
+    assert failed.returncode != 0
+    assert "installing the system packages failed" in failed.output, failed.output
+    assert "Unable to locate package no-such-package-d41d8cd9" in failed.output, failed.output
+    assert host.exec("test -e /srv/www/guestbook/.deploy-lock", check=False).returncode != 0
+    assert host.exec("test -e /srv/www/guestbook/current", check=False).returncode != 0
+
+    host.data.pop("application_additional_packages")
+    fleet.write_fleet_file(fleet_file, fleet_key, [host])
+    fixed = run_pyinfra(fleet_file, "deploys/all.py")
+    assert fixed.returncode == 0, fixed.output
     assert https_get(host, "/").status_code == 200

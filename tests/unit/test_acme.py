@@ -12,7 +12,7 @@ from deploys.djangoapp.certificate_sync import (
     authorized_key_line,
     publish_command,
 )
-from deploys.djangoapp.certificates import AcmeCertificate, certbot_command
+from deploys.djangoapp.certificates import AcmeCertificate, AcmeTraces, certbot_command
 from deploys.djangoapp.context import render_template
 from deploys.djangoapp.fleet import plan_fleet
 from deploys.djangoapp.settings import problems
@@ -228,3 +228,23 @@ def test_status_warns_of_a_certificate_near_its_end_and_of_a_failing_renewal(tmp
            "certbot ended with timeout" in shown, shown
     assert run_sh(f"sh {script} certbot", SERVICE_RESULT="success", **env).returncode == 0
     assert not failing.exists()
+
+
+def test_one_look_finds_any_trace_acme_left_and_none_on_a_host_without_it(tmp_path):
+    left = tmp_path / "guestbook-fetch-certificate.sh"
+    left.write_text("")
+    dangling = tmp_path / "guestbook-sync-key"
+    dangling.symlink_to(tmp_path / "gone")
+    paths = [str(left), str(dangling), str(tmp_path / "never made")]
+
+    def look(account: str) -> list[str]:
+        fact = AcmeTraces()
+        done = subprocess.run(["sh", "-c", fact.command(paths=paths, account=account)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return fact.process(done.stdout.splitlines())
+
+    assert look("no-such-certsync-user") == [str(left), str(dangling)]
+    assert look("root") == [str(left), str(dangling), "user", "group"]
+    left.unlink()
+    dangling.unlink()
+    assert look("no-such-certsync-user") == []

@@ -248,12 +248,11 @@ def test_the_webserver_reload_is_drained_only_when_the_app_server_is_being_switc
 
     present = set()
 
-    class Host:  # a host whose File fact is true for the paths in `present`
-        @staticmethod
-        def get_fact(fact, path):
-            return path in present
+    def existing(fact, paths):  # a host where the paths in `present` exist
+        assert fact is app_server.ExistingPaths
+        return [path for path in paths if path in present]
 
-    monkeypatch.setattr(app_server, "host", Host)
+    monkeypatch.setattr(app_server, "fact_before_run", existing)
     gunicorn_site = settings(app_server="gunicorn")
     service = f"/etc/systemd/system/{gunicorn_site.uwsgi_service}.service"
     assert app_server.webserver_reload_command(gunicorn_site, "systemctl reload nginx") == "systemctl reload nginx"

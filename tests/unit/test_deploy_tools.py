@@ -2,9 +2,11 @@
 with dash against a fake virtualenv and wheel folder."""
 
 import subprocess
+from pathlib import Path
 
 from deploys.djangoapp.host_prep import (
     DEBIAN_PIP_WHEELS,
+    BackgroundJob,
     UvVersion,
     background_command,
     tools_install_command,
@@ -62,30 +64,30 @@ def test_the_uv_version_is_read_from_its_answer():
     assert fact.process(["sh: 1: /opt/tools/bin/uv: not found"]) is None
 
 
-def job_files(tmp_path) -> dict:
-    return {"log": str(tmp_path / "job.log"), "status": str(tmp_path / "job.status")}
+def uv_job(tmp_path, timeout: int = 20) -> BackgroundJob:
+    return BackgroundJob("uv", "installing uv", timeout, folder=str(tmp_path))
 
 
 def test_a_background_job_detaches_and_its_end_is_waited_for(tmp_path):
-    files = job_files(tmp_path)
-    started = sh(background_command("sleep 1; echo built", "run1", lock=str(tmp_path / "job.lock"), **files))
-    assert started.returncode == 0 and not (tmp_path / "job.status").exists()  # back at once, still running
-    waited = sh(wait_command("run1", "installing uv", timeout=20, **files))
+    job = uv_job(tmp_path)
+    started = sh(background_command("sleep 1; echo built", "run1", job))
+    assert started.returncode == 0 and not Path(job.status).exists()  # back at once, still running
+    waited = sh(wait_command("run1", job))
     assert waited.returncode == 0, waited.stderr
-    assert not (tmp_path / "job.status").exists() and not (tmp_path / "job.log").exists()
+    assert not Path(job.status).exists() and not Path(job.log).exists()
 
 
 def test_a_failed_job_fails_the_wait_with_its_output(tmp_path):
-    files = job_files(tmp_path)
-    sh(background_command("echo no such package; exit 3", "run1", lock=str(tmp_path / "job.lock"), **files))
-    waited = sh(wait_command("run1", "installing uv", timeout=20, **files))
+    job = uv_job(tmp_path)
+    sh(background_command("echo no such package; exit 3", "run1", job))
+    waited = sh(wait_command("run1", job))
     assert waited.returncode == 1
     assert "installing uv failed" in waited.stderr and "no such package" in waited.stderr
 
 
 def test_the_end_of_another_runs_job_is_not_this_ones(tmp_path):
-    files = job_files(tmp_path)
-    (tmp_path / "job.status").write_text("run0 0\n")  # left by a killed run
-    (tmp_path / "job.log").write_text("half-way\n")
-    waited = sh(wait_command("run1", "installing uv", timeout=1, **files))
+    job = uv_job(tmp_path, timeout=1)
+    Path(job.status).write_text("run0 0\n")  # left by a killed run
+    Path(job.log).write_text("half-way\n")
+    waited = sh(wait_command("run1", job))
     assert waited.returncode == 1 and "did not end within 1 s" in waited.stderr and "half-way" in waited.stderr
