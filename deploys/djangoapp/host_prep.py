@@ -186,7 +186,8 @@ def _deploy_user(settings: Settings):
               dest=f"/etc/sudoers.d/django-deploy-{settings.deploy_user}", user="root", group="root", mode="440")
 
 
-def _after_packages(settings: Settings, services: dict[str, list[str]], proxy: dict[str, str], tools_in_background: bool):
+def _after_packages(settings: Settings, services: dict[str, list[str]], proxy: dict[str, str],
+                    tools_in_background: bool):
     """Host preparation's steps that need the packages installed."""
     for service in services:
         systemd.service(name=f"{service} running and enabled", service=service, running=True, enabled=True)
