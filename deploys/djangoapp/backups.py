@@ -21,7 +21,6 @@ from __future__ import annotations
 import inspect
 import shlex
 from datetime import datetime, timezone
-from io import StringIO
 
 from pyinfra import host, logger
 from pyinfra.api import FactBase, deploy
@@ -31,9 +30,9 @@ from pyinfra.operations import files, python, systemd
 from pyinfra.operations.util import any_changed
 
 from .commands import mask_secrets
-from .context import current_settings, template
+from .context import current_settings, rendered, template, write_files
 from .database import postgres_connect, snapshot_commands
-from .host_files import absent
+from .host_files import HostFile, absent
 from .lock import hold_lock, let_go, wait_while
 from .operations import secret_file
 from .refresh import remove_units
@@ -301,11 +300,11 @@ def backup_units(settings: Settings) -> None:
                     mode="640")
     elif host.get_fact(File, path=notify_file(settings)):
         files.file(name=f"Remove {notify_file(settings)}", path=notify_file(settings), present=False)
-    files.put(name=f"Backup script {backup_script_path(settings)}", src=StringIO(backup_script(settings)),
-              dest=backup_script_path(settings), user="root", group="root", mode="755")
     service_file, timer_file = unit_files(settings)
-    service = template("backups/backup.service.j2", service_file, settings, mode="644",
-                       script=backup_script_path(settings))
+    service = write_files(f"the backup script and service ({backup_service(settings)})", [
+        HostFile(backup_script_path(settings), backup_script(settings).encode(), "755"),
+        rendered("backups/backup.service.j2", service_file, settings, mode="644", script=backup_script_path(settings))])
+    # Its own step: a changed timer means restarting the timer.
     timer = template("backups/backup.timer.j2", timer_file, settings, mode="644")
     systemd.daemon_reload(name="Reload systemd units", _if=any_changed(service, timer))
     timer_unit = f"{backup_service(settings)}.timer"

@@ -32,8 +32,8 @@ from pyinfra.api import FactBase, operation
 from pyinfra.facts.files import File, FileContents
 from pyinfra.operations import files, server, systemd
 
-from .context import template
-from .host_files import absent
+from .context import template, write_files
+from .host_files import HostFile, absent
 from .refresh import remove_units
 from .settings import Settings
 
@@ -182,8 +182,8 @@ def fetcher(settings: Settings, reload_command: str) -> None:
     known_hosts = settings.certificate_sync_known_hosts
     if issuer is not None:
         keys = issuer.get_fact(SshHostKeys)
-        files.put(name=f"SSH host keys of {settings.acme_issuer}", dest=known_hosts, user="root", group="root",
-                  mode="644", src=StringIO("".join(f"{settings.acme_issuer_address} {key}\n" for key in keys)))
+        write_files(f"the SSH host keys of {settings.acme_issuer}", [HostFile(
+            known_hosts, "".join(f"{settings.acme_issuer_address} {key}\n" for key in keys).encode(), "644")])
     else:
         host.noop(f"{settings.acme_issuer} is not in this run: its SSH host keys are not checked")
     renewal_recorder(settings)

@@ -22,7 +22,6 @@ failure, with when it began and its cause, in a file that status.py shows; a suc
 from __future__ import annotations
 
 import shlex
-from io import StringIO
 from typing import Optional
 
 from pyinfra import host
@@ -42,8 +41,8 @@ from .certificate_sync import (
     sync_key,
     sync_source,
 )
-from .context import fact_before_run, template
-from .host_files import ExistingPaths, absent
+from .context import fact_before_run, template, write_files
+from .host_files import ExistingPaths, HostFile, absent
 from .refresh import unit_paths
 from .settings import Settings
 
@@ -92,8 +91,8 @@ def _issuer(settings: Settings, reload_command: str) -> None:
     files.directory(name="Folder of the ACME challenges", path=f"{settings.acme_webroot}/.well-known/acme-challenge",
                     user="root", group="root", mode="755")
     if settings.acme_ca_certificate:
-        files.put(name="Root of the ACME CA", src=StringIO(settings.acme_ca_certificate), dest=settings.acme_ca_file,
-                  user="root", group="root", mode="644")
+        write_files("the root of the ACME CA", [
+            HostFile(settings.acme_ca_file, settings.acme_ca_certificate.encode(), "644")])
         drop_in = template("certificates/certbot-ca.conf.j2", CERTBOT_DROP_IN, settings, mode="644")
     else:
         files.file(name=f"Remove {settings.acme_ca_file}", path=settings.acme_ca_file, present=False)

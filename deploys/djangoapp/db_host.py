@@ -25,7 +25,6 @@ import hashlib
 import json
 import shlex
 from urllib.parse import urlsplit
-from io import StringIO
 from typing import Optional
 
 from pyinfra import host
@@ -33,7 +32,8 @@ from pyinfra.api import FactBase, operation
 from pyinfra.facts.files import File
 from pyinfra.operations import files, systemd
 
-from .context import render_template
+from .context import render_template, write_files
+from .host_files import HostFile
 from .operations import secret_file
 from .postgres import postgres_access
 from .refresh import refresh_service
@@ -218,8 +218,8 @@ def _redis(claims: dict[str, dict], settings: Settings, claim: Optional[dict]) -
     files.file(name="No shared Redis password (each project has its own user)", path=OLD_REDIS_PASSWORD_FILE,
                present=False)
     if any(other["redis"] for other in claims.values()):
-        drop_in = files.put(name="Redis's addresses and users", src=StringIO(redis_drop_in(claims)),
-                            dest=REDIS_DROP_IN, user="root", group="root", mode="644")
+        drop_in = write_files("Redis's addresses and users",
+                              [HostFile(REDIS_DROP_IN, redis_drop_in(claims).encode(), "644")])
     else:
         drop_in = files.file(name="Redis back to Debian's settings", path=REDIS_DROP_IN, present=False)
     systemd.daemon_reload(name="Reload systemd units", _if=drop_in.did_change)
@@ -246,10 +246,9 @@ def shared_services(settings: Settings, present: bool = True) -> None:
         refusal = redis_refusal(claims)
         if refusal:
             raise DeployRefused(f"host {host.name}: {refusal}; nothing was changed")
-        files.directory(name="Claims of the projects on this db host", path=CLAIMS_DIR, user="root",
-                        group="root", mode="755")
-        files.put(name=f"Claim of {project}", src=StringIO(json.dumps(claim) + "\n"),
-                  dest=f"{CLAIMS_DIR}/{project}.json", user="root", group="root", mode="644")
+        # Its folder, if new, is made root's (755) in the same step.
+        write_files(f"the claim of {project} on this db host", [
+            HostFile(f"{CLAIMS_DIR}/{project}.json", (json.dumps(claim) + "\n").encode(), "644")])
     else:
         files.file(name=f"Remove the claim of {project}", path=f"{CLAIMS_DIR}/{project}.json", present=False)
     if (claim and claim["postgresql"]) or (before and before["postgresql"]):

@@ -3,14 +3,14 @@ uWSGI; web and worker: Python for the releases; db: PostgreSQL, and Redis for Ce
 
 import shlex
 from dataclasses import dataclass
-from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import FactBase, deploy, operation
 from pyinfra.operations import apt, files, server, systemd
 
 from .backups import backs_up
-from .context import current_settings, proxy_environment
+from .context import current_settings, proxy_environment, write_files
+from .host_files import HostFile
 from .lock import RUN_TOKEN
 from .settings import Settings
 
@@ -181,9 +181,9 @@ def _deploy_user(settings: Settings):
     """A user to deploy as from now on (ssh_user + _sudo in the inventory), so root logins can go."""
     server.user(name=f"Deploy user {settings.deploy_user}", user=settings.deploy_user, shell="/bin/bash",
                 create_home=True, public_keys=settings.deploy_user_ssh_keys)
-    files.put(name=f"Passwordless sudo for {settings.deploy_user}",
-              src=StringIO(f"{settings.deploy_user} ALL=(ALL:ALL) NOPASSWD: ALL\n"),
-              dest=f"/etc/sudoers.d/django-deploy-{settings.deploy_user}", user="root", group="root", mode="440")
+    write_files(f"passwordless sudo for {settings.deploy_user}", [HostFile(
+        f"/etc/sudoers.d/django-deploy-{settings.deploy_user}",
+        f"{settings.deploy_user} ALL=(ALL:ALL) NOPASSWD: ALL\n".encode(), "440")])
 
 
 def _after_packages(settings: Settings, services: dict[str, list[str]], proxy: dict[str, str],

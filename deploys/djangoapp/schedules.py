@@ -10,14 +10,14 @@ host no longer the migration host, loses its units.
 from __future__ import annotations
 
 import shlex
-from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import FactBase
 from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
-from .context import template
+from .context import rendered, template, write_files
+from .host_files import HostFile
 from .refresh import remove_units
 from .settings import Settings
 
@@ -61,10 +61,11 @@ def scheduled_jobs(settings: Settings) -> None:
     wanted = settings.django_scheduled_commands if settings.runs_migrations else {}
     for name, job in wanted.items():
         unit = job_unit(settings, name)
-        files.put(name=f"Script of scheduled job {name}", src=StringIO(job_script(settings, name)),
-                  dest=job_script_path(settings, name), user="root", group="root", mode="755")
-        service = template("schedules/job.service.j2", f"{UNITS}/{unit}.service", settings, mode="644",
-                           job_name=name, job=job, script=job_script_path(settings, name))
+        service = write_files(f"the script and service of scheduled job {name}", [
+            HostFile(job_script_path(settings, name), job_script(settings, name).encode(), "755"),
+            rendered("schedules/job.service.j2", f"{UNITS}/{unit}.service", settings, mode="644", job_name=name,
+                     job=job, script=job_script_path(settings, name))])
+        # Its own step: a changed timer means restarting the timer.
         timer = template("schedules/job.timer.j2", f"{UNITS}/{unit}.timer", settings, mode="644", job_name=name,
                          job=job)
         systemd.daemon_reload(name="Reload systemd units", _if=any_changed(service, timer))
