@@ -73,10 +73,15 @@ def uwsgi_python_problem(settings, venv_python: str | None, plugin_python: str |
             "on the virtualenv's own Python, or the host's Python")
 
 
+def _serving(settings) -> bool:
+    """The host serves a release already (its `current` link exists): read once per run."""
+    return bool(fact_before_run(Link, path=settings.current_link))
+
+
 def _running_if_live(settings, service: str) -> None:
     """On a host already serving a release, the chosen server runs before the webserver is pointed
     at it (a switch of app_server on a live site); elsewhere a release starts it."""
-    if host.get_fact(Link, path=settings.current_link):
+    if _serving(settings):
         # It may be a package all.py is installing in the background (uWSGI).
         finish_host_prep()
         systemd.service(name=f"{service} running", service=service, running=True)
@@ -117,7 +122,7 @@ def _gunicorn(settings, environment_inputs: list[str]) -> None:
     systemd.service(name=f"Enable {settings.gunicorn_service}", service=settings.gunicorn_service,
                     running=None, enabled=True)
     live_venv = f"{settings.current_link}/.venv"
-    if host.get_fact(Link, path=settings.current_link) and not host.get_fact(File, path=f"{live_venv}/bin/gunicorn"):
+    if _serving(settings) and not host.get_fact(File, path=f"{live_venv}/bin/gunicorn"):
         # Switching to gunicorn on a live site: the live release's virtualenv was built without it.
         # uv first, if all.py's host preparation is still installing it in the background.
         tools_ready()

@@ -69,8 +69,9 @@ def put_in_place_command(files: list[HostFile], staging: str) -> str:
     then) and renamed over it; the staging folder goes. Missing parent folders are made, as
     files.put makes them (root's, 755)."""
     parents = sorted({os.path.dirname(f.path) for f in files})
-    steps = [f"mkdir -p {' '.join(q(parent) for parent in parents)}"] + [f"install -m {q(f.mode)} -o {q(f.user)} -g {q(f.group)} {q(f'{staging}/{number}')} {q(f.path + '.new')} "
-             f"&& mv -f {q(f.path + '.new')} {q(f.path)}" for number, f in enumerate(files)]
+    steps = [f"mkdir -p {' '.join(q(parent) for parent in parents)}"]
+    steps += [f"install -m {q(f.mode)} -o {q(f.user)} -g {q(f.group)} {q(f'{staging}/{number}')} {q(f.path + '.new')} "
+              f"&& mv -f {q(f.path + '.new')} {q(f.path)}" for number, f in enumerate(files)]
     return " && ".join([*steps, f"rm -rf {q(staging)}"])
 
 

@@ -186,9 +186,10 @@ def _deploy_user(settings: Settings):
         f"{settings.deploy_user} ALL=(ALL:ALL) NOPASSWD: ALL\n".encode(), "440")])
 
 
-def _after_packages(settings: Settings, services: dict[str, list[str]], proxy: dict[str, str],
-                    tools_in_background: bool):
+def _after_packages(settings: Settings, tools_in_background: bool):
     """Host preparation's steps that need the packages installed."""
+    proxy = proxy_environment(settings)
+    services = _services(settings)
     for service in services:
         systemd.service(name=f"{service} running and enabled", service=service, running=True, enabled=True)
     if "memcached" not in services and "memcached" not in settings.application_additional_packages:
@@ -219,7 +220,7 @@ def prepare_host(in_background: bool = False):
         _unfinished.add(host.name)
     else:
         apt.packages(name="Install system packages", packages=packages, no_recommends=True, _env=proxy)
-        _after_packages(settings, services, proxy, tools_in_background=False)
+        _after_packages(settings, tools_in_background=False)
     files.directory(name="Create the deployment root", path=settings.django_deployment_root_folder,
                     user="root", group="root", mode="755")
 
@@ -230,5 +231,4 @@ def finish_host_prep():
     if host.name in _unfinished:
         _unfinished.discard(host.name)
         job_done(name="Wait for the system packages (installing in the background)", job=PACKAGES_JOB)
-        settings = current_settings()
-        _after_packages(settings, _services(settings), proxy_environment(settings), tools_in_background=True)
+        _after_packages(current_settings(), tools_in_background=True)
