@@ -59,34 +59,36 @@ def bridge_assets(source: str, target: str) -> str:
 
 
 @operation(is_idempotent=False)
-def inspect_release(release_dir: str, manage: str, script: str, link_shared: str, python: str, link: str):
-    """Ask the new release's Django, in two starts:
+def inspect_release(release_dir: str, manage: str, script: str, link_shared: str, python: str, link: str,
+                    app_user: str):
+    """Ask the new release's Django, in one start (inspect-release.py's inspect_release), while its
+    bytecode compiles:
     1. as root: collectstatic and where STATIC_ROOT, MEDIA_ROOT and the sqlite files are
-       (.paths.json), while its bytecode compiles; then link-shared.py links them to shared/,
-       and the live release's static files are bridged in (bridge_assets)
+       (.paths.json); then link-shared.py links them to shared/, and the live release's static
+       files are bridged in (bridge_assets)
     2. as the app user: the deploy checks (errors stop the release) and the pending migrations
-       and the state they lead to (.django.json, .migrations.json), for the next steps."""
-    def run(as_root: bool, call: str, result: str, step: str) -> str:
-        out = f"{release_dir}/.django.out"
-        code = f"exec(open({script!r}).read()); {call}"
-        user = " --user root" if as_root else ""
-        return (f"if ! {manage}{user} shell --verbosity 0 -c {q(code)} > {q(out)} 2>&1; then "
-                f"{explain_failure(out, step)}; exit 1; fi; "
-                # What Django said besides its answer (check --deploy's warnings) is shown.
-                f"sed '$d' {q(out)} >&2; tail -n 1 {q(out)} > {q(result)} && rm -f {q(out)}")
-
+       and the state they lead to (.django.json, .migrations.json), for the next steps.
+    Each start of Django costs about half a second of CPU on the host: one, not one per user."""
+    out, own = f"{release_dir}/.django.out", f"{release_dir}/{OWN_STATIC}"
     bridge = bridge_assets('"$live"', q(release_dir))
-    steps = [
-        f"{python} -m compileall -q -x '/[.]venv/' {q(release_dir)} > /dev/null & compile=$!; "
-        + run(True, f"locate_and_collect({release_dir!r})", f"{release_dir}/.paths.json", "to start (collectstatic)")
-        + "; wait $compile || exit 1",
+    between = " && ".join(f"{{ {part}; }}" for part in [
         f"/usr/bin/python3 {q(link_shared)} {q(release_dir)}",
-        # What this release collected, then what the live one collected: both stay served.
-        f"(cd {q(release_dir)}/.static/ && find . -type f -printf '%P\\n') > {q(release_dir)}/{OWN_STATIC} && "
+        # What this release collected (listed before the bridge adds the live one's), kept under
+        # its name only once the bridge is done: its absence says where a failure stopped.
+        f"(cd {q(release_dir)}/.static/ && find . -type f -printf '%P\\n') > {q(own)}.new",
         f'live="$(readlink {q(link)})"; if [ -n "$live" ]; then {bridge}; fi',
-        run(False, "inspect()", f"{release_dir}/.django.json", "its deploy checks")
-        + f" && {read_json(f'{release_dir}/.django.json', 'migrations')} > {q(release_dir)}/.migrations.json",
-    ]
-    # One command: each round trip to the host costs more than the shortest of these steps.
-    yield " && ".join(f"{{ {step}; }}" for step in steps)
-
+        f"mv {q(own)}.new {q(own)}",
+    ])
+    code = f"exec(open({script!r}).read()); inspect_release({release_dir!r}, {app_user!r}, {between!r})"
+    step = (f'if [ ! -e {q(release_dir)}/.paths.json ]; then step="to start (collectstatic)"; '
+            f'elif [ ! -e {q(own)} ]; then step="to link its shared paths"; else step="its deploy checks"; fi')
+    yield (
+        # Left by an earlier attempt at this release, they would misname the failed step.
+        f"rm -f {q(release_dir)}/.paths.json {q(own)}; "
+        f"{python} -m compileall -q -x '/[.]venv/' {q(release_dir)} > /dev/null & compile=$!; "
+        f"if ! {manage} --user root shell --verbosity 0 -c {q(code)} > {q(out)} 2>&1; then "
+        f"{step}; {explain_failure(out, '$step')}; exit 1; fi; "
+        # What Django said besides its answer (check --deploy's warnings) is shown.
+        f"sed '$d' {q(out)} >&2; tail -n 1 {q(out)} > {q(release_dir)}/.django.json && rm -f {q(out)} && "
+        f"wait $compile && {read_json(f'{release_dir}/.django.json', 'migrations')} > {q(release_dir)}/.migrations.json"
+    )

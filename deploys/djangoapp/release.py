@@ -107,7 +107,7 @@ def release():
     inspect_release(name="Collectstatic, bytecode, shared paths linked, deploy checks",
                     release_dir=release_dir, manage=manage, script=f"{settings.project_root}/bin/inspect-release.py",
                     link_shared=f"{settings.project_root}/bin/link-shared.py", python=f"{release_dir}/.venv/bin/python",
-                    link=settings.current_link)
+                    link=settings.current_link, app_user=settings.uwsgi_user)
     maintenance_while_migrating(settings, release_dir, lambda: _migrate(settings, release_id, release_dir, manage))
     switch_in_batches(settings, release_id)
     _clean_up(settings, release_id)

@@ -1,0 +1,72 @@
+"""The release's one start of Django (templates/app/inspect-release.py.j2), run against a stock
+`django-admin startproject` site: collectstatic and the paths as root, the shell step between,
+then the deploy checks and the migration plan as the app user."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from deploys.djangoapp.context import render_template
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="gives up root's rights as the deploy does")
+
+APP_USER = "nobody"
+
+
+@pytest.fixture
+def release():
+    """A startproject site, migrated, in a folder anyone may enter (pytest's tmp_path is root's
+    alone), its sqlite database readable by root only."""
+    top = Path(tempfile.mkdtemp(prefix="inspect-"))
+    top.chmod(0o755)
+    folder = top / "release"
+    folder.mkdir()
+    subprocess.run([sys.executable, "-m", "django", "startproject", "mysite", str(folder)], check=True)
+    subprocess.run([sys.executable, "manage.py", "migrate", "--verbosity", "0"], cwd=folder, check=True)
+    (folder / "db.sqlite3").chmod(0o600)
+    (folder / "inspect-release.py").write_text(render_template("app/inspect-release.py.j2"))
+    yield folder
+    shutil.rmtree(top)
+
+
+def inspect(folder: Path, between: str) -> subprocess.CompletedProcess:
+    code = (f"exec(open({str(folder / 'inspect-release.py')!r}).read()); "
+            f"inspect_release({str(folder)!r}, {APP_USER!r}, {between!r})")
+    return subprocess.run([sys.executable, "manage.py", "shell", "--verbosity", "0", "-c", code], cwd=folder,
+                          capture_output=True, text=True, env={**os.environ, "HOME": "/tmp"})
+
+
+def test_the_checks_run_as_the_app_user_after_the_step_between(release):
+    """The step between makes the database readable: only then can the app user's checks open it;
+    collectstatic (as root) filled a folder of the release, and the paths were written first."""
+    result = inspect(release, f"chmod 644 {release}/db.sqlite3 && echo linked")
+    assert result.returncode == 0, result.stderr
+    *before, last = result.stdout.splitlines()
+    assert "linked" in before
+    answer = json.loads(last)
+    assert answer["pending"] == [] and answer["migrations"]["auth"].startswith("0012")
+    paths = json.loads((release / ".paths.json").read_text())
+    assert paths["static_root"] == str(release / ".static-collected")
+    assert paths["sqlite"] == {"default": str(release / "db.sqlite3")}
+    assert (release / ".static-collected" / "admin" / "css" / "base.css").is_file()
+
+
+def test_without_the_step_between_the_app_user_cannot_open_roots_database(release):
+    """Root could read the database: the failure shows the checks did not run as root."""
+    result = inspect(release, "true")
+    assert result.returncode != 0
+    assert "unable to open database file" in result.stderr.splitlines()[-1]
+    assert (release / ".paths.json").is_file()
+
+
+def test_a_failed_step_between_stops_before_the_checks(release):
+    result = inspect(release, f"chmod 644 {release}/db.sqlite3 && echo no shared folder >&2 && exit 3")
+    assert result.returncode == 3
+    assert result.stderr.splitlines()[-1] == "no shared folder"
+    assert not result.stdout.strip()  # no answer: the checks never ran
