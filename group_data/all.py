@@ -17,7 +17,7 @@ django_source_folder = ""  # Folder of manage.py inside the source tree ("" = it
 django_archives_to_deflate = []  # Archives inside the release to unpack in place after the source.
 django_dependencies = []  # Extra pip requirements for the release virtualenv, e.g. ["django==5.2.*"].
 django_pip_install_requirements = False  # Install requirements.txt (the seed's switch; see django_dependency_file).
-django_dependency_file = "auto"  # uv.lock, pyproject.toml or requirements.txt found at the top; or a path; or "none".
+django_dependency_file = "auto"  # uv.lock, poetry.lock, pyproject.toml or requirements.txt found at the top; or a path; or "none".
 django_linked_dirs = []  # Folders inside the release kept in shared/ across releases, e.g. ["var/cache"].
 django_linked_files = []  # Files inside the release kept in shared/ across releases, e.g. ["search.idx"].
 django_environment_variables = {}  # Secrets: written to the secret file (DJANGO_SETTINGS_SECRET_FILE).

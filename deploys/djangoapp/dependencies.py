@@ -3,6 +3,8 @@ virtualenv they key, the Python they ask for, and the commands that install them
 
 `django_dependency_file` = "auto" looks at the top of the source tree, in this order:
     uv.lock (+ pyproject.toml)  installed as locked with uv (`uv sync --locked`), no dev groups
+    poetry.lock (+ pyproject.toml)  exported by Poetry itself (`poetry export --only main`, run
+                                on the host by uv, pinned), the pins and hashes installed by uv
     pyproject.toml              its [project] dependencies, resolved at release time
     requirements.txt            as pip reads it; with `--hash=` lines every requirement must match
 A path names the file instead ("requirements/production.txt", "backend/uv.lock"); "none" installs
@@ -32,12 +34,18 @@ from .source import PackedSource
 
 q = shlex.quote
 
-AUTO_ORDER = ("uv.lock", "pyproject.toml", "requirements.txt")
+AUTO_ORDER = ("uv.lock", "poetry.lock", "pyproject.toml", "requirements.txt")
+# Poetry and its export plugin, run by `uv tool run` on the host (cached by uv) only when a
+# virtualenv is built from a poetry.lock: they read the lock, they install nothing.
+POETRY = "poetry==2.5.1"
+POETRY_EXPORT = "poetry-plugin-export==1.10.1"
+# Where the export goes: beside what it describes, in the virtualenv built from it.
+POETRY_EXPORTED = "requirements-from-poetry.lock.txt"
 
 
 @dataclass(frozen=True)
 class DependencyPlan:
-    kind: str                     # "uv.lock", "pyproject.toml", "requirements" or "none"
+    kind: str                     # "uv.lock", "poetry.lock", "pyproject.toml", "requirements" or "none"
     file: Optional[str]           # path inside the release of the file installed from
     key_material: bytes           # what, besides interpreter and extras, decides the virtualenv
     requires_python: Optional[str]  # the Python versions the project accepts (a specifier set)
@@ -58,9 +66,13 @@ def _pyproject(source: PackedSource, path: str) -> dict:
 def _requires_python(source: PackedSource, folder: str) -> tuple[Optional[str], Optional[str]]:
     """The project's requires-python (pyproject.toml) or the version in .python-version (uv, pyenv)."""
     pyproject_path = posixpath.join(folder, "pyproject.toml")
-    specifier = _pyproject(source, pyproject_path).get("project", {}).get("requires-python")
+    pyproject = _pyproject(source, pyproject_path)
+    specifier = pyproject.get("project", {}).get("requires-python")
     if specifier:
         return specifier, f"{pyproject_path} requires-python"
+    poetry_python = pyproject.get("tool", {}).get("poetry", {}).get("dependencies", {}).get("python")
+    if isinstance(poetry_python, str) and poetry_specifier(poetry_python):
+        return poetry_specifier(poetry_python), f"{pyproject_path} [tool.poetry.dependencies] python"
     pinned_path = posixpath.join(folder, ".python-version")
     version = (source.read(pinned_path) or b"").decode(errors="replace").strip()
     if re.fullmatch(r"\d+\.\d+", version):
@@ -68,6 +80,26 @@ def _requires_python(source: PackedSource, folder: str) -> tuple[Optional[str], 
     if re.fullmatch(r"\d+\.\d+\.\d+", version):
         return f"=={version}", pinned_path
     return None, None
+
+
+def poetry_specifier(constraint: str) -> Optional[str]:
+    """A Poetry version constraint as a PEP 440 specifier set: "^3.11" is ">=3.11,<4", "~3.11"
+    is ">=3.11,<3.12", one already in PEP 440 stays as it is; None for anything else."""
+    parts = []
+    for clause in constraint.split(","):
+        clause = clause.strip()
+        caret = re.fullmatch(r"\^(\d+)(\.\d+){0,2}", clause)
+        tilde = re.fullmatch(r"~(\d+)\.(\d+)(\.\d+)?", clause)
+        if caret and int(caret.group(1)) > 0:
+            parts.append(f">={clause[1:]},<{int(caret.group(1)) + 1}")
+        elif tilde:
+            parts.append(f">={clause[1:]},<{tilde.group(1)}.{int(tilde.group(2)) + 1}")
+        else:
+            parts.append(clause)
+    try:
+        return str(SpecifierSet(",".join(parts))) or None
+    except InvalidSpecifier:
+        return None
 
 
 def _requirements_material(source: PackedSource, path: str) -> bytes:
@@ -91,10 +123,6 @@ def _chosen_file(settings: Settings, source: PackedSource) -> Optional[str]:
         if "requirements.txt" not in source.names:
             raise DeploySettingsError("django_pip_install_requirements: the source has no requirements.txt")
         return "requirements.txt"
-    if "poetry.lock" in source.names and "uv.lock" not in source.names:
-        raise DeploySettingsError(
-            "django_dependency_file: poetry.lock cannot be installed as locked here; export it "
-            "(poetry export -o requirements.txt) and set django_dependency_file = \"requirements.txt\"")
     for name in AUTO_ORDER:
         if name == "pyproject.toml" and not _pyproject(source, name).get("project", {}).get("dependencies"):
             continue
@@ -115,11 +143,18 @@ def plan_dependencies(settings: Settings, source: PackedSource) -> DependencyPla
         if posixpath.join(folder, "pyproject.toml") not in source.names:
             raise DeploySettingsError(f"django_dependency_file: {path} has no pyproject.toml beside it")
         return DependencyPlan("uv.lock", path, source.read(path) or b"", requires_python, python_source)
+    if name == "poetry.lock":
+        pyproject = posixpath.join(folder, "pyproject.toml")
+        if pyproject not in source.names:
+            raise DeploySettingsError(f"django_dependency_file: {path} has no pyproject.toml beside it")
+        # The groups (what "main" holds) are in pyproject.toml: both decide the virtualenv.
+        material = (source.read(pyproject) or b"") + b"\0" + (source.read(path) or b"")
+        return DependencyPlan("poetry.lock", path, material, requires_python, python_source)
     if name == "pyproject.toml":
         return DependencyPlan("pyproject.toml", path, source.read(path) or b"", requires_python, python_source)
     if not name.endswith(".txt"):
-        raise DeploySettingsError(f"django_dependency_file: {path} is not a uv.lock, pyproject.toml or "
-                                  "requirements .txt file")
+        raise DeploySettingsError(f"django_dependency_file: {path} is not a uv.lock, poetry.lock, pyproject.toml "
+                                  "or requirements .txt file")
     material = _requirements_material(source, path)
     return DependencyPlan("requirements", path, material, requires_python, python_source,
                           hashes=b"--hash=" in (source.read(path) or b""))
@@ -164,6 +199,15 @@ def install_commands(plan: DependencyPlan, release_dir: str, venv: str, uv: str,
         # virtualenv is shared by releases whose lock is the same.
         commands.append(f"{common} UV_PROJECT_ENVIRONMENT={q(venv)} {uv} sync --quiet --locked --no-dev "
                         f"--no-install-project --compile-bytecode --python {python} --project {q(project)}")
+    elif plan.kind == "poetry.lock":
+        project = f"{release_dir}/{posixpath.dirname(plan.file)}".rstrip("/")
+        exported = f"{q(venv)}/{POETRY_EXPORTED}"
+        # Poetry checks that the lock matches pyproject.toml (as `uv sync --locked` does) and
+        # writes the main group's pins with their hashes, which uv verifies as it installs them.
+        commands.append(f"{common} {uv} tool run --quiet --from {POETRY} --with {POETRY_EXPORT} poetry export "
+                        f"--no-interaction --no-ansi --only main --format requirements.txt --directory {q(project)} "
+                        f"--output {exported} && "
+                        f"{common} {uv} pip install --quiet --compile-bytecode --python {python} -r {exported}")
     elif plan.kind in ("pyproject.toml", "requirements"):
         hashes = " --require-hashes" if plan.hashes else ""
         commands.append(f"{common} {uv} pip install --quiet --compile-bytecode --python {python}{hashes} "

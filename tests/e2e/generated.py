@@ -1,5 +1,5 @@
 """Projects made by the ecosystem's own tools, as a team starts them: `django-admin startproject`,
-`wagtail start`, and a uv project (`uv init`, `uv add`). Settings are changed only where the
+`wagtail start`, a uv project (`uv init`, `uv add`) and a Poetry project (`poetry init`, `poetry add`). Settings are changed only where the
 tools' own docs say to read a value from the environment (or to add Celery)."""
 
 from __future__ import annotations
@@ -7,6 +7,8 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+
+from deploys.djangoapp.dependencies import POETRY
 
 BIN = Path(sys.executable).parent
 
@@ -78,4 +80,19 @@ def uv_project(folder: Path) -> Path:
     (folder / "shop" / "tasks.py").write_text(TASKS)
     init = folder / "shop" / "__init__.py"
     init.write_text('from .celery import app as celery_app\n\n__all__ = ("celery_app",)\n')
+    return folder
+
+
+def poetry(*arguments, cwd: Path) -> None:
+    """Poetry, the version the deploy exports locks with, run by uv as a team's `pipx run` would."""
+    _run(BIN / "uv", "tool", "run", "--quiet", "--from", POETRY, "poetry", "--no-interaction", *arguments, cwd=cwd)
+
+
+def poetry_project(folder: Path) -> Path:
+    """`poetry init` + `poetry add` (pyproject.toml and poetry.lock, a dev group), a startproject in it."""
+    folder.mkdir(parents=True)
+    poetry("init", "--name", "mysite", "--python", ">=3.11", "--author", "Team <team@example.test>",
+           "--dependency", "django==5.2.*", cwd=folder)
+    poetry("add", "--lock", "--group", "dev", "pytest==8.*", cwd=folder)
+    _run(BIN / "django-admin", "startproject", "mysite", ".", cwd=folder)
     return folder

@@ -1,12 +1,13 @@
-"""Stock projects, made by the ecosystem's tools in the test, deploy by configuration alone: the
-home page and an admin stylesheet over HTTPS, a row written on the host survives a release and a
-rollback, a release with the same dependencies installs nothing, and a worker that cannot start
-fails its release."""
+"""Stock projects, made by the ecosystem's tools in the test (startproject, wagtail, uv, Poetry),
+deploy by configuration alone: the home page and an admin stylesheet over HTTPS, a row written on
+the host survives a release and a rollback, a release with the same dependencies installs nothing,
+and a worker that cannot start fails its release."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -88,6 +89,34 @@ def test_django_admin_startproject_with_sqlite_in_base_dir(start_hosts, tmp_path
     release_rollback_keep_row(host, fleet_file, "mysite", folder, "mysite")
     snapshots = host.exec("ls /srv/www/mysite/snapshots").stdout.split()
     assert "v1.sqlite3" in snapshots  # the first migrations were snapshotted, of the shared file
+
+
+def test_poetry_project_installs_its_lock_without_dev_groups(start_hosts, tmp_path):
+    folder = generated.poetry_project(tmp_path / "mysite")
+    data = project_data("mysite", folder, "mysite.settings")
+    (host,), fleet_file = start_hosts("web1", data=data)
+
+    first = run_pyinfra(fleet_file, "deploys/all.py", data={"release_id": "v1"})
+    assert first.returncode == 0, first.output
+    assert "poetry.lock" in first.output  # installed from the lock
+    assert "The install worked successfully!" in https_get(host, "/").text
+    assert https_get(host, ADMIN_CSS).status_code == 200
+    locked = next(package["version"] for package in tomllib.loads((folder / "poetry.lock").read_text())["package"]
+                  if package["name"] == "django")
+    assert manage(host, "mysite", "import django; print(django.__version__)") == locked
+    venv = "/srv/www/mysite/current/.venv"
+    assert host.exec(f"{venv}/bin/python -c 'import pytest'", check=False).returncode != 0  # no dev group
+    assert "--hash=sha256:" in host.exec(f"cat {venv}/requirements-from-poetry.lock.txt").stdout
+
+    release_rollback_keep_row(host, fleet_file, "mysite", folder, "mysite")
+
+    # A pyproject.toml changed without `poetry lock`: Poetry's own words, and v1 serves on.
+    pyproject = folder / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"django (==5.2.*)"', '"django (==5.2.*)",\n    "requests"'))
+    stale = run_pyinfra(fleet_file, "deploys/release.py", data={"release_id": "v3"})
+    assert stale.returncode != 0
+    assert "changed significantly since poetry.lock was last generated" in stale.output
+    assert live(host, "mysite") == "v1" and https_get(host, "/").headers["X-Release-Id"] == "v1"
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from deploys.djangoapp.dependencies import (
     dependency_hash,
     install_commands,
     plan_dependencies,
+    poetry_specifier,
     python_mismatch,
 )
 from deploys.djangoapp.environment import (
@@ -95,18 +96,58 @@ def test_pyproject_without_a_lock_and_requirements_with_hashes(tmp_path):
     assert commands[1].endswith("'whitenoise==6.*'")  # extras on top, quoted
 
 
-def test_a_named_file_a_seed_switch_and_poetry(tmp_path):
+def test_a_named_file_a_seed_switch_and_none(tmp_path):
     packed = source(tmp_path, {"requirements/production.txt": b"django\n", "requirements/base.txt": b"x\n",
-                               "poetry.lock": b"", "pyproject.toml": b"[tool.poetry]\n"})
+                               "pyproject.toml": b"[tool.poetry]\n"})
     plan = plan_dependencies(settings(django_dependency_file="requirements/production.txt"), packed)
     assert plan.file == "requirements/production.txt" and b"requirements/base.txt" in plan.key_material
-    with pytest.raises(DeploySettingsError, match="poetry export"):
-        plan_dependencies(settings(), packed)
     with pytest.raises(DeploySettingsError, match="not in the release source"):
         plan_dependencies(settings(django_dependency_file="nope.txt"), packed)
     with pytest.raises(DeploySettingsError, match="django_pip_install_requirements"):
         plan_dependencies(settings(django_pip_install_requirements=True), packed)
     assert plan_dependencies(settings(django_dependency_file="none"), packed).kind == "none"
+
+
+POETRY_PYPROJECT = b'[tool.poetry]\nname = "site"\n\n[tool.poetry.dependencies]\npython = "^3.11"\ndjango = "5.2.*"\n'
+
+
+def test_a_poetry_lock_is_exported_by_pinned_poetry_and_installed_by_uv(tmp_path):
+    packed = source(tmp_path / "a", {"pyproject.toml": POETRY_PYPROJECT, "poetry.lock": b"# lock 1\n",
+                                     "requirements.txt": b"django\n"})
+    plan = plan_dependencies(settings(), packed)
+    assert (plan.kind, plan.file) == ("poetry.lock", "poetry.lock")  # before requirements.txt
+    assert (plan.requires_python, plan.python_source) == ("<4,>=3.11", "pyproject.toml [tool.poetry.dependencies] python")
+    assert python_mismatch(settings(), plan, "3.10.12") and python_mismatch(settings(), plan, "3.11.2") is None
+    [command] = install_commands(plan, "/srv/r/1", "/srv/venvs/abc", "/opt/uv", [])
+    export, install = command.split(" && ")
+    assert "tool run" in export and "--from poetry==2.5.1 --with poetry-plugin-export==1.10.1 poetry export" in export
+    assert "--only main" in export and "--directory /srv/r/1 " in export
+    assert "--output /srv/venvs/abc/requirements-from-poetry.lock.txt" in export
+    assert "uv pip install" in install and install.endswith("-r /srv/venvs/abc/requirements-from-poetry.lock.txt")
+    assert "--require-hashes" not in install  # a path or git dependency has no hash; uv checks those given
+    # The lock and the groups in pyproject.toml key the virtualenv; a uv.lock beside it wins.
+    relocked = plan_dependencies(settings(), source(tmp_path / "b", {"pyproject.toml": POETRY_PYPROJECT,
+                                                                     "poetry.lock": b"# lock 2\n"}))
+    regrouped = plan_dependencies(settings(), source(tmp_path / "c", {
+        "pyproject.toml": POETRY_PYPROJECT + b"\n[tool.poetry.group.dev.dependencies]\npytest = \"*\"\n",
+        "poetry.lock": b"# lock 1\n"}))
+    keys = {dependency_hash(settings(), each) for each in (plan, relocked, regrouped)}
+    assert len(keys) == 3
+    both = plan_dependencies(settings(), source(tmp_path / "d", {"pyproject.toml": UV_PYPROJECT,
+                                                                 "uv.lock": b"version = 1\n", "poetry.lock": b""}))
+    assert both.kind == "uv.lock"
+    nested = plan_dependencies(settings(django_dependency_file="backend/poetry.lock"), source(
+        tmp_path / "e", {"backend/pyproject.toml": POETRY_PYPROJECT, "backend/poetry.lock": b""}))
+    assert "--directory /srv/r/1/backend " in install_commands(nested, "/srv/r/1", "/v", "uv", [])[0]
+    with pytest.raises(DeploySettingsError, match="no pyproject.toml beside it"):
+        plan_dependencies(settings(), source(tmp_path / "f", {"poetry.lock": b""}))
+
+
+@pytest.mark.parametrize(("constraint", "specifier"), [
+    ("^3.11", "<4,>=3.11"), ("~3.11", "<3.12,>=3.11"), (">=3.10,<3.14", "<3.14,>=3.10"),
+    ("^3.11.2", "<4,>=3.11.2"), ("3.11", None), ("*", None)])
+def test_poetrys_python_constraints_as_pep_440(constraint, specifier):
+    assert poetry_specifier(constraint) == specifier
 
 
 def test_the_python_the_project_asks_for_is_checked_with_one_clear_error(tmp_path):
