@@ -19,27 +19,39 @@ from tests.conftest import https_get, run_pyinfra
 
 LIVE_IMAGE = fleet.prepared_image("example-live")
 ROOT = "/srv/www/guestbook"
+# The same, served by gunicorn: the fault matrix's cases for an app server that restarts.
+GUNICORN_DATA = {"app_server": "gunicorn"}
+GUNICORN_LIVE_IMAGE = fleet.prepared_image("example-live-gunicorn")
 
 
-@pytest.fixture(scope="session")
-def live_image(fleet_key, tmp_path_factory) -> str:
-    """A host (the `prepare` service) with all.py deployed, committed as an image, once per test
+def prepare_live_image(fleet_key, tmp_path_factory, image: str, data: dict | None = None) -> str:
+    """A host (the `prepare` service) with all.py deployed, committed as `image`, once per test
     run: the first pytest-xdist worker to need it prepares it while the others wait."""
-    with run_wide_once(tmp_path_factory, "live-image") as done:
+    with run_wide_once(tmp_path_factory, image.split(":")[-1]) as done:
         if not done.exists():
             group = fleet.HostGroup(f"prepare{uuid.uuid4().hex[:8]}", fleet_key)
             try:
-                (host,) = group.start("prepare", image=fleet.ensure_image("bookworm"))
+                (host,) = group.start("prepare", image=fleet.ensure_image("bookworm"), data=data)
                 host.name = "web1"  # the name the tests' hosts started from the image have
                 fleet_file = fleet.write_fleet_file(tmp_path_factory.mktemp("prepare") / "fleet.json", fleet_key,
                                                     [host])
                 deployed = run_pyinfra(fleet_file, "deploys/all.py")
                 assert deployed.returncode == 0, deployed.output
-                fleet.snapshot(host, LIVE_IMAGE)
+                fleet.snapshot(host, image)
             finally:
                 group.remove()
-            done.write_text(LIVE_IMAGE)
-    return LIVE_IMAGE
+            done.write_text(image)
+    return image
+
+
+@pytest.fixture(scope="session")
+def live_image(fleet_key, tmp_path_factory) -> str:
+    return prepare_live_image(fleet_key, tmp_path_factory, LIVE_IMAGE)
+
+
+@pytest.fixture(scope="session")
+def gunicorn_live_image(fleet_key, tmp_path_factory) -> str:
+    return prepare_live_image(fleet_key, tmp_path_factory, GUNICORN_LIVE_IMAGE, GUNICORN_DATA)
 
 
 @contextmanager

@@ -16,7 +16,7 @@ import pytest
 
 from tests import fleet
 from tests.conftest import REPO, https_get, run_pyinfra
-from tests.e2e.conftest import live_release, manage, under_load
+from tests.e2e.conftest import GUNICORN_DATA, live_release, manage, under_load
 from tests.e2e.sources import example_source
 
 pytestmark = pytest.mark.e2e
@@ -61,9 +61,22 @@ BROKEN_RELEASES = {
 }
 
 
+@pytest.fixture(params=["uwsgi", "gunicorn"])
+def app_server_live_host(request, start_hosts):
+    """(host, fleet file) of a host serving the example app, v1, with uWSGI (a graceful reload)
+    or gunicorn (a restart, its socket held by systemd)."""
+    if request.param == "uwsgi":
+        return request.getfixturevalue("live_host")
+    (host,), fleet_file = start_hosts("web1", image=request.getfixturevalue("gunicorn_live_image"),
+                                      data=GUNICORN_DATA)
+    assert host.exec("systemctl is-active gunicorn-guestbook uwsgi-guestbook", check=False).stdout.split() == \
+        ["active", "inactive"]
+    return host, fleet_file
+
+
 @pytest.mark.parametrize("fault", list(BROKEN_RELEASES))
-def test_a_broken_release_leaves_the_live_one_serving(live_host, tmp_path, fault):
-    host, fleet_file = live_host
+def test_a_broken_release_leaves_the_live_one_serving(app_server_live_host, tmp_path, fault):
+    host, fleet_file = app_server_live_host
     v1 = live_release(host)
     write_rows(host)
     changes, data, told = BROKEN_RELEASES[fault]
@@ -85,16 +98,16 @@ KILL_POINTS = {
     "during the migration": ("Release | Migrate the database", 2, {"previous"}, {"slow_migration": True}),
     # The switch command may or may not have reached the host before the kill.
     "after the migration": ("Release | Switch to release", 0, {"previous", "new"}, {}),
-    # Killed while the new release starts: uWSGI's graceful reload and the health check take
-    # under a second; the run ends soon after them.
+    # Killed while the new release starts: uWSGI's graceful reload (or gunicorn's restart) and
+    # the health check take about a second; the run ends soon after them.
     "during the switch": ("Release | Switch to release", 0.4, {"previous", "new"}, {}),
     "right after the switch": ("Release | Record the release", 0, {"new"}, {}),
 }
 
 
 @pytest.mark.parametrize("point", list(KILL_POINTS))
-def test_a_killed_run_leaves_the_site_serving_and_a_stale_lock(live_host, tmp_path, point):
-    host, fleet_file = live_host
+def test_a_killed_run_leaves_the_site_serving_and_a_stale_lock(app_server_live_host, tmp_path, point):
+    host, fleet_file = app_server_live_host
     v1 = live_release(host)
     write_rows(host)
     marker, delay, may_serve, changes = KILL_POINTS[point]
