@@ -105,7 +105,7 @@ maintenance_page = None  # HTML text or local path of the page served with the 5
 maintenance_allow = []  # IP addresses or networks still served the site in maintenance (the host itself always is), e.g. ["203.0.113.7"].
 
 # --- Notifications -----------------------------------------------------------------------
-deploy_notify_url = []  # Webhooks (e.g. Slack's) POSTed JSON after each release, rollback and failed run; secret: never shown.
+deploy_notify_url = []  # Webhooks (e.g. Slack's) POSTed JSON after each release, rollback and failed run, a failed backup, and a certificate renewal that fails or works again; secret: never shown.
 
 # --- Several hosts (inventory groups web, worker, db; a host in none of them holds all three) ---
 private_address = None  # This host's IP address on the fleet's private network; needed when there are several hosts.

@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from pyinfra import host, logger
 from pyinfra.api import FactBase, deploy
 from pyinfra.api.exceptions import OperationError
-from pyinfra.facts.files import Directory, File
+from pyinfra.facts.files import Directory
 from pyinfra.operations import files, python, systemd
 from pyinfra.operations.util import any_changed
 
@@ -34,7 +34,7 @@ from .context import current_settings, rendered, template, write_files
 from .database import postgres_connect, snapshot_commands
 from .host_files import HostFile, absent
 from .lock import hold_lock, let_go, wait_while
-from .operations import secret_file
+from .notifications import notify_program
 from .refresh import remove_units
 from .settings import DeployRefused, Settings
 
@@ -82,31 +82,16 @@ def restic_environment(settings: Settings) -> str:
     return f"export RESTIC_REPOSITORY={q(settings.backup_repository)}"
 
 
-def notify_file(settings: Settings) -> str:
-    """The webhooks a failed backup is announced to (deploy_notify_url, one URL a line): secrets,
-    root's and the app group's alone."""
+def legacy_notify_file(settings: Settings) -> str:
+    """Where the webhooks of a failed backup were kept before bin/notify (notifications.py) took
+    over: removed where an earlier deploy left it."""
     return f"{state_dir(settings)}/notify"
 
 
 def failure_notice(settings: Settings) -> list[str]:
-    """Lines of bin/backup's exit handler: a failed backup POSTed to each webhook of the notify
-    file (the notice notifications.py sends after a failed release, with action "backup"); a
-    webhook that fails is named by its host alone, never with its path or credentials."""
-    where = f"{settings.websiteproject} ({settings.url})"
-    payload = ('{"project": "%s", "url": "%s", "action": "backup", "outcome": "failed", "host": "%%s", '
-               '"detail": "%%s", "text": "%s: backup failed on %%s: %%s"}') % (settings.websiteproject, settings.url,
-                                                                             where)
-    notify = q(notify_file(settings))
-    return [
-        f'  if [ "$code" -ne 0 ] && [ -f {notify} ]; then',
-        f"    payload=$(printf {q(payload)} \"$(uname -n)\" \"$result\" \"$(uname -n)\" \"$result\")",
-        "    while read -r url; do",
-        '      curl -fsS -m 10 -o /dev/null -H "Content-Type: application/json" --data-binary "$payload" "$url" '
-        '2>/dev/null || { where=${url#*://}; where=${where%%/*}; '
-        'echo "notification not delivered: webhook at ${where##*@}" >&2; }',
-        f"    done < {notify}",
-        "  fi",
-    ]
+    """Lines of bin/backup's exit handler: a failed backup announced to the webhooks by bin/notify
+    (action "backup", outcome "failed", the result as detail)."""
+    return [f'  if [ "$code" -ne 0 ]; then {q(notify_program(settings))} backup failed "$result" || true; fi']
 
 
 def keep_flags(settings: Settings) -> str:
@@ -294,12 +279,8 @@ def backup_units(settings: Settings) -> None:
     if settings.backup_repository.startswith("/"):
         files.directory(name=f"Backup repository folder {settings.backup_repository}",
                         path=settings.backup_repository, user=user, group=group, mode="700")
-    if settings.deploy_notify_url:
-        secret_file(name=f"Webhooks of a failed backup in {notify_file(settings)}", path=notify_file(settings),
-                    content="".join(f"{url}\n" for url in settings.deploy_notify_url), user="root", group=group,
-                    mode="640")
-    elif host.get_fact(File, path=notify_file(settings)):
-        files.file(name=f"Remove {notify_file(settings)}", path=notify_file(settings), present=False)
+    absent(name=f"No webhooks file of an earlier deploy in {state_dir(settings)}",
+           paths=[legacy_notify_file(settings)])
     service_file, timer_file = unit_files(settings)
     service = write_files(f"the backup script and service ({backup_service(settings)})", [
         HostFile(backup_script_path(settings), backup_script(settings).encode(), "755"),

@@ -34,6 +34,7 @@ from pyinfra.operations import files, server, systemd
 
 from .context import template, write_files
 from .host_files import HostFile, absent
+from .notifications import notify_program
 from .refresh import remove_units
 from .settings import Settings
 
@@ -160,7 +161,8 @@ def timer_paths(settings: Settings) -> list[str]:
 
 
 def renewal_recorder(settings: Settings) -> None:
-    template("certificates/record-result.sh.j2", settings.certificate_renewal_recorder, settings, mode="755")
+    template("certificates/record-result.sh.j2", settings.certificate_renewal_recorder, settings, mode="755",
+             notify=q(notify_program(settings)))
 
 
 def sync_source(settings: Settings, fetchers: list[tuple[str, str]]) -> None:

@@ -2,6 +2,10 @@
 per run, from the control machine, with a Slack-compatible `text` field. A webhook's URL is a
 secret (Slack's carry their token): it is never shown; an error names the webhook's host only. A
 webhook that fails never fails the deploy: its error is shown and the run goes on.
+
+What happens on a host between runs (a backup that fails, a certificate renewal that fails or
+works again) is announced from the host by bin/notify (notifier_file), to the same webhooks,
+listed in a secret file beside the project's secrets.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from pyinfra import host, logger, state
 from pyinfra.operations import python
 
 from . import failure
-from .context import only
+from .context import only, rendered
+from .host_files import HostFile, absent
+from .operations import secret_file
 from .lock import OPERATOR
 from .settings import Settings
 
@@ -85,3 +91,30 @@ def notify_when_done(settings: Settings, action: str, outcome: str, release_id: 
         failure.on_run_failure(state, lambda: _send(settings, prefix, "failed", **facts))
     python.call(name="Notify deploy_notify_url", function=_send, settings=settings, prefix=host.print_prefix,
                 outcome=outcome, **facts, _if=only(settings.runs_migrations))
+
+
+def notify_program(settings: Settings) -> str:
+    """bin/notify ACTION OUTCOME DETAIL: a notice to the webhooks, from the host."""
+    return f"{settings.project_root}/bin/notify"
+
+
+def webhooks_file(settings: Settings) -> str:
+    """The webhooks bin/notify posts to, one URL a line: root's and the app group's alone, as
+    backups run as the app user."""
+    return f"{settings.project_root}/notify-webhooks"
+
+
+def notifier_file(settings: Settings) -> HostFile:
+    """bin/notify, written with the project's other programs."""
+    return rendered("notifications/notify.py.j2", notify_program(settings), settings, mode="755",
+                    webhooks=webhooks_file(settings))
+
+
+def host_webhooks(settings: Settings) -> None:
+    """The webhooks bin/notify posts to when deploy_notify_url has any; else no such file."""
+    if settings.deploy_notify_url:
+        secret_file(name=f"Webhooks of the host's own notices in {webhooks_file(settings)}",
+                    path=webhooks_file(settings), content="".join(f"{url}\n" for url in settings.deploy_notify_url),
+                    user="root", group=settings.uwsgi_group, mode="640")
+    else:
+        absent(name=f"No webhooks in {webhooks_file(settings)}", paths=[webhooks_file(settings)])

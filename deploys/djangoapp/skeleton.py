@@ -27,6 +27,7 @@ from .host_files import HostFile
 from .host_prep import finish_host_prep
 from .lock import hold_lock, let_go
 from .maintenance import maintenance_page
+from .notifications import host_webhooks, notifier_file
 from .operations import (
     apache_enabled,
     folders,
@@ -78,7 +79,9 @@ def _secrets_and_tools(settings: Settings):
         rendered("app/release-history.py.j2", f"{bin_dir}/release-history", settings, mode="755"),
         rendered("app/inspect-release.py.j2", f"{bin_dir}/inspect-release.py", settings, mode="644"),
         rendered("app/link-shared.py.j2", f"{bin_dir}/link-shared.py", settings, mode="755"),
+        notifier_file(settings),
     ])
+    host_webhooks(settings)
     return secret_file(
         name=f"Secrets in {settings.secret_file}",
         path=settings.secret_file,

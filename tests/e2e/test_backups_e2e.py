@@ -38,14 +38,6 @@ STATE = "/var/lib/django-deploy/backups/guestbook"
 CACHE = "/var/cache/django-deploy/restic/guestbook"
 
 
-def network_gateway(host: fleet.TestHost) -> str:
-    """The address of this machine on the host's compose network."""
-    network = subprocess.run(["docker", "inspect", "-f", "{{range $name, $_ := .NetworkSettings.Networks}}{{$name}}{{end}}",
-                              host.container], check=True, capture_output=True, text=True).stdout.strip()
-    return subprocess.run(["docker", "network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", network],
-                          check=True, capture_output=True, text=True).stdout.strip()
-
-
 @contextmanager
 def s3_server(address: str, bucket: str):
     """moto_server listening on `address` (the hosts reach it there), with an empty bucket; it
@@ -101,7 +93,7 @@ def wait_for_backup(host, after: list[str], timeout: float = 120) -> list[str]:
 def test_backups_go_off_the_host_and_rebuild_a_lost_one(start_hosts, live_image, tmp_path):
     started = time.monotonic()
     (old,), fleet_file = start_hosts("web1", image=live_image)
-    with s3_server(network_gateway(old), "backups") as (endpoint, s3):
+    with s3_server(fleet.network_gateway(old), "backups") as (endpoint, s3):
         data = {"backup_repository": f"s3:{endpoint}/backups/guestbook", "backup_keep": json.dumps({"daily": 1}),
                 "django_environment_variables": json.dumps(SECRETS)}
         outputs = []
@@ -161,7 +153,7 @@ def test_backups_go_off_the_host_and_rebuild_a_lost_one(start_hosts, live_image,
         (new,), fleet_file = start_hosts("web2")
         data["backup_schedule"] = "daily"
         # A failed backup is announced to the webhooks of deploy_notify_url, from the host.
-        webhook = Receiver(address=network_gateway(new))
+        webhook = Receiver(address=fleet.network_gateway(new))
         data["deploy_notify_url"] = json.dumps([f"{webhook.url}/hooks/T0KEN"])
         rebuilt = run_pyinfra(fleet_file, "deploys/all.py", data=data)
         outputs.append(rebuilt.output)

@@ -1,7 +1,8 @@
 """One certificate from an ACME CA for two web hosts behind one name, against a real ACME server
 (Debian's pebble on the test's network): web1 asks for it, web2 passes the CA's challenges on to
 web1 and fetches the certificate from it; a renewal on web1 reaches web2 through web2's own
-timer's service, and a failing renewal shows in status.py; web2 then moves from Apache to nginx.
+timer's service, and a failing renewal shows in status.py and reaches the webhooks when it starts
+failing and when it works again; web2 then moves from Apache to nginx.
 Lean on purpose: web1 (web and db, nginx), web2 (web), no release: the certificate is the
 skeleton's."""
 
@@ -17,7 +18,9 @@ from cryptography.x509.oid import NameOID
 
 from tests import fleet
 from tests.conftest import run_pyinfra
+from tests.e2e.conftest import world_readable_files_containing
 from tests.e2e.pebble import SITE, pebble_intermediate, served_certificate, start_pebble, wait_until
+from tests.receiver import Receiver
 
 pytestmark = pytest.mark.e2e
 
@@ -31,6 +34,12 @@ KNOWN_HOSTS = "/etc/django-deploy/acme/guestbook-sync-known-hosts"
 def names(certificate: x509.Certificate) -> list[str]:
     return certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
         x509.DNSName)
+
+
+def renewal_notices(webhook: Receiver) -> list[tuple[str, str]]:
+    """(host, outcome and detail) of each certificate renewal notice the webhook got, in order."""
+    return [(body["host"], f"{body['outcome']} {body['detail']}") for path, _, body in webhook.received
+            if path == "/hooks/T0KEN" and body["action"] == "certificate renewal"]
 
 
 def passed_on(issuer: fleet.TestHost, other: fleet.TestHost) -> str:
@@ -47,7 +56,10 @@ def test_web_hosts_behind_one_name_serve_one_certificate_renewed_on_the_first(st
     (acme,), _ = start_hosts("acme")
     directory_root = start_pebble(acme)
     hosts, _ = start_hosts("web1", "web2")
+    # The webhooks hear of renewals from the hosts themselves.
+    webhook = Receiver(address=fleet.network_gateway(hosts[0]))
     fleet.give_roles(hosts, ROLES, {
+        "deploy_notify_url": [f"{webhook.url}/hooks/T0KEN"],
         "url": SITE, "acme_extra_domains": [SECOND_NAME], "acme_email": "ops@example.test",
         "acme_directory": "https://acme:14000/dir", "acme_ca_certificate": directory_root,
         "database": "postgresql", "django_environment_variables": {"DJANGO_DB_PASSWORD": "acme-fleet-db-password"}})
@@ -113,6 +125,14 @@ def test_web_hosts_behind_one_name_serve_one_certificate_renewed_on_the_first(st
                      shown.output), shown.output
     assert re.search(rf"\[web2\].*warning: certificate renewal failing since \S+Z \({SYNC_SERVICE[:-8]}\): "
                      r".*(Host key verification failed|HOST IDENTIFICATION)", shown.output), shown.output
+    wait_until(lambda: len(renewal_notices(webhook)) == 2, "the failing renewals' notices")
+    failing = dict(renewal_notices(webhook))
+    assert re.fullmatch(r"failed certbot: .*(acme|14000).*", failing["web1"], re.S), failing
+    assert re.fullmatch(rf"failed {SYNC_SERVICE[:-8]}: .*(Host key verification failed|HOST IDENTIFICATION).*",
+                        failing["web2"], re.S), failing
+    for host in hosts:
+        assert world_readable_files_containing(host, "T0KEN") == [], host.name
+    assert web1.exec("systemctl start certbot.service", check=False).returncode != 0  # failing still
     # Working again: the warnings go.
     web1.exec("cat /tmp/hosts.saved > /etc/hosts")
     web1.exec("systemctl start certbot.service")
@@ -121,6 +141,11 @@ def test_web_hosts_behind_one_name_serve_one_certificate_renewed_on_the_first(st
     shown = run_pyinfra(fleet_file, "deploys/status.py")
     assert "certificate: issuer=CN = Pebble Intermediate CA" in shown.output and "failing" not in shown.output, \
         shown.output
+    # A second failing run said nothing more; working again is announced once per host.
+    wait_until(lambda: len(renewal_notices(webhook)) == 4, "the notices of renewals working again")
+    assert sorted(renewal_notices(webhook)[2:]) == [("web1", "works again certbot"),
+                                                    ("web2", f"works again {SYNC_SERVICE[:-8]}")]
+    webhook.close()
 
     # web2 moves to nginx: it passes the challenges on to web1 as Apache did, and gets the
     # certificate into nginx's folder in the same run.

@@ -200,6 +200,14 @@ def snapshot(host: TestHost, image: str) -> str:
     return image
 
 
+def network_gateway(host: TestHost) -> str:
+    """The address of this machine on the host's compose network."""
+    network = subprocess.run(["docker", "inspect", "-f", "{{range $name, $_ := .NetworkSettings.Networks}}{{$name}}{{end}}",
+                              host.container], check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(["docker", "network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", network],
+                          check=True, capture_output=True, text=True).stdout.strip()
+
+
 def prepared_image(name: str) -> str:
     """The image name of a prepared host of this checkout."""
     return f"webapp-testhost:{name}-{CHECKOUT_TAG}"

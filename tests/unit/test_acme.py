@@ -206,12 +206,16 @@ def test_status_warns_of_a_certificate_near_its_end_and_of_a_failing_renewal(tmp
     # The recorder (run by systemd after each renewal run) notes the first failure and its cause,
     # keeps that date while it fails, and a success clears it.
     web1, _ = fleet_of_two()
-    recorder = render_template("certificates/record-result.sh.j2", s=web1).replace(
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    # bin/notify stands in: it notes what it was asked to announce.
+    notices = tmp_path / "notices"
+    (fake_bin / "notify").write_text(f"#!/bin/sh\nprintf '%s|' \"$@\" >> {notices}\necho >> {notices}\n")
+    (fake_bin / "notify").chmod(0o755)
+    recorder = render_template("certificates/record-result.sh.j2", s=web1, notify=str(fake_bin / "notify")).replace(
         web1.certificate_renewal_failure, str(failing))
     script = tmp_path / "record.sh"
     script.write_text(recorder)
-    fake_bin = tmp_path / "bin"
-    fake_bin.mkdir()
     (fake_bin / "journalctl").write_text("#!/bin/sh\necho 'Renewing an existing certificate'\n"
                                          "echo 'Failed to renew certificate mysite with error: acme:14000 refused'\n")
     (fake_bin / "journalctl").chmod(0o755)
@@ -228,6 +232,11 @@ def test_status_warns_of_a_certificate_near_its_end_and_of_a_failing_renewal(tmp
            "certbot ended with timeout" in shown, shown
     assert run_sh(f"sh {script} certbot", SERVICE_RESULT="success", **env).returncode == 0
     assert not failing.exists()
+    assert run_sh(f"sh {script} certbot", SERVICE_RESULT="success", **env).returncode == 0
+    # The webhooks heard when it started failing (once, however long it failed) and when it worked again.
+    assert notices.read_text().splitlines() == [
+        "certificate renewal|failed|certbot: Failed to renew certificate mysite with error: acme:14000 refused|",
+        "certificate renewal|works again|certbot|"]
 
 
 def test_one_look_finds_any_trace_acme_left_and_none_on_a_host_without_it(tmp_path):

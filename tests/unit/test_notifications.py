@@ -1,7 +1,11 @@
-"""The notice a webhook gets, and how it is sent: to a receiver on the loopback."""
+"""The notice a webhook gets, and how it is sent: to a receiver on the loopback, from the control
+machine (a run's notice) and from a host (bin/notify)."""
 
 import json
+import subprocess
+import sys
 
+from deploys.djangoapp.context import render_template
 from deploys.djangoapp.notifications import notice, post
 from deploys.djangoapp.settings import problems
 from tests.receiver import Receiver
@@ -40,3 +44,33 @@ def test_webhooks_are_checked_without_showing_them():
     found = problems({**VALID, "deploy_notify_url": ["https://hooks.example.com/T0KEN", "ftp://x/T0KEN2"]})[1]
     assert found == ["deploy_notify_url: entry 2 is not an http:// or https:// URL"]
     assert settings(deploy_notify_url="https://hooks.example.com/x").deploy_notify_url == ["https://hooks.example.com/x"]
+
+
+def test_the_hosts_own_notices_reach_each_webhook_as_json_and_never_fail_the_caller(tmp_path):
+    """bin/notify, run as the backup and the certificate recorder run it: every listed webhook gets
+    the JSON (any detail, quotes and newlines included), one that fails is named by its host alone,
+    and the program ends well either way; without the webhooks file it sends nothing."""
+    webhooks = tmp_path / "notify-webhooks"
+    program = tmp_path / "notify"
+    program.write_text(render_template("notifications/notify.py.j2", s=settings(), webhooks=str(webhooks)))
+    detail = 'certbot: Failed to renew "mysite"\nwith error: 14000 $HOME `x`'
+
+    def run(*words):
+        return subprocess.run([sys.executable, str(program), *words], capture_output=True, text=True, timeout=60)
+
+    nothing = run("backup", "failed", "failed (exit 3)")
+    assert (nothing.returncode, nothing.stdout, nothing.stderr) == (0, "", "")
+    receiver = Receiver()
+    try:
+        webhooks.write_text(f"{receiver.url}/hooks/T0KEN\nhttp://user:pa55@127.0.0.1:1/hooks/GONE\n")
+        sent = run("certificate renewal", "failed", detail)
+    finally:
+        receiver.close()
+    assert sent.returncode == 0
+    [(path, kind, body)] = receiver.received
+    assert (path, kind) == ("/hooks/T0KEN", "application/json")
+    assert {key: body[key] for key in ("project", "url", "action", "outcome", "detail")} == {
+        "project": "mysite", "url": "mysite.example.com", "action": "certificate renewal", "outcome": "failed",
+        "detail": detail}
+    assert body["text"] == f"mysite (mysite.example.com): certificate renewal failed on {body['host']}: {detail}"
+    assert sent.stderr == "notification not delivered: webhook at 127.0.0.1\n"  # no path, no credentials
