@@ -20,6 +20,7 @@ django_pip_install_requirements = False  # Install requirements.txt (the seed's 
 django_dependency_file = "auto"  # uv.lock, poetry.lock, pyproject.toml or requirements.txt found at the top; or a path; or "none".
 django_linked_dirs = []  # Folders inside the release kept in shared/ across releases, e.g. ["var/cache"].
 django_linked_files = []  # Files inside the release kept in shared/ across releases, e.g. ["search.idx"].
+django_build_commands = []  # Management commands run as root in each new release before collectstatic, e.g. ["compilemessages"] (its files are built, not committed).
 django_environment_variables = {}  # Secrets: written to the secret file (DJANGO_SETTINGS_SECRET_FILE).
 django_webapplication_additional_environment_settings = {}  # Extra (non-secret) environment of the app.
 django_revision_file_pattern = None  # Release archive name, "${VAR}" taken from the environment.

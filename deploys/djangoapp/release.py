@@ -83,7 +83,8 @@ def release():
         raise DeploySettingsError(f"invalid deploy settings, nothing was changed:\nhost {host.name}:\n  - {error}")
     dependencies = dependency_hash(settings, plan)
     live = host.get_fact(ReleaseInfo, link=settings.current_link)
-    if live and (live.get("source_digest"), live.get("dependency_hash")) == (source.digest, dependencies):
+    if live and (live.get("source_digest"), live.get("dependency_hash"), live.get("build_commands", [])) == (
+            source.digest, dependencies, settings.django_build_commands):
         # Nothing to build; an install of uv all.py started is still seen through.
         tools_ready()
         host.noop(f"release {live['id']} is live and built from this same source")
@@ -107,7 +108,8 @@ def release():
     inspect_release(name="Collectstatic, bytecode, shared paths linked, deploy checks",
                     release_dir=release_dir, manage=manage, script=f"{settings.project_root}/bin/inspect-release.py",
                     link_shared=f"{settings.project_root}/bin/link-shared.py", python=f"{release_dir}/.venv/bin/python",
-                    link=settings.current_link, app_user=settings.uwsgi_user)
+                    link=settings.current_link, app_user=settings.uwsgi_user,
+                    build_commands=settings.django_build_commands)
     maintenance_while_migrating(settings, release_dir, lambda: _migrate(settings, release_id, release_dir, manage))
     switch_in_batches(settings, release_id)
     _clean_up(settings, release_id)
@@ -173,6 +175,7 @@ def _prepare(settings: Settings, source: PackedSource, release_id: str, release_
             "revision": source.revision,
             "source_digest": source.digest,
             "dependency_hash": dependencies,
+            "build_commands": settings.django_build_commands,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "operator": OPERATOR,
         },

@@ -70,9 +70,29 @@ def release_rollback_keep_row(host, fleet_file, name: str, folder: Path, package
     assert https_get(host, "/").headers["X-Release-Id"] == "v1"
 
 
+GERMAN = """msgid ""
+msgstr ""
+"Content-Type: text/plain; charset=UTF-8\\n"
+
+msgid "Deployed"
+msgstr "Ausgeliefert"
+"""
+
+
+def add_translation(folder: Path, package: str) -> None:
+    """A German catalog as a team commits it: the .po file, not the .mo that compilemessages makes."""
+    catalog = folder / "locale" / "de" / "LC_MESSAGES"
+    catalog.mkdir(parents=True)
+    (catalog / "django.po").write_text(GERMAN)
+    settings = folder / package / "settings.py"
+    settings.write_text(settings.read_text() + '\nLOCALE_PATHS = [BASE_DIR / "locale"]\n')
+
+
 def test_django_admin_startproject_with_sqlite_in_base_dir(start_hosts, tmp_path):
     folder = generated.startproject(tmp_path / "mysite")
-    data = project_data("mysite", folder, "mysite.settings", django_dependencies=["django==5.2.*"])
+    add_translation(folder, "mysite")
+    data = project_data("mysite", folder, "mysite.settings", django_dependencies=["django==5.2.*"],
+                        django_build_commands=["compilemessages"], application_additional_packages=["gettext"])
     (host,), fleet_file = start_hosts("web1", data=data)
 
     first = run_pyinfra(fleet_file, "deploys/all.py", data={"release_id": "v1"})
@@ -85,6 +105,9 @@ def test_django_admin_startproject_with_sqlite_in_base_dir(start_hosts, tmp_path
     # BASE_DIR / "db.sqlite3" is a link to the one database file in shared/db.
     assert host.exec("readlink /srv/www/mysite/current/db.sqlite3").stdout.strip() == \
         "/srv/www/mysite/shared/db/mysite.sqlite3"
+    # The build command made the catalog the repository does not hold.
+    german = "from django.utils import translation; translation.activate('de'); print(translation.gettext('Deployed'))"
+    assert manage(host, "mysite", german) == "Ausgeliefert"
 
     release_rollback_keep_row(host, fleet_file, "mysite", folder, "mysite")
     snapshots = host.exec("ls /srv/www/mysite/snapshots").stdout.split()

@@ -35,9 +35,9 @@ def release():
     shutil.rmtree(top)
 
 
-def inspect(folder: Path, between: str) -> subprocess.CompletedProcess:
+def inspect(folder: Path, between: str, build_commands: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     code = (f"exec(open({str(folder / 'inspect-release.py')!r}).read()); "
-            f"inspect_release({str(folder)!r}, {APP_USER!r}, {between!r})")
+            f"inspect_release({str(folder)!r}, {APP_USER!r}, {between!r}, {list(build_commands)!r})")
     return subprocess.run([sys.executable, "manage.py", "shell", "--verbosity", "0", "-c", code], cwd=folder,
                           capture_output=True, text=True, env={**os.environ, "HOME": "/tmp"})
 
@@ -70,3 +70,46 @@ def test_a_failed_step_between_stops_before_the_checks(release):
     assert result.returncode == 3
     assert result.stderr.splitlines()[-1] == "no shared folder"
     assert not result.stdout.strip()  # no answer: the checks never ran
+
+
+MAKE_ASSET = """from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    def add_arguments(self, parser):
+        parser.add_argument("name")
+
+    def handle(self, name, **options):
+        folder = Path(settings.BASE_DIR) / "built"
+        folder.mkdir(exist_ok=True)
+        (folder / name).write_text("made by a build command")
+"""
+
+
+def test_build_commands_run_before_collectstatic_and_a_failing_one_is_named(release):
+    """A management command of the project's (as `compress` or `compilemessages` would) makes a
+    file collectstatic then collects; a command that fails stops everything with its words."""
+    app = release / "builder"
+    (app / "management" / "commands").mkdir(parents=True)
+    for package in (app, app / "management", app / "management" / "commands"):
+        (package / "__init__.py").write_text("")
+    (app / "management" / "commands" / "makeasset.py").write_text(MAKE_ASSET)
+    settings_file = release / "mysite" / "settings.py"
+    settings_file.write_text(settings_file.read_text().replace("INSTALLED_APPS = [\n", "INSTALLED_APPS = [\n    'builder',\n", 1)
+                             + '\nSTATICFILES_DIRS = [BASE_DIR / "built"]\n')
+    (release / "built").mkdir()
+    between = f"chmod 644 {release}/db.sqlite3"
+
+    result = inspect(release, between, ("makeasset 'site.css'",))
+    assert result.returncode == 0, result.stderr
+    assert (release / ".static-collected" / "site.css").read_text() == "made by a build command"
+
+    (release / ".paths.json").unlink()  # as the release's step does before it starts Django
+    failed = inspect(release, between, ("makeasset other.css", "nosuchcommand --now"))
+    assert failed.returncode == 1
+    assert failed.stderr.splitlines()[-1] == ("django_build_commands: 'nosuchcommand --now' failed: CommandError: "
+                                              "Unknown command: 'nosuchcommand'")
+    assert (release / "built" / "other.css").exists() and not (release / ".paths.json").exists()

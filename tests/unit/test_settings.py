@@ -85,6 +85,9 @@ def test_none_means_unset_so_defaults_apply():
         ({"python_interpreter": 3.12}, "python_interpreter", "written as a string"),
         ({"python_interpreter": "3.12; id"}, "python_interpreter", "a Python version for uv"),
         ({"python_interpreter": "/usr/bin/python 3"}, "python_interpreter", "no spaces"),
+        ({"django_build_commands": ["compilemessages", "; rm -rf /"]}, "django_build_commands",
+         "'; rm -rf /' must start with the name of a management command"),
+        ({"django_build_commands": "compilemessages"}, "django_build_commands", "list"),
     ],
 )
 def test_a_bad_value_is_reported_naming_its_variable(overrides, variable, words):

@@ -7,8 +7,8 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, field_validator, model_validator
 
-from .checks import (ENV_NAME, HOSTNAME, PLAIN_PATH, SAFE_NAME, UNIX_NAME, absolute_clean_path, dotted_module,
-                     pem_or_file, positive_int)
+from .checks import (ENV_NAME, HOSTNAME, PLAIN_PATH, SAFE_NAME, UNIX_NAME, absolute_clean_path, command_problem,
+                     dotted_module, pem_or_file, positive_int)
 
 
 class ProjectInputs(BaseModel):
@@ -26,6 +26,7 @@ class ProjectInputs(BaseModel):
     django_dependency_file: str = "auto"
     django_linked_dirs: list[str] = []
     django_linked_files: list[str] = []
+    django_build_commands: list[str] = []
     django_environment_variables: dict[str, str] = {}
     django_webapplication_additional_environment_settings: dict[str, str] = {}
     django_revision_file_pattern: Optional[str] = None
@@ -52,6 +53,14 @@ class ProjectInputs(BaseModel):
     @classmethod
     def _apache_alias(cls, value: Any) -> Any:
         return "apache2" if value == "apache" else value
+
+    @field_validator("django_build_commands")
+    @classmethod
+    def _build_commands(cls, value: list[str]) -> list[str]:
+        found = [f"{command!r} {problem}" for command in value if (problem := command_problem(command))]
+        if found:
+            raise ValueError("; ".join(found))
+        return value
 
     @field_validator("websiteproject")
     @classmethod
