@@ -105,7 +105,8 @@ def release():
     # uv, if all.py's host preparation is still installing it in the background.
     tools_ready()
     _build(settings, plan, release_dir, dependencies)
-    inspect_release(name="Collectstatic, bytecode, shared paths linked, deploy checks",
+    built = "Build commands, collectstatic" if settings.django_build_commands else "Collectstatic"
+    inspect_release(name=f"{built}, bytecode, shared paths linked, deploy checks",
                     release_dir=release_dir, manage=manage, script=f"{settings.project_root}/bin/inspect-release.py",
                     link_shared=f"{settings.project_root}/bin/link-shared.py", python=f"{release_dir}/.venv/bin/python",
                     link=settings.current_link, app_user=settings.uwsgi_user,

@@ -1,6 +1,7 @@
 """Projects made by the ecosystem's own tools, as a team starts them: `django-admin startproject`,
-`wagtail start`, a uv project (`uv init`, `uv add`) and a Poetry project (`poetry init`, `poetry add`). Settings are changed only where the
-tools' own docs say to read a value from the environment (or to add Celery)."""
+`wagtail start`, a uv project (`uv init`, `uv add`) and a Poetry project (`poetry init`,
+`poetry add`). Settings are changed only where the tools' own docs say to read a value from the
+environment (or to add Celery)."""
 
 from __future__ import annotations
 
