@@ -235,12 +235,12 @@ def _apache(settings: Settings, certificate_files: list[str]):
     apache_enabled(name="Enable the site", kind="site", names=[settings.websiteproject],
                    tool=settings.apache2_check_binary_name)
     systemd.service(name="apache2 running and enabled", service="apache2", running=True, enabled=True)
-    # A new module needs a restart; a config change only a graceful reload.
-    refresh_service(name="Restart apache2 (modules changed)", service="apache2-modules",
-                    inputs=["/etc/apache2/mods-enabled"], command=f"{test} && systemctl restart apache2")
+    # A module enabled or disabled (the proxy module follows the app server) takes effect with a
+    # graceful reload too: Apache loads its modules again as it reads its config, while the old
+    # workers finish their requests with the old ones.
     refresh_service(name="Reload apache2", service="apache2",
                     inputs=[site, hardening, "/etc/apache2/sites-enabled", "/etc/apache2/conf-enabled",
-                            *certificate_files],
+                            "/etc/apache2/mods-enabled", *certificate_files],
                     command=f"{test} && {webserver_reload_command(settings, 'systemctl reload apache2')}")
 
 

@@ -1,7 +1,8 @@
-"""The app servers on one live host, switched on a live site: uWSGI -> gunicorn -> asgi -> uWSGI.
-With each, a release, a rollback and restart.py fail no request under load; the socket is the
-app user's and the webserver's alone; the other server leaves nothing running. With asgi, a
-WebSocket opened over TLS through nginx and through Apache echoes its message."""
+"""The app servers on one live host, switched on a live site: uWSGI -> gunicorn -> asgi (behind
+nginx, then Apache) -> uWSGI (behind Apache, whose proxy module changes). With each, a release, a
+rollback and restart.py fail no request under load; the socket is the app user's and the
+webserver's alone; the other server leaves nothing running. With asgi, a WebSocket opened over
+TLS through nginx and through Apache echoes its message."""
 
 from __future__ import annotations
 
@@ -119,17 +120,17 @@ def test_switching_app_servers_on_a_live_site(live_host, fleet_key, tmp_path):
     assert https_get(host, "/").headers["Server"] == "Apache"
     assert echo(host, "hello through Apache") == "a1: hello through Apache"
 
-    # Back to nginx (a change of webserver stops one and starts the other: not under load), then to
-    # uWSGI under load: gunicorn, its socket and its files are gone.
-    set_app_server(host, fleet_file, fleet_key, "asgi", webserver="nginx")
-    to_nginx = run_pyinfra(fleet_file, "deploys/skeleton.py")
-    assert to_nginx.returncode == 0, to_nginx.output
-    set_app_server(host, fleet_file, fleet_key, "uwsgi", webserver="nginx")
+    # Behind Apache, to uWSGI under load: Apache's proxy module changes (proxy_http to
+    # proxy_uwsgi) in a graceful reload; gunicorn, its socket and its files are gone.
+    apache_pid = host.exec("systemctl show -p MainPID --value apache2").stdout.strip()
+    set_app_server(host, fleet_file, fleet_key, "uwsgi", webserver="apache2")
     with under_load(host) as answers:
         back = run_pyinfra(fleet_file, "deploys/all.py", data={"release_id": "u1", "django_source_dir": a1})
     assert back.returncode == 0, back.output
     assert answers and set(answers) == {200}, answers
-    assert https_get(host, "/").headers["X-Release-Id"] == "u1"
+    page = https_get(host, "/")
+    assert page.headers["X-Release-Id"] == "u1" and page.headers["Server"] == "Apache"
+    assert host.exec("systemctl show -p MainPID --value apache2").stdout.strip() == apache_pid  # not restarted
     assert running(host, "uwsgi-guestbook")
     assert not running(host, "gunicorn-guestbook") and not running(host, "gunicorn-guestbook.socket")
     for gone in ("/etc/systemd/system/gunicorn-guestbook.service", "/etc/systemd/system/gunicorn-guestbook.socket",
@@ -137,3 +138,9 @@ def test_switching_app_servers_on_a_live_site(live_host, fleet_key, tmp_path):
         assert host.exec(f"test -e {gone}", check=False).returncode != 0, gone
     again = run_pyinfra(fleet_file, "deploys/all.py", data={"release_id": "u1", "django_source_dir": a1})
     assert again.returncode == 0 and again.changed() == [], again.output
+
+    # Back to nginx (a change of webserver stops one and starts the other: not under load).
+    set_app_server(host, fleet_file, fleet_key, "uwsgi", webserver="nginx")
+    to_nginx = run_pyinfra(fleet_file, "deploys/skeleton.py")
+    assert to_nginx.returncode == 0, to_nginx.output
+    assert https_get(host, "/").headers["Server"] == "nginx"
