@@ -19,9 +19,9 @@ from tests.conftest import https_get, run_pyinfra
 
 LIVE_IMAGE = fleet.prepared_image("example-live")
 ROOT = "/srv/www/guestbook"
-# The same, served by gunicorn: the fault matrix's cases for an app server that restarts.
-GUNICORN_DATA = {"app_server": "gunicorn"}
-GUNICORN_LIVE_IMAGE = fleet.prepared_image("example-live-gunicorn")
+# The same served by gunicorn, or by gunicorn's ASGI worker: the fault matrix's cases for an app
+# server that restarts.
+RESTARTING_SERVERS = ("gunicorn", "asgi")
 
 
 def prepare_live_image(fleet_key, tmp_path_factory, image: str, data: dict | None = None) -> str:
@@ -49,9 +49,12 @@ def live_image(fleet_key, tmp_path_factory) -> str:
     return prepare_live_image(fleet_key, tmp_path_factory, LIVE_IMAGE)
 
 
-@pytest.fixture(scope="session")
-def gunicorn_live_image(fleet_key, tmp_path_factory) -> str:
-    return prepare_live_image(fleet_key, tmp_path_factory, GUNICORN_LIVE_IMAGE, GUNICORN_DATA)
+def app_server_live_image(fleet_key, tmp_path_factory, server: str) -> str:
+    """The live image, or (gunicorn, asgi) one like it served by `server`."""
+    if server == "uwsgi":
+        return prepare_live_image(fleet_key, tmp_path_factory, LIVE_IMAGE)
+    return prepare_live_image(fleet_key, tmp_path_factory, fleet.prepared_image(f"example-live-{server}"),
+                              {"app_server": server})
 
 
 @contextmanager

@@ -16,7 +16,7 @@ import pytest
 
 from tests import fleet
 from tests.conftest import REPO, https_get, run_pyinfra
-from tests.e2e.conftest import GUNICORN_DATA, live_release, manage, under_load
+from tests.e2e.conftest import RESTARTING_SERVERS, app_server_live_image, live_release, manage, under_load
 from tests.e2e.sources import example_source
 
 pytestmark = pytest.mark.e2e
@@ -61,16 +61,15 @@ BROKEN_RELEASES = {
 }
 
 
-@pytest.fixture(params=["uwsgi", "gunicorn"])
-def app_server_live_host(request, start_hosts):
-    """(host, fleet file) of a host serving the example app, v1, with uWSGI (a graceful reload)
-    or gunicorn (a restart, its socket held by systemd)."""
-    if request.param == "uwsgi":
-        return request.getfixturevalue("live_host")
-    (host,), fleet_file = start_hosts("web1", image=request.getfixturevalue("gunicorn_live_image"),
-                                      data=GUNICORN_DATA)
-    assert host.exec("systemctl is-active gunicorn-guestbook uwsgi-guestbook", check=False).stdout.split() == \
-        ["active", "inactive"]
+@pytest.fixture(params=["uwsgi", *RESTARTING_SERVERS])
+def app_server_live_host(request, start_hosts, fleet_key, tmp_path_factory):
+    """(host, fleet file) of a host serving the example app, v1, with uWSGI (a graceful reload),
+    gunicorn or asgi (a restart, the socket held by systemd)."""
+    server = request.param
+    image = app_server_live_image(fleet_key, tmp_path_factory, server)
+    (host,), fleet_file = start_hosts("web1", image=image, data=None if server == "uwsgi" else {"app_server": server})
+    expected = ["active", "inactive"] if server != "uwsgi" else ["inactive", "active"]
+    assert host.exec("systemctl is-active gunicorn-guestbook uwsgi-guestbook", check=False).stdout.split() == expected
     return host, fleet_file
 
 
@@ -176,9 +175,9 @@ def test_two_releases_at_once(live_host, tmp_path):
 @pytest.mark.parametrize("server", ["gunicorn", "asgi"])
 def test_each_app_server_switches_back_from_a_release_failing_its_health_check(live_host, fleet_key, tmp_path,
                                                                                server):
-    """The app-server cases of the matrix for gunicorn and asgi (uWSGI's are above): a release whose
-    health check fails after the switch is switched back under load, no request failing; a Python
-    uv cannot provide stops a release before its switch. The virtualenv runs on python_interpreter
+    """gunicorn and asgi, switched to from uWSGI by all.py: a release whose health check fails
+    after the switch is switched back under load, no request failing; a Python uv cannot provide
+    stops a release before its switch. The virtualenv runs on python_interpreter
     given as a version, which uv finds on the host."""
     host, fleet_file = live_host
     host.data = {**host.data, "app_server": server, "python_interpreter": "3.11"}
