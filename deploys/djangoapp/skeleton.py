@@ -68,8 +68,9 @@ def _directories(settings: Settings):
 
 
 def _secrets_and_tools(settings: Settings):
-    """The app's environment (a JSON file anyone may read, and the secret file), and the commands
-    that run the app with it. Returns the secret file's op."""
+    """The app's environment (a JSON file anyone may read, and the secret file), the commands
+    that run the app with it, and bin/notify with its webhooks (secret too). Returns the secret
+    file's op."""
     bin_dir = f"{settings.project_root}/bin"
     write_files(f"the app's environment and its programs in {bin_dir}", [
         HostFile(settings.environment_file, environment_file_content(settings.app_environment).encode(), "644"),
