@@ -22,14 +22,13 @@ import inspect
 import shlex
 from datetime import datetime, timezone
 
-from pyinfra import host, logger
+from pyinfra import host
 from pyinfra.api import FactBase, deploy
-from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.files import Directory
 from pyinfra.operations import files, python, systemd
 from pyinfra.operations.util import any_changed
 
-from .commands import mask_secrets
+from .commands import run_shown
 from .context import current_settings, rendered, template, write_files
 from .database import postgres_connect, snapshot_commands
 from .host_files import HostFile, absent
@@ -302,15 +301,6 @@ def remove_backups(settings: Settings) -> None:
            paths=[backup_script_path(settings), state_dir(settings), cache_dir(settings)])
 
 
-def _run_shown(state, host, command: str, secrets: dict[str, str], what: str) -> None:
-    """Run `command`, showing what it printed (secrets masked, should any appear); fail if it did."""
-    done, output = host.run_shell_command(command)
-    for line in output.output_lines:
-        logger.info(f"{host.print_prefix}{mask_secrets(line, secrets)}")
-    if not done:
-        raise OperationError(f"{what} failed (its output is above)")
-
-
 def _refuse_unless_set(settings: Settings, action: str) -> None:
     if not settings.backup_repository:
         raise DeployRefused(f"host {host.name}: backup_repository: not set, so there are no backups to {action}; "
@@ -322,7 +312,7 @@ def backup_now():
     settings = current_settings()
     _refuse_unless_set(settings, "take")
     if backs_up(settings):
-        python.call(name=f"Back up {settings.websiteproject} now", function=_run_shown,
+        python.call(name=f"Back up {settings.websiteproject} now", function=run_shown,
                     command=backup_now_command(settings), secrets=settings.secrets, what="the backup")
 
 
@@ -346,7 +336,7 @@ def restore():
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
     hold_lock(settings, "restore")
     # RESTIC_PASSWORD and the repository's credentials from the secret file, in the environment only.
-    python.call(name=f"Restore {settings.restore_from} from {settings.backup_repository}", function=_run_shown,
+    python.call(name=f"Restore {settings.restore_from} from {settings.backup_repository}", function=run_shown,
                 command=f"{q(settings.secrets_loader)} sh -c {q(restore_command(settings, settings.restore_from, stamp))}",
                 secrets=settings.secrets, what="the restore")
     let_go(settings)

@@ -13,6 +13,7 @@ import shlex
 
 from pyinfra import host, logger, state
 from pyinfra.api import deploy
+from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 from pyinfra.api.exceptions import OperationError
 from pyinfra.operations import python
 
@@ -42,12 +43,17 @@ def runs_here(settings: Settings) -> bool:
     return settings.runs_migrations or (settings.manage_on == "all" and settings.holds_releases)
 
 
-def _run(state, host, command: str, secrets: dict[str, str]) -> None:
-    done, output = host.run_shell_command(command)
+def run_shown(state, host, command: str, secrets: dict[str, str], what: str) -> None:
+    """A python.call callback: run `command` as the operation runs its commands (pyinfra hands a
+    callback none of the operation's _sudo, _sudo_user, ...: they are taken from the operation
+    here, so a sudo login works), show what it printed with secrets masked, fail if it did."""
+    arguments = host.current_op_global_arguments or {}
+    done, output = host.run_shell_command(
+        command, **{key: arguments[key] for key in CONNECTOR_ARGUMENT_KEYS if key in arguments})
     for line in output.output_lines:
         logger.info(f"{host.print_prefix}{mask_secrets(line, secrets)}")
     if not done:
-        raise OperationError("the management command failed (its output is above)")
+        raise OperationError(f"{what} failed (its output is above)")
 
 
 @deploy("Manage")
@@ -63,6 +69,6 @@ def run_management_command():
         raise DeployRefused(f"host {host.name}: no live release to run manage.py in; nothing was changed")
     shown = mask_secrets(settings.manage, settings.secrets)
     failure.on_failure(state, host, audit.failure_command(settings, "manage", shown))
-    python.call(name=f"manage.py {shown}", function=_run,
-                command=management_command(settings), secrets=settings.secrets)
+    python.call(name=f"manage.py {shown}", function=run_shown, command=management_command(settings),
+                secrets=settings.secrets, what="the management command")
     audit.record(settings, "manage", shown)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Callable
 
 from pyinfra.api import State, StringCommand
+from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS, pop_global_arguments
 from pyinfra.api.state import BaseStateCallback
 
 # host name -> cleanup command (one pyinfra run per process).
@@ -20,12 +21,18 @@ _cleanups: dict[str, str] = {}
 _run_failure_callbacks: list[Callable[[], None]] = []
 
 
-def _clean_up(host) -> None:
+def login_arguments(state: State, host) -> dict:
+    """How this run reaches root on `host` outside an operation: _sudo, _sudo_user, ... from the
+    host's data or from the command line (`pyinfra --sudo` sets them in the config)."""
+    arguments, _ = pop_global_arguments(state, host, {})
+    return {key: arguments[key] for key in CONNECTOR_ARGUMENT_KEYS if key in arguments}
+
+
+def _clean_up(state: State, host) -> None:
     command = _cleanups.pop(host.name, None)
     if command is None:
         return
-    sudo = {key: host.data.get(key) for key in ("_sudo", "_sudo_user") if host.data.get(key)}
-    host.run_shell_command(StringCommand(command), print_output=True, **sudo)
+    host.run_shell_command(StringCommand(command), print_output=True, **login_arguments(state, host))
 
 
 def _announce_failure() -> None:
@@ -36,7 +43,7 @@ def _announce_failure() -> None:
 class ReleaseFailureCleanup(BaseStateCallback):
     @staticmethod
     def operation_host_error(state: State, host, op_hash, retry_count: int = 0, max_retries: int = 0):
-        _clean_up(host)
+        _clean_up(state, host)
         _announce_failure()
 
 
@@ -44,7 +51,7 @@ def _stop_every_host(state: State) -> bool:
     """Called by pyinfra when a failure is about to stop the run: the hosts that did not fail
     clean up too. True: let pyinfra stop the run."""
     for host in list(state.active_hosts):
-        _clean_up(host)
+        _clean_up(state, host)
     _announce_failure()
     return True
 

@@ -1,5 +1,6 @@
-"""Changes to a live host's skeleton: a deploy user with sudo takes over from root, a config the
-webserver rejects is taken back out, and the webserver can be switched both ways."""
+"""Changes to a live host's skeleton: a deploy user with sudo takes over from root (every deploy
+file through its sudo login), a config the webserver rejects is taken back out, and the
+webserver can be switched both ways."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import testinfra
 
 from tests import fleet
 from tests.conftest import REPO, https_get, run_pyinfra
-from tests.e2e.conftest import live_release
+from tests.e2e.conftest import live_release, manage
 from tests.e2e.sources import example_source
 
 pytestmark = pytest.mark.e2e
@@ -25,7 +26,10 @@ SITE = "/etc/nginx/sites-available/guestbook.conf"
 CONFLICT = "/etc/nginx/conf.d/zz-conflict.conf"
 
 
-def test_deploy_user_with_sudo_takes_over(live_host, fleet_key, tmp_path):
+@pytest.mark.long(minutes=4)
+def test_every_deploy_file_works_through_a_sudo_login(live_host, fleet_key, tmp_path):
+    """The shipped inventories' way: the deploy user that host_prep.py makes logs in and reaches
+    root through sudo (ssh_user + _sudo), for every deploy file, day-2 commands and backups too."""
     host, fleet_file = live_host
     public_key = fleet_key.with_suffix(".pub").read_text().strip()
     created = run_pyinfra(fleet_file, "deploys/host_prep.py",
@@ -38,19 +42,46 @@ def test_deploy_user_with_sudo_takes_over(live_host, fleet_key, tmp_path):
     assert again.returncode == 0, again.output
     assert again.changed() == [], again.output
 
-    # A release through sudo, secrets included (uploaded through a private temporary file).
+    # A release through sudo, secrets included (uploaded through a private temporary file), and
+    # backups to a local folder.
     secrets = ('{"DJANGO_SECRET_KEY": "deployer-test-key-0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b", '
-               '"CANARY_SECRET": "sudo-canary"}')
-    released = run_pyinfra(as_deployer, "deploys/all.py", data={
-        "django_source_dir": str(example_source(tmp_path / "v2", "v2")), "release_id": "v2",
-        "django_environment_variables": secrets})
-    assert released.returncode == 0, released.output
+               '"CANARY_SECRET": "sudo-canary", "RESTIC_PASSWORD": "sudo-restic-password"}')
+    data = {"django_environment_variables": secrets, "backup_repository": "/srv/backups/guestbook"}
+
+    def run(deploy_file: str, **more):
+        done = run_pyinfra(as_deployer, deploy_file, data={**data, **more})
+        assert done.returncode == 0, done.output
+        return done
+
+    run("deploys/all.py", django_source_dir=str(example_source(tmp_path / "v2", "v2")), release_id="v2")
     assert https_get(host, "/").headers["X-Release-Id"] == "v2"
     system = testinfra.get_host(f"docker://{host.container}")
     secret_file = system.file("/srv/www/guestbook/secrets.py")
     assert "sudo-canary" in secret_file.content_string
     assert (secret_file.user, secret_file.group, secret_file.mode) == ("root", "www-data", 0o640)
     assert host.exec("grep -rl sudo-canary /tmp", check=False).stdout == ""
+
+    managed = run("deploys/manage.py", manage="add_note 'written through sudo'")
+    assert "written through sudo" in https_get(host, "/").text, managed.output
+    backed_up = run("deploys/backup.py")
+    assert "last backup:" in backed_up.output and " ok" in backed_up.output, backed_up.output
+    manage(host, "add_note", "'after the backup'")
+    restored = run("deploys/restore.py", restore_from="latest", confirm_restore="guestbook")
+    page = https_get(host, "/").text
+    assert "written through sudo" in page and "after the backup" not in page, restored.output
+    run("deploys/maintenance.py", maintenance="on")
+    assert https_get(host, "/").status_code == 503
+    run("deploys/maintenance.py", maintenance="off")
+    run("deploys/restart.py")
+    assert "v2" in run("deploys/status.py").output
+    run("deploys/logs.py")
+    run("deploys/release.py", django_source_dir=str(example_source(tmp_path / "v3", "v3")), release_id="v3")
+    run("deploys/rollback.py")
+    assert https_get(host, "/").headers["X-Release-Id"] == "v2"
+    for deploy_file in ("deploys/host_prep.py", "deploys/skeleton.py"):
+        assert run(deploy_file).changed() == []
+    run("deploys/remove.py", confirm_remove="guestbook")
+    assert host.exec("test -e /srv/www/guestbook", check=False).returncode != 0
 
 
 def test_a_config_the_webserver_rejects_is_taken_back_out(live_host):
