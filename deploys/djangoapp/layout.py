@@ -3,6 +3,7 @@ sockets. Mixed into Settings, so a deploy reads them as `settings.project_root` 
 
 from __future__ import annotations
 
+import shlex
 from hashlib import sha1
 
 
@@ -114,6 +115,15 @@ class Layout:
     @property
     def uwsgi_socket(self) -> str:
         return f"/run/{self.uwsgi_service}/uwsgi.sock"
+
+    @property
+    def as_app_user(self) -> str:
+        """Shell prefix: the rest of the command runs as the app's user and group, root's rights
+        and environment given up (setpriv, util-linux). A root step's work inside a folder the app
+        can write is done this way: a link, FIFO or file the app planted there then reaches only
+        what the app could reach anyway."""
+        return (f"setpriv --reuid={shlex.quote(self.uwsgi_user)} --regid={shlex.quote(self.uwsgi_group)} "
+                "--init-groups --reset-env --")
 
     @property
     def uwsgi_control_dir(self) -> str:

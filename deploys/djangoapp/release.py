@@ -127,6 +127,7 @@ def switch_plan(settings: Settings, release_id: str, before_switch_back: str | N
         app_service=settings.app_service if settings.is_web else None,
         app_restart=settings.app_restart,
         master_fifo=settings.uwsgi_master_fifo if settings.runs_uwsgi else None,
+        as_app_user=settings.as_app_user,
         health_url=f"https://{settings.url}{settings.health_check_path or '/'}",
         resolve=f"{settings.url}:443:127.0.0.1",
         strict_health=settings.health_check_path is not None,

@@ -47,6 +47,7 @@ class SwitchPlan:
     before_switch_back: Optional[str] = None  # a rollback migrates the database forward again
     app_restart: str = "reload-or-restart"    # how the app server takes the new `current`
     master_fifo: Optional[str] = None  # uWSGI's master FIFO: woken during a graceful reload
+    as_app_user: str = ""              # the prefix that gives up root for the app user's rights (layout)
 
 
 def link_command(link: str, target: str) -> str:
@@ -94,15 +95,18 @@ def worker_check(plan: SwitchPlan, since: str) -> str:
     return " && ".join([wait_ready, *beat_checks])
 
 
-def wake_master(fifo: str, times: int = 60, pause: float = 0.05) -> str:
+def wake_master(fifo: str, as_app_user: str, times: int = 60, pause: float = 0.05) -> str:
     """Shell: in the background, a byte (a newline, no uWSGI command) written to uWSGI's master
     FIFO every `pause` seconds, `times` times. In a graceful reload the master notices its old
     workers gone only when its loop wakes, once a second when nothing else wakes it: woken, it
     starts the new release as soon as they have finished their requests. A write never waits
-    (no reader: it fails, and is dropped)."""
-    return (f"(i=0; while [ $i -lt {int(times)} ]; do "
-            f"printf '\\n' | dd of={q(fifo)} oflag=nonblock status=none 2>/dev/null; sleep {pause}; i=$((i+1)); done) "
-            '< /dev/null > /dev/null 2>&1 & waking="$waking $!"')
+    (no reader: it fails, and is dropped). The FIFO is in the app user's folder (the master makes
+    it after it gave up root): the writes are the app user's (`as_app_user`), so a link or file
+    planted in its place is written with the app's rights only, and never followed (nofollow)."""
+    loop = (f"i=0; while [ $i -lt {int(times)} ]; do "
+            f"printf '\\n' | dd of={q(fifo)} oflag=nonblock,nofollow conv=notrunc,nocreat status=none 2>/dev/null; "
+            f"sleep {pause}; i=$((i+1)); done")
+    return f"{as_app_user} sh -c {q(loop)} < /dev/null > /dev/null 2>&1 & waking=\"$waking $!\""
 
 
 # Shell: the wake_master loops this program started end (the checks are over).
@@ -114,7 +118,8 @@ def restart_services(plan: SwitchPlan) -> str:
     steps = []
     if plan.app_service:
         restart = f"systemctl {plan.app_restart} {q(plan.app_service)}"
-        steps.append(f"{restart} && {{ {wake_master(plan.master_fifo)}; }}" if plan.master_fifo else restart)
+        steps.append(f"{restart} && {{ {wake_master(plan.master_fifo, plan.as_app_user)}; }}"
+                     if plan.master_fifo else restart)
     if plan.celery_services:
         steps.append("systemctl restart " + " ".join(q(service) for service in plan.celery_services))
     return " && ".join(steps) or "true"

@@ -3,8 +3,10 @@ variables, the switch's checks, the first error an operator sees, and the links 
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -259,8 +261,8 @@ def test_the_switch_goes_back_and_restarts_the_old_release_when_a_check_fails():
 
 
 def test_a_graceful_uwsgi_reload_wakes_its_master_and_nothing_else_does():
-    woken = switch_command(plan(master_fifo="/srv/www/mysite/uwsgi/master.fifo"))
-    reload = "systemctl reload-or-restart uwsgi-mysite && { (i=0; while"
+    woken = switch_command(plan(master_fifo="/srv/www/mysite/uwsgi/master.fifo", as_app_user=APP_USER))
+    reload = f"systemctl reload-or-restart uwsgi-mysite && {{ {APP_USER} sh -c 'i=0; while"
     # After each reload of uWSGI (to the new release, and back to the old one), never before it.
     assert woken.count(reload) == 2 and woken.count("master.fifo") == 2
     assert woken.index("ln -sfn /srv/www/mysite/releases/2") < woken.index(reload) < woken.index("curl")
@@ -291,12 +293,12 @@ def test_waking_the_master_writes_no_command_and_never_waits(tmp_path):
     fifo = tmp_path / "it's a master.fifo"
     os.mkfifo(fifo)
     # No reader (the master is starting anew): the writes fail at once, nothing hangs.
-    alone = subprocess.run(["sh", "-c", wake_master(str(fifo), times=3, pause=0.01) + " wait"],
+    alone = subprocess.run(["sh", "-c", wake_master(str(fifo), "", times=3, pause=0.01) + " wait"],
                            capture_output=True, text=True, timeout=10)
     assert alone.returncode == 0
     reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
     try:
-        started = subprocess.run(["sh", "-c", wake_master(str(fifo), times=3, pause=0.01)],
+        started = subprocess.run(["sh", "-c", wake_master(str(fifo), "", times=3, pause=0.01)],
                                  capture_output=True, text=True, timeout=10)
         assert started.returncode == 0 and started.stdout == ""  # back at once, in the background
         for _ in range(100):
@@ -311,6 +313,35 @@ def test_waking_the_master_writes_no_command_and_never_waits(tmp_path):
         assert written and set(written) == {ord("\n")}  # a newline is no uWSGI master command
     finally:
         os.close(reader)
+
+
+APP_USER = "setpriv --reuid=nobody --regid=nogroup --init-groups --reset-env --"
+
+
+def test_the_master_fifo_is_written_with_the_app_users_rights_and_no_planted_link_is_followed():
+    """The app owns the FIFO's folder: whatever it puts there instead of the FIFO (a link to a
+    file only root may write, a root file linked in) is neither followed nor written, and nothing
+    is made where the FIFO is missing."""
+    folder = Path(tempfile.mkdtemp(prefix="fifo-folder-", dir="/tmp"))
+    try:
+        folder.chmod(0o755)
+        outside = folder / "root-only"
+        outside.write_text("root's own\n")
+        outside.chmod(0o600)
+        control = folder / "uwsgi"
+        control.mkdir()
+        os.chown(control, 65534, 65534)
+        (control / "master.fifo").symlink_to(outside)
+        # A root file in the app's folder, as a hard link would put it there: the app may not write it.
+        (control / "linked.fifo").write_text("root's too\n")
+        for fifo in ("master.fifo", "linked.fifo", "gone.fifo"):
+            subprocess.run(["sh", "-c", wake_master(str(control / fifo), APP_USER, times=3, pause=0.01) + " wait"],
+                           check=True, timeout=10)
+        assert outside.read_text() == "root's own\n"
+        assert (control / "linked.fifo").read_text() == "root's too\n"
+        assert not (control / "gone.fifo").exists()
+    finally:
+        shutil.rmtree(folder)
 
 
 @pytest.mark.parametrize("live", ["/srv/www/mysite/releases/1", None])
