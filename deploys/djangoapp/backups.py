@@ -225,8 +225,6 @@ def restore_command(settings: Settings, wanted: str, stamp: str) -> str:
         # (psql's answers to the restored dump's statements are not worth showing.)
         put_back if settings.database == "sqlite" else f"{put_back} > /dev/null",
     ]
-    if settings.database == "sqlite":
-        steps.append(f"chown {q(owner)} {q(settings.sqlite_path)}")
     steps += [
         f"if [ -d {q(settings.media_dir)} ]; then mv {q(settings.media_dir)} {q(before)}-media; fi",
         # Should the backup's uploads not go in place, the ones there before come back.

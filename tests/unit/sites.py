@@ -1,5 +1,11 @@
 """The settings of a plain one-host project, for the unit tests to vary."""
 
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
 from deploys.djangoapp.fleet import plan_fleet
 from deploys.djangoapp.settings import problems
 
@@ -27,3 +33,24 @@ def placed_fleet(**overrides) -> dict:
     for name, (_, site) in hosts.items():
         site._fleet, site._host = fleet, name
     return {name: site for name, (_, site) in hosts.items()}
+
+
+# The unit tests' stand-in for the app user: Debian's `nobody`, whose rights a root step gives
+# itself where it works in the app's folders (Layout.as_app_user).
+APP_USER = "setpriv --reuid=nobody --regid=nogroup --init-groups --reset-env --"
+NOBODY = 65534
+
+
+@contextmanager
+def app_folder():
+    """A folder the stand-in app user owns, inside one every user may enter (pytest's tmp_path is
+    root's alone); removed afterwards."""
+    top = Path(tempfile.mkdtemp(prefix="app-folder-", dir="/tmp"))
+    try:
+        top.chmod(0o755)
+        folder = top / "app"
+        folder.mkdir()
+        os.chown(folder, NOBODY, NOBODY)
+        yield folder
+    finally:
+        shutil.rmtree(top)

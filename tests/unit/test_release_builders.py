@@ -18,6 +18,7 @@ from deploys.djangoapp.operations import (
     virtualenv_commands,
 )
 from deploys.djangoapp.rollback_steps import migrate_back_command
+from tests.unit.sites import APP_USER, NOBODY, app_folder
 
 
 def sh(command: str) -> subprocess.CompletedProcess:
@@ -118,27 +119,67 @@ def test_names_with_spaces_and_quotes_stay_one_word(tmp_path):
 
 
 def test_sqlite_snapshot_restores_the_rows_and_removes_a_database_made_by_a_first_release(tmp_path):
-    database, snapshot = tmp_path / "db" / "app.sqlite3", tmp_path / "snap" / "v1.sqlite3"
-    database.parent.mkdir()
-    snapshot.parent.mkdir()
-    site = SimpleNamespace(database="sqlite", sqlite_path=str(database))
-    take, restore = snapshot_commands(site, str(snapshot))
-    # No database yet: an empty snapshot, and restoring it removes what the migrations made.
-    assert sh(take).returncode == 0 and snapshot.read_bytes() == b""
-    sqlite3.connect(database).execute("CREATE TABLE t (x)").connection.commit()
-    assert sh(restore).returncode == 0 and not database.exists()
-    # With rows: a failed migration's table goes, the rows come back.
+    with app_folder() as db_dir:
+        database, snapshot = db_dir / "app.sqlite3", tmp_path / "snap" / "v1.sqlite3"
+        snapshot.parent.mkdir()
+        site = SimpleNamespace(database="sqlite", sqlite_path=str(database), as_app_user=APP_USER)
+        take, restore = snapshot_commands(site, str(snapshot))
+        # No database yet: an empty snapshot, and restoring it removes what the migrations made.
+        assert sh(take).returncode == 0 and snapshot.read_bytes() == b""
+        as_app(lambda: sqlite3.connect(database).execute("CREATE TABLE t (x)").connection.commit())
+        assert sh(restore).returncode == 0 and not database.exists()
+        # With rows: a failed migration's table goes, the rows come back.
+        as_app(lambda: _write(database, "CREATE TABLE notes (text)", "INSERT INTO notes VALUES ('kept')"))
+        assert sh(take).returncode == 0
+        _write(database, "DELETE FROM notes", "CREATE TABLE half_migrated (x)")
+        restored = sh(restore)
+        assert restored.returncode == 0, restored.stderr
+        with sqlite3.connect(database) as db:
+            assert db.execute("SELECT text FROM notes").fetchall() == [("kept",)]
+            assert db.execute("SELECT name FROM sqlite_master WHERE name = 'half_migrated'").fetchall() == []
+        assert os.stat(database).st_uid == NOBODY
+        assert sorted(path.name for path in db_dir.iterdir()) == ["app.sqlite3"]  # no copy left behind
+
+
+def test_a_link_the_app_plants_for_its_database_reaches_nothing_root_alone_may_touch(tmp_path):
+    """The database's folder is the app's: a link it puts in the database's place (to a file or a
+    database only root may read or write) is opened with the app's rights only."""
+    private = tmp_path / "root-only.sqlite3"  # pytest's tmp_path: root's alone
+    _write(private, "CREATE TABLE secrets (text)", "INSERT INTO secrets VALUES ('root only')")
+    private.chmod(0o600)
+    before = private.read_bytes()
+    with app_folder() as db_dir:
+        database, snapshot = db_dir / "app.sqlite3", tmp_path / "v1.sqlite3"
+        database.symlink_to(private)
+        as_app(lambda: _write(db_dir / "other.sqlite3", "CREATE TABLE t (x)"))
+        site = SimpleNamespace(database="sqlite", sqlite_path=str(database), as_app_user=APP_USER)
+        take, restore = snapshot_commands(site, str(snapshot))
+        sh(take)  # the app cannot open what the link points at: to it, there is no database
+        assert b"root only" not in snapshot.read_bytes()
+        snapshot.write_bytes((db_dir / "other.sqlite3").read_bytes())
+        assert sh(restore).returncode != 0
+    assert private.read_bytes() == before
+
+
+def _write(database, *statements: str) -> None:
     with sqlite3.connect(database) as db:
-        db.execute("CREATE TABLE notes (text)")
-        db.execute("INSERT INTO notes VALUES ('kept')")
-    assert sh(take).returncode == 0
-    with sqlite3.connect(database) as db:
-        db.execute("DELETE FROM notes")
-        db.execute("CREATE TABLE half_migrated (x)")
-    assert sh(restore).returncode == 0
-    with sqlite3.connect(database) as db:
-        assert db.execute("SELECT text FROM notes").fetchall() == [("kept",)]
-        assert db.execute("SELECT name FROM sqlite_master WHERE name = 'half_migrated'").fetchall() == []
+        for statement in statements:
+            db.execute(statement)
+    db.close()
+
+
+def as_app(write) -> None:
+    """Run `write` in a child process with the stand-in app user's rights (files it makes are the app's)."""
+    child = os.fork()
+    if child == 0:
+        try:
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            write()
+        finally:
+            os._exit(0)
+    os.waitpid(child, 0)
 
 
 FAKE_MANAGE = """#!/bin/sh
