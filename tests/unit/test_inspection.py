@@ -113,3 +113,46 @@ def test_build_commands_run_before_collectstatic_and_a_failing_one_is_named(rele
     assert failed.stderr.splitlines()[-1] == ("django_build_commands: 'nosuchcommand --now' failed: CommandError: "
                                               "Unknown command: 'nosuchcommand'")
     assert (release / "built" / "other.css").exists() and not (release / ".paths.json").exists()
+
+
+FAKE_PYTHON = """#!/bin/sh
+echo "uid=$(id -u) HOME=$HOME DJANGO_LOG_DIR=$DJANGO_LOG_DIR args=$*"
+"""
+# Stands in for bin/with-secrets: the app's environment names the app's log folder.
+FAKE_WITH_SECRETS = """#!/bin/sh
+export DJANGO_LOG_DIR={log_dir}
+exec "$@"
+"""
+
+
+def test_django_as_root_writes_its_log_and_home_only_where_root_owns_the_folders(tmp_path):
+    """bin/manage --user root (a release's build commands and collectstatic): HOME is root's, and
+    DJANGO_LOG_DIR a folder of the release only root may enter, never the app's log folder; as
+    the app user, the app's environment as it is."""
+    from tests.unit.sites import settings
+
+    top = Path(tempfile.mkdtemp(prefix="manage-"))
+    try:
+        top.chmod(0o755)
+        site = settings(django_deployment_root_folder=str(top), uwsgi_user=APP_USER, uwsgi_group="nogroup")
+        release = Path(site.releases_dir) / "r1"
+        (release / ".venv" / "bin").mkdir(parents=True)
+        (release / "REVISION").write_text("r1\n")
+        (release / ".venv" / "bin" / "python").write_text(FAKE_PYTHON)
+        Path(site.secrets_loader).parent.mkdir(parents=True)
+        Path(site.secrets_loader).write_text(FAKE_WITH_SECRETS.format(log_dir=site.log_dir))
+        manage = Path(site.manage_command)
+        manage.write_text(render_template("app/manage.sh.j2", s=site))
+        for program in (release / ".venv" / "bin" / "python", Path(site.secrets_loader), manage):
+            program.chmod(0o755)
+
+        def run(user: str) -> str:
+            return subprocess.run([str(manage), "--release", str(release), "--user", user, "collectstatic"],
+                                  capture_output=True, text=True, check=True).stdout.strip()
+
+        assert run("root") == f"uid=0 HOME=/root DJANGO_LOG_DIR={release}/.build-log args=manage.py collectstatic"
+        build_log = (release / ".build-log").stat()
+        assert (build_log.st_uid, build_log.st_mode & 0o777) == (0, 0o700)
+        assert run(APP_USER) == f"uid=65534 HOME=/tmp DJANGO_LOG_DIR={site.log_dir} args=manage.py collectstatic"
+    finally:
+        shutil.rmtree(top)
