@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up this machine for the demo and the tests (Debian or Ubuntu, as root): Debian's Docker
-# engine, Compose (1.29; it starts the test hosts of tests/fleet/hosts.yml) and debootstrap, the engine started, and .venv with the pinned requirements.
+# engine, Compose (1.29; it starts the test hosts of tests/fleet/hosts.yml), debootstrap and redis-server (for the unit tests), the engine started, and .venv with the pinned requirements.
 # Safe to run again: it only does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,8 @@ command -v dockerd >/dev/null || missing+=(docker.io)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
 command -v docker-compose >/dev/null || missing+=(docker-compose)
 command -v ssh >/dev/null || missing+=(openssh-client)
+# The unit tests of the Redis users start a real Redis (tests/unit/test_db_host.py).
+command -v redis-server >/dev/null || missing+=(redis-server)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing ${missing[*]}" >&2
     apt-get update -qq

@@ -115,14 +115,44 @@ def redis_user_file(project: str) -> str:
 
 
 def redis_permissions(redis_major: Optional[int]) -> str:
-    """Every key and command. Redis 7 gives a new user no Pub/Sub channel (Celery uses them): `&*`
-    grants them; Redis 6 grants them anyway, and does not know `&`."""
+    """What a project's Redis user may do: every key, channel and command but the `@admin` and
+    `@dangerous` ones, which act on the whole server and so on every project sharing it (ACL
+    users and passwords, CONFIG, SHUTDOWN, DEBUG, MONITOR, CLIENT LIST/KILL, SLOWLOG, FLUSHALL,
+    SWAPDB, INFO, replication). Celery and kombu (BRPOP, LPUSH, pub/sub, Lua scripts: EVALSHA and
+    SCRIPT LOAD), Django's RedisCache, django-redis and channels-redis need none of those but two,
+    given back:
+    - FLUSHDB: Django's `cache.clear()` (and django-redis's). It empties the database this
+      connection selected; any key of it could be deleted anyway.
+    - KEYS: django-redis's `cache.keys()` and channels-redis's `flush()` (in Lua). It lists
+      names SCAN lists too; it is dangerous only as slow on a big database.
+    FUNCTION (Redis 7) goes too: functions are the server's, not a database's, so one project
+    could replace or flush another's; none of these libraries loads any.
+    Redis 7 gives a new user no Pub/Sub channel (Celery uses them): `&*` grants them; Redis 6
+    grants them anyway, and knows neither `&` nor FUNCTION."""
+    if (redis_major or 7) >= 7:
+        return "~* &* +@all -@admin -@dangerous +flushdb +keys -function"
+    return "~* +@all -@admin -@dangerous +flushdb +keys"
+
+
+def redis_admin_permissions(redis_major: Optional[int]) -> str:
+    """The kit's admin user: every key, channel and command (it sets the users and addresses)."""
     return "~* &* +@all" if (redis_major or 7) >= 7 else "~* +@all"
+
+
+def redis_default_user(claims: dict[str, dict], redis_major: Optional[int]) -> str:
+    """The rules of Redis's default user, which has no password: off, unless a project here uses
+    it (one without REDIS_PASSWORD, possible on the loopback alone); then with a project's
+    permissions. Debian's default user may do anything: left so, any process of the host (the
+    app of any project) could log in as it and change another project's password."""
+    bind = redis_bind(claims)
+    if len(bind) > 2 or not any(claim["redis"] == "default" for claim in claims.values()):
+        return "off"
+    return f"on nopass {redis_permissions(redis_major)}"
 
 
 def redis_user_config(project: str, password: str, redis_major: Optional[int]) -> str:
     """The project's Redis user: its password as a SHA-256 hash (so the file does not hold the
-    password itself), and every permission."""
+    password itself), and a project's permissions."""
     digest = hashlib.sha256(password.encode()).hexdigest()
     return f"user {project} on #{digest} {redis_permissions(redis_major)}\n"
 
@@ -133,13 +163,15 @@ def redis_admin_command(redis_major: Optional[int]) -> str:
     return (f"(umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n' > {password}) && "
             f"digest=$(tr -d '\\n' < {password} | sha256sum | cut -d ' ' -f 1) && "
             f"install -m 640 -o root -g redis /dev/null {user_file} && "
-            f"echo \"user {REDIS_ADMIN} on #$digest {redis_permissions(redis_major)}\" > {user_file}")
+            f"echo \"user {REDIS_ADMIN} on #$digest {redis_admin_permissions(redis_major)}\" > {user_file}")
 
 
-def redis_apply_command(bind: list[str], default_user_off: bool, users_dir: str = REDIS_USERS_DIR,
+def redis_apply_command(bind: list[str], default_user: str, users_dir: str = REDIS_USERS_DIR,
                         admin_password: str = REDIS_ADMIN_PASSWORD) -> str:
-    """Shell: bring the running Redis in line with the user files and these addresses, as the admin
-    user (as the default user when the admin is not live yet). Commands go through redis-cli's
+    """Shell: bring the running Redis in line with the user files, these addresses and the default
+    user's rules (redis_default_user), as the admin user (as the default user when the admin is
+    not live yet: it is changed last). Its rules are reset first: a connection open as the default
+    user keeps no right it no longer has. Commands go through redis-cli's
     input, never its command line; an answer other than OK (or a count) fails it. A Redis that
     does not answer, or cannot take the change live (Redis 6 cannot change `bind`), is restarted
     with the files instead."""
@@ -149,11 +181,12 @@ def redis_apply_command(bind: list[str], default_user_off: bool, users_dir: str 
         f"for user in $(cli ACL USERS); do [ \"$user\" = default ] || [ -f {users_dir}/\"$user\".conf ] "
         f"|| echo \"ACL DELUSER $user\"; done; "
         f"echo 'CONFIG SET bind \"{' '.join(bind)}\"'; "
-        f"echo 'ACL SETUSER default {'off' if default_user_off else 'on'}'"
+        f"echo 'ACL SETUSER default reset {default_user}'"
     )
     return (
         f"cli() {{ REDISCLI_AUTH=\"$(cat {q(admin_password)})\" redis-cli --no-auth-warning --user {REDIS_ADMIN} \"$@\"; }}; "
-        "if [ \"$(cli PING 2>/dev/null)\" != PONG ]; then cli() { redis-cli \"$@\"; }; fi; "
+        # Not PING: redis-cli goes on as the default user when its login fails, and PING answers.
+        f"if [ \"$(cli ACL WHOAMI 2>/dev/null)\" != {REDIS_ADMIN} ]; then cli() {{ redis-cli \"$@\"; }}; fi; "
         "if [ \"$(cli PING 2>/dev/null)\" = PONG ] "
         f"&& answers=$({{ {statements}; }} | cli 2>&1) "
         "&& ! printf '%s\\n' \"$answers\" | grep -qv '^\\(OK\\|[0-9]*\\)$'; "
@@ -183,12 +216,13 @@ def redis_refusal(claims: dict[str, dict]) -> Optional[str]:
     return None
 
 
-def redis_drop_in(claims: dict[str, dict]) -> str:
+def redis_drop_in(claims: dict[str, dict], redis_major: Optional[int]) -> str:
     """The systemd drop-in that starts Redis with the projects' addresses and users."""
     bind = redis_bind(claims)
     users = [redis_user_file(name) for name, claim in sorted(claims.items()) if claim["redis"] == "user"]
     return render_template("systemd/redis-listen.conf.j2", bind=" ".join(bind),
-                           users=[redis_user_file(REDIS_ADMIN), *users], default_user_off=len(bind) > 2,
+                           users=[redis_user_file(REDIS_ADMIN), *users], networked=len(bind) > 2,
+                           default_user=redis_default_user(claims, redis_major),
                            projects=sorted(n for n, c in claims.items() if c["redis"]))
 
 
@@ -219,14 +253,13 @@ def _redis(claims: dict[str, dict], settings: Settings, claim: Optional[dict]) -
                present=False)
     if any(other["redis"] for other in claims.values()):
         drop_in = write_files("Redis's addresses and users",
-                              [HostFile(REDIS_DROP_IN, redis_drop_in(claims).encode(), "644")])
+                              [HostFile(REDIS_DROP_IN, redis_drop_in(claims, redis_major).encode(), "644")])
     else:
         drop_in = files.file(name="Redis back to Debian's settings", path=REDIS_DROP_IN, present=False)
     systemd.daemon_reload(name="Reload systemd units", _if=drop_in.did_change)
-    bind = redis_bind(claims)
     refresh_service(name="Redis with its addresses and users", service="redis-server",
                     inputs=[REDIS_DROP_IN, REDIS_USERS_DIR, user_file],
-                    command=redis_apply_command(bind, default_user_off=len(bind) > 2))
+                    command=redis_apply_command(redis_bind(claims), redis_default_user(claims, redis_major)))
 
 
 def shared_services(settings: Settings, present: bool = True) -> None:

@@ -3,15 +3,23 @@ so no project's deploy (or removal) takes away what another needs."""
 
 import hashlib
 import shlex
+import shutil
+import socket
 import subprocess
+import time
+
+import pytest
 
 from deploys.djangoapp.db_host import (
+    REDIS_ADMIN,
     DbHostClaims,
     RedisMajorVersion,
     postgres_listen,
     redis_admin_command,
+    redis_admin_permissions,
     redis_apply_command,
     redis_database,
+    redis_default_user,
     redis_drop_in,
     redis_refusal,
     redis_user_config,
@@ -42,7 +50,7 @@ def exec_start(drop_in: str) -> list[str]:
 
 
 def test_redis_starts_with_every_projects_addresses_and_users():
-    words = exec_start(redis_drop_in({"shop": FLEET, "blog": SINGLE}))
+    words = exec_start(redis_drop_in({"shop": FLEET, "blog": SINGLE}, 7))
     assert words[words.index("--bind") + 1:words.index("--bind") + 4] == ["127.0.0.1", "-::1", "10.0.0.4"]
     includes = [words[i + 1] for i, word in enumerate(words) if word == "--include"]
     assert includes == ["/etc/redis/django-deploy/_deploy-admin.conf", "/etc/redis/django-deploy/blog.conf",
@@ -51,12 +59,19 @@ def test_redis_starts_with_every_projects_addresses_and_users():
     assert words[-3:] == ["--user", "default", "off"]
 
 
-def test_redis_on_the_loopback_alone_keeps_the_default_user():
-    drop_in = redis_drop_in({"notes": SQLITE_CELERY, "blog": SINGLE})
-    words = exec_start(drop_in)
-    assert "default" not in words and words[words.index("--bind") + 1:][:3] == ["127.0.0.1", "-::1", "--include"]
+PROJECT_RULES = ["~*", "&*", "+@all", "-@admin", "-@dangerous", "+flushdb", "+keys", "-function"]
+
+
+def test_on_the_loopback_alone_the_default_user_is_on_for_a_project_without_password_with_its_rights():
+    words = exec_start(redis_drop_in({"notes": SQLITE_CELERY, "blog": SINGLE}, 7))
+    assert words[words.index("--bind") + 1:][:3] == ["127.0.0.1", "-::1", "--include"]
     assert "/etc/redis/django-deploy/blog.conf" in words
     assert "/etc/redis/django-deploy/notes.conf" not in words
+    # notes logs in as the default user (no password): it may do what a project's user may, no more.
+    assert words[words.index("--user"):] == ["--user", "default", "on", "nopass", *PROJECT_RULES]
+    # Every project with a user of its own: no one logs in without a password.
+    assert exec_start(redis_drop_in({"blog": SINGLE}, 7))[-3:] == ["--user", "default", "off"]
+    assert redis_default_user({"notes": SQLITE_CELERY}, 6) == "on nopass ~* +@all -@admin -@dangerous +flushdb +keys"
 
 
 def test_a_project_without_password_is_refused_by_a_redis_that_serves_other_hosts():
@@ -80,9 +95,11 @@ def test_the_redis_user_file_holds_a_hash_of_the_password_not_the_password():
     password = "a-long-redis-password-1234"
     line = redis_user_config("shop", password, 7)
     assert password not in line
-    assert line == f"user shop on #{hashlib.sha256(password.encode()).hexdigest()} ~* &* +@all\n"
+    assert line == f"user shop on #{hashlib.sha256(password.encode()).hexdigest()} {' '.join(PROJECT_RULES)}\n"
     assert "&*" in redis_user_config("shop", password, None)  # unknown: Debian 12 and later have 7+
-    assert "&" not in redis_user_config("shop", password, 6)  # Redis 6 knows no channel rules
+    # Redis 6 knows no channel rules, and no FUNCTION command.
+    assert redis_user_config("shop", password, 6).split()[4:] == \
+        ["~*", "+@all", "-@admin", "-@dangerous", "+flushdb", "+keys"]
 
 
 def test_claims_are_read_from_one_json_line_per_project():
@@ -96,10 +113,9 @@ def run_with_fake_tools(tmp_path, redis_server: str | None, apt_cache: str) -> i
     bin_dir.mkdir(exist_ok=True)
     for name, output in (("redis-server", redis_server), ("apt-cache", apt_cache)):
         tool = bin_dir / name
-        if output is None:
-            tool.unlink(missing_ok=True)
-            continue
-        tool.write_text(f"#!/bin/sh\ncat <<'EOF'\n{output}\nEOF\n")
+        # Not installed: as the shell would answer (this machine may have the real one in /usr/bin).
+        tool.write_text("#!/bin/sh\necho 'not found' >&2; exit 127\n" if output is None
+                        else f"#!/bin/sh\ncat <<'EOF'\n{output}\nEOF\n")
         tool.chmod(0o755)
     done = subprocess.run(["sh", "-c", RedisMajorVersion().command()], capture_output=True, text=True,
                           env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, check=True)
@@ -114,18 +130,25 @@ def test_the_redis_version_comes_from_the_installed_server_or_else_apt(tmp_path)
     assert run_with_fake_tools(tmp_path, None, "redis-server:\n  Candidate: (none)") is None
 
 
-# A stand-in for redis-cli: answers PING with $PONG_FOR (the user it lets in: "admin", "default" or
-# nobody), ACL USERS with $LIVE_USERS, anything on its input with $ANSWER; records what it was sent.
+# A stand-in for redis-cli: $PONG_FOR is the login the live Redis takes ("admin", "default" or
+# nobody); as the real one does, a failed login says so and goes on as the default user. Answers PING and ACL
+# WHOAMI as that user, ACL USERS with $LIVE_USERS, anything on its input with $ANSWER; records
+# what it was sent.
 FAKE_REDIS_CLI = r"""#!/bin/sh
 user=default
 while [ $# -gt 0 ]; do
     case "$1" in --user) user=$2; shift 2;; --no-auth-warning) shift;; *) break;; esac
 done
-case "$1" in
-    PING) if { [ "$user" = _deploy-admin ] && [ "$REDISCLI_AUTH" = s3cret ] && [ "$PONG_FOR" = admin ]; } ||
-              { [ "$user" = default ] && [ "$PONG_FOR" = default ]; }; then echo PONG; else echo NOAUTH; fi;;
-    ACL) printf '%s\n' $LIVE_USERS;;
-    "") echo "as $user" >> "$LOG"; cat >> "$LOG"; printf '%s\n' $ANSWER;;
+if [ "$user" = _deploy-admin ] && [ "$REDISCLI_AUTH" = s3cret ] && [ "$PONG_FOR" = admin ]; then as=_deploy-admin
+elif [ "$PONG_FOR" = default ]; then
+    as=default
+    [ "$user" = default ] || echo "AUTH failed: WRONGPASS invalid username-password pair" >&2
+else as=; fi
+case "$1 $2" in
+    "PING ") if [ -n "$as" ]; then echo PONG; else echo NOAUTH; fi;;
+    "ACL WHOAMI") if [ -n "$as" ]; then echo "$as"; else echo NOAUTH; fi;;
+    "ACL USERS") printf '%s\n' $LIVE_USERS;;
+    " ") echo "as $as" >> "$LOG"; cat >> "$LOG"; printf '%s\n' $ANSWER;;
 esac
 """
 
@@ -143,7 +166,7 @@ def apply(tmp_path, pong_for: str, answer: str = "OK", live_users: str = "defaul
     (tmp_path / "admin.password").write_text("s3cret")
     log = tmp_path / "log"
     log.write_text("")
-    command = redis_apply_command(["127.0.0.1", "-::1", "10.0.0.4"], True, str(users), str(tmp_path / "admin.password"))
+    command = redis_apply_command(["127.0.0.1", "-::1", "10.0.0.4"], "off", str(users), str(tmp_path / "admin.password"))
     done = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True, env={
         "PATH": f"{bin_dir}:/usr/bin:/bin", "LOG": str(log), "PONG_FOR": pong_for, "ANSWER": answer,
         "LIVE_USERS": live_users})
@@ -158,7 +181,7 @@ def test_redis_takes_users_and_addresses_live_as_the_admin(tmp_path):
                     "ACL SETUSER shop reset on #bbbb ~* &* +@all",
                     "ACL DELUSER gone",  # its project was removed: no user file left
                     'CONFIG SET bind "127.0.0.1 -::1 10.0.0.4"',
-                    "ACL SETUSER default off"]
+                    "ACL SETUSER default reset off"]
 
 
 def test_before_the_admin_is_live_the_default_user_makes_it(tmp_path):
@@ -177,5 +200,159 @@ def test_a_redis_that_refuses_the_change_or_does_not_answer_is_restarted(tmp_pat
 def test_the_admin_password_is_made_on_the_host_and_only_its_hash_is_in_the_user_file():
     command = redis_admin_command(7)
     assert "/dev/urandom" in command and "umask 077" in command and "sha256sum" in command
-    assert "install -m 640 -o root -g redis" in command and "~* &* +@all" in command
+    assert "install -m 640 -o root -g redis" in command and command.endswith(f"#$digest ~* &* +@all\" > "
+                                                                              "/etc/redis/django-deploy/_deploy-admin.conf")
     assert "~* +@all" in redis_admin_command(6) and "&" not in redis_admin_command(6).split("echo")[-1]
+    assert "-@" not in redis_admin_command(6)  # the kit's admin keeps every right
+
+
+# ---------------------------------------------------------------- a real Redis (the package redis-server)
+
+SHOP_PASSWORD = "shop-redis-password-4f5e6d"
+ADMIN_PASSWORD = "admin-redis-password-9a8b7c"
+
+
+def redis_tool(name: str) -> str:
+    path = shutil.which(name)
+    assert path, f"{name} is missing: scripts/setup.sh installs the package redis-server"
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def cli(port: int, user: str | None, *command: str, password: str | None = None) -> str:
+    """What redis-cli prints for `command`, logged in as `user` (None: no login, the default user)."""
+    login = ["--user", user] if user else []
+    done = subprocess.run([redis_tool("redis-cli"), "--no-auth-warning", "-p", str(port), *login, *command],
+                          capture_output=True, text=True, timeout=10,
+                          env={"REDISCLI_AUTH": password} if password else {})
+    return (done.stdout + done.stderr).strip()
+
+
+def user_files(folder, redis_major: int = 7, **passwords: str) -> None:
+    """The user files the deploy writes: the admin's (as redis_admin_command does) and each project's."""
+    folder.mkdir(exist_ok=True)
+    digest = hashlib.sha256(ADMIN_PASSWORD.encode()).hexdigest()
+    (folder / f"{REDIS_ADMIN}.conf").write_text(f"user {REDIS_ADMIN} on #{digest} {redis_admin_permissions(redis_major)}\n")
+    for project, password in passwords.items():
+        (folder / f"{project}.conf").write_text(redis_user_config(project, password, redis_major))
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """start(words): a real redis-server with these arguments, on a free loopback port, its data in
+    tmp_path, DEBUG allowed by its configuration (so that only the ACL can refuse it): the port."""
+    started = []
+
+    def start(words: list[str]) -> int:
+        port = free_port()
+        config = tmp_path / "redis.conf"
+        config.write_text(f'port {port}\ndir {tmp_path}\nsave ""\nappendonly no\nenable-debug-command yes\n')
+        words = [str(config) if word == "/etc/redis/redis.conf" else word for word in words]
+        started.append(subprocess.Popen([redis_tool("redis-server"), *words], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL))
+        for _ in range(100):
+            if "Connection refused" not in cli(port, None, "PING"):
+                return port
+            assert started[-1].poll() is None, f"redis-server {' '.join(words)} did not start"
+            time.sleep(0.05)
+        raise AssertionError("redis-server did not answer")
+
+    yield start
+    for server in started:
+        server.kill()
+        server.wait()
+
+
+# What acts on the whole server, and so on every project sharing it.
+SERVER_WIDE = [("FLUSHALL",), ("CONFIG", "SET", "maxmemory", "1"), ("CONFIG", "GET", "requirepass"),
+               ("ACL", "SETUSER", "shop", "on", ">taken-over-password"), ("ACL", "SETUSER", "default", "on"),
+               ("ACL", "LIST"), ("DEBUG", "SLEEP", "0"), ("SHUTDOWN", "NOSAVE"), ("CLIENT", "LIST"), ("INFO",),
+               ("FUNCTION", "FLUSH")]
+
+
+def assert_a_projects_rights(port: int, user: str | None, password: str | None) -> None:
+    """`user` may do what Celery, Django's cache and channels do, and nothing that acts on the
+    whole server."""
+    def run(*command: str) -> str:
+        return cli(port, user, *command, password=password)
+
+    for command in SERVER_WIDE:
+        assert "NOPERM" in run(*command), (user, command)
+    # Nor from a script, which runs with its caller's rights.
+    assert "can't run this command" in run("EVAL", "return redis.call('FLUSHALL')", "0"), user
+    assert run("PING") == "PONG"  # still up: SHUTDOWN was refused
+    # Celery's broker and results (kombu: LPUSH, BRPOP, Lua scripts), Django's cache and channels.
+    assert run("SET", "k", "v") == "OK" and run("GET", "k") == "v"
+    assert run("LPUSH", "celery", "task") == "1" and run("BRPOP", "celery", "1").split() == ["celery", "task"]
+    assert run("EVAL", "return redis.call('INCR', KEYS[1])", "1", "n") == "1"
+    sha = run("SCRIPT", "LOAD", "return redis.call('GET', KEYS[1])")
+    assert run("EVALSHA", sha, "1", "k") == "v"
+    assert run("KEYS", "*") and run("SCAN", "0")
+    assert run("FLUSHDB") == "OK" and run("GET", "k") == ""  # Django's cache.clear()
+    assert run("-n", "1", "SET", "in-one", "x") == "OK"  # SELECT: redis_url's database number
+    subscriber = subprocess.Popen([redis_tool("redis-cli"), "--no-auth-warning", "-p", str(port),
+                                   *(["--user", user] if user else []), "SUBSCRIBE", "celery.pidbox"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  env={"REDISCLI_AUTH": password} if password else {})
+    try:
+        heard = [subscriber.stdout.readline().strip() for _ in range(3)]
+        assert heard == ["subscribe", "celery.pidbox", "1"], (user, heard)
+        assert run("PUBLISH", "celery.pidbox", "ping") == "1"
+        assert [subscriber.stdout.readline().strip() for _ in range(3)] == ["message", "celery.pidbox", "ping"]
+    finally:
+        subscriber.kill()
+        subscriber.wait()
+
+
+def started_as_the_drop_in_says(redis_server, tmp_path, claims: dict[str, dict], **passwords: str) -> int:
+    """Redis started with the words of the drop-in's ExecStart, the user files in tmp_path."""
+    user_files(tmp_path / "users", **passwords)
+    words = exec_start(redis_drop_in(claims, 7))[1:]
+    return redis_server([str(tmp_path / "users" / word.rsplit("/", 1)[1])
+                         if word.startswith("/etc/redis/django-deploy/") else word for word in words])
+
+
+def test_a_projects_redis_user_is_refused_what_acts_on_the_whole_server(redis_server, tmp_path):
+    port = started_as_the_drop_in_says(redis_server, tmp_path, {"shop": claim("shop", redis="user")},
+                                       shop=SHOP_PASSWORD)
+    assert_a_projects_rights(port, "shop", SHOP_PASSWORD)
+    # Every project has a user of its own: no login without a password.
+    assert cli(port, None, "GET", "k").startswith("NOAUTH")
+    # The kit's admin keeps every right.
+    assert "user shop on" in cli(port, REDIS_ADMIN, "ACL", "LIST", password=ADMIN_PASSWORD)
+
+
+def test_the_default_user_a_project_without_password_uses_has_a_projects_rights_only(redis_server, tmp_path):
+    claims = {"shop": claim("shop", redis="user"), "notes": claim("notes", redis="default", redis_db=1)}
+    port = started_as_the_drop_in_says(redis_server, tmp_path, claims, shop=SHOP_PASSWORD)
+    assert_a_projects_rights(port, None, None)
+    assert_a_projects_rights(port, "shop", SHOP_PASSWORD)
+    assert "WRONGPASS" in cli(port, "shop", "PING", password="taken-over-password")
+
+
+def test_a_running_redis_takes_the_projects_rights_live(redis_server, tmp_path):
+    # Redis as Debian starts it (its default user may do anything), then the kit's change, live.
+    port = redis_server(["/etc/redis/redis.conf", "--bind", "127.0.0.1"])
+    user_files(tmp_path / "users", shop=SHOP_PASSWORD)
+    (tmp_path / "admin.password").write_text(ADMIN_PASSWORD)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "redis-cli").write_text(f'#!/bin/sh\nexec {redis_tool("redis-cli")} -p {port} "$@"\n')
+    (bin_dir / "systemctl").write_text(f'#!/bin/sh\necho "systemctl $*" >> {tmp_path}/systemctl.log\n')
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    claims = {"shop": claim("shop", redis="user")}
+    command = redis_apply_command(["127.0.0.1"], redis_default_user(claims, 7), str(tmp_path / "users"),
+                                  str(tmp_path / "admin.password"))
+    for run in ("as the default user", "as the admin"):
+        done = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=30,
+                              env={"PATH": f"{bin_dir}:/usr/bin:/bin"})
+        assert done.stdout.strip() == "Redis changed live", (run, done.stdout, done.stderr)
+        assert not (tmp_path / "systemctl.log").exists(), run
+        assert_a_projects_rights(port, "shop", SHOP_PASSWORD)
+        assert cli(port, None, "GET", "k").startswith("NOAUTH"), run
