@@ -85,13 +85,14 @@ def folders_command(layout: list[tuple[str, str, str, str]]) -> str:
 
 
 @operation()
-def self_signed_certificate(certificate: str, key: str, common_name: str, key_group: str, replace: bool = False):
+def self_signed_certificate(certificate: str, key: str, common_name: str, replace: bool = False):
     """Generate a self-signed certificate and its key, unless both exist already (or `replace`).
-    The key is readable by root and `key_group` (the webserver's) alone, from its first byte on."""
+    The key is readable by root alone, from its first byte on: the webserver's master reads it as
+    root, and no other process of the host (the apps of this and other projects) needs it."""
     found = host.get_fact(FileStates, paths=[certificate, key])
-    key_access = f"chown root:{q(key_group)} {q(key)} && chmod 640 {q(key)}"
+    key_access = f"chown root:root {q(key)} && chmod 600 {q(key)}"
     if not replace and certificate in found and key in found:
-        if found[key][1:] == ("root", key_group, "640"):
+        if found[key][1:] == ("root", "root", "600"):
             host.noop(f"{certificate} exists")
         else:
             yield key_access

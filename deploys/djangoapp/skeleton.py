@@ -148,15 +148,13 @@ def _tls(settings: Settings) -> list[str]:
         # The key is never readable by others, not even while it is written (host_files.py).
         write_files("the site certificate and key", [
             HostFile(settings.ssl_certificate_path, settings.site_certificate.encode(), "644"),
-            HostFile(settings.ssl_key_path, settings.site_key.encode(), "640", group=settings.webserver_group,
-                     secret=True)])
+            HostFile(settings.ssl_key_path, settings.site_key.encode(), "600", secret=True)])
         return [settings.ssl_certificate_path, settings.ssl_key_path]
     self_signed_certificate(
         name="Generate a self-signed certificate (no site_certificate given)",
         certificate=settings.ssl_certificate_path,
         key=settings.ssl_key_path,
         common_name=settings.url,
-        key_group=settings.webserver_group,
         replace=not settings.acme_email and had_acme_certificate(settings),
     )
     return [settings.ssl_certificate_path, settings.ssl_key_path]

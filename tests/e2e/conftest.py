@@ -112,7 +112,7 @@ def wait_for_task_note(start_on, read_on, text: str, worker, timeout: float = 60
 # Owner, group and mode of what a deploy writes on a web host (nginx, uWSGI).
 DEPLOYED_FILES = [
     (f"{ROOT}/secrets.py", "root", "www-data", 0o640),
-    ("/etc/nginx/ssl/guestbook.key", "root", "www-data", 0o640),
+    ("/etc/nginx/ssl/guestbook.key", "root", "root", 0o600),
     ("/etc/nginx/ssl/guestbook.crt", "root", "root", 0o644),
     ("/etc/nginx/sites-available/guestbook.conf", "root", "root", 0o644),
     ("/etc/uwsgi/apps-available/guestbook.ini", "root", "root", 0o644),

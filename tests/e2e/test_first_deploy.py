@@ -91,7 +91,7 @@ def test_bare_host_to_https_then_rerun_changes_nothing(start_hosts, webserver, a
     secrets = system.file("/srv/www/guestbook/secrets.py")
     assert (secrets.user, secrets.group, secrets.mode) == ("root", "www-data", 0o640)
     key = system.file(f"/etc/{webserver}/ssl/guestbook.key")
-    assert (key.user, key.group, key.mode) == ("root", "www-data", 0o640)
+    assert (key.user, key.group, key.mode) == ("root", "root", 0o600)
     socket = system.file(app_socket)
     assert socket.is_socket and socket.mode == 0o660 and socket.group == "www-data"
     # Only what serves: no uWSGI beside gunicorn.

@@ -57,7 +57,7 @@ def test_the_deploy_hook_installs_the_certificate_where_the_site_reads_it_and_re
     hook = render_template("certificates/deploy-hook.sh.j2", s=site, reload_command=webserver_reload(site),
                            publish_command="")
     assert 'install -m 644 -o root -g root "$lineage/fullchain.pem" /etc/nginx/ssl/mysite.crt' in hook
-    assert 'install -m 640 -o root -g www-data "$lineage/privkey.pem" /etc/nginx/ssl/mysite.key' in hook
+    assert 'install -m 600 -o root -g root "$lineage/privkey.pem" /etc/nginx/ssl/mysite.key' in hook
     assert "nginx -t -q && systemctl reload nginx" in hook and "touch /var/lib/django-deploy/refreshed/nginx" in hook
     assert "certificate-sync" not in hook  # one web host: nobody to publish it for
     assert render_template("certificates/certbot-ca.conf.j2", s=site).strip().endswith(
