@@ -235,3 +235,44 @@ def test_a_value_with_a_trailing_newline_is_refused(variable, value):
     assert check(**{variable: value})[1] == []
     found = check(**{variable: newline})[1]
     assert len(found) == 1 and found[0].startswith(f"{variable}: "), found
+
+
+KIT_REDIS_PASSWORD = "kit-redis-password-5a6b7c"
+
+
+@pytest.mark.parametrize("redis_url, secrets", [
+    # Without REDIS_PASSWORD the project logs in as the default user, which has no password.
+    ("redis://:url-only-password-1a2b@127.0.0.1:6379/0", {}),
+    ("redis://someone:url-only-password-1a2b@localhost:6379/0", {}),
+    ("redis://someone@[::1]:6379/0", {}),
+    # With it, as its own user (code_doc) with that password.
+    ("redis://:url-only-password-1a2b@127.0.0.1:6379/0", {"REDIS_PASSWORD": KIT_REDIS_PASSWORD}),
+    (f"redis://someone:{KIT_REDIS_PASSWORD}@127.0.0.1:6379/0", {"REDIS_PASSWORD": KIT_REDIS_PASSWORD}),
+    ("redis://default@127.0.0.1:6379/0", {"REDIS_PASSWORD": KIT_REDIS_PASSWORD}),
+])
+def test_a_loopback_redis_url_with_a_login_the_kits_redis_does_not_know_is_refused_masked(redis_url, secrets):
+    found = check(celery=True, redis_url=redis_url, django_environment_variables=secrets)[1]
+    assert len(found) == 1 and found[0].startswith("redis_url: redis://***@"), found
+    assert "url-only-password" not in found[0] and "someone" not in found[0] and KIT_REDIS_PASSWORD not in found[0]
+
+
+@pytest.mark.parametrize("redis_url, secrets, celery", [
+    ("redis://127.0.0.1:6379/0", {}, True),
+    ("redis://default@127.0.0.1:6379/0", {}, True),
+    (f"redis://:{KIT_REDIS_PASSWORD}@127.0.0.1:6379/1", {"REDIS_PASSWORD": KIT_REDIS_PASSWORD}, True),
+    (f"redis://code_doc:{KIT_REDIS_PASSWORD}@localhost:6379/1", {"REDIS_PASSWORD": KIT_REDIS_PASSWORD}, True),
+    ("redis://code_doc@127.0.0.1:6379/1", {"REDIS_PASSWORD": KIT_REDIS_PASSWORD}, True),
+    # A Redis run elsewhere is the user's: its logins are its own.
+    ("redis://someone:url-only-password-1a2b@10.0.0.9:6379/0", {}, True),
+    # Without Celery the deploy installs no Redis and gives the app no broker URL.
+    ("redis://:url-only-password-1a2b@127.0.0.1:6379/0", {}, False),
+])
+def test_a_redis_url_whose_login_the_redis_knows_is_accepted(redis_url, secrets, celery):
+    assert check(celery=celery, redis_url=redis_url, django_environment_variables=secrets)[1] == []
+
+
+def test_a_malformed_redis_url_is_refused_without_its_password():
+    found = check(redis_url="redis://some one:url-only-password-1a2b@127.0.0.1:6379/0")[1]
+    assert found == ["redis_url: must be a redis:// URL (got '***@127.0.0.1:6379/0')"]
+    assert check(celery=True, redis_url="redis://127.0.0.1:port/0")[1] == \
+        ["redis_url: is not a URL (Port could not be cast to integer value as 'port')"]

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 from typing import Any, Literal, Optional
+from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, field_validator, model_validator
 
+from ..environment import mask_credentials
+from ..fleet import LOOPBACK
 from .checks import PYTHON_VERSION, UNIX_NAME, absolute_clean_path, dotted_module, positive_int
 
 REDIS_PASSWORD = re.compile(r"^[A-Za-z0-9_.~-]{16,128}$")
@@ -69,7 +72,11 @@ class ServiceInputs(BaseModel):
     @classmethod
     def _redis_url(cls, value: str) -> str:
         if not re.fullmatch(r"^rediss?://[^\s]+$", value):
-            raise ValueError(f"must be a redis:// URL (got {value!r})")
+            shown = mask_credentials(value)
+            if "@" in shown.replace("***@", ""):
+                # A user or password with a space in it, which mask_credentials does not take for one.
+                shown = "***@" + shown.rsplit("@", 1)[1]
+            raise ValueError(f"must be a redis:// URL (got {shown!r})")
         return value
 
     @model_validator(mode="after")
@@ -84,6 +91,35 @@ class ServiceInputs(BaseModel):
         if password is not None and not REDIS_PASSWORD.fullmatch(password):
             raise ValueError("django_environment_variables: REDIS_PASSWORD must be 16 to 128 letters, digits or "
                              "'_.~-' (it goes into a URL and Redis's configuration as it is)")
+        return self
+
+    @model_validator(mode="after")
+    def _redis_url_login(self):
+        # A redis_url on the loopback is the Redis the deploy installs on the db host, which knows
+        # two logins: the project's own user with REDIS_PASSWORD, else the default user with no
+        # password. Another user or password in the URL would pass, the hosts be changed, and
+        # Celery then fail to log in: refused before any change. The URL is shown masked.
+        try:
+            parts = urlsplit(self.redis_url)
+            parts.port  # reading it checks it
+        except ValueError as error:  # a bracket left open, a port that is not a number
+            raise ValueError(f"redis_url: is not a URL ({error})") from None
+        if not self.celery or parts.hostname not in LOOPBACK:
+            return self
+        user, password = unquote(parts.username or ""), unquote(parts.password or "")
+        redis_password = self.django_environment_variables.get("REDIS_PASSWORD")
+        shown = mask_credentials(self.redis_url)
+        if redis_password is not None and (user not in ("", self.websiteproject)
+                                           or password not in ("", redis_password)):
+            raise ValueError(f"redis_url: {shown} logs in with a user or password the Redis the deploy installs "
+                             f"on the db host does not know: the project logs in there as its own user "
+                             f"({self.websiteproject}) with REDIS_PASSWORD of django_environment_variables; "
+                             "leave the user and password out of redis_url, the deploy adds them")
+        if redis_password is None and (password or user not in ("", "default")):
+            raise ValueError(f"redis_url: {shown} logs in with a user or password the Redis the deploy installs "
+                             "on the db host does not know: without REDIS_PASSWORD the project uses its default "
+                             "user, which has no password; put the password in django_environment_variables as "
+                             "REDIS_PASSWORD and leave it out of redis_url")
         return self
 
     @model_validator(mode="after")
