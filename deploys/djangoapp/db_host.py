@@ -143,7 +143,10 @@ def redis_default_user(claims: dict[str, dict], redis_major: Optional[int]) -> s
     """The rules of Redis's default user, which has no password: off, unless a project here uses
     it (one without REDIS_PASSWORD, possible on the loopback alone); then with a project's
     permissions. Debian's default user may do anything: left so, any process of the host (the
-    app of any project) could log in as it and change another project's password."""
+    app of any project) could log in as it and change another project's password. With no project
+    using Redis here, it goes back to Debian's settings: live as at its next start."""
+    if not any(claim["redis"] for claim in claims.values()):
+        return f"on nopass {redis_admin_permissions(redis_major)}"
     bind = redis_bind(claims)
     if len(bind) > 2 or not any(claim["redis"] == "default" for claim in claims.values()):
         return "off"

@@ -72,6 +72,8 @@ def test_on_the_loopback_alone_the_default_user_is_on_for_a_project_without_pass
     # Every project with a user of its own: no one logs in without a password.
     assert exec_start(redis_drop_in({"blog": SINGLE}, 7))[-3:] == ["--user", "default", "off"]
     assert redis_default_user({"notes": SQLITE_CELERY}, 6) == "on nopass ~* +@all -@admin -@dangerous +flushdb +keys"
+    # No project uses Redis any more (Celery turned off, the last one removed): Debian's default user.
+    assert redis_default_user({}, 7) == redis_default_user({"x": claim("x")}, 7) == "on nopass ~* &* +@all"
 
 
 def test_a_project_without_password_is_refused_by_a_redis_that_serves_other_hosts():
