@@ -18,11 +18,18 @@ _validated: dict[int, dict[str, Settings]] = {}
 
 def current_settings() -> Settings:
     """This host's settings. The first call of a run validates every host of the inventory and
-    the fleet they make, so one error lists all the problems, raised before any operation is added."""
+    the fleet they make, so one error lists all the problems, raised before any operation is added;
+    the first of a deploy that makes or removes the kit's folders refuses it when one of them is
+    not the kit's to take (own_folders.py)."""
     key = id(inventory)
     if key not in _validated:
         _validated[key] = validate_inventory(list(inventory))
-    return _validated[key][host.name]
+    settings = _validated[key][host.name]
+    # The deploys that make or remove the kit's folders look at them first. (Imported here:
+    # own_folders reaches this module through the deploy modules it reads.)
+    from .own_folders import FolderStates, guard_own_folders
+    guard_own_folders(settings, host.current_deploy_name, lambda paths: fact_before_run(FolderStates, paths=paths))
+    return settings
 
 
 def settings_of(other) -> Settings:

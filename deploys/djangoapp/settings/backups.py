@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, field_validator, model_validator
 
-from .checks import CALENDAR, PLAIN_PATH
+from .checks import CALENDAR, PLAIN_PATH, system_folder_problem
 
 # Where restic keeps the repository: an S3-compatible server (s3:http(s)://host[:port]/bucket[/path]),
 # an SFTP server (sftp:user@host:/path), or a folder on this host (a second disk). The value reaches
@@ -33,9 +33,12 @@ class BackupInputs(BaseModel):
         if value is None:
             return value
         if value.startswith("/"):
-            if ".." in value.split("/") or not PLAIN_PATH.fullmatch(value) or value.rstrip("/") == "":
+            if ".." in value.split("/") or not PLAIN_PATH.fullmatch(value):
                 raise ValueError(f"a local repository must be an absolute path of letters, digits, '.', '_', "
                                  f"'-' and '/' (got {value!r})")
+            problem = system_folder_problem(value.rstrip("/") or "/")
+            if problem:
+                raise ValueError(problem)
             return value.rstrip("/")
         if value.startswith("s3:"):
             if not S3_REPOSITORY.fullmatch(value):

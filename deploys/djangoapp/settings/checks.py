@@ -6,6 +6,7 @@ its kind of value needs."""
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 import shlex
 from typing import Any, Optional
@@ -35,6 +36,46 @@ def absolute_clean_path(value: str) -> str:
     if not PLAIN_PATH.fullmatch(value):
         raise ValueError(f"must be letters, digits, '.', '_', '-' and '/' only: no spaces or quotes (got {value!r})")
     return value.rstrip("/") or "/"
+
+
+# Folders the kit may never take for one of its own: it makes the deployment root root's (chown,
+# chmod), removes a project root whole (rm -rf) and gives a local backup repository to the app user
+# (chown): done to one of these, it would break the host or what other software keeps there.
+SYSTEM_FOLDERS = frozenset({
+    "/", "/bin", "/boot", "/dev", "/etc", "/home", "/media", "/mnt", "/opt", "/proc", "/root", "/run", "/sbin",
+    "/srv", "/sys", "/tmp", "/usr", "/var", "/var/backups", "/var/cache", "/var/lib", "/var/local", "/var/lock",
+    "/var/log", "/var/mail", "/var/opt", "/var/run", "/var/spool", "/var/tmp",
+})
+# Trees that hold nothing but the system's (and the kit's own state): no folder of a project lives
+# anywhere in them; nor in /lib and its kin (LIBRARY_TREE).
+SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/proc", "/run", "/sbin", "/sys", "/usr",
+                "/opt/django-deploy-tools", "/var/lib/django-deploy", "/var/backups/django-deploy")
+LIBRARY_TREE = re.compile(r"^/lib(32|64|x32)?(/|$)")
+
+
+def system_folder_problem(path: str) -> Optional[str]:
+    """Why `path` (absolute, clean) cannot be a folder the kit makes its own, or None."""
+    if path in SYSTEM_FOLDERS:
+        return (f"{path} is a folder of the system, which the kit would take over (change its owner, or "
+                "remove it with the project); use a folder of its own, e.g. /srv/www")
+    library = LIBRARY_TREE.match(path)
+    tree = next((tree for tree in SYSTEM_TREES if path == tree or path.startswith(tree + "/")),
+                library and library.group(0).rstrip("/"))
+    if tree:
+        return (f"{path} is {'' if path == tree else 'inside '}{tree}, which holds the system's files (or the "
+                "kit's own), not a project's; use a folder of its own, e.g. /srv/www")
+    return None
+
+
+def inside_release_problem(path: str) -> Optional[str]:
+    """Why `path` (of django_linked_dirs/files) is not a path inside the release, or None. The
+    release's own links (.venv, .static) lead out of it: nothing is linked through them."""
+    if path.startswith("/") or ".." in path.split("/"):
+        return f"entries must be paths inside the release, without '..' (got {path!r})"
+    normal = posixpath.normpath(path or ".")
+    if normal == "." or normal.split("/")[0] in (".venv", ".static"):
+        return f"entries must name something inside the release, not the release itself or its links (got {path!r})"
+    return None
 
 
 def command_problem(command: Any) -> Optional[str]:

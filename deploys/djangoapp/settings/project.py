@@ -8,7 +8,7 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, field_validator, model_validator
 
 from .checks import (ENV_NAME, HOSTNAME, PLAIN_PATH, SAFE_NAME, UNIX_NAME, absolute_clean_path, command_problem,
-                     dotted_module, pem_or_file, positive_int)
+                     dotted_module, inside_release_problem, pem_or_file, positive_int, system_folder_problem)
 
 
 class ProjectInputs(BaseModel):
@@ -84,6 +84,16 @@ class ProjectInputs(BaseModel):
     def _project_absolute(cls, value: str) -> str:
         return absolute_clean_path(value)
 
+    @field_validator("django_deployment_root_folder")
+    @classmethod
+    def _project_own_folder(cls, value: str) -> str:
+        # Its projects' folders are then safe too: websiteproject is one name, no "/", and every
+        # system folder's parent is refused here (a test checks it).
+        problem = system_folder_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
     @field_validator("apache2_check_binary_name")
     @classmethod
     def _command_name(cls, value: str) -> str:
@@ -116,9 +126,9 @@ class ProjectInputs(BaseModel):
     @field_validator("django_archives_to_deflate", "django_linked_dirs", "django_linked_files")
     @classmethod
     def _paths_inside(cls, value: list[str]) -> list[str]:
-        for path in value:
-            if path.startswith("/") or ".." in path.split("/"):
-                raise ValueError(f"entries must be paths inside the release, without '..' (got {path!r})")
+        problem = next(filter(None, map(inside_release_problem, value)), None)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @field_validator("django_environment_variables", "django_webapplication_additional_environment_settings")
