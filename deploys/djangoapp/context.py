@@ -47,10 +47,9 @@ def require_whole_fleet(action: str) -> None:
 
 
 def proxy_environment(settings: Settings) -> dict[str, str]:
-    """The environment that sends apt, pip and uv through `site_proxy`, when one is set."""
-    if not settings.site_proxy:
-        return {}
-    return {name: settings.site_proxy for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")}
+    """Nothing: site_proxy reaches apt and uv through files only root reads (proxy.py), never a
+    command line. For the callers that still pass it as an environment, until they drop it."""
+    return {}
 
 
 def render_template(name: str, **context) -> str:

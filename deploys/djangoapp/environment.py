@@ -20,8 +20,9 @@ from urllib.parse import quote
 if TYPE_CHECKING:
     from .settings import Settings
 
-# scheme://user:password@ -> the part to hide.
-URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/@\s'\"]+)@")
+# scheme://user:password@ -> the part to hide: up to the last @ before the path, so that an @ in
+# the password is hidden too.
+URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s'\"]+)@")
 
 
 def has_credentials(value: str) -> bool:

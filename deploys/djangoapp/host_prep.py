@@ -4,20 +4,23 @@ uWSGI; web and worker: Python for the releases; db: PostgreSQL, and Redis for Ce
 import shlex
 from dataclasses import dataclass
 
-from pyinfra import host
+from pyinfra import host, state
 from pyinfra.api import FactBase, deploy, operation
 from pyinfra.operations import apt, files, server, systemd
 
 from .backups import backs_up
-from .context import current_settings, proxy_environment, write_files
-from .host_files import HostFile
+from .context import current_settings, write_files
+from .host_files import HostFile, absent
 from .lock import RUN_TOKEN
+from .proxy import APT_PROXY_CONF, PROXY_ENV, apt_proxy_content, load_proxy_env, uv_files
 from .settings import Settings
 
 # uv builds the release virtualenvs (much faster than pip, and it caches wheels on the host).
 UV_VERSION = "0.13.8"
 TOOLS_VENV = "/opt/django-deploy-tools"
-UV = f"{TOOLS_VENV}/bin/uv"
+UV_BINARY = f"{TOOLS_VENV}/bin/uv"
+# What the deploys run as uv: uv through site_proxy (proxy.py).
+UV = f"{TOOLS_VENV}/uv"
 
 # Debian's own copy of pip (python3-pip-whl, which python3-venv brings), run from its wheel.
 DEBIAN_PIP_WHEELS = "/usr/share/python-wheels/pip-*.whl"
@@ -69,12 +72,14 @@ class UvVersion(FactBase):
         return words[1] if len(words) > 1 and words[0] == "uv" else None
 
 
-def tools_install_command(venv: str, version: str, pip_wheels: str = DEBIAN_PIP_WHEELS) -> str:
+def tools_install_command(venv: str, version: str, pip_wheels: str = DEBIAN_PIP_WHEELS,
+                          proxy_env: str = PROXY_ENV) -> str:
     """Shell: a virtualenv at `venv` (kept if there is one) with uv `version` in it. The
     virtualenv gets no pip of its own (ensurepip takes seconds): Debian's pip wheel installs uv,
-    run by the virtualenv's Python, so it installs there."""
+    run by the virtualenv's Python, so it installs there, through the proxy of `proxy_env`."""
     q = shlex.quote
-    return (f"{{ [ -x {q(venv)}/bin/python ] || /usr/bin/python3 -m venv --without-pip {q(venv)}; }} && "
+    return (f"{load_proxy_env(proxy_env)} && "
+            f"{{ [ -x {q(venv)}/bin/python ] || /usr/bin/python3 -m venv --without-pip {q(venv)}; }} && "
             f"wheel=$(ls -d {pip_wheels} | tail -n 1) && [ -n \"$wheel\" ] && "
             f"{q(venv)}/bin/python \"$wheel/pip\" install --quiet --disable-pip-version-check --no-input "
             f"{q('uv==' + version)}")
@@ -153,7 +158,7 @@ def packages_in_background(packages: list[str]):
 def tools_with_uv(venv: str, version: str, background: bool = False):
     """The deploy tools virtualenv with uv `version` (tools_install_command), unless it has it;
     with `background`, installed in the background (UV_JOB)."""
-    if host.get_fact(UvVersion, uv=f"{venv}/bin/uv") == version:
+    if host.get_fact(UvVersion, uv=UV_BINARY) == version:
         host.noop(f"uv {version} is in {venv}")
     elif background:
         yield from _in_background(tools_install_command(venv, version), UV_JOB)
@@ -171,8 +176,31 @@ def job_done(job: BackgroundJob):
     yield wait_command(RUN_TOKEN, job)
 
 
+# (run, host) whose uv program and proxy file a step of this run writes already.
+_uv_written: set[tuple[int, str]] = set()
+
+
+def uv_through_proxy(settings: Settings):
+    """UV and the proxy file it reads, as site_proxy says now (once per run and host)."""
+    key = (id(state), host.name)
+    if settings.holds_releases and key not in _uv_written:
+        _uv_written.add(key)
+        write_files(f"{UV} and the proxy file it reads", uv_files(settings.site_proxy, UV, UV_BINARY))
+
+
+def apt_through_proxy(settings: Settings):
+    """apt's proxy configuration, as site_proxy says."""
+    if settings.site_proxy:
+        write_files("apt's proxy configuration", [
+            HostFile(APT_PROXY_CONF, apt_proxy_content(settings.site_proxy).encode(), "600", secret=True)])
+    else:
+        absent(name="No proxy for apt (no site_proxy)", paths=[APT_PROXY_CONF])
+
+
 def tools_ready():
-    """Before uv is used: wait for its install, if all.py started it in the background."""
+    """Before uv is used: UV as site_proxy says (a release may change it), and uv's install
+    waited for, if all.py started it in the background."""
+    uv_through_proxy(current_settings())
     finish_host_prep()
     job_done(name=f"uv {UV_VERSION} installed", job=UV_JOB)
 
@@ -188,17 +216,16 @@ def _deploy_user(settings: Settings):
 
 def _after_packages(settings: Settings, tools_in_background: bool):
     """Host preparation's steps that need the packages installed."""
-    proxy = proxy_environment(settings)
     services = _services(settings)
     for service in services:
         systemd.service(name=f"{service} running and enabled", service=service, running=True, enabled=True)
     if "memcached" not in services and "memcached" not in settings.application_additional_packages:
         # memcached turned off (or never on): the kit installed it for the project alone.
-        apt.packages(name="No memcached (memcached is off)", packages=["memcached"], present=False, _env=proxy)
+        apt.packages(name="No memcached (memcached is off)", packages=["memcached"], present=False)
     if settings.holds_releases:
         tools_with_uv(name=f"uv {UV_VERSION} in the deploy tools virtualenv"
                       + (" (in the background)" if tools_in_background else ""),
-                      venv=TOOLS_VENV, version=UV_VERSION, background=tools_in_background, _env=proxy)
+                      venv=TOOLS_VENV, version=UV_VERSION, background=tools_in_background)
     if settings.deploy_user:
         _deploy_user(settings)
 
@@ -210,16 +237,17 @@ def prepare_host(in_background: bool = False):
     waits for them and takes the steps left here; there uv installs in the background in turn,
     and the release waits for it (tools_ready) before it builds."""
     settings = current_settings()
-    proxy = proxy_environment(settings)
     services = _services(settings)
     packages = _packages(settings) + [package for packages in services.values() for package in packages]
 
-    apt.update(name="Refresh the package lists (at most hourly)", cache_time=3600, _env=proxy)
+    apt_through_proxy(settings)
+    uv_through_proxy(settings)
+    apt.update(name="Refresh the package lists (at most hourly)", cache_time=3600)
     if in_background:
-        packages_in_background(name="Install system packages (in the background)", packages=packages, _env=proxy)
+        packages_in_background(name="Install system packages (in the background)", packages=packages)
         _unfinished.add(host.name)
     else:
-        apt.packages(name="Install system packages", packages=packages, no_recommends=True, _env=proxy)
+        apt.packages(name="Install system packages", packages=packages, no_recommends=True)
         _after_packages(settings, tools_in_background=False)
     files.directory(name="Create the deployment root", path=settings.django_deployment_root_folder,
                     user="root", group="root", mode="755")

@@ -26,6 +26,7 @@ from fnmatch import fnmatchcase
 from functools import lru_cache
 from typing import NamedTuple
 
+from .environment import mask_credentials
 from .settings import DeploySettingsError, Settings
 
 # Never shipped, whatever git or .deployignore say: a release carries code, not this machine's
@@ -228,25 +229,37 @@ def _unpack_archive(path: str) -> PackedSource:
     return pack_directory(_single_top_folder(target), revision=f"archive:{os.path.basename(path)}")
 
 
+def _git_failure(what: str, error: subprocess.CalledProcessError) -> str:
+    """What git said when it failed, credentials masked: the URL of a repository may carry a token,
+    and git repeats it in its errors."""
+    said = error.stderr.decode(errors="replace") if isinstance(error.stderr, bytes) else error.stderr or ""
+    return mask_credentials(f"{what}: {said.strip()}")
+
+
 @lru_cache(maxsize=None)
 def _export_git(repo: str, ref: str) -> PackedSource:
     def git(*args: str, cwd: str | None = None) -> str:
         return subprocess.run(["git", *args], cwd=cwd, check=True, text=True, capture_output=True).stdout.strip()
 
+    shown = mask_credentials(repo)
     if not os.path.isdir(repo):  # a URL: fetch that one ref into a throwaway bare repository
         clone = tempfile.mkdtemp(prefix="django-deploy-git-")
         try:
             git("clone", "--quiet", "--bare", "--filter=blob:none", repo, clone)
         except subprocess.CalledProcessError as error:
-            raise DeploySettingsError(f"django_git_repo: cannot clone {repo}: {error.stderr.strip()}") from None
+            raise DeploySettingsError(_git_failure(f"django_git_repo: cannot clone {repo}", error)) from None
         repo = clone
     try:
         commit = git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=repo)
     except subprocess.CalledProcessError:
-        raise DeploySettingsError(f"django_git_ref: {ref!r} is not a commit, branch or tag of {repo}") from None
+        raise DeploySettingsError(f"django_git_ref: {ref!r} is not a commit, branch or tag of {shown}") from None
     target = tempfile.mkdtemp(prefix="django-deploy-export-")
-    tar_data = subprocess.run(["git", "archive", "--format=tar", commit], cwd=repo, check=True,
-                              capture_output=True).stdout
+    try:
+        # From a clone, git fetches the files (left out by --filter) from the repository now.
+        tar_data = subprocess.run(["git", "archive", "--format=tar", commit], cwd=repo, check=True,
+                                  capture_output=True).stdout
+    except subprocess.CalledProcessError as error:
+        raise DeploySettingsError(_git_failure(f"django_git_repo: cannot export {commit} of {shown}", error)) from None
     with tarfile.open(fileobj=io.BytesIO(tar_data)) as archive:
         archive.extractall(target, filter="data")
     return pack_directory(target, revision=f"git:{commit}")

@@ -53,7 +53,7 @@ USERINFO = st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQR
 
 @given(user=USERINFO, password=USERINFO, scheme=st.sampled_from(["postgres", "redis", "rediss", "amqp", "https"]))
 def test_credentials_in_any_url_are_masked(user, password, scheme):
-    secret = f"S3CR3T{password}"
+    secret = f"S3CR3T@{password}"  # an @ in a password left unencoded hides nothing after it either
     masked = mask_credentials(f"broker {scheme}://{user}:{secret}@db.internal:5432/app, and more")
     assert secret not in masked and f"{scheme}://***@db.internal:5432/app" in masked
 

@@ -21,7 +21,7 @@ from pydantic import ConfigDict, PrivateAttr, ValidationError
 from pyinfra.api.exceptions import PyinfraError
 
 from ..app_server_layout import AppServerPlace
-from ..environment import split_environment
+from ..environment import mask_credentials, split_environment
 from ..fleet import Fleet, FleetPlace, plan_fleet
 from ..layout import Layout
 from .app_server import AppServerInputs
@@ -84,6 +84,8 @@ REQUIRED = tuple(name for name, field in Settings.model_fields.items() if field.
 
 
 def _describe(error: dict) -> str:
+    """One problem, as `variable: message`; the credentials of any URL in it masked (a refused value
+    is shown to say what was wrong with it, and may carry a password or token)."""
     variable = str(error["loc"][0]) if error["loc"] else ""
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "missing":
@@ -92,7 +94,7 @@ def _describe(error: dict) -> str:
         message = f"{message} (got {error['input']!r})"
     elif not variable and ":" in message:
         variable, message = (part.strip() for part in message.split(":", 1))
-    return f"{variable}: {message}" if variable else message
+    return mask_credentials(f"{variable}: {message}" if variable else message)
 
 
 def problems(data: dict[str, Any]) -> tuple[Optional[Settings], list[str]]:

@@ -26,6 +26,9 @@ CALENDAR = re.compile(r"^[A-Za-z0-9 :*/,.~+-]{1,80}$")
 MANAGEMENT_COMMAND = re.compile(r"^[a-z][a-z0-9_]*$")
 # A Python version uv can find on the host or install: "3.12", "3.12.4".
 PYTHON_VERSION = re.compile(r"^3\.[0-9]{1,2}(\.[0-9]{1,2})?$")
+# site_proxy: http(s)://[user:password@]host[:port], the user and password %-encoded. It is written
+# into apt's configuration and a shell file: no quotes, backslashes or spaces.
+PROXY_URL = re.compile(r"^https?://([A-Za-z0-9._~%!$&()*+,;=:-]+@)?([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?/?$")
 
 
 def absolute_clean_path(value: str) -> str:

@@ -7,8 +7,9 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, field_validator, model_validator
 
-from .checks import (ENV_NAME, HOSTNAME, PLAIN_PATH, SAFE_NAME, UNIX_NAME, absolute_clean_path, command_problem,
-                     dotted_module, inside_release_problem, pem_or_file, positive_int, system_folder_problem)
+from .checks import (ENV_NAME, HOSTNAME, PLAIN_PATH, PROXY_URL, SAFE_NAME, UNIX_NAME, absolute_clean_path,
+                     command_problem, dotted_module, inside_release_problem, pem_or_file, positive_int,
+                     system_folder_problem)
 
 
 class ProjectInputs(BaseModel):
@@ -60,6 +61,15 @@ class ProjectInputs(BaseModel):
         found = [f"{command!r} {problem}" for command in value if (problem := command_problem(command))]
         if found:
             raise ValueError("; ".join(found))
+        return value
+
+    @field_validator("site_proxy")
+    @classmethod
+    def _proxy_url(cls, value: Optional[str]) -> Optional[str]:
+        # Not shown: it may hold the proxy's password.
+        if value is not None and not PROXY_URL.fullmatch(value):
+            raise ValueError("must be http(s)://host[:port], with user:password@ before the host when the proxy "
+                             "wants a login (%-encoded), e.g. http://proxy.internal:3128")
         return value
 
     @field_validator("websiteproject")
