@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 from pyinfra import host, state
 from pyinfra.api import FactBase, deploy, operation
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import apt, files, systemd
 
 from .backups import backs_up
 from .context import current_settings, write_files
+from .deploy_user import deploy_users, refuse_locking_this_login_out
 from .host_files import HostFile, absent
 from .lock import RUN_TOKEN
 from .proxy import APT_PROXY_CONF, PROXY_ENV, apt_proxy_content, load_proxy_env, uv_files
@@ -205,15 +206,6 @@ def tools_ready():
     job_done(name=f"uv {UV_VERSION} installed", job=UV_JOB)
 
 
-def _deploy_user(settings: Settings):
-    """A user to deploy as from now on (ssh_user + _sudo in the inventory), so root logins can go."""
-    server.user(name=f"Deploy user {settings.deploy_user}", user=settings.deploy_user, shell="/bin/bash",
-                create_home=True, public_keys=settings.deploy_user_ssh_keys)
-    write_files(f"passwordless sudo for {settings.deploy_user}", [HostFile(
-        f"/etc/sudoers.d/django-deploy-{settings.deploy_user}",
-        f"{settings.deploy_user} ALL=(ALL:ALL) NOPASSWD: ALL\n".encode(), "440")])
-
-
 def _after_packages(settings: Settings, tools_in_background: bool):
     """Host preparation's steps that need the packages installed."""
     services = _services(settings)
@@ -226,8 +218,7 @@ def _after_packages(settings: Settings, tools_in_background: bool):
         tools_with_uv(name=f"uv {UV_VERSION} in the deploy tools virtualenv"
                       + (" (in the background)" if tools_in_background else ""),
                       venv=TOOLS_VENV, version=UV_VERSION, background=tools_in_background)
-    if settings.deploy_user:
-        _deploy_user(settings)
+    deploy_users(settings)
 
 
 @deploy("Prepare host")
@@ -237,6 +228,7 @@ def prepare_host(in_background: bool = False):
     waits for them and takes the steps left here; there uv installs in the background in turn,
     and the release waits for it (tools_ready) before it builds."""
     settings = current_settings()
+    refuse_locking_this_login_out(settings)
     services = _services(settings)
     packages = _packages(settings) + [package for packages in services.values() for package in packages]
 
