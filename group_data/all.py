@@ -31,8 +31,8 @@ site_proxy = None  # HTTP(S) proxy for apt, pip and uv on the host, e.g. "http:/
 
 # --- uWSGI --------------------------------------------------------------------------------
 uwsgi_number_workers = 2  # Worker processes.
-uwsgi_user = "www-data"  # User running the app.
-uwsgi_group = "www-data"  # Its group: may read the secret file.
+uwsgi_user = None  # User running the app; None: one of the project's own, django-<websiteproject>.
+uwsgi_group = None  # Its group: may read the secret file; None: uwsgi_user's name.
 uwsgi_additional_options = []  # Lines appended to the uWSGI ini as given.
 
 # --- Webservers ---------------------------------------------------------------------------

@@ -87,7 +87,7 @@ def _running_if_live(settings, service: str) -> None:
         systemd.service(name=f"{service} running", service=service, running=True)
 
 
-def _uwsgi(settings, environment_inputs: list[str]) -> None:
+def _uwsgi(settings, environment_inputs: list[str], restart: bool) -> None:
     unit_path = f"/etc/systemd/system/{settings.uwsgi_service}.service"
     written = write_files(f"uWSGI's config and unit ({settings.uwsgi_service})", [
         rendered("uwsgi/app.ini.j2", settings.uwsgi_ini, settings, mode="644"),
@@ -101,7 +101,10 @@ def _uwsgi(settings, environment_inputs: list[str]) -> None:
         name=f"Reload {settings.uwsgi_service} if it runs",
         service=settings.uwsgi_service,
         inputs=[settings.uwsgi_ini, settings.wsgi_entry, unit_path, *environment_inputs],
-        command=f"systemctl daemon-reload && systemctl try-reload-or-restart {settings.uwsgi_service}",
+        # A graceful reload keeps the master, and with it the user it runs as: a new app user
+        # needs a new master.
+        command=(f"systemctl daemon-reload && systemctl try-{'restart' if restart else 'reload-or-restart'} "
+                 f"{settings.uwsgi_service}"),
     )
 
 
@@ -178,9 +181,10 @@ def remove_other_app_server(settings) -> None:
     absent(name=f"Remove the config of {other_app_server_service(settings)}", paths=leftovers)
 
 
-def app_server(settings, environment_inputs: list[str]) -> None:
-    """The chosen app server's config and units; the other one's units go."""
+def app_server(settings, environment_inputs: list[str], restart: bool = False) -> None:
+    """The chosen app server's config and units; the other one's units go. `restart`: the app's
+    user changed (app_user.py), which only a restart of uWSGI takes (gunicorn restarts anyway)."""
     if settings.runs_gunicorn:
         _gunicorn(settings, environment_inputs)
     else:
-        _uwsgi(settings, environment_inputs)
+        _uwsgi(settings, environment_inputs, restart)

@@ -7,8 +7,32 @@ import shlex
 from hashlib import sha1
 
 
+def unix_name(prefix: str, project: str) -> str:
+    """`<prefix>-<project>` as a user or group name: at most 32 characters, shortened with a hash
+    of the whole so that two long project names never meet."""
+    name = f"{prefix}-{project}"
+    if len(name) <= 32:
+        return name
+    return f"{prefix}-{project[:31 - len(prefix) - 9]}-{sha1(name.encode()).hexdigest()[:8]}"
+
+
+def kit_app_user(project: str) -> str:
+    """The user (and group) a project's app runs as unless uwsgi_user names one (app_user.py)."""
+    return unix_name("django", project)
+
+
 class Layout:
     """Derived paths and names; the fields they come from are Settings'."""
+
+    @property
+    def app_user_is_the_kits(self) -> bool:
+        """The app runs as the user the kit makes for the project (not one the team named)."""
+        return self.uwsgi_user == kit_app_user(self.websiteproject)
+
+    @property
+    def app_home(self) -> str:
+        """The home of the kit's app user (its ~/.ssh for an SFTP backup target, for one)."""
+        return f"{self.project_root}/home"
 
     @property
     def project_root(self) -> str:
@@ -164,8 +188,7 @@ class Layout:
     def certificate_sync_user(self) -> str:
         """The issuer's user that the other web hosts log in as to read the certificate and key,
         and nothing else (certificate_sync.py); a user name has at most 32 characters."""
-        name = f"certsync-{self.websiteproject}"
-        return name if len(name) <= 32 else f"certsync-{self.websiteproject[:14]}-{sha1(name.encode()).hexdigest()[:8]}"
+        return unix_name("certsync", self.websiteproject)
 
     @property
     def certificate_sync_home(self) -> str:

@@ -34,6 +34,7 @@ from pyinfra.operations import server
 
 from . import audit
 from .app_server import UWSGI_PYTHON, app_server_install, uwsgi_python_problem
+from .app_user import refuse_until_moved
 from .context import current_settings, fact_before_run, only, proxy_environment, require_whole_fleet
 from .database import snapshot_commands, snapshot_path
 from .dependencies import (
@@ -71,6 +72,7 @@ def release():
     if not settings.holds_releases:
         host.noop("holds no release (db host)")
         return
+    refuse_until_moved(settings)
     try:
         source = release_source(settings)
         plan = plan_dependencies(settings, source)

@@ -12,6 +12,7 @@ from pyinfra.api import deploy
 from pyinfra.facts.files import Directory, File
 from pyinfra.operations import files, server, systemd
 
+from .app_user import remove_app_user
 from .backups import remove_backups
 from .certificates import no_acme_certificate
 from .context import current_settings
@@ -92,3 +93,4 @@ def remove():
             f"runuser -u postgres -- dropuser --if-exists {q(settings.db_name)}"])
     if host.get_fact(Directory, path=settings.project_root):
         files.directory(name=f"Remove {settings.project_root}", path=settings.project_root, present=False)
+    remove_app_user(settings)

@@ -23,6 +23,7 @@ from pyinfra import host, logger
 from pyinfra.api import deploy
 
 from . import audit
+from .app_user import refuse_until_moved
 from .context import current_settings, only, require_whole_fleet
 from .database import snapshot_commands
 from .inspection import bridge_assets
@@ -80,6 +81,7 @@ def rollback():
     if not settings.holds_releases:
         host.noop("holds no release (db host)")
         return
+    refuse_until_moved(settings)
     # One round trip for everything decided below (the live release, the releases, their files).
     found = host.get_fact(RollbackFacts, link=settings.current_link, releases_dir=settings.releases_dir)
     live = found["live"]

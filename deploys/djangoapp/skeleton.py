@@ -18,6 +18,7 @@ from pyinfra.operations.util import any_changed
 
 from . import audit
 from .app_server import app_server, remove_other_app_server, webserver_reload_command
+from .app_user import make_app_user, move_app_files
 from .backups import backup_units
 from .certificates import acme_certificate, had_acme_certificate, no_acme_certificate
 from .context import current_settings, rendered, template, write_files
@@ -64,6 +65,8 @@ def _directories(settings: Settings):
         layout += [(settings.maintenance_dir, "root", "root", "755"), (settings.ssl_dir, "root", "root", "755")]
     if settings.runs_uwsgi:
         layout.append((settings.uwsgi_control_dir, app_user, app_group, "700"))
+    if settings.app_user_is_the_kits:
+        layout.append((settings.app_home, app_user, app_group, "700"))
     folders(name=f"Folders of {settings.project_root}", layout=layout)
 
 
@@ -246,10 +249,13 @@ def _apache(settings: Settings, certificate_files: list[str]):
 @deploy("App skeleton")
 def app_skeleton():
     settings = current_settings()
+    make_app_user(settings)
     _directories(settings)
     # Not while a release, rollback, restart or removal runs (waiting lock_wait for it to end),
     # and none of them while this runs: a config written and reloaded mid-switch would mix them.
     hold_lock(settings, "skeleton")
+    # A host whose app ran as another user (www-data, the default once): the app server restarts.
+    new_app_user = move_app_files(settings)
     secrets = _secrets_and_tools(settings)
     if settings.is_db and (settings.database == "postgresql" or settings.redis_on_db_host):
         # PostgreSQL and Redis, if all.py's host preparation is installing them in the background:
@@ -267,7 +273,7 @@ def app_skeleton():
     # The backup timer on the host that backs up; none anywhere when backups are off.
     backup_units(settings)
     if settings.is_web:
-        app_server(settings, environment_inputs(settings))
+        app_server(settings, environment_inputs(settings), restart=new_app_user)
         maintenance_page(settings)
         # The steps from here on need the packages (openssl, the webserver).
         finish_host_prep()

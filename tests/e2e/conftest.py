@@ -19,6 +19,8 @@ from tests.conftest import https_get, run_pyinfra
 
 LIVE_IMAGE = fleet.prepared_image("example-live")
 ROOT = "/srv/www/guestbook"
+# The user (and group) the example app runs as: the project's own.
+APP_USER = "django-guestbook"
 # The same served by gunicorn, or by gunicorn's ASGI worker: the fault matrix's cases for an app
 # server that restarts.
 RESTARTING_SERVERS = ("gunicorn", "asgi")
@@ -111,7 +113,7 @@ def wait_for_task_note(start_on, read_on, text: str, worker, timeout: float = 60
 
 # Owner, group and mode of what a deploy writes on a web host (nginx, uWSGI).
 DEPLOYED_FILES = [
-    (f"{ROOT}/secrets.py", "root", "www-data", 0o640),
+    (f"{ROOT}/secrets.py", "root", APP_USER, 0o640),
     ("/etc/nginx/ssl/guestbook.key", "root", "root", 0o600),
     ("/etc/nginx/ssl/guestbook.crt", "root", "root", 0o644),
     ("/etc/nginx/sites-available/guestbook.conf", "root", "root", 0o644),

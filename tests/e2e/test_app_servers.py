@@ -88,7 +88,7 @@ def test_switching_app_servers_on_a_live_site(live_host, fleet_key, tmp_path):
     master, _ = gunicorn_processes(host)
     venv = host.exec(f"readlink -f {ROOT}/releases/g1/.venv").stdout.strip()
     assert host.exec(f"cat /proc/{master}/cmdline | tr '\\0' ' '").stdout.startswith(f"{venv}/bin/python ")
-    assert host.exec(f"stat -c '%U %G %a' {GUNICORN_SOCKET}").stdout.strip() == "www-data www-data 660"
+    assert host.exec(f"stat -c '%U %G %a' {GUNICORN_SOCKET}").stdout.strip() == "django-guestbook www-data 660"
 
     release_and_roll_back(host, fleet_file, tmp_path, "g2")
 

@@ -22,7 +22,7 @@ import requests
 
 from tests import fleet
 from tests.conftest import https_get, run_pyinfra
-from tests.e2e.conftest import ROOT, manage, world_readable_files_containing
+from tests.e2e.conftest import APP_USER, ROOT, manage, world_readable_files_containing
 from tests.e2e.sources import example_source
 from tests.receiver import Receiver
 
@@ -101,8 +101,8 @@ def test_backups_go_off_the_host_and_rebuild_a_lost_one(start_hosts, live_image,
         # Rows and an upload on the live site.
         row = f"kept off the host {uuid.uuid4().hex[:8]}"
         manage(old, "add_note", shlex.quote(row))
-        old.exec(f"install -d -o www-data -g www-data {ROOT}/shared/media/notes && "
-                 f"echo 'an upload' > {ROOT}/shared/media/notes/proof.txt && chown www-data {ROOT}/shared/media/notes/proof.txt")
+        old.exec(f"install -d -o {APP_USER} -g {APP_USER} {ROOT}/shared/media/notes && "
+                 f"echo 'an upload' > {ROOT}/shared/media/notes/proof.txt && chown {APP_USER} {ROOT}/shared/media/notes/proof.txt")
 
         # Backups on: restic installed, the timer (every 20 seconds here) backs up.
         on = run_pyinfra(fleet_file, "deploys/all.py", data={**data, "backup_schedule": "*:*:0/20"})
@@ -218,12 +218,13 @@ def test_backups_go_off_the_host_and_rebuild_a_lost_one(start_hosts, live_image,
     # The database as it was before the restore is kept on the host.
     assert db1.exec(f"ls {ROOT}/snapshots/before-restore-*.dump").stdout.strip()
 
-    # An SFTP target (an account on db1's own sshd), reached with the app user's SSH key, as README says.
+    # An SFTP target (an account on db1's own sshd), reached with the app user's SSH key in its
+    # home (<root>/home), as README says.
     db1.exec("useradd -m -s /bin/sh restic-target && install -d -o restic-target -m 700 /home/restic-target/.ssh && "
-             "install -d -o www-data -g www-data -m 700 /var/www/.ssh && "
-             "runuser -u www-data -- ssh-keygen -q -t ed25519 -N '' -f /var/www/.ssh/id_ed25519 && "
-             "install -o restic-target -m 600 /var/www/.ssh/id_ed25519.pub /home/restic-target/.ssh/authorized_keys && "
-             "ssh-keyscan 127.0.0.1 2>/dev/null > /var/www/.ssh/known_hosts && chown www-data /var/www/.ssh/known_hosts")
+             f"install -d -o {APP_USER} -g {APP_USER} -m 700 {ROOT}/home/.ssh && "
+             f"runuser -u {APP_USER} -- ssh-keygen -q -t ed25519 -N '' -f {ROOT}/home/.ssh/id_ed25519 && "
+             f"install -o restic-target -m 600 {ROOT}/home/.ssh/id_ed25519.pub /home/restic-target/.ssh/authorized_keys && "
+             f"ssh-keyscan 127.0.0.1 2>/dev/null > {ROOT}/home/.ssh/known_hosts && chown {APP_USER} {ROOT}/home/.ssh/known_hosts")
     sftp = {**postgresql, "backup_repository": "sftp:restic-target@127.0.0.1:/home/restic-target/guestbook"}
     switched = run_pyinfra(fleet_file, "deploys/skeleton.py", data=sftp)
     assert switched.returncode == 0, switched.output

@@ -89,7 +89,7 @@ def test_bare_host_to_https_then_rerun_changes_nothing(start_hosts, webserver, a
     assert system.service(webserver).is_running and system.service(webserver).is_enabled
     assert system.service(app_service).is_running and system.service(app_service).is_enabled
     secrets = system.file("/srv/www/guestbook/secrets.py")
-    assert (secrets.user, secrets.group, secrets.mode) == ("root", "www-data", 0o640)
+    assert (secrets.user, secrets.group, secrets.mode) == ("root", "django-guestbook", 0o640)
     key = system.file(f"/etc/{webserver}/ssl/guestbook.key")
     assert (key.user, key.group, key.mode) == ("root", "root", 0o600)
     socket = system.file(app_socket)

@@ -14,7 +14,7 @@ import testinfra
 
 from tests import fleet
 from tests.conftest import https_get, run_pyinfra
-from tests.e2e.conftest import DEPLOYED_FILES, assert_owners_and_modes, world_readable_files_containing
+from tests.e2e.conftest import APP_USER, DEPLOYED_FILES, assert_owners_and_modes, world_readable_files_containing
 
 pytestmark = pytest.mark.e2e
 
@@ -39,7 +39,7 @@ def handshake(port: int, version: ssl.TLSVersion) -> str:
 GUNICORN_FILES = [
     ("/etc/systemd/system/gunicorn-guestbook.service", "root", "root", 0o644),
     ("/etc/systemd/system/gunicorn-guestbook.socket", "root", "root", 0o644),
-    ("/run/gunicorn-guestbook.sock", "www-data", "www-data", 0o660),
+    ("/run/gunicorn-guestbook.sock", APP_USER, "www-data", 0o660),
 ]
 # app_server: (what it writes on top of the common files, its socket)
 APP_SERVERS = {
@@ -67,16 +67,17 @@ def test_security_audit_of_a_deployed_host(live_host, fleet_key, app_server):
         *common, *files,
         (f"{ROOT}/bin/with-secrets", "root", "root", 0o755),
         (f"{ROOT}/versions", "root", "root", 0o750),
-        (f"{ROOT}/shared/db", "www-data", "www-data", 0o750),
+        (f"{ROOT}/shared/db", APP_USER, APP_USER, 0o750),
         (f"{ROOT}/releases", "root", "root", 0o755),
     ])
-    # A release is root's, and only the app's group may enter it: not every user.
+    # A release is root's, and only the app's group (and the webserver's, for the static files)
+    # may enter it: not every user.
     live = host.exec(f"readlink -f {ROOT}/current").stdout.strip()
-    assert (system.file(live).user, system.file(live).group, system.file(live).mode) == ("root", "www-data", 0o750)
+    assert (system.file(live).user, system.file(live).group, system.file(live).mode) == ("root", APP_USER, 0o750)
     assert system.run(f"runuser -u nobody -- cat {ROOT}/current/manage.py").rc != 0
-    assert system.run(f"runuser -u www-data -- cat {ROOT}/current/manage.py").rc == 0
+    assert system.run(f"runuser -u {APP_USER} -- cat {ROOT}/current/manage.py").rc == 0
     # The app user cannot change the code it runs.
-    assert system.run(f"runuser -u www-data -- touch {ROOT}/current/manage.py").rc != 0
+    assert system.run(f"runuser -u {APP_USER} -- touch {ROOT}/current/manage.py").rc != 0
 
     # TLS 1.2 and 1.3 negotiate; anything older is refused by the server.
     assert handshake(host.https_port, ssl.TLSVersion.TLSv1_2) == "TLSv1.2"
@@ -95,7 +96,8 @@ def test_security_audit_of_a_deployed_host(live_host, fleet_key, app_server):
     error_page = https_get(host, "/static/no-such-file.css")
     assert error_page.status_code == 404 and "nginx/" not in error_page.text
 
-    # The app server's socket: the webserver's group may connect, other users may not.
+    # The app server's socket: the webserver's group may connect, other users may not (another
+    # project's app among them).
     connect = ("python3 -c 'import socket; s = socket.socket(socket.AF_UNIX); "
                f"s.connect(\"{app_socket}\")'")
     assert system.run(f"runuser -u nobody -- {connect}").rc != 0

@@ -58,7 +58,7 @@ def test_every_deploy_file_works_through_a_sudo_login(live_host, fleet_key, tmp_
     system = testinfra.get_host(f"docker://{host.container}")
     secret_file = system.file("/srv/www/guestbook/secrets.py")
     assert "sudo-canary" in secret_file.content_string
-    assert (secret_file.user, secret_file.group, secret_file.mode) == ("root", "www-data", 0o640)
+    assert (secret_file.user, secret_file.group, secret_file.mode) == ("root", "django-guestbook", 0o640)
     assert host.exec("grep -rl sudo-canary /tmp", check=False).stdout == ""
 
     managed = run("deploys/manage.py", manage="add_note 'written through sudo'")

@@ -71,9 +71,9 @@ def test_the_gunicorn_units_and_config(server):
     assert exec_start(unit) == ["/srv/www/mysite/bin/with-secrets", "/srv/www/mysite/current/.venv/bin/gunicorn",
                                 "--config", "/srv/www/mysite/bin/gunicorn.conf.py", "--threads=4", "--preload"]
     assert "ExecReload=/bin/kill -HUP $MAINPID" in unit and "Requires=gunicorn-mysite.socket" in unit
-    assert "User=www-data" in unit and "KillMode=mixed" in unit
+    assert "User=django-mysite" in unit and "Group=django-mysite" in unit and "KillMode=mixed" in unit
     socket = render("app_server/gunicorn.socket.j2", site)
-    for line in ("ListenStream=/run/gunicorn-mysite.sock", "SocketUser=www-data", "SocketGroup=www-data",
+    for line in ("ListenStream=/run/gunicorn-mysite.sock", "SocketUser=django-mysite", "SocketGroup=www-data",
                  "SocketMode=0660", "RemoveOnStop=yes"):
         assert line in socket.splitlines()
     config: dict = {}

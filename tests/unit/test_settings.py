@@ -26,7 +26,8 @@ def test_valid_settings_take_the_seed_role_defaults():
     settings, found = check()
     assert found == []
     assert settings.uwsgi_number_workers == 2
-    assert settings.uwsgi_user == settings.uwsgi_group == "www-data"
+    # The app's user is the project's own (code_doc's name made for it), with a group of that name.
+    assert settings.uwsgi_user == settings.uwsgi_group == "django-code_doc" and settings.app_user_is_the_kits
     assert settings.nginx_binary_name == "/usr/sbin/nginx"
     assert settings.apache2_check_binary_name == "a2ensite"
     assert settings.django_pip_install_requirements is False

@@ -7,6 +7,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, field_validator, model_validator
 
+from ..layout import kit_app_user
 from .checks import (ENV_NAME, HOSTNAME, PLAIN_PATH, PROXY_URL, SAFE_NAME, UNIX_NAME, absolute_clean_path,
                      command_problem, dotted_module, inside_release_problem, pem_or_file, positive_int,
                      system_folder_problem)
@@ -38,8 +39,9 @@ class ProjectInputs(BaseModel):
 
     # --- uWSGI (seed role) ---
     uwsgi_number_workers: int = 2
-    uwsgi_user: str = "www-data"
-    uwsgi_group: str = "www-data"
+    # None: a user (and group) of the project's own, django-<websiteproject> (app_user.py).
+    uwsgi_user: Optional[str] = None
+    uwsgi_group: Optional[str] = None
     uwsgi_additional_options: list[str] = []
 
     # --- Webservers (seed role) ---
@@ -148,6 +150,19 @@ class ProjectInputs(BaseModel):
             if not ENV_NAME.fullmatch(name):
                 raise ValueError(f"{name!r} is not a valid environment variable name")
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _app_user_of_its_own(cls, data: Any) -> Any:
+        """No uwsgi_user: the project's own (django-<websiteproject>); no uwsgi_group: the user's
+        name (a user the kit makes has a group of that name, and so do most others)."""
+        project = data.get("websiteproject") if isinstance(data, dict) else None
+        if isinstance(project, str) and SAFE_NAME.fullmatch(project):
+            user = data.get("uwsgi_user") or kit_app_user(project)
+            named = isinstance(user, str) and UNIX_NAME.fullmatch(user)
+            data = {**data, "uwsgi_user": user, "uwsgi_group": data.get("uwsgi_group") or (
+                user if named else kit_app_user(project))}
+        return data
 
     @field_validator("uwsgi_user", "uwsgi_group", "nginx_user", "nginx_group", "apache2_user", "apache2_group")
     @classmethod
