@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up this machine for the demo and the tests (Debian or Ubuntu, as root): Debian's Docker
-# engine, Compose (1.29; it starts the test hosts of tests/fleet/hosts.yml), debootstrap and redis-server (for the unit tests), the engine started, and .venv with the pinned requirements.
+# engine, Compose (1.29; it starts the test hosts of tests/fleet/hosts.yml), debootstrap, and for
+# the unit tests redis-server and acl, the engine started, and .venv with the pinned requirements.
 # Safe to run again: it only does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,8 @@ command -v docker-compose >/dev/null || missing+=(docker-compose)
 command -v ssh >/dev/null || missing+=(openssh-client)
 # The unit tests of the Redis users start a real Redis (tests/unit/test_db_host.py).
 command -v redis-server >/dev/null || missing+=(redis-server)
+# The unit test of moving an app to another user sets and reads ACLs (tests/unit/test_app_user.py).
+command -v setfacl >/dev/null || missing+=(acl)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing ${missing[*]}" >&2
     apt-get update -qq

@@ -33,6 +33,7 @@ from .context import fact_before_run, proxy_environment, rendered, template, wri
 from .host_files import ExistingPaths, absent
 from .host_prep import UV, finish_host_prep, tools_ready
 from .refresh import refresh_service, remove_units, unit_paths
+from .switch import fifo_write
 
 q = shlex.quote
 
@@ -87,41 +88,65 @@ def _running_if_live(settings, service: str) -> None:
         systemd.service(name=f"{service} running", service=service, running=True)
 
 
-def _uwsgi(settings, environment_inputs: list[str], restart: bool) -> None:
-    unit_path = f"/etc/systemd/system/{settings.uwsgi_service}.service"
+def uwsgi_stop_commands(settings) -> list[str]:
+    """ExecStop of uWSGI: its graceful shutdown ("q" on the master FIFO, written with the app
+    user's rights: the FIFO's folder is the app's), then a wait for the master to end, so that
+    systemd's own SIGQUIT (which kills running requests) comes only past TimeoutStopSec. A FIFO
+    that is not there (a master that never got that far) fails the first, which is let go."""
+    return [f'-{settings.as_app_user} /bin/sh -c "printf q | {fifo_write(settings.uwsgi_master_fifo)}"',
+            "/bin/sh -c 'while kill -0 $MAINPID 2>/dev/null; do sleep 0.1; done'"]
+
+
+def socket_owner_command(settings) -> str:
+    """Shell: the live socket file given the owner, group and mode its unit names. A changed
+    socket unit (a new app user) is taken this way: restarting the socket would refuse the
+    connections that arrive meanwhile. /run is root's: no link to follow there."""
+    socket = q(settings.app_socket)
+    return (f"systemctl daemon-reload && if [ -S {socket} ] && [ ! -L {socket} ]; then "
+            f"chown {q(settings.uwsgi_user + ':' + settings.webserver_group)} {socket} && chmod 660 {socket}; fi")
+
+
+def _listen(settings, written) -> None:
+    """The app server's listen socket, held by systemd from now on (a request starts the app
+    server on it if it does not run yet). A uWSGI that bound its socket itself still runs: its
+    socket starts with its restart, at the skeleton's end."""
+    socket_path = unit_paths(settings.app_service)[1]
+    socket = template("app_server/app.socket.j2", socket_path, settings, mode="644")
+    systemd.daemon_reload(name="Reload systemd units", _if=any_changed(socket, written))
+    systemd.service(name=f"Listen on {settings.app_socket}", service=f"{settings.app_service}.socket",
+                    running=None if uwsgi_socket_is_new(settings) else True, enabled=True)
+    server.shell(name=f"Owner and mode of {settings.app_socket} as changed", commands=[socket_owner_command(settings)],
+                 _if=socket.did_change)
+
+
+def _uwsgi(settings, environment_inputs: list[str], restart_later: bool) -> None:
+    unit_path = unit_paths(settings.uwsgi_service)[0]
     written = write_files(f"uWSGI's config and unit ({settings.uwsgi_service})", [
         rendered("uwsgi/app.ini.j2", settings.uwsgi_ini, settings, mode="644"),
         rendered("app/wsgi.py.j2", settings.wsgi_entry, settings, mode="644"),
-        rendered("systemd/uwsgi.service.j2", unit_path, settings, mode="644")])
-    systemd.daemon_reload(name="Reload systemd units", _if=written.did_change)
+        rendered("systemd/uwsgi.service.j2", unit_path, settings, mode="644",
+                 stop_commands=uwsgi_stop_commands(settings))])
+    _listen(settings, written)
     systemd.service(name=f"Enable {settings.uwsgi_service}", service=settings.uwsgi_service,
                     running=None, enabled=True)
     _running_if_live(settings, settings.uwsgi_service)
+    if restart_later:
+        return
     refresh_service(
         name=f"Reload {settings.uwsgi_service} if it runs",
         service=settings.uwsgi_service,
         inputs=[settings.uwsgi_ini, settings.wsgi_entry, unit_path, *environment_inputs],
-        # A graceful reload keeps the master, and with it the user it runs as: a new app user
-        # needs a new master.
-        command=(f"systemctl daemon-reload && systemctl try-{'restart' if restart else 'reload-or-restart'} "
-                 f"{settings.uwsgi_service}"),
+        command=f"systemctl daemon-reload && systemctl try-reload-or-restart {settings.uwsgi_service}",
     )
 
 
-def _gunicorn(settings, environment_inputs: list[str]) -> None:
+def _gunicorn(settings, environment_inputs: list[str], restart_later: bool) -> None:
     service_path, socket_path, _ = unit_paths(settings.gunicorn_service)
     written = write_files(f"gunicorn's config and unit ({settings.gunicorn_service})", [
         rendered("app_server/gunicorn.conf.py.j2", settings.gunicorn_config, settings, mode="644"),
         rendered("app_server/django_deploy_entry.py.j2", settings.gunicorn_entry, settings, mode="644"),
         rendered("app_server/gunicorn.service.j2", service_path, settings, mode="644")])
-    # Its own step: a changed socket unit means restarting the socket.
-    socket = template("app_server/gunicorn.socket.j2", socket_path, settings, mode="644")
-    systemd.daemon_reload(name="Reload systemd units", _if=any_changed(socket, written))
-    # The socket listens from now on (a request starts gunicorn on it if it does not run yet).
-    systemd.service(name=f"Listen on {settings.app_socket}", service=f"{settings.gunicorn_service}.socket",
-                    running=True, enabled=True)
-    server.shell(name=f"Listen on {settings.app_socket} as changed",
-                 commands=[f"systemctl restart {settings.gunicorn_service}.socket"], _if=socket.did_change)
+    _listen(settings, written)
     systemd.service(name=f"Enable {settings.gunicorn_service}", service=settings.gunicorn_service,
                     running=None, enabled=True)
     live_venv = f"{settings.current_link}/.venv"
@@ -132,6 +157,8 @@ def _gunicorn(settings, environment_inputs: list[str]) -> None:
         server.shell(name="gunicorn into the live release's virtualenv",
                      commands=[gunicorn_install_command(live_venv, UV)], _env=proxy_environment(settings))
     _running_if_live(settings, settings.gunicorn_service)
+    if restart_later:
+        return
     refresh_service(
         name=f"Restart {settings.gunicorn_service} if it runs",
         service=settings.gunicorn_service,
@@ -181,10 +208,18 @@ def remove_other_app_server(settings) -> None:
     absent(name=f"Remove the config of {other_app_server_service(settings)}", paths=leftovers)
 
 
-def app_server(settings, environment_inputs: list[str], restart: bool = False) -> None:
-    """The chosen app server's config and units; the other one's units go. `restart`: the app's
-    user changed (app_user.py), which only a restart of uWSGI takes (gunicorn restarts anyway)."""
+def app_server(settings, environment_inputs: list[str], restart_later: bool = False) -> None:
+    """The chosen app server's config and units; the other one's units go. `restart_later`: the
+    app server is restarted once the webserver is set up (skeleton.py), not reloaded here."""
     if settings.runs_gunicorn:
-        _gunicorn(settings, environment_inputs)
+        _gunicorn(settings, environment_inputs, restart_later)
     else:
-        _uwsgi(settings, environment_inputs, restart)
+        _uwsgi(settings, environment_inputs, restart_later)
+
+
+def uwsgi_socket_is_new(settings) -> bool:
+    """A host whose uWSGI bound its socket itself (before systemd held it): the new socket has
+    another path, which the webserver must be pointed at before uWSGI restarts on it."""
+    service, socket, _ = unit_paths(settings.uwsgi_service)
+    found = fact_before_run(ExistingPaths, paths=[service, socket])
+    return settings.runs_uwsgi and service in found and socket not in found

@@ -22,6 +22,7 @@ from pyinfra.operations import server
 
 from .backups import backs_up, cache_dir, state_dir
 from .context import fact_before_run
+from .refresh import STAMP_DIR, stamp_path
 from .settings import DeployRefused, Settings
 
 q = shlex.quote
@@ -44,8 +45,10 @@ class FolderOwners(FactBase):
 
 
 def app_trees(settings: Settings) -> list[str]:
-    """The folders whose content is the app's (its writes, its state): they follow the app user."""
-    trees = [settings.shared_dir]
+    """The folders whose content is the app's (its writes, its state): they follow the app user.
+    shared/ itself is root's: only what the app owns in it is listed."""
+    linked = [f"{settings.shared_dir}/{path}" for path in settings.django_linked_dirs + settings.django_linked_files]
+    trees = [settings.media_dir, settings.db_dir, settings.log_dir, *linked]
     if settings.app_user_is_the_kits:
         trees.append(settings.app_home)
     if settings.runs_uwsgi:
@@ -67,23 +70,36 @@ def previous_owner(settings: Settings) -> tuple[str, str] | None:
     return owner
 
 
-def move_command(settings: Settings, old_user: str, old_group: str) -> str:
-    """Shell: what `old_user` owns in the app's folders (and what `old_group` owns there) becomes
-    the app user's and group's; each release folder is entered through the app's group, with the
-    webserver's group still reading it (its static files). chown -R never follows a link it meets
-    (-P, GNU's default), and --from leaves alone what root or anyone else owns there."""
+def move_command(settings: Settings, old_user: str, old_group: str, restart: str) -> str:
+    """Shell: the app's processes restarted as the app's user (`restart`) with no request failing,
+    and what `old_user` and `old_group` own in the app's folders made the app's. First the new user
+    and group are let in beside the old ones (ACL entries, inherited by what the old processes
+    write meanwhile, and the release folders entered through the new group), so that both the old
+    processes, finishing their requests, and the new ones work; then the restart (the listen
+    socket held by systemd meanwhile); then the owners change and the extra entries go.
+    find, chown -h and setfacl -R never follow a link; a file with other hard links (the old user
+    may have linked another project's file in) keeps its owner, and the run says how many did."""
     user, group = settings.uwsgi_user, settings.uwsgi_group
     trees = " ".join(q(tree) for tree in app_trees(settings))
+    releases = f"{q(settings.releases_dir)}/*/"
+    each_tree = f'for tree in {trees}; do [ -e "$tree" ] && [ ! -L "$tree" ] || continue; '
+    each_release = f'for release in {releases}; do [ -d "$release" ] || continue; '
+    both = f"u:{user}:rwX,g:{group}:rwX"
+    alone = r"\( -type d -o -links 1 \)"
     steps = [
-        f"for tree in {trees}; do [ -d \"$tree\" ] || continue; "
-        f"chown -R --from={q(old_user)} {q(user)} \"$tree\" && "
-        f"chown -R --from=:{q(old_group)} :{q(group)} \"$tree\" || exit 1; done",
-        f"for release in {q(settings.releases_dir)}/*/; do [ -d \"$release\" ] || continue; "
-        f"chgrp -h {q(group)} \"$release\" || exit 1; "
-        + (f"setfacl -m {q('g:' + settings.webserver_group + ':rx')} \"$release\" || exit 1; "
-           if settings.is_web and settings.webserver_group != group else "")
-        + "done",
+        f"{each_tree}setfacl -R -m {q(both + ',d:' + both.replace(',', ',d:'))} \"$tree\" || exit 1; done",
+        f"{each_release}setfacl -m {q(f'g:{group}:rx')} \"$release\" || exit 1; done",
+        restart,
+        f"{each_tree}find \"$tree\" {alone} -user {q(old_user)} -exec chown -h {q(user)} {{}} + && "
+        f"find \"$tree\" {alone} -group {q(old_group)} -exec chgrp -h {q(group)} {{}} + && "
+        f"setfacl -R -b \"$tree\" || exit 1; "
+        f"linked=$(find \"$tree\" ! -type d -links +1 -user {q(old_user)} | wc -l); "
+        f'[ "$linked" = 0 ] || echo "$linked file(s) in $tree with other hard links stay {old_user}\'s" >&2; done',
+        f"{each_release}chgrp {q(group)} \"$release\" && setfacl -x {q(f'g:{group}')} \"$release\" || exit 1; done",
     ]
+    if settings.is_web and settings.webserver_group != group:
+        # The webserver's group reads the releases' static files (as a release gives it).
+        steps.append(f"{each_release}setfacl -m {q(f'g:{settings.webserver_group}:rx')} \"$release\" || exit 1; done")
     return " && ".join(steps)
 
 
@@ -97,17 +113,29 @@ def make_app_user(settings: Settings) -> None:
                     create_home=False, ensure_home=False)
 
 
-def move_app_files(settings: Settings) -> bool:
-    """On a host whose app ran as another user before, its files moved over to the app's user (under
-    the deploy lock). Returns whether the app's user changed in this run."""
+def moving_from(settings: Settings) -> tuple[str, str] | None:
+    """The user and group the app moves from in this run (previous_owner), noted so that a release
+    in the same run (all.py) goes ahead."""
     moved_from = previous_owner(settings)
-    if moved_from is None:
-        return False
-    _moved.add((id(state), host.name))
-    server.shell(name=f"Move the app's files from {moved_from[0]}:{moved_from[1]} to "
-                      f"{settings.uwsgi_user}:{settings.uwsgi_group}",
-                 commands=[move_command(settings, *moved_from)])
-    return True
+    if moved_from:
+        _moved.add((id(state), host.name))
+    return moved_from
+
+
+def move_app(settings: Settings, moved_from: tuple[str, str], restart: str, services: list[str]) -> None:
+    """The step that moves the app to its user (move_command), once its units are written and
+    the webserver is set up; the restarted services' refresh stamps touched, as their refresh did
+    not run."""
+    server.shell(name=f"Move the app from {moved_from[0]}:{moved_from[1]} to {settings.uwsgi_user}:"
+                      f"{settings.uwsgi_group} (restarting {', '.join(services) or 'nothing'})",
+                 commands=[move_command(settings, *moved_from, restart) + touch_stamps(services)])
+
+
+def touch_stamps(services: list[str]) -> str:
+    """Shell, to append: the services' refresh stamps touched (they have seen their inputs)."""
+    if not services:
+        return ""
+    return f" && mkdir -p {STAMP_DIR} && touch {' '.join(q(stamp_path(service)) for service in services)}"
 
 
 def refuse_until_moved(settings: Settings) -> None:

@@ -108,8 +108,9 @@ class Layout:
 
     @property
     def migration_lock(self) -> str:
-        """flock(1)'s file: migrations hold it exclusively, scheduled jobs shared (schedules.py)."""
-        return f"{self.project_root}/.migration-lock"
+        """flock(1)'s file: migrations hold it exclusively, scheduled jobs shared (schedules.py). In
+        a folder root alone enters: the app cannot take it and hold up every migration."""
+        return f"{self.project_root}/.locks/migration"
 
     @property
     def audit_file(self) -> str:
@@ -138,7 +139,7 @@ class Layout:
 
     @property
     def uwsgi_socket(self) -> str:
-        return f"/run/{self.uwsgi_service}/uwsgi.sock"
+        return f"/run/{self.uwsgi_service}.sock"
 
     @property
     def as_app_user(self) -> str:
@@ -146,8 +147,13 @@ class Layout:
         and environment given up (setpriv, util-linux). A root step's work inside a folder the app
         can write is done this way: a link, FIFO or file the app planted there then reaches only
         what the app could reach anyway."""
-        return (f"setpriv --reuid={shlex.quote(self.uwsgi_user)} --regid={shlex.quote(self.uwsgi_group)} "
-                "--init-groups --reset-env --")
+        return self.as_app_user_keeping_environment.replace(" --init-groups --", " --init-groups --reset-env --")
+
+    @property
+    def as_app_user_keeping_environment(self) -> str:
+        """as_app_user, keeping the caller's environment (restic's repository and password)."""
+        return (f"/usr/bin/setpriv --reuid={shlex.quote(self.uwsgi_user)} --regid={shlex.quote(self.uwsgi_group)} "
+                "--init-groups --")
 
     @property
     def uwsgi_control_dir(self) -> str:

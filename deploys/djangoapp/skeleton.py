@@ -8,6 +8,7 @@ host the database (and Redis, reachable by the other hosts only); worker hosts t
 web hosts TLS, the app server (app_server.py) and the webserver site.
 """
 
+import os
 import shlex
 
 from pyinfra import host
@@ -17,8 +18,8 @@ from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from . import audit
-from .app_server import app_server, remove_other_app_server, webserver_reload_command
-from .app_user import make_app_user, move_app_files
+from .app_server import app_server, remove_other_app_server, uwsgi_socket_is_new, webserver_reload_command
+from .app_user import make_app_user, move_app, moving_from, touch_stamps
 from .backups import backup_units
 from .certificates import acme_certificate, had_acme_certificate, no_acme_certificate
 from .context import current_settings, rendered, template, write_files
@@ -42,8 +43,9 @@ from .schedules import scheduled_jobs
 from .settings import Settings
 
 
-def _directories(settings: Settings):
-    app_user, app_group = settings.uwsgi_user, settings.uwsgi_group
+def _directories(settings: Settings, moving_from: tuple[str, str] | None):
+    # While the app moves to another user, its folders stay the old user's until the move.
+    app_user, app_group = moving_from or (settings.uwsgi_user, settings.uwsgi_group)
     layout = [
         # path, owner, group, mode
         (settings.project_root, "root", "root", "755"),
@@ -56,6 +58,7 @@ def _directories(settings: Settings):
             (settings.venvs_dir, "root", "root", "755"),
             (settings.shared_dir, "root", "root", "755"),
             (settings.snapshots_dir, "root", "root", "700"),
+            (os.path.dirname(settings.migration_lock), "root", "root", "700"),
             # The only places the app may write: uploads, its sqlite database, its logs.
             (settings.media_dir, app_user, app_group, "755"),
             (settings.db_dir, app_user, app_group, "750"),
@@ -129,7 +132,32 @@ def all_celery_services(settings: Settings) -> list[str]:
     return [f"celery-{settings.websiteproject}", f"celery-beat-{settings.websiteproject}"]
 
 
-def _celery(settings: Settings):
+def restart_command(settings: Settings, services: list[str], new_uwsgi_socket: bool) -> str:
+    """Shell: the app server and Celery restarted together. A uWSGI that bound its socket itself
+    is stopped (gracefully) before systemd may hold the socket: systemd refuses to start a socket
+    whose service runs."""
+    if new_uwsgi_socket:
+        others = [service for service in services if service != settings.uwsgi_service]
+        return (f"systemctl daemon-reload && systemctl stop {settings.uwsgi_service} && "
+                f"systemctl start {settings.uwsgi_service}.socket {settings.uwsgi_service}"
+                + (f" && systemctl try-restart {' '.join(others)}" if others else ""))
+    return f"systemctl daemon-reload && systemctl try-restart {' '.join(services)}" if services else "true"
+
+
+def _restart_app_processes(settings: Settings, moved_from: tuple[str, str] | None, new_uwsgi_socket: bool) -> None:
+    """The app server and Celery restarted in one step, after the webserver points at the app
+    server's socket: on the app's user, moved over in the same step (app_user.py), or on the
+    socket systemd holds for uWSGI now."""
+    services = ([settings.app_service] if settings.is_web else []) + settings.celery_services
+    restart = restart_command(settings, services, new_uwsgi_socket)
+    if moved_from:
+        move_app(settings, moved_from, restart, services)
+    elif new_uwsgi_socket:
+        server.shell(name=f"Restart {settings.uwsgi_service} on the socket systemd holds",
+                     commands=[restart + touch_stamps(services)])
+
+
+def _celery(settings: Settings, restart_later: bool):
     kinds = [("worker", f"worker --loglevel INFO --concurrency {settings.celery_concurrency}")]
     if settings.runs_celery_beat:
         kinds.append(("beat", f"beat --loglevel INFO --schedule {settings.db_dir}/celerybeat-schedule"))
@@ -138,6 +166,8 @@ def _celery(settings: Settings):
                         mode="644", kind=kind, command=command)
         systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
         systemd.service(name=f"Enable {service}", service=service, running=None, enabled=True)
+        if restart_later:
+            continue
         refresh_service(name=f"Restart {service} if it runs", service=service,
                         inputs=[f"/etc/systemd/system/{service}.service", *environment_inputs(settings)],
                         command=f"systemctl daemon-reload && systemctl try-restart {service}")
@@ -250,12 +280,16 @@ def _apache(settings: Settings, certificate_files: list[str]):
 def app_skeleton():
     settings = current_settings()
     make_app_user(settings)
-    _directories(settings)
+    # A host whose app ran as another user (www-data, the default once) moves to the app's user,
+    # or one whose uWSGI bound its socket itself moves to the socket systemd holds: the app's
+    # processes restart once the webserver is set up, not one by one before.
+    moved_from = moving_from(settings)
+    new_uwsgi_socket = uwsgi_socket_is_new(settings)
+    restart_later = bool(moved_from) or new_uwsgi_socket
+    _directories(settings, moved_from)
     # Not while a release, rollback, restart or removal runs (waiting lock_wait for it to end),
     # and none of them while this runs: a config written and reloaded mid-switch would mix them.
     hold_lock(settings, "skeleton")
-    # A host whose app ran as another user (www-data, the default once): the app server restarts.
-    new_app_user = move_app_files(settings)
     secrets = _secrets_and_tools(settings)
     if settings.is_db and (settings.database == "postgresql" or settings.redis_on_db_host):
         # PostgreSQL and Redis, if all.py's host preparation is installing them in the background:
@@ -266,14 +300,14 @@ def app_skeleton():
     if settings.is_db:
         shared_services(settings)
     if settings.is_worker and settings.celery:
-        _celery(settings)
+        _celery(settings, restart_later)
     # Celery (or beat) turned off, or this host no longer a worker: nothing of it stays.
     remove_units([service for service in all_celery_services(settings) if service not in settings.celery_services])
     scheduled_jobs(settings)
     # The backup timer on the host that backs up; none anywhere when backups are off.
     backup_units(settings)
     if settings.is_web:
-        app_server(settings, environment_inputs(settings), restart=new_app_user)
+        app_server(settings, environment_inputs(settings), restart_later)
         maintenance_page(settings)
         # The steps from here on need the packages (openssl, the webserver).
         finish_host_prep()
@@ -290,6 +324,8 @@ def app_skeleton():
             acme_certificate(settings, reload_command=webserver_reload(settings))
         else:
             no_acme_certificate(settings)
+    if restart_later:
+        _restart_app_processes(settings, moved_from, new_uwsgi_socket)
     finish_host_prep()
     audit.record(settings, "skeleton", "configuration changed", _if=audit.changed_anything())
     let_go(settings)

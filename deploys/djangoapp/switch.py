@@ -95,6 +95,12 @@ def worker_check(plan: SwitchPlan, since: str) -> str:
     return " && ".join([wait_ready, *beat_checks])
 
 
+def fifo_write(fifo: str) -> str:
+    """Shell: what comes on standard input, written to uWSGI's master FIFO at once or not at all
+    (no reader: it fails), never through a link and never to a file made in its place."""
+    return f"dd of={q(fifo)} oflag=nonblock,nofollow conv=notrunc,nocreat status=none"
+
+
 def wake_master(fifo: str, as_app_user: str, times: int = 60, pause: float = 0.05) -> str:
     """Shell: in the background, a byte (a newline, no uWSGI command) written to uWSGI's master
     FIFO every `pause` seconds, `times` times. In a graceful reload the master notices its old
@@ -104,7 +110,7 @@ def wake_master(fifo: str, as_app_user: str, times: int = 60, pause: float = 0.0
     it after it gave up root): the writes are the app user's (`as_app_user`), so a link or file
     planted in its place is written with the app's rights only, and never followed (nofollow)."""
     loop = (f"i=0; while [ $i -lt {int(times)} ]; do "
-            f"printf '\\n' | dd of={q(fifo)} oflag=nonblock,nofollow conv=notrunc,nocreat status=none 2>/dev/null; "
+            f"printf '\\n' | {fifo_write(fifo)} 2>/dev/null; "
             f"sleep {pause}; i=$((i+1)); done")
     return f"{as_app_user} sh -c {q(loop)} < /dev/null > /dev/null 2>&1 & waking=\"$waking $!\""
 

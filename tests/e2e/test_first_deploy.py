@@ -40,7 +40,7 @@ def given_certificate(directory) -> dict:
 
 # nginx with a self-signed certificate made on the host; Apache with one given in the settings;
 # each app server in front of one of them.
-APP_SOCKETS = {"uwsgi": ("uwsgi-guestbook", "/run/uwsgi-guestbook/uwsgi.sock"),
+APP_SOCKETS = {"uwsgi": ("uwsgi-guestbook", "/run/uwsgi-guestbook.sock"),
                "gunicorn": ("gunicorn-guestbook", "/run/gunicorn-guestbook.sock"),
                "asgi": ("gunicorn-guestbook", "/run/gunicorn-guestbook.sock")}
 

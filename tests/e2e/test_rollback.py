@@ -113,13 +113,13 @@ def test_restart_and_status(live_host):
     host, fleet_file = live_host
     v1 = live_release(host)
     master, workers = uwsgi_processes(host)
-    socket = host.exec("stat -c %i /run/uwsgi-guestbook/uwsgi.sock").stdout.strip()
+    socket = host.exec("stat -c %i /run/uwsgi-guestbook.sock").stdout.strip()
     with under_load(host, limit=600) as answers:
         restarted = run_pyinfra(fleet_file, "deploys/restart.py")
         wait_for_new_workers(lambda: uwsgi_processes(host), workers)
     assert restarted.returncode == 0, restarted.output
     assert uwsgi_processes(host)[0] == master  # the same master kept
-    assert host.exec("stat -c %i /run/uwsgi-guestbook/uwsgi.sock").stdout.strip() == socket  # and its socket
+    assert host.exec("stat -c %i /run/uwsgi-guestbook.sock").stdout.strip() == socket  # and its socket
     assert answers and set(answers) == {200}, answers
     assert https_get(host, "/").headers["X-Release-Id"] == v1
 

@@ -43,7 +43,7 @@ GUNICORN_FILES = [
 ]
 # app_server: (what it writes on top of the common files, its socket)
 APP_SERVERS = {
-    "uwsgi": ([], "/run/uwsgi-guestbook/uwsgi.sock"),
+    "uwsgi": ([], "/run/uwsgi-guestbook.sock"),
     "gunicorn": (GUNICORN_FILES, "/run/gunicorn-guestbook.sock"),
     "asgi": (GUNICORN_FILES, "/run/gunicorn-guestbook.sock"),
 }

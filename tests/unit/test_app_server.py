@@ -5,14 +5,18 @@ import asyncio
 import importlib.util
 import os
 import shlex
+import subprocess
 import sys
+import threading
+from pathlib import Path
 
 import pytest
 
+from deploys.djangoapp.app_server import uwsgi_stop_commands
 from deploys.djangoapp.context import render_template
 from deploys.djangoapp.dependencies import DependencyPlan, dependency_hash
 from deploys.djangoapp.settings import problems
-from tests.unit.sites import VALID, settings
+from tests.unit.sites import VALID, app_folder, settings
 
 SERVERS = ["uwsgi", "gunicorn", "asgi"]
 
@@ -24,7 +28,7 @@ def render(name: str, site) -> str:
 def test_each_app_server_has_its_service_socket_and_restart():
     uwsgi, gunicorn, asgi = (settings(app_server=server) for server in SERVERS)
     assert (uwsgi.app_service, uwsgi.app_socket, uwsgi.app_restart) == \
-        ("uwsgi-mysite", "/run/uwsgi-mysite/uwsgi.sock", "reload-or-restart")
+        ("uwsgi-mysite", "/run/uwsgi-mysite.sock", "reload-or-restart")
     for site in (gunicorn, asgi):
         assert (site.app_service, site.app_socket, site.app_restart) == \
             ("gunicorn-mysite", "/run/gunicorn-mysite.sock", "restart")
@@ -72,7 +76,7 @@ def test_the_gunicorn_units_and_config(server):
                                 "--config", "/srv/www/mysite/bin/gunicorn.conf.py", "--threads=4", "--preload"]
     assert "ExecReload=/bin/kill -HUP $MAINPID" in unit and "Requires=gunicorn-mysite.socket" in unit
     assert "User=django-mysite" in unit and "Group=django-mysite" in unit and "KillMode=mixed" in unit
-    socket = render("app_server/gunicorn.socket.j2", site)
+    socket = render("app_server/app.socket.j2", site)
     for line in ("ListenStream=/run/gunicorn-mysite.sock", "SocketUser=django-mysite", "SocketGroup=www-data",
                  "SocketMode=0660", "RemoveOnStop=yes"):
         assert line in socket.splitlines()
@@ -84,14 +88,55 @@ def test_the_gunicorn_units_and_config(server):
     assert (config.get("asgi_lifespan") == "off") == (server == "asgi")
 
 
+def test_uwsgi_takes_its_socket_from_systemd_and_stops_gracefully():
+    site = settings()
+    unit = render_template("systemd/uwsgi.service.j2", s=site, stop_commands=uwsgi_stop_commands(site))
+    assert "Requires=uwsgi-mysite.socket" in unit and "RuntimeDirectory" not in unit
+    socket = render("app_server/app.socket.j2", site)
+    for line in ("ListenStream=/run/uwsgi-mysite.sock", "SocketUser=django-mysite", "SocketGroup=www-data",
+                 "SocketMode=0660"):
+        assert line in socket.splitlines()
+    ini = render("uwsgi/app.ini.j2", site)
+    # The inherited socket is taken by its name; uWSGI neither binds nor removes it.
+    assert "socket = /run/uwsgi-mysite.sock" in ini.splitlines()
+    assert not any(line.startswith(("chown-socket", "chmod-socket", "vacuum")) for line in ini.splitlines())
+
+
+def test_uwsgis_stop_asks_the_master_to_finish_its_requests_and_waits_for_it(tmp_path):
+    """ExecStop, run as systemd runs it: "q" (uWSGI's graceful shutdown) reaches the master's FIFO,
+    written with the app user's rights, and the stop waits until the master has ended."""
+    with app_folder() as folder:
+        site = settings(django_deployment_root_folder=str(folder.parent), websiteproject="app",
+                        uwsgi_user="nobody", uwsgi_group="nogroup")
+        fifo = Path(site.uwsgi_master_fifo)
+        fifo.parent.mkdir()
+        os.chown(fifo.parent, 65534, 65534)
+        os.mkfifo(fifo)
+        os.chown(fifo, 65534, 65534)
+        # Stands in for the master: reads its FIFO, ends a second after "q".
+        master = subprocess.Popen(["bash", "-c", f"exec 3<> {fifo}; while read -r -n1 c <&3; do "
+                                   f"[ \"$c\" = q ] && sleep 1 && echo stopped > {tmp_path}/master && exit 0; done"])
+        first, wait = (line.removeprefix("ExecStop=") for line in render_template(
+            "systemd/uwsgi.service.j2", s=site, stop_commands=uwsgi_stop_commands(site)).splitlines()
+            if line.startswith("ExecStop="))
+        assert first.startswith("-/usr/bin/setpriv --reuid=nobody ")
+        # Reaped as soon as it ends, as systemd reaps a service's main process.
+        reaper = threading.Thread(target=master.wait)
+        reaper.start()
+        for command in (first.removeprefix("-"), wait.replace("$MAINPID", str(master.pid))):
+            subprocess.run(shlex.split(command), check=True, timeout=20)
+        assert (tmp_path / "master").read_text() == "stopped\n"  # the stop returned once it ended
+        reaper.join(timeout=5)
+
+
 @pytest.mark.parametrize("webserver", ["nginx", "apache2"])
 @pytest.mark.parametrize("server", SERVERS)
 def test_the_webserver_talks_to_the_app_server_its_way(webserver, server):
     site = settings(app_server=server, webserver=webserver)
     config = render(f"{webserver}/site.conf.j2", site)
     if server == "uwsgi":
-        assert ("uwsgi_pass unix:/run/uwsgi-mysite/uwsgi.sock;" in config
-                or "unix:/run/uwsgi-mysite/uwsgi.sock|uwsgi://mysite/" in config)
+        assert ("uwsgi_pass unix:/run/uwsgi-mysite.sock;" in config
+                or "unix:/run/uwsgi-mysite.sock|uwsgi://mysite/" in config)
         assert "X-Forwarded-Proto" not in config
     else:
         assert ("proxy_pass http://unix:/run/gunicorn-mysite.sock;" in config
