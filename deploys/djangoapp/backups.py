@@ -199,57 +199,85 @@ CHOOSE_PROGRAM = (inspect.getsource(choose_backup) + "\n\nimport json, sys\n"
 
 def restore_command(settings: Settings, wanted: str, stamp: str) -> str:
     """Shell, as root: under the backup lock, fetch the chosen run's database and uploads from the
-    repository into a work folder, snapshot the database (snapshots/before-restore-<stamp>.*) and
-    move the uploads aside (snapshots/before-restore-<stamp>-media), then put the backup's in place.
-    restic runs without a cache here (the cache is the app user's)."""
+    repository, snapshot the database (snapshots/before-restore-<stamp>.*) and move the uploads
+    aside (snapshots/before-restore-<stamp>-media), then put the backup's in place.
+
+    The repository is one the app can write (its credentials are the app's): what comes from it
+    is untrusted. restic runs with the app user's rights (it can make no device node, no file of
+    root's), without a cache; only a run whose paths are this project's database and uploads is
+    taken; the fetched uploads become root's, out of the app's reach, and every folder on the way
+    to them is checked to be a real folder of root's before root moves them into place; what
+    lands at shared/media must be a folder, not a link."""
     work = f"{settings.project_root}/restore-{stamp}"
+    fetched = f"{settings.shared_dir}/.restore-{stamp}"
     before = f"{settings.snapshots_dir}/before-restore-{stamp}"
     suffix = "sqlite3" if settings.database == "sqlite" else "dump"
     take_before, _ = snapshot_commands(settings, f"{before}.{suffix}")
     _, put_back = snapshot_commands(settings, f"{work}/database")
     owner = f"{settings.uwsgi_user}:{settings.uwsgi_group}"
+    restic = f"{settings.as_app_user_keeping_environment} restic --no-cache"
+    media, uploads = q(settings.media_dir), f'"{work}/media$media_path"'
+    not_ours = (f"the backup's paths ($database_path, $media_path) are not this project's "
+                f"(/{database_file(settings)}, {settings.media_dir}): refused")
     steps = [
         "set -eu",
+        "cd /",
         restic_environment(settings),
         take_backup_lock(settings),
-        # Whatever happens, the work folder (a copy of the backup) goes.
-        f"trap 'rm -rf {work}' EXIT",
-        f"rm -rf {q(work)} && mkdir -m 700 {q(work)}",
-        f"restic --no-cache snapshots --json --tag django-deploy > {q(work)}/snapshots.json",
+        # Whatever happens, the work folders (a copy of the backup) go.
+        f"trap 'rm -rf {work} {fetched}' EXIT",
+        f"rm -rf {q(work)} {q(fetched)} && mkdir -m 700 {q(work)}",
+        f"install -d -o {q(settings.uwsgi_user)} -g {q(settings.uwsgi_group)} -m 700 {q(fetched)}",
+        f"{restic} snapshots --json --tag django-deploy > {q(work)}/snapshots.json",
         f"python3 -c {q(CHOOSE_PROGRAM)} {q(work)}/snapshots.json {q(wanted)} > {q(work)}/chosen",
         f"read database_id database_path media_id media_path < {q(work)}/chosen",
+        f'if [ "$database_path" != {q("/" + database_file(settings))} ] || [ "$media_path" != {media} ]; then '
+        f'echo "{not_ours}" >&2; exit 1; fi',
         'echo "restoring the backup $database_id (uploads: $media_id)"',
-        f'restic --no-cache dump "$database_id" "$database_path" > {q(work)}/database',
-        f'restic --no-cache restore --quiet "$media_id" --target {q(work)}/media',
+        f'{restic} dump "$database_id" "$database_path" > {q(work)}/database',
+        f'{restic} restore --quiet "$media_id" --target {q(fetched)}',
+        # root's from here on: the app can no longer change the tree root reads and moves.
+        f"mv {q(fetched)} {q(work)}/media && chown -R root:root {q(work)}/media",
+        f'path={q(work)}/media; for part in $(echo "$media_path" | tr / " "); do path="$path/$part"; '
+        f'if [ -L "$path" ] || [ ! -d "$path" ] || [ "$(stat -c %u "$path")" != 0 ]; then '
+        f"echo \"the backup's uploads are not a plain folder ($path): refused\" >&2; exit 1; fi; done",
         take_before,
         # (psql's answers to the restored dump's statements are not worth showing.)
         put_back if settings.database == "sqlite" else f"{put_back} > /dev/null",
-    ]
-    steps += [
-        f"if [ -d {q(settings.media_dir)} ]; then mv {q(settings.media_dir)} {q(before)}-media; fi",
+        f"if [ -d {media} ]; then mv {media} {q(before)}-media; fi",
         # Should the backup's uploads not go in place, the ones there before come back.
-        f'if ! mv "{work}/media$media_path" {q(settings.media_dir)}; then '
-        f"mv {q(before)}-media {q(settings.media_dir)}; echo 'the uploads could not be restored' >&2; exit 1; fi",
-        f"chown -R {q(owner)} {q(settings.media_dir)}",
+        f"if ! mv {uploads} {media}; then "
+        f"mv {q(before)}-media {media}; echo 'the uploads could not be restored' >&2; exit 1; fi",
+        # chown -R never follows a link it meets; shared/ is root's, so the check holds.
+        f"chown -R {q(owner)} {media} && [ -d {media} ] && [ ! -L {media} ]",
         f"echo {q(f'restored; the database and uploads before it are in {before}.{suffix} and {before}-media')}",
     ]
     return "\n".join(steps)
+
+
+def last_backup(settings: Settings) -> str:
+    """Shell: the last backup's line (bin/backup writes it in the app's state folder), read with
+    the app user's rights, for at most 5 seconds, at most 200 characters, printable ones only:
+    a link, a FIFO or a terminal's escape sequences put there by the app show nothing of root's,
+    hold up no run, and reach no operator's terminal."""
+    return (f"timeout 5 {settings.as_app_user} head -c 200 {q(state_dir(settings))}/last-backup 2>/dev/null "
+            "| tr -cd '[:print:]'")
 
 
 def backup_now_command(settings: Settings) -> str:
     """Shell: a backup now, through the backup service (the timer's own path); on failure its log."""
     service = f"{backup_service(settings)}.service"
     return (f"if ! systemctl start {service}; then journalctl -u {service} -n 30 --no-pager -o cat >&2; exit 1; fi; "
-            f"echo \"last backup: $(cat {q(state_dir(settings))}/last-backup)\"")
+            f"echo \"last backup: $({last_backup(settings)})\"")
 
 
 class BackupStatus(FactBase):
     """The last backup's time, run and result, and when the timer runs next; None when backups
     are not set up here."""
 
-    def command(self, state: str, timer: str) -> str:
+    def command(self, state: str, timer: str, last: str) -> str:
         return (f"if [ -d {q(state)} ]; then "
-                f"echo \"last backup: $(cat {q(state)}/last-backup 2>/dev/null || echo none yet)\"; "
+                f"last=\"$({last})\"; echo \"last backup: ${{last:-none yet}}\"; "
                 f"echo \"next backup: $(systemctl show -P NextElapseUSecRealtime {q(timer)})\"; fi")
 
     def process(self, output):
@@ -260,7 +288,8 @@ def backup_status(settings: Settings) -> list[str]:
     """Lines for status.py."""
     if not backs_up(settings):
         return []
-    return host.get_fact(BackupStatus, state=state_dir(settings), timer=f"{backup_service(settings)}.timer") or [
+    return host.get_fact(BackupStatus, state=state_dir(settings), timer=f"{backup_service(settings)}.timer",
+                         last=last_backup(settings)) or [
         "backups: not set up yet (run skeleton.py or all.py)"]
 
 

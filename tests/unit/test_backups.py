@@ -24,6 +24,7 @@ from deploys.djangoapp.backups import (
     backup_script,
     cache_dir,
     choose_backup,
+    last_backup,
     restore_command,
     state_dir,
 )
@@ -31,7 +32,7 @@ from deploys.djangoapp.context import render_template
 from deploys.djangoapp.notifications import notify_program
 from deploys.djangoapp.settings import problems
 from deploys.djangoapp.settings.backups import CALENDAR, S3_REPOSITORY, SFTP_REPOSITORY, SNAPSHOT_ID
-from tests.unit.sites import VALID, settings
+from tests.unit.sites import VALID, app_folder, settings
 
 SECRETS = {"DJANGO_SECRET_KEY": "k" * 40, "RESTIC_PASSWORD": "restic-pass-9f8e7d", "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE77",
            "AWS_SECRET_ACCESS_KEY": "aws-secret-5c4b3a"}
@@ -266,7 +267,12 @@ FAKE_RESTIC_RESTORE = textwrap.dedent("""\
     case "$2" in
       snapshots) cat "$FAKE_RESTIC_DIR/snapshots.json" ;;
       dump) cat "$FAKE_RESTIC_DIR/backup.sqlite3" ;;
-      restore) target=$6; mkdir -p "$target$MEDIA" && echo "uploaded before the disaster" > "$target$MEDIA/old.txt" ;;
+      restore) target=$6
+        case "$FORGED" in
+          link) mkdir -p "$target$(dirname "$MEDIA")" && ln -s "$OUTSIDE" "$target$MEDIA" ;;
+          folder-link) mkdir -p "$target" && ln -s "$OUTSIDE" "$target/srv" ;;
+          *) mkdir -p "$target$MEDIA" && echo "uploaded before the disaster" > "$target$MEDIA/old.txt" ;;
+        esac ;;
     esac
 """)
 
@@ -306,6 +312,38 @@ def test_a_restore_puts_the_backup_in_place_and_keeps_what_was_there(tmp_path):
     assert not list(Path(s.project_root).glob("restore-*"))  # the work folder goes, failed or not
 
 
+@pytest.mark.parametrize("forged", ["elsewhere", "link", "folder-link"])
+def test_a_restore_takes_nothing_from_the_repository_but_this_projects_folders(tmp_path, forged):
+    """The repository is one the app may write: a run whose uploads are another path, or a link,
+    or lie behind a link, is refused before anything on the host changes."""
+    s = backup_settings(tmp_path)
+    paths = project(tmp_path, s)
+    (paths["tools"] / "restic").write_text(FAKE_RESTIC_RESTORE)
+    backup = sqlite3.connect(paths["tools"] / "backup.sqlite3")
+    backup.execute("CREATE TABLE note (text TEXT)")
+    backup.commit()
+    backup.close()
+    outside = tmp_path / "root-only"
+    (outside / "media").mkdir(parents=True)
+    (outside / "media" / "secret").write_text("root's")
+    media_path = "/etc/ssl/private" if forged == "elsewhere" else s.media_dir
+    snapshots = SNAPSHOTS[2:3] + [snapshot("bbbb0002", "media", "run-2", "2026-01-02T03:00:01Z", media_path)]
+    (paths["tools"] / "snapshots.json").write_text(json.dumps(snapshots))
+    command = restore_command(s, "latest", "20260101000000").replace(state_dir(s), str(paths["state"]))
+    refused = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=30,
+                             env={**os.environ, "PATH": f"{paths['tools']}:{os.environ['PATH']}",
+                                  "FAKE_RESTIC_DIR": str(paths["tools"]), "MEDIA": media_path, "FORGED": forged,
+                                  "OUTSIDE": str(outside / "media" if forged == "link" else outside)})
+    assert refused.returncode != 0
+    told = {"elsewhere": "are not this project's", "link": "not a plain folder",
+            "folder-link": "not a plain folder"}[forged]
+    assert told in refused.stderr, refused.stderr
+    assert (Path(s.media_dir) / "upload.txt").read_text() == "an upload" and not Path(s.media_dir).is_symlink()
+    assert sqlite3.connect(s.sqlite_path).execute("SELECT text FROM note").fetchall() == [("kept by the backup",)]
+    assert (outside / "media" / "secret").read_text() == "root's" and outside.stat().st_uid == 0
+    assert not list(Path(s.project_root).glob("restore-*")) and not list(Path(s.shared_dir).glob(".restore-*"))
+
+
 @hypothesis_settings(max_examples=40, deadline=None)
 @given(repository=st.one_of(st.from_regex(S3_REPOSITORY, fullmatch=True), st.from_regex(SFTP_REPOSITORY, fullmatch=True)),
        schedule=st.from_regex(CALENDAR, fullmatch=True), wanted=st.from_regex(SNAPSHOT_ID, fullmatch=True))
@@ -343,3 +381,25 @@ def test_a_failed_backup_is_announced_to_the_webhooks(tmp_path):
     failed = run_backup(s, paths, FAKE_RESTIC_FAIL=s.media_dir)
     assert failed.returncode == 3
     assert (paths["tools"] / "notices").read_text().splitlines() == ["backup|failed|failed (exit 3)|"]
+
+
+def test_the_last_backup_line_shows_nothing_the_app_did_not_write_and_never_waits():
+    """The state folder is the app's: a link there to a root file shows nothing of it, a FIFO holds
+    up nothing, escape sequences are dropped."""
+    with app_folder() as state:
+        s = backup_settings(Path("/srv"), uwsgi_user="nobody", uwsgi_group="nogroup")
+        read = last_backup(s).replace(state_dir(s), str(state))
+        last = state / "last-backup"
+
+        def shown() -> str:
+            return subprocess.run(["sh", "-c", read], capture_output=True, text=True, timeout=20).stdout
+
+        last.write_text("2026-01-01T03:00:00Z run-1 ok\n\x1b]2;owned\x07")
+        assert shown() == "2026-01-01T03:00:00Z run-1 ok]2;owned"
+        last.unlink()
+        last.symlink_to("/etc/shadow")
+        assert shown() == ""
+        last.unlink()
+        os.mkfifo(last)
+        started = time.monotonic()
+        assert shown() == "" and time.monotonic() - started < 15
