@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 
 from pyinfra import host
@@ -214,8 +215,10 @@ def migrate_command(release_dir: str, manage: str, snapshot: str, take_snapshot:
 
 def under_migration_lock(lock: str, command: str) -> str:
     """Shell: `command` (migrations) holding the migration lock exclusively: scheduled jobs that
-    run hold it shared (schedules.py), so they finish first, and new ones wait."""
-    return f"flock {q(lock)} sh -c {q(command)}"
+    run hold it shared (schedules.py), so they finish first, and new ones wait. The lock's folder
+    is root's alone; flock keeps the lock to itself (-o): no process the command starts (the app's
+    code, as the app user) inherits it and could hold it past the migrations."""
+    return f"install -d -m 700 {q(os.path.dirname(lock))} && flock -o {q(lock)} sh -c {q(command)}"
 
 
 @operation(is_idempotent=False)

@@ -40,7 +40,7 @@ def job_script(settings: Settings, name: str) -> str:
     return (f"#!/bin/sh\n# {settings.websiteproject}: scheduled command {name} (django_scheduled_commands).\n"
             f"if [ ! -e {q(settings.current_link)} ]; then echo 'no release is live yet: nothing to run'; exit 0; fi\n"
             "# Waits while a release migrates the database (it holds the migration lock exclusively).\n"
-            f"exec flock --shared {q(settings.migration_lock)} {q(settings.manage_command)} {words}\n")
+            f"exec flock --shared -o {q(settings.migration_lock)} {q(settings.manage_command)} {words}\n")
 
 
 class JobUnits(FactBase):

@@ -3,6 +3,7 @@ bin/manage, and the migration lock between jobs and migrations."""
 
 import subprocess
 import time
+from pathlib import Path
 
 from deploys.djangoapp.context import render_template
 from deploys.djangoapp.logs import units
@@ -22,6 +23,7 @@ def site_in(tmp_path):
     manage.write_text("#!/bin/sh\nfor word in \"$@\"; do echo \"[$word]\"; done\n")
     manage.chmod(0o755)
     (tmp_path / "mysite" / "current").mkdir()
+    Path(site.migration_lock).parent.mkdir(mode=0o700)  # the skeleton makes it, root's alone
     script = bin_dir / "job-notes"
     script.write_text(job_script(site, "notes"))
     script.chmod(0o755)
