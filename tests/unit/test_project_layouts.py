@@ -415,6 +415,33 @@ def test_link_shared_links_sqlite_media_and_linked_paths(tmp_path):
     assert os.readlink(release / "db.sqlite3") == site.sqlite_path
 
 
+def test_link_shared_follows_no_link_the_app_put_in_its_shared_folders(tmp_path):
+    """shared/var is the app's (a linked folder): a link it puts at var/cache, to a folder of
+    root's, fails the release; nothing moves there and nothing there changes owner."""
+    outside = tmp_path / "root-only"
+    outside.mkdir()
+    (outside / "keep").write_text("root's")
+    site = settings(django_deployment_root_folder=str(tmp_path), uwsgi_user="nobody", uwsgi_group="nogroup",
+                    django_linked_dirs=["var", "var/cache"], django_linked_files=["var/local.py"])
+    app_var = Path(site.shared_dir) / "var"
+    app_var.mkdir(parents=True)
+    os.chown(app_var, 65534, 65534)
+    (app_var / "cache").symlink_to(outside)
+    (app_var / "local.py").symlink_to(outside / "keep")
+    release = tmp_path / "mysite" / "releases" / "1"
+    (release / "var" / "cache").mkdir(parents=True)
+    (release / "var" / "cache" / "seed.txt").write_text("from the release")
+    (release / ".paths.json").write_text(json.dumps({"static_root": str(release / "static"), "media_root": "",
+                                                     "sqlite": {}}))
+    script = tmp_path / "link-shared.py"
+    script.write_text(render_link_shared(site))
+    failed = subprocess.run([sys.executable, str(script), str(release)], capture_output=True, text=True)
+    assert failed.returncode != 0 and "the shared paths could not be linked: cache: Not a directory" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert sorted(path.name for path in outside.iterdir()) == ["keep"]
+    assert outside.stat().st_uid == 0 and (outside / "keep").stat().st_uid == 0
+
+
 def render(name: str, site, **context) -> str:
     return render_template(name, s=site, **context)
 
