@@ -77,7 +77,7 @@ def test_the_key_of_several_requirements_files_is_the_same_in_every_run(tmp_path
     code = ("from deploys.djangoapp.dependencies import plan_dependencies, dependency_hash; "
             "from deploys.djangoapp.settings import problems; from deploys.djangoapp.source import pack_directory; "
             "import sys; s = problems({'websiteproject': 'a', 'url': 'a.b', 'webserver': 'nginx', "
-            "'django_deployment_root_folder': '/srv', 'django_settings_folder': 'a', 'django_settings_file': 'a.s', "
+            "'django_deployment_root_folder': '/srv/www', 'django_settings_folder': 'a', 'django_settings_file': 'a.s', "
             "'django_dependency_file': 'requirements/prod.txt'})[0]; "
             "print(dependency_hash(s, plan_dependencies(s, pack_directory(sys.argv[1]))))")
     keys = {subprocess.run([sys.executable, "-c", code, str(tmp_path / "project")], capture_output=True, text=True,
