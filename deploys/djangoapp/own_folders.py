@@ -7,7 +7,8 @@ them add any step, and the run refused (nothing changed) when one is not.
     local backup repository  given to the app user (skeleton)      a mount point, or holding files, not restic's
 
 A project root is the kit's when it holds MARKER, which the skeleton writes as it makes the folder,
-or (made before there was one) `releases/` or `current`. A mount point is a disk or share of its
+or (made before there was one) what only the kit leaves there: `releases/`, `current` or, on every
+host, `bin/with-secrets`. A mount point is a disk or share of its
 own: removing or giving away a folder there reaches all of it. The deployment root may be one (a
 data disk for the sites): the kit only makes folders in it.
 """
@@ -43,12 +44,13 @@ GUARDED = {
 
 def folder_states_command(paths: list[str]) -> str:
     """Shell: one line per path, the path then what it is: missing, file (not a folder), mount,
-    bare (nothing in it, or only empty folders), marked (MARKER in it), releases (`releases/` or
-    `current` in it), restic (a restic repository), projects (a folder in it is a project root of
-    the kit's)."""
-    project = (f'{{ [ -e "$1/{MARKER}" ] || [ -d "$1/releases" ] || [ -L "$1/current" ]; }}')
+    bare (nothing in it, or only empty folders), marked (MARKER in it), made (what an earlier kit
+    left in a project root is in it), restic (a restic repository), projects (a folder in it is a
+    project root of the kit's)."""
+    made = '{ [ -d "$1/releases" ] || [ -L "$1/current" ] || [ -f "$1/bin/with-secrets" ]; }'
+    project = f'{{ [ -e "$1/{MARKER}" ] || {made}; }}'
     return (
-        f"is_project() {{ {project}; }}; "
+        f"made() {{ {made}; }}; is_project() {{ {project}; }}; "
         f"for path in {' '.join(q(path) for path in paths)}; do line=\"$path\"; "
         'if [ ! -e "$path" ] && [ ! -L "$path" ]; then echo "$line missing"; continue; fi; '
         'if [ ! -d "$path" ]; then echo "$line file"; continue; fi; '
@@ -56,7 +58,7 @@ def folder_states_command(paths: list[str]) -> str:
         '[ -z "$(find "$path" -mindepth 1 -maxdepth 1 \\( ! -type d -o ! -empty \\) -print -quit)" ] && '
         'line="$line bare"; '
         f'[ -e "$path/{MARKER}" ] && line="$line marked"; '
-        '{ [ -d "$path/releases" ] || [ -L "$path/current" ]; } && line="$line releases"; '
+        'made "$path" && line="$line made"; '
         '[ -f "$path/config" ] && [ -d "$path/keys" ] && line="$line restic"; '
         'for child in "$path"/*/; do is_project "${child%/}" && { line="$line projects"; break; }; done; '
         'echo "$line"; done; true')
@@ -94,8 +96,9 @@ def folder_problem(kind: str, path: str, words: set[str]) -> str | None:
                 f"{'remove' if kind == PROJECT_ROOT else 'give to the app user'} whole; use a folder on it")
     if kind == DEPLOYMENT_ROOT and not words & {"bare", "projects"}:
         return f"{path} holds files and no project of the kit's; use an empty or new folder"
-    if kind == PROJECT_ROOT and not words & {"marked", "releases"}:
-        return (f"{path} holds files the kit did not make (no {MARKER}, releases/ or current in it); "
+    if kind == PROJECT_ROOT and not words & {"marked", "made"}:
+        return (f"{path} holds files the kit did not make (no {MARKER}, releases/, current or bin/with-secrets "
+                "in it); "
                 "remove.py would delete them; use another websiteproject or deployment root")
     if kind == BACKUP_REPOSITORY and "restic" not in words:
         return (f"{path} holds files and is not a restic repository, and the kit would give it to the "

@@ -97,23 +97,25 @@ def states(*paths) -> dict[str, set[str]]:
 
 
 def test_the_look_tells_what_each_folder_holds(tmp_path):
-    missing, file, empty, marked, released, current, restic, foreign, sites = (
-        tmp_path / name for name in ("missing", "file", "empty", "marked", "released", "current", "restic",
-                                     "foreign", "sites"))
+    missing, file, empty, marked, released, current, db_host, restic, foreign, sites = (
+        tmp_path / name for name in ("missing", "file", "empty", "marked", "released", "current", "db_host",
+                                     "restic", "foreign", "sites"))
     file.write_text("x")
-    for folder in (empty / "a", empty / "b", marked, released, current, restic, foreign, sites / "old"):
+    for folder in (empty / "a", empty / "b", marked, released, current, db_host / "bin", restic, foreign,
+                   sites / "old"):
         folder.mkdir(parents=True)
     (marked / MARKER).write_text("")
     (released / "releases").mkdir()
     (current / "current").symlink_to("releases/1")
+    (db_host / "bin" / "with-secrets").write_text("#!/usr/bin/python3\n")  # all a db host's project root has
     (restic / "config").write_text("")
     (restic / "keys").mkdir()
     (foreign / "passwd").write_text("root:x:0:0")
     (sites / "guestbook" / "releases").mkdir(parents=True)
-    found = states(missing, file, empty, marked, released, current, restic, foreign, sites, "/proc")
+    found = states(missing, file, empty, marked, released, current, db_host, restic, foreign, sites, "/proc")
     assert found == {str(missing): {"missing"}, str(file): {"file"}, str(empty): {"bare"},
-                     str(marked): {"marked"}, str(released): {"releases", "bare"}, str(current): {"releases"},
-                     str(restic): {"restic"}, str(foreign): set(), str(sites): {"projects"},
+                     str(marked): {"marked"}, str(released): {"made", "bare"}, str(current): {"made"},
+                     str(db_host): {"made"}, str(restic): {"restic"}, str(foreign): set(), str(sites): {"projects"},
                      "/proc": {"mount"}}
 
 
@@ -157,8 +159,8 @@ def test_a_project_root_the_kit_did_not_make_is_refused(tmp_path):
     site = host_settings(tmp_path)
     found = refusals(site, (PROJECT_ROOT,), tmp_path)
     assert found == [f"websiteproject: the project root {tmp_path}/srv/mysite holds files the kit did not make "
-                     f"(no {MARKER}, releases/ or current in it); remove.py would delete them; use another "
-                     "websiteproject or deployment root"]
+                     f"(no {MARKER}, releases/, current or bin/with-secrets in it); remove.py would delete them; "
+                     "use another websiteproject or deployment root"]
     # The deployment root holds it, and no project of the kit's.
     assert [line.split(":")[0] for line in refusals(site, ALL, tmp_path)] == [
         "django_deployment_root_folder", "websiteproject"]
