@@ -60,7 +60,7 @@ def bridge_assets(source: str, target: str) -> str:
 
 @operation(is_idempotent=False)
 def inspect_release(release_dir: str, manage: str, script: str, link_shared: str, python: str, link: str,
-                    app_user: str, build_commands: list[str]):
+                    app_user: str, build_commands: list[str], stand_ins: dict[str, str]):
     """Ask the new release's Django, in one start (inspect-release.py's inspect_release), while its
     bytecode compiles:
     1. as root: the build commands (django_build_commands), collectstatic, and where STATIC_ROOT,
@@ -80,7 +80,7 @@ def inspect_release(release_dir: str, manage: str, script: str, link_shared: str
         f"mv {q(own)}.new {q(own)}",
     ])
     code = (f"exec(open({script!r}).read()); "
-            f"inspect_release({release_dir!r}, {app_user!r}, {between!r}, {list(build_commands)!r})")
+            f"inspect_release({release_dir!r}, {app_user!r}, {between!r}, {list(build_commands)!r}, {stand_ins!r})")
     first = "build commands, collectstatic" if build_commands else "collectstatic"
     step = (f'if [ ! -e {q(release_dir)}/.paths.json ]; then step="to start ({first})"; '
             f'elif [ ! -e {q(own)} ]; then step="to link its shared paths"; else step="its deploy checks"; fi')

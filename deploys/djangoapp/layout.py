@@ -7,6 +7,10 @@ import shlex
 from hashlib import sha1
 
 
+# A folder no host has: where Django started as root is told the app's database and uploads are.
+ROOT_HAS_NONE = "/nonexistent/django-deploy"
+
+
 def unix_name(prefix: str, project: str) -> str:
     """`<prefix>-<project>` as a user or group name: at most 32 characters, shortened with a hash
     of the whole so that two long project names never meet."""
@@ -154,6 +158,24 @@ class Layout:
         """as_app_user, keeping the caller's environment (restic's repository and password)."""
         return (f"/usr/bin/setpriv --reuid={shlex.quote(self.uwsgi_user)} --regid={shlex.quote(self.uwsgi_group)} "
                 "--init-groups --")
+
+    @property
+    def root_build_environment(self) -> dict[str, str]:
+        """What Django started as root (a release's build commands, collectstatic) is told instead
+        of the app's uploads folder and sqlite database: paths that do not exist, so a build
+        command that opens them fails, where root would work in the app's folders."""
+        environment = {"DJANGO_MEDIA_ROOT": f"{ROOT_HAS_NONE}/media"}
+        if self.database == "sqlite":
+            stand_in = f"{ROOT_HAS_NONE}/{self.websiteproject}.sqlite3"
+            environment.update(DJANGO_DB_NAME=stand_in, DATABASE_URL=f"sqlite:///{stand_in}")
+        return environment
+
+    @property
+    def root_build_stand_ins(self) -> dict[str, str]:
+        """The stand-ins of root_build_environment -> the app's own paths, which the release's
+        inspection reports and gives back to Django once it runs as the app user."""
+        return {f"{ROOT_HAS_NONE}/media": self.media_dir, f"{ROOT_HAS_NONE}/{self.websiteproject}.sqlite3":
+                self.sqlite_path}
 
     @property
     def uwsgi_control_dir(self) -> str:

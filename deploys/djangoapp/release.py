@@ -112,7 +112,7 @@ def release():
                     release_dir=release_dir, manage=manage, script=f"{settings.project_root}/bin/inspect-release.py",
                     link_shared=f"{settings.project_root}/bin/link-shared.py", python=f"{release_dir}/.venv/bin/python",
                     link=settings.current_link, app_user=settings.uwsgi_user,
-                    build_commands=settings.django_build_commands)
+                    build_commands=settings.django_build_commands, stand_ins=settings.root_build_stand_ins)
     maintenance_while_migrating(settings, release_dir, lambda: _migrate(settings, release_id, release_dir, manage))
     switch_in_batches(settings, release_id)
     _clean_up(settings, release_id)

@@ -35,11 +35,12 @@ def release():
     shutil.rmtree(top)
 
 
-def inspect(folder: Path, between: str, build_commands: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+def inspect(folder: Path, between: str, build_commands: tuple[str, ...] = (), stand_ins: dict | None = None,
+            env: dict | None = None) -> subprocess.CompletedProcess:
     code = (f"exec(open({str(folder / 'inspect-release.py')!r}).read()); "
-            f"inspect_release({str(folder)!r}, {APP_USER!r}, {between!r}, {list(build_commands)!r})")
+            f"inspect_release({str(folder)!r}, {APP_USER!r}, {between!r}, {list(build_commands)!r}, {stand_ins!r})")
     return subprocess.run([sys.executable, "manage.py", "shell", "--verbosity", "0", "-c", code], cwd=folder,
-                          capture_output=True, text=True, env={**os.environ, "HOME": "/tmp"})
+                          capture_output=True, text=True, env={**os.environ, "HOME": "/tmp", **(env or {})})
 
 
 def test_the_checks_run_as_the_app_user_after_the_step_between(release):
@@ -117,18 +118,21 @@ def test_build_commands_run_before_collectstatic_and_a_failing_one_is_named(rele
 
 FAKE_PYTHON = """#!/bin/sh
 echo "uid=$(id -u) HOME=$HOME DJANGO_LOG_DIR=$DJANGO_LOG_DIR args=$*"
+echo "$DJANGO_DB_NAME $DATABASE_URL $DJANGO_MEDIA_ROOT"
 """
-# Stands in for bin/with-secrets: the app's environment names the app's log folder.
+# Stands in for bin/with-secrets: the app's environment names the app's folders.
 FAKE_WITH_SECRETS = """#!/bin/sh
-export DJANGO_LOG_DIR={log_dir}
+export DJANGO_LOG_DIR={s.log_dir} DJANGO_DB_NAME={s.sqlite_path} DATABASE_URL=sqlite:///{s.sqlite_path} \\
+    DJANGO_MEDIA_ROOT={s.media_dir}
 exec "$@"
 """
 
 
 def test_django_as_root_writes_its_log_and_home_only_where_root_owns_the_folders(tmp_path):
-    """bin/manage --user root (a release's build commands and collectstatic): HOME is root's, and
-    DJANGO_LOG_DIR a folder of the release only root may enter, never the app's log folder; as
-    the app user, the app's environment as it is."""
+    """bin/manage --user root (a release's build commands and collectstatic): HOME is root's,
+    DJANGO_LOG_DIR a folder of the release only root may enter, never the app's log folder, and
+    the sqlite database and uploads folder paths that do not exist; as the app user, the app's
+    environment as it is."""
     from tests.unit.sites import settings
 
     top = Path(tempfile.mkdtemp(prefix="manage-"))
@@ -140,7 +144,7 @@ def test_django_as_root_writes_its_log_and_home_only_where_root_owns_the_folders
         (release / "REVISION").write_text("r1\n")
         (release / ".venv" / "bin" / "python").write_text(FAKE_PYTHON)
         Path(site.secrets_loader).parent.mkdir(parents=True)
-        Path(site.secrets_loader).write_text(FAKE_WITH_SECRETS.format(log_dir=site.log_dir))
+        Path(site.secrets_loader).write_text(FAKE_WITH_SECRETS.format(s=site))
         manage = Path(site.manage_command)
         manage.write_text(render_template("app/manage.sh.j2", s=site))
         for program in (release / ".venv" / "bin" / "python", Path(site.secrets_loader), manage):
@@ -150,9 +154,54 @@ def test_django_as_root_writes_its_log_and_home_only_where_root_owns_the_folders
             return subprocess.run([str(manage), "--release", str(release), "--user", user, "collectstatic"],
                                   capture_output=True, text=True, check=True).stdout.strip()
 
-        assert run("root") == f"uid=0 HOME=/root DJANGO_LOG_DIR={release}/.build-log args=manage.py collectstatic"
+        nowhere = "/nonexistent/django-deploy"
+        assert run("root").splitlines() == [
+            f"uid=0 HOME=/root DJANGO_LOG_DIR={release}/.build-log args=manage.py collectstatic",
+            f"{nowhere}/mysite.sqlite3 sqlite:///{nowhere}/mysite.sqlite3 {nowhere}/media"]
         build_log = (release / ".build-log").stat()
         assert (build_log.st_uid, build_log.st_mode & 0o777) == (0, 0o700)
-        assert run(APP_USER) == f"uid=65534 HOME=/tmp DJANGO_LOG_DIR={site.log_dir} args=manage.py collectstatic"
+        assert run(APP_USER).splitlines() == [
+            f"uid=65534 HOME=/tmp DJANGO_LOG_DIR={site.log_dir} args=manage.py collectstatic",
+            f"{site.sqlite_path} sqlite:///{site.sqlite_path} {site.media_dir}"]
     finally:
         shutil.rmtree(top)
+
+
+READS_THE_DATABASE = """from django.contrib.auth.models import User
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    def handle(self, **options):
+        print(User.objects.count())
+"""
+
+
+def test_django_as_root_reaches_the_apps_database_through_no_path_and_the_checks_get_it_back(release):
+    """Settings that read the database's path from the environment (DJANGO_DB_NAME, as bin/manage
+    gives it): started as root, Django is told a path that does not exist, so a build command
+    that opens the database fails and root never opens the app's; the checks, as the app user,
+    read the app's own database (its migrations, all applied), and .paths.json names it."""
+    nowhere = "/nonexistent/django-deploy/mysite.sqlite3"
+    app_database = release / "db.sqlite3"
+    settings_file = release / "mysite" / "settings.py"
+    settings_file.write_text(settings_file.read_text() + "\nimport os\n"
+                             "DATABASES['default']['NAME'] = os.environ['DJANGO_DB_NAME']\n")
+    between = f"chmod 644 {app_database}"
+    stand_ins = {nowhere: str(app_database)}
+
+    result = inspect(release, between, stand_ins=stand_ins, env={"DJANGO_DB_NAME": nowhere})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1])["pending"] == []
+    assert json.loads((release / ".paths.json").read_text())["sqlite"] == {"default": str(app_database)}
+
+    app = release / "reader"
+    (app / "management" / "commands").mkdir(parents=True)
+    for package in (app, app / "management", app / "management" / "commands"):
+        (package / "__init__.py").write_text("")
+    (app / "management" / "commands" / "countusers.py").write_text(READS_THE_DATABASE)
+    settings_file.write_text(settings_file.read_text().replace("INSTALLED_APPS = [\n", "INSTALLED_APPS = [\n    'reader',\n", 1))
+    (release / ".paths.json").unlink()
+    opened = inspect(release, between, ("countusers",), stand_ins=stand_ins, env={"DJANGO_DB_NAME": nowhere})
+    assert opened.returncode == 1
+    assert "countusers' failed: OperationalError: unable to open database file" in opened.stderr.splitlines()[-1]
