@@ -26,9 +26,19 @@ APP_USER = "django-guestbook"
 RESTARTING_SERVERS = ("gunicorn", "asgi")
 
 
+# The deploy user every live image has (the shipped inventories log in as one, with sudo).
+DEPLOY_USER = "deployer"
+
+
+def deploy_user_data(fleet_key) -> dict:
+    public_key = fleet_key.with_suffix(".pub").read_text().strip()
+    return {"deploy_user": DEPLOY_USER, "deploy_user_ssh_keys": json.dumps([public_key])}
+
+
 def prepare_live_image(fleet_key, tmp_path_factory, image: str, data: dict | None = None) -> str:
     """A host (the `prepare` service) with all.py deployed, committed as `image`, once per test
-    run: the first pytest-xdist worker to need it prepares it while the others wait."""
+    run: the first pytest-xdist worker to need it prepares it while the others wait. It has the
+    deploy user `deployer`, with sudo, which logs in with the fleet's key."""
     with run_wide_once(tmp_path_factory, image.split(":")[-1]) as done:
         if not done.exists():
             group = fleet.HostGroup(f"prepare{uuid.uuid4().hex[:8]}", fleet_key)
@@ -37,7 +47,7 @@ def prepare_live_image(fleet_key, tmp_path_factory, image: str, data: dict | Non
                 host.name = "web1"  # the name the tests' hosts started from the image have
                 fleet_file = fleet.write_fleet_file(tmp_path_factory.mktemp("prepare") / "fleet.json", fleet_key,
                                                     [host])
-                deployed = run_pyinfra(fleet_file, "deploys/all.py")
+                deployed = run_pyinfra(fleet_file, "deploys/all.py", data=deploy_user_data(fleet_key))
                 assert deployed.returncode == 0, deployed.output
                 fleet.snapshot(host, image)
             finally:

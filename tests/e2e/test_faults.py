@@ -16,7 +16,7 @@ import pytest
 
 from tests import fleet
 from tests.conftest import REPO, https_get, run_pyinfra
-from tests.e2e.conftest import RESTARTING_SERVERS, app_server_live_image, live_release, manage, under_load
+from tests.e2e.conftest import DEPLOY_USER, RESTARTING_SERVERS, app_server_live_image, live_release, manage, under_load
 from tests.e2e.sources import example_source
 
 pytestmark = pytest.mark.e2e
@@ -38,13 +38,13 @@ def assert_site_intact(host, release_id: str):
     assert sorted(texts.split("\n")[:-1]) == sorted(ROWS)
 
 
-def release(fleet_file, source, release_id, **data):
-    return run_pyinfra(fleet_file, "deploys/release.py",
+def release(fleet_file, source, release_id, extra: tuple = (), **data):
+    return run_pyinfra(fleet_file, "deploys/release.py", extra=extra,
                        data={"django_source_dir": str(source), "release_id": release_id, **data})
 
 
-def assert_a_normal_release_succeeds(host, fleet_file, tmp_path, **data):
-    recovered = release(fleet_file, example_source(tmp_path / "recovery", "recovery"), "recovery", **data)
+def assert_a_normal_release_succeeds(host, fleet_file, tmp_path, extra: tuple = (), **data):
+    recovered = release(fleet_file, example_source(tmp_path / "recovery", "recovery"), "recovery", extra, **data)
     assert recovered.returncode == 0, recovered.output
     assert_site_intact(host, "recovery")
 
@@ -63,30 +63,36 @@ BROKEN_RELEASES = {
 
 @pytest.fixture(params=["uwsgi", *RESTARTING_SERVERS])
 def app_server_live_host(request, start_hosts, fleet_key, tmp_path_factory):
-    """(host, fleet file) of a host serving the example app, v1, with uWSGI (a graceful reload),
-    gunicorn or asgi (a restart, the socket held by systemd)."""
+    """(host, fleet file, pyinfra's extra arguments) of a host serving the example app, v1, with
+    uWSGI (a graceful reload), gunicorn or asgi (a restart, the socket held by systemd). With uWSGI
+    the runs log in as the deploy user and reach root with `pyinfra --sudo`; with the others, as
+    root: each case of the matrix runs both ways across the app servers."""
     server = request.param
     image = app_server_live_image(fleet_key, tmp_path_factory, server)
     (host,), fleet_file = start_hosts("web1", image=image, data=None if server == "uwsgi" else {"app_server": server})
     expected = ["active", "inactive"] if server != "uwsgi" else ["inactive", "active"]
     assert host.exec("systemctl is-active gunicorn-guestbook uwsgi-guestbook", check=False).stdout.split() == expected
-    return host, fleet_file
+    if server != "uwsgi":
+        return host, fleet_file, ()
+    host.data = {**host.data, "ssh_user": DEPLOY_USER}
+    fleet.write_fleet_file(fleet_file, fleet_key, [host])
+    return host, fleet_file, ("--sudo",)
 
 
 @pytest.mark.parametrize("fault", list(BROKEN_RELEASES))
 def test_a_broken_release_leaves_the_live_one_serving(app_server_live_host, tmp_path, fault):
-    host, fleet_file = app_server_live_host
+    host, fleet_file, login = app_server_live_host
     v1 = live_release(host)
     write_rows(host)
     changes, data, told = BROKEN_RELEASES[fault]
 
-    broken = release(fleet_file, example_source(tmp_path / "broken", "broken", **changes), "broken", **data)
+    broken = release(fleet_file, example_source(tmp_path / "broken", "broken", **changes), "broken", login, **data)
     assert broken.returncode != 0
     assert told in broken.output
     assert_site_intact(host, v1)
     assert host.exec(f"test -e {ROOT}/releases/broken/.failed", check=False).returncode == 0
     assert host.exec(f"test -d {ROOT}/.deploy-lock", check=False).returncode != 0
-    assert_a_normal_release_succeeds(host, fleet_file, tmp_path)
+    assert_a_normal_release_succeeds(host, fleet_file, tmp_path, login)
 
 
 KILL_POINTS = {
@@ -106,14 +112,14 @@ KILL_POINTS = {
 
 @pytest.mark.parametrize("point", list(KILL_POINTS))
 def test_a_killed_run_leaves_the_site_serving_and_a_stale_lock(app_server_live_host, tmp_path, point):
-    host, fleet_file = app_server_live_host
+    host, fleet_file, login = app_server_live_host
     v1 = live_release(host)
     write_rows(host)
     marker, delay, may_serve, changes = KILL_POINTS[point]
     source = example_source(tmp_path / "killed", "killed", mood_migration=True, **changes)
 
     run = subprocess.Popen(
-        [sys.executable, "-m", "pyinfra", "-y", "--data", f"django_source_dir={source}", "--data",
+        [sys.executable, "-m", "pyinfra", "-y", *login, "--data", f"django_source_dir={source}", "--data",
          "release_id=killed", "inventories/local.py", "deploys/release.py"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "DEPLOY_FLEET_FILE": str(fleet_file)})
@@ -134,11 +140,11 @@ def test_a_killed_run_leaves_the_site_serving_and_a_stale_lock(app_server_live_h
     assert_site_intact(host, serving)
 
     # The next run names the stale lock and stops; asked to, it breaks it and releases.
-    blocked = release(fleet_file, example_source(tmp_path / "next", "next"), "next")
+    blocked = release(fleet_file, example_source(tmp_path / "next", "next"), "next", login)
     assert blocked.returncode != 0
     assert "another deploy holds the lock" in blocked.output and "stale: that run has ended" in blocked.output
     assert_site_intact(host, serving)
-    assert_a_normal_release_succeeds(host, fleet_file, tmp_path, release_break_lock="true")
+    assert_a_normal_release_succeeds(host, fleet_file, tmp_path, login, release_break_lock="true")
 
 
 def test_two_releases_at_once(live_host, tmp_path):

@@ -17,7 +17,7 @@ import testinfra
 
 from tests import fleet
 from tests.conftest import REPO, https_get, run_pyinfra
-from tests.e2e.conftest import live_release, manage
+from tests.e2e.conftest import DEPLOY_USER, deploy_user_data, live_release, manage
 from tests.e2e.sources import example_source
 
 pytestmark = pytest.mark.e2e
@@ -28,17 +28,14 @@ CONFLICT = "/etc/nginx/conf.d/zz-conflict.conf"
 
 @pytest.mark.long(minutes=4)
 def test_every_deploy_file_works_through_a_sudo_login(live_host, fleet_key, tmp_path):
-    """The shipped inventories' way: the deploy user that host_prep.py makes logs in and reaches
-    root through sudo (ssh_user + _sudo), for every deploy file, day-2 commands and backups too."""
+    """The shipped inventories' way: the deploy user that host_prep.py makes (every live image has
+    it) logs in and reaches root through sudo (ssh_user + _sudo), for every deploy file, day-2
+    commands and backups too."""
     host, fleet_file = live_host
-    public_key = fleet_key.with_suffix(".pub").read_text().strip()
-    created = run_pyinfra(fleet_file, "deploys/host_prep.py",
-                          data={"deploy_user": "deployer", "deploy_user_ssh_keys": f'["{public_key}"]'})
-    assert created.returncode == 0, created.output
-
-    host.data = {"ssh_user": "deployer", "_sudo": True}
+    deploy_user = deploy_user_data(fleet_key)
+    host.data = {"ssh_user": DEPLOY_USER, "_sudo": True}
     as_deployer = fleet.write_fleet_file(tmp_path / "deployer.json", fleet_key, [host])
-    again = run_pyinfra(as_deployer, "deploys/all.py")
+    again = run_pyinfra(as_deployer, "deploys/all.py", data=deploy_user)
     assert again.returncode == 0, again.output
     assert again.changed() == [], again.output
 
@@ -46,7 +43,7 @@ def test_every_deploy_file_works_through_a_sudo_login(live_host, fleet_key, tmp_
     # backups to a local folder.
     secrets = ('{"DJANGO_SECRET_KEY": "deployer-test-key-0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b", '
                '"CANARY_SECRET": "sudo-canary", "RESTIC_PASSWORD": "sudo-restic-password"}')
-    data = {"django_environment_variables": secrets, "backup_repository": "/srv/backups/guestbook"}
+    data = {"django_environment_variables": secrets, "backup_repository": "/srv/backups/guestbook", **deploy_user}
 
     def run(deploy_file: str, **more):
         done = run_pyinfra(as_deployer, deploy_file, data={**data, **more})
