@@ -88,3 +88,63 @@ def test_the_deploy_users_keys_and_sudo_follow_the_settings(live_host, fleet_key
     assert host.exec("runuser -u deployer -- sudo -n true", check=False).returncode != 0
     again = host_prep(fleet_file)
     assert again.returncode == 0 and again.changed() == [], again.output
+
+
+# A proxy that takes one connection, writes down what it was asked (with the login it was given)
+# and closes: enough to see who came through it, and with what.
+RECORDING_PROXY = r"""
+import socket, sys
+server = socket.create_server(("127.0.0.1", 3128))
+server.settimeout(30)
+connection, _ = server.accept()
+with open(sys.argv[1], "w") as log:
+    log.write(connection.recv(65536).decode(errors="replace").split("\r\n\r\n")[0].lower())
+"""
+
+
+def test_site_proxy_reaches_apt_and_uv_from_files_only_root_reads(live_host, fleet_key, tmp_path):
+    host, fleet_file = live_host
+    proxy = "http://deploy:s3cret-proxy-pass@127.0.0.1:3128"
+    own_key = fleet_key.with_suffix(".pub").read_text().strip()
+    made = run_pyinfra(fleet_file, "deploys/host_prep.py", data={
+        "deploy_user": "deployer", "deploy_user_ssh_keys": f'["{own_key}"]', "site_proxy": proxy})
+    assert made.returncode == 0, made.output
+    # Through the deploy user's sudo, as the shipped inventories log in: host preparation and a
+    # release (of the live source: nothing to build, uv's proxy file written as the settings say).
+    host.data = {"ssh_user": "deployer", "_sudo": True}
+    as_deployer = fleet.write_fleet_file(tmp_path / "deployer.json", fleet_key, [host])
+    for deploy_file in ("deploys/host_prep.py", "deploys/release.py"):
+        done = run_pyinfra(as_deployer, deploy_file, data={
+            "deploy_user": "deployer", "deploy_user_ssh_keys": f'["{own_key}"]', "site_proxy": proxy})
+        assert done.returncode == 0, done.output
+        assert "s3cret" not in done.output
+
+    for path in ("/etc/apt/apt.conf.d/90django-deploy-proxy", "/etc/django-deploy/proxy.env"):
+        assert host.exec(f"stat -c '%U %G %a' {path}").stdout.split() == ["root", "root", "600"], path
+    # sudo logged every command of the runs, and no command carried the proxy's password.
+    sudo_log = host.exec("journalctl --no-pager _COMM=sudo").stdout
+    assert "COMMAND=" in sudo_log and "s3cret" not in sudo_log
+    assert host.exec("journalctl --no-pager | grep -c s3cret", check=False).stdout.strip() == "0"
+
+    # apt and uv go through the proxy, with its login, read from those files.
+    host.exec(f"cat > /tmp/proxy.py <<'PY'\n{RECORDING_PROXY}\nPY")
+    login = "proxy-authorization: basic zgvwbg95onmzy3jldc1wcm94es1wyxnz"  # deploy:s3cret-proxy-pass
+
+    def asked_of_proxy(command: str) -> str:
+        host.exec("rm -f /tmp/proxy.log; nohup python3 /tmp/proxy.py /tmp/proxy.log > /dev/null 2>&1 & sleep 0.5")
+        host.exec(command, check=False)
+        host.exec("for _ in $(seq 50); do [ -e /tmp/proxy.log ] && break; sleep 0.1; done")
+        return host.exec("cat /tmp/proxy.log").stdout
+
+    apt_asked = asked_of_proxy("apt-get -o Acquire::Retries=0 update")
+    assert apt_asked.startswith("get http://") and login in apt_asked, apt_asked
+    uv_asked = asked_of_proxy("/opt/django-deploy-tools/uv pip install --dry-run --no-cache --python /usr/bin/python3 "
+                              "--target /tmp/uv-target six")
+    assert uv_asked.startswith("connect pypi.org:443") and login in uv_asked, uv_asked
+
+    # No site_proxy: apt's configuration goes, and the proxy file holds no proxy.
+    plain = run_pyinfra(fleet_file, "deploys/host_prep.py", data={
+        "deploy_user": "deployer", "deploy_user_ssh_keys": f'["{own_key}"]'})
+    assert plain.returncode == 0, plain.output
+    assert host.exec("test -e /etc/apt/apt.conf.d/90django-deploy-proxy", check=False).returncode != 0
+    assert "proxy=" not in host.exec("cat /etc/django-deploy/proxy.env").stdout
