@@ -8,9 +8,9 @@ them add any step, and the run refused (nothing changed) when one is not.
 
 A project root is the kit's when it holds MARKER, which the skeleton writes as it makes the folder,
 or (made before there was one) what only the kit leaves there: `releases/`, `current` or, on every
-host, `bin/with-secrets`. A mount point is a disk or share of its
-own: removing or giving away a folder there reaches all of it. The deployment root may be one (a
-data disk for the sites): the kit only makes folders in it.
+host, `bin/with-secrets`. A mount point is a disk or share of its own: removing or giving away a
+folder there reaches all of it. The deployment root may be one (a data disk for the sites): the
+kit only makes folders in it.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def guarded_folders(settings: Settings) -> dict[str, str]:
 
 def folder_problem(kind: str, path: str, words: set[str]) -> str | None:
     """Why the kit may not take the folder `path` (a `kind`, whose state is `words`), or None."""
-    if "missing" in words or "bare" in words and "mount" not in words:
+    if "missing" in words or ("bare" in words and "mount" not in words):
         return None
     if "file" in words:
         return f"{path} is a file, not a folder"
@@ -98,8 +98,7 @@ def folder_problem(kind: str, path: str, words: set[str]) -> str | None:
         return f"{path} holds files and no project of the kit's; use an empty or new folder"
     if kind == PROJECT_ROOT and not words & {"marked", "made"}:
         return (f"{path} holds files the kit did not make (no {MARKER}, releases/, current or bin/with-secrets "
-                "in it); "
-                "remove.py would delete them; use another websiteproject or deployment root")
+                "in it); remove.py would delete them; use another websiteproject or deployment root")
     if kind == BACKUP_REPOSITORY and "restic" not in words:
         return (f"{path} holds files and is not a restic repository, and the kit would give it to the "
                 "app user; use an empty or new folder")
