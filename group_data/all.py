@@ -27,7 +27,7 @@ django_revision_file_pattern = None  # Release archive name, "${VAR}" taken from
 application_additional_packages = []  # Extra Debian packages the app needs.
 site_certificate = None  # PEM text or local path of the TLS certificate; None: self-signed.
 site_key = None  # PEM text or local path of its private key (give both or neither).
-site_proxy = None  # HTTP(S) proxy for apt, pip and uv on the host, e.g. "http://proxy:3128".
+site_proxy = None  # HTTP(S) proxy for apt, pip and uv on the host, e.g. "http://proxy:3128", given to them in root-only files.
 
 # --- uWSGI --------------------------------------------------------------------------------
 uwsgi_number_workers = 2  # Worker processes.
@@ -51,8 +51,8 @@ celery_app = None  # Module of the Celery app for `celery -A`; default: django_s
 celery_concurrency = 2  # Worker processes of the Celery worker.
 redis_url = "redis://127.0.0.1:6379/0"  # Celery's broker; on the loopback: Redis is installed on the db host.
 memcached = False  # Run memcached on web hosts (as the fabfile did); the app gets CACHE_URL.
-deploy_user = None  # Create this user for later runs (ssh_user), with passwordless sudo.
-deploy_user_ssh_keys = []  # Public SSH keys (text) that may log in as deploy_user.
+deploy_user = None  # Create this user for later runs (ssh_user), with passwordless sudo; a user it no longer names loses that sudo.
+deploy_user_ssh_keys = []  # Public SSH keys (text) that may log in as deploy_user: its authorized_keys holds these and no others.
 python_interpreter = "/usr/bin/python3"  # Python of the release virtualenvs (uWSGI's plugin needs the host's): a path, or with gunicorn/asgi a version in quotes ("3.12") that uv finds on the host or installs.
 
 # --- App server ---------------------------------------------------------------------------
