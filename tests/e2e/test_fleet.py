@@ -60,10 +60,21 @@ def probe(host: fleet.TestHost, script: str, address: str) -> str:
     return host.exec(f"python3 -c {shlex.quote(script)} {address}").stdout.strip()
 
 
-def redis_login(host: fleet.TestHost, user: str, password: str) -> str:
-    """What Redis on `host` answers to PING after logging in as `user` (PONG, or an error)."""
-    return host.exec(f"REDISCLI_AUTH={shlex.quote(password)} redis-cli --no-auth-warning --user {user} ping "
-                     "2>&1").stdout.strip()
+def redis_login(host: fleet.TestHost, user: str, password: str, command: str = "ping") -> str:
+    """What Redis on `host` answers to `command` (PING unless given) after logging in as `user`."""
+    return host.exec(f"REDISCLI_AUTH={shlex.quote(password)} redis-cli --no-auth-warning --user {user} {command} "
+                     "2>&1", check=False).stdout.strip()
+
+
+def secret_of(host: fleet.TestHost, root: str, name: str) -> str:
+    """The value of `name` in the project's secret file on `host`, as the app reads it."""
+    return host.exec(f"python3 -c 'import runpy, sys; print(runpy.run_path(sys.argv[1])[sys.argv[2]])' "
+                     f"{root}/secrets.py {name}").stdout.strip()
+
+
+# What acts on the whole Redis, and so on every project sharing it: refused to a project's user.
+SERVER_WIDE = ("FLUSHALL", "CONFIG SET maxmemory 1", "CONFIG GET requirepass", "ACL LIST", "SHUTDOWN NOSAVE",
+               "ACL SETUSER default on")
 
 
 def served_release(host: fleet.TestHost) -> str:
@@ -113,6 +124,11 @@ def test_fleet_releases_switches_and_rolls_back_together(four_hosts, start_hosts
     # Redis, on db1, answers the fleet only with its password; no secret lies where anyone can read it.
     unauthenticated = probe(outsider, REDIS_PROBE, db1.address)
     assert unauthenticated.startswith("-NOAUTH"), unauthenticated
+    # The project's Redis user, with the password the app has, may not act on the whole server.
+    password = secret_of(worker1, ROOT, "REDIS_PASSWORD")
+    assert password == SECRETS["REDIS_PASSWORD"]
+    for command in SERVER_WIDE:
+        assert "NOPERM" in redis_login(db1, "guestbook", password, command), command
     for host in hosts.values():
         for secret in SECRETS.values():
             assert world_readable_files_containing(host, secret) == [], (host.name, secret)
@@ -171,6 +187,12 @@ def test_fleet_releases_switches_and_rolls_back_together(four_hosts, start_hosts
         if stage == "notes deployed":
             assert redis_login(db1, "notes", NOTES_REDIS_PASSWORD) == "PONG"
             assert "PONG" not in redis_login(db1, "notes", "notes-redis-password-wrong")
+            # notes, with the password its app has, can neither change the fleet's password nor
+            # empty its Redis.
+            notes_password = secret_of(db1, "/srv/www/notes", "REDIS_PASSWORD")
+            assert notes_password == NOTES_REDIS_PASSWORD
+            for command in (*SERVER_WIDE, "ACL SETUSER guestbook on '>taken-over-password-1'"):
+                assert "NOPERM" in redis_login(db1, "notes", notes_password, command), command
             removed = run_pyinfra(notes_file, "deploys/remove.py", data={"confirm_remove": "notes"})
             assert removed.returncode == 0, removed.output
     assert db1.exec("ls /etc/redis/django-deploy /etc/django-deploy/db-host").stdout.split() == \

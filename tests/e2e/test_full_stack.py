@@ -61,6 +61,11 @@ def test_nginx_postgresql_celery_redis(start_hosts, suite, tmp_path):
 
     # A task started through the app runs on the worker and its note shows up on the page.
     wait_for_task_note(host, host, "hello from celery", worker=host)
+    # It logs into Redis as the default user (no REDIS_PASSWORD, Redis on the loopback alone),
+    # which may do what Celery does but nothing that acts on the whole server.
+    for command in ("FLUSHALL", "CONFIG SET maxmemory 1", "ACL SETUSER default on nopass +@all", "ACL LIST",
+                    "SHUTDOWN NOSAVE"):
+        assert "NOPERM" in host.exec(f"redis-cli {command} 2>&1", check=False).stdout, command
     # The app caches in memcached (CACHE_URL): a second request finds what the first stored.
     assert https_get(host, "/cache/").headers["X-Cache"] == "miss"
     assert https_get(host, "/cache/").headers["X-Cache"] == "hit"
