@@ -161,6 +161,7 @@ def booted_host(services: Services, project: str, name: str, key: Path, data: di
         return state in ("running", "degraded") and ssh.returncode == 0
 
     services.wait_until_responsive(check=ready, timeout=timeout, pause=1)
+    host.exec(f"if [ -s {SAVED_ACLS} ]; then setfacl --restore={SAVED_ACLS}; fi", check=False)
     return host
 
 
@@ -194,8 +195,15 @@ class HostGroup:
             self.down()
 
 
+# Docker's image layers keep no ACLs (of the extended attributes, only file capabilities): a
+# snapshot writes the host's ACLs to this file, and a host started from it sets them again, as a
+# real host's disk would have kept them (the releases' entry for the webserver's group).
+SAVED_ACLS = "/var/lib/test-host-acls"
+
+
 def snapshot(host: TestHost, image: str) -> str:
     """Save a host's file system as an image, to start other hosts from that state."""
+    host.exec(f"getfacl -R -s -p /srv /etc /opt /var/lib /var/cache > {SAVED_ACLS} 2>/dev/null || true", check=False)
     _run("docker", "commit", host.container, image)
     return image
 
