@@ -94,7 +94,8 @@ unit = None  # deploys/logs.py: one kind of log only: "app", "celery", "beat", "
 django_scheduled_commands = {}  # name -> {"command": "clearsessions", "schedule": "daily"} (systemd OnCalendar): run on migration_host against the live release, never twice at once, waiting while migrations run.
 
 # --- Backups off the host (restic), and restore -------------------------------------------
-backup_repository = None  # Where backups go: "s3:https://host/bucket/path", "sftp:user@host:/path" or a local path (a second disk); None: no backups. RESTIC_PASSWORD (and for S3 AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) go in django_environment_variables.
+backup_repository = None  # Where backups go: "s3:https://host/bucket/path", "sftp:user@host:/path" or a local path (a second disk); None: no backups. Its credentials go in backup_secrets.
+backup_secrets = {}  # The backup's credentials: RESTIC_PASSWORD (and for S3 AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY); only the backup reads them, never the app.
 backup_schedule = "daily"  # When the backup timer runs (systemd OnCalendar), e.g. "*-*-* 03:00:00".
 backup_keep = {"daily": 7, "weekly": 4, "monthly": 6}  # Backups kept after each one (restic forget --keep-daily/weekly/monthly); older ones are pruned.
 restore_from = None  # deploys/restore.py: the backup to restore, a snapshot id (restic's) or "latest".

@@ -20,7 +20,6 @@ from pyinfra import host, state
 from pyinfra.api import FactBase
 from pyinfra.operations import server
 
-from .backups import backs_up, cache_dir, state_dir
 from .context import fact_before_run
 from .refresh import STAMP_DIR, stamp_path
 from .settings import DeployRefused, Settings
@@ -53,10 +52,6 @@ def app_trees(settings: Settings) -> list[str]:
         trees.append(settings.app_home)
     if settings.runs_uwsgi:
         trees.append(settings.uwsgi_control_dir)
-    if backs_up(settings):
-        trees += [state_dir(settings), cache_dir(settings)]
-        if settings.backup_repository.startswith("/"):
-            trees.append(settings.backup_repository)
     return trees
 
 

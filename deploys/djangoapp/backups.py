@@ -2,7 +2,8 @@
 
 One host backs the project up: the migration host, which holds the uploads (shared/media) and
 reaches the database as the release's snapshots do (sqlite's file there, or PostgreSQL as the
-project's role). Each backup is one run of bin/backup, as the app's user, by a systemd timer
+project's role). Each backup is one run of bin/backup, as the backups' own user (in the app's
+group, to read; the repository's credentials are its, never the app's), by a systemd timer
 (backup_schedule) or deploys/backup.py: the database goes into the repository as one file (sqlite's
 online backup, or `pg_dump -Fc` streamed into `restic backup --stdin`), the uploads as files, both
 snapshots tagged with the run; then restic forgets and prunes what backup_keep does not keep.
@@ -19,19 +20,21 @@ place; the live release serves them at once.
 from __future__ import annotations
 
 import inspect
+import json
 import shlex
 from datetime import datetime, timezone
 
 from pyinfra import host
 from pyinfra.api import FactBase, deploy
 from pyinfra.facts.files import Directory
-from pyinfra.operations import files, python, systemd
+from pyinfra.operations import files, python, server, systemd
 from pyinfra.operations.util import any_changed
 
 from .commands import run_shown
 from .context import current_settings, rendered, template, write_files
 from .database import postgres_connect, snapshot_commands
 from .host_files import HostFile, absent
+from .layout import as_user
 from .lock import hold_lock, let_go, wait_while
 from .notifications import notify_program
 from .refresh import remove_units
@@ -56,13 +59,30 @@ def backup_script_path(settings: Settings) -> str:
 
 
 def state_dir(settings: Settings) -> str:
-    """The backup's own folder (the app user's): its lock, the last result, the database copy."""
+    """The backup's own folder (the backup user's, and its home): its lock, the last result, the
+    database copy."""
     return f"/var/lib/django-deploy/backups/{settings.websiteproject}"
 
 
 def cache_dir(settings: Settings) -> str:
-    """restic's cache of the repository's index (the app user's), gone when backups are off."""
+    """restic's cache of the repository's index (the backup user's), gone when backups are off."""
     return f"/var/cache/django-deploy/restic/{settings.websiteproject}"
+
+
+def credentials_file(settings: Settings) -> str:
+    """backup_secrets, as JSON: root's alone (credentials_loader reads it)."""
+    return f"/etc/django-deploy/backups/{settings.websiteproject}.json"
+
+
+def credentials_loader(settings: Settings) -> str:
+    """Runs a command as the backup user with backup_secrets in its environment (or, first word
+    --as-root, as root: the restore, which gives restic the backup user's rights itself)."""
+    return f"{settings.project_root}/bin/with-backup-secrets"
+
+
+def as_backup_user(settings: Settings) -> str:
+    """Shell prefix: the backup user's rights, the caller's environment (restic's) kept."""
+    return as_user(settings.backup_user, settings.backup_user, keep_environment=True)
 
 
 def backs_up(settings: Settings) -> bool:
@@ -77,7 +97,8 @@ def database_file(settings: Settings) -> str:
 
 def restic_environment(settings: Settings) -> str:
     """Shell: the repository's address (no secret in it: the validation refuses credentials in
-    the URL). RESTIC_PASSWORD and AWS_* come from the secrets, in the environment only."""
+    the URL). RESTIC_PASSWORD and AWS_* come from backup_secrets (credentials_loader), in the
+    environment only."""
     return f"export RESTIC_REPOSITORY={q(settings.backup_repository)}"
 
 
@@ -106,7 +127,8 @@ def take_backup_lock(settings: Settings) -> str:
 
 def backup_script(settings: Settings) -> str:
     """bin/backup: one backup of the database and the uploads, then retention (see the module's
-    docstring). Run as the app user with the secrets in its environment (bin/with-secrets). Its
+    docstring). Run as the backup user with backup_secrets in its environment
+    (bin/with-backup-secrets). Its
     result, ok or failed, goes to <state>/last-backup (shown by status.py); a failed run's
     snapshots are forgotten."""
     state = state_dir(settings)
@@ -202,10 +224,10 @@ def restore_command(settings: Settings, wanted: str, stamp: str) -> str:
     repository, snapshot the database (snapshots/before-restore-<stamp>.*) and move the uploads
     aside (snapshots/before-restore-<stamp>-media), then put the backup's in place.
 
-    The repository is one the app can write (its credentials are the app's): what comes from it
-    is untrusted. restic runs with the app user's rights (it can make no device node, no file of
-    root's), without a cache; only a run whose paths are this project's database and uploads is
-    taken; the fetched uploads become root's, out of the app's reach, and every folder on the way
+    What comes from the repository is not trusted (it holds what the app wrote): restic runs with
+    the backup user's rights (it can make no device node, no file of root's), without a cache;
+    only a run whose paths are this project's database and uploads is taken; the fetched uploads
+    become root's, out of the app's reach, and every folder on the way
     to them is checked to be a real folder of root's before root moves them into place; what
     lands at shared/media must be a folder, not a link."""
     work = f"{settings.project_root}/restore-{stamp}"
@@ -215,7 +237,7 @@ def restore_command(settings: Settings, wanted: str, stamp: str) -> str:
     take_before, _ = snapshot_commands(settings, f"{before}.{suffix}")
     _, put_back = snapshot_commands(settings, f"{work}/database")
     owner = f"{settings.uwsgi_user}:{settings.uwsgi_group}"
-    restic = f"{settings.as_app_user_keeping_environment} restic --no-cache"
+    restic = f"{as_backup_user(settings)} restic --no-cache"
     media, uploads = q(settings.media_dir), f'"{work}/media$media_path"'
     not_ours = (f"the backup's paths ($database_path, $media_path) are not this project's "
                 f"(/{database_file(settings)}, {settings.media_dir}): refused")
@@ -227,7 +249,7 @@ def restore_command(settings: Settings, wanted: str, stamp: str) -> str:
         # Whatever happens, the work folders (a copy of the backup) go.
         f"trap 'rm -rf {work} {fetched}' EXIT",
         f"rm -rf {q(work)} {q(fetched)} && mkdir -m 700 {q(work)}",
-        f"install -d -o {q(settings.uwsgi_user)} -g {q(settings.uwsgi_group)} -m 700 {q(fetched)}",
+        f"install -d -o {q(settings.backup_user)} -g {q(settings.backup_user)} -m 700 {q(fetched)}",
         f"{restic} snapshots --json --tag django-deploy > {q(work)}/snapshots.json",
         f"python3 -c {q(CHOOSE_PROGRAM)} {q(work)}/snapshots.json {q(wanted)} > {q(work)}/chosen",
         f"read database_id database_path media_id media_path < {q(work)}/chosen",
@@ -256,12 +278,12 @@ def restore_command(settings: Settings, wanted: str, stamp: str) -> str:
 
 
 def last_backup(settings: Settings) -> str:
-    """Shell: the last backup's line (bin/backup writes it in the app's state folder), read with
-    the app user's rights, for at most 5 seconds, at most 200 characters, printable ones only:
-    a link, a FIFO or a terminal's escape sequences put there by the app show nothing of root's,
-    hold up no run, and reach no operator's terminal."""
-    return (f"timeout 5 {settings.as_app_user} head -c 200 {q(state_dir(settings))}/last-backup 2>/dev/null "
-            "| tr -cd '[:print:]'")
+    """Shell: the last backup's line (bin/backup writes it in its state folder), read with the
+    backup user's rights, for at most 5 seconds, at most 200 characters, printable ones only: a
+    link, a FIFO or a terminal's escape sequences put there show nothing of root's, hold up no
+    run, and reach no operator's terminal."""
+    return (f"timeout 5 {as_user(settings.backup_user, settings.backup_user)} head -c 200 "
+            f"{q(state_dir(settings))}/last-backup 2>/dev/null | tr -cd '[:print:]'")
 
 
 def backup_now_command(settings: Settings) -> str:
@@ -293,24 +315,43 @@ def backup_status(settings: Settings) -> list[str]:
         "backups: not set up yet (run skeleton.py or all.py)"]
 
 
+def make_backup_user(settings: Settings) -> None:
+    """The backup user: a system user of its own, in the app's group (to read the database and
+    the uploads), its home the backup's state folder (its ~/.ssh for an SFTP repository)."""
+    server.group(name=f"Group {settings.backup_user} of the backups", group=settings.backup_user, system=True)
+    server.user(name=f"User {settings.backup_user} of the backups (no password, no shell)",
+                user=settings.backup_user, group=settings.backup_user, groups=[settings.uwsgi_group],
+                home=state_dir(settings), shell="/usr/sbin/nologin", system=True, create_home=False,
+                ensure_home=False)
+
+
 def backup_units(settings: Settings) -> None:
-    """The backup script, service and timer on the host that backs up (skeleton.py); nothing of
-    them anywhere else, nor anywhere once backups are off."""
+    """The backup user, its credentials, the backup script, service and timer on the host that
+    backs up (skeleton.py); nothing of them anywhere else, nor anywhere once backups are off."""
     if not backs_up(settings):
         remove_backups(settings)
         return
-    user, group = settings.uwsgi_user, settings.uwsgi_group
-    for path in (state_dir(settings), cache_dir(settings)):
-        files.directory(name=f"Directory {path}", path=path, user=user, group=group, mode="700")
+    make_backup_user(settings)
+    user = settings.backup_user
+    folders = [state_dir(settings), cache_dir(settings)]
     if settings.backup_repository.startswith("/"):
-        files.directory(name=f"Backup repository folder {settings.backup_repository}",
-                        path=settings.backup_repository, user=user, group=group, mode="700")
+        folders.append(settings.backup_repository)
+    for path in folders:
+        # Recursive: what an earlier deploy left there as the app's (backups ran as the app) is
+        # the backup user's (chown -R follows no link it meets).
+        files.directory(name=f"Folder {path} (the backup user's)", path=path, user=user, group=user, mode="700",
+                        recursive=True)
     absent(name=f"No webhooks file of an earlier deploy in {state_dir(settings)}",
            paths=[legacy_notify_file(settings)])
     service_file, timer_file = unit_files(settings)
-    service = write_files(f"the backup script and service ({backup_service(settings)})", [
+    service = write_files(f"the backup's credentials, script and service ({backup_service(settings)})", [
+        HostFile(credentials_file(settings), json.dumps(settings.backup_secrets, sort_keys=True).encode(), "600",
+                 secret=True),
+        rendered("backups/with-backup-secrets.py.j2", credentials_loader(settings), settings, mode="755",
+                 credentials=credentials_file(settings)),
         HostFile(backup_script_path(settings), backup_script(settings).encode(), "755"),
-        rendered("backups/backup.service.j2", service_file, settings, mode="644", script=backup_script_path(settings))])
+        rendered("backups/backup.service.j2", service_file, settings, mode="644", script=backup_script_path(settings),
+                 loader=credentials_loader(settings))])
     # Its own step: a changed timer means restarting the timer.
     timer = template("backups/backup.timer.j2", timer_file, settings, mode="644")
     systemd.daemon_reload(name="Reload systemd units", _if=any_changed(service, timer))
@@ -321,11 +362,15 @@ def backup_units(settings: Settings) -> None:
 
 
 def remove_backups(settings: Settings) -> None:
-    """Backups off (or the project removed): the timer, the units, the script, the state and
-    restic's cache go. The repository stays: it is off the host, and may be all that is left."""
+    """Backups off (or the project removed): the timer, the units, the script, the credentials,
+    the state, restic's cache and the backup user go. The repository stays: it is off the host,
+    and may be all that is left."""
     remove_units([backup_service(settings)])
-    absent(name=f"Remove the backup script and state of {settings.websiteproject}",
-           paths=[backup_script_path(settings), state_dir(settings), cache_dir(settings)])
+    absent(name=f"Remove the backup script, credentials and state of {settings.websiteproject}",
+           paths=[backup_script_path(settings), credentials_loader(settings), credentials_file(settings),
+                  state_dir(settings), cache_dir(settings)])
+    server.user(name=f"No backup user {settings.backup_user}", user=settings.backup_user, present=False)
+    server.group(name=f"No group {settings.backup_user}", group=settings.backup_user, present=False)
 
 
 def _refuse_unless_set(settings: Settings, action: str) -> None:
@@ -340,7 +385,8 @@ def backup_now():
     _refuse_unless_set(settings, "take")
     if backs_up(settings):
         python.call(name=f"Back up {settings.websiteproject} now", function=run_shown,
-                    command=backup_now_command(settings), secrets=settings.secrets, what="the backup")
+                    command=backup_now_command(settings), secrets={**settings.secrets, **settings.backup_secrets},
+                    what="the backup")
 
 
 @deploy("Restore")
@@ -362,8 +408,9 @@ def restore():
                             "nothing was changed")
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
     hold_lock(settings, "restore")
-    # RESTIC_PASSWORD and the repository's credentials from the secret file, in the environment only.
+    # RESTIC_PASSWORD and the repository's credentials from backup_secrets, in the environment only.
     python.call(name=f"Restore {settings.restore_from} from {settings.backup_repository}", function=run_shown,
-                command=f"{q(settings.secrets_loader)} sh -c {q(restore_command(settings, settings.restore_from, stamp))}",
-                secrets=settings.secrets, what="the restore")
+                command=(f"{q(credentials_loader(settings))} --as-root sh -c "
+                         f"{q(restore_command(settings, settings.restore_from, stamp))}"),
+                secrets={**settings.secrets, **settings.backup_secrets}, what="the restore")
     let_go(settings)

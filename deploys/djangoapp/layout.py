@@ -20,6 +20,13 @@ def unix_name(prefix: str, project: str) -> str:
     return f"{prefix}-{project[:31 - len(prefix) - 9]}-{sha1(name.encode()).hexdigest()[:8]}"
 
 
+def as_user(user: str, group: str, keep_environment: bool = False) -> str:
+    """Shell prefix: the rest of the command runs as `user` and `group` (and the user's other
+    groups), root's rights given up (setpriv, util-linux), and its environment too unless kept."""
+    return (f"/usr/bin/setpriv --reuid={shlex.quote(user)} --regid={shlex.quote(group)} --init-groups "
+            f"{'' if keep_environment else '--reset-env '}--")
+
+
 def kit_app_user(project: str) -> str:
     """The user (and group) a project's app runs as unless uwsgi_user names one (app_user.py)."""
     return unix_name("django", project)
@@ -151,13 +158,13 @@ class Layout:
         and environment given up (setpriv, util-linux). A root step's work inside a folder the app
         can write is done this way: a link, FIFO or file the app planted there then reaches only
         what the app could reach anyway."""
-        return self.as_app_user_keeping_environment.replace(" --init-groups --", " --init-groups --reset-env --")
+        return as_user(self.uwsgi_user, self.uwsgi_group)
 
     @property
-    def as_app_user_keeping_environment(self) -> str:
-        """as_app_user, keeping the caller's environment (restic's repository and password)."""
-        return (f"/usr/bin/setpriv --reuid={shlex.quote(self.uwsgi_user)} --regid={shlex.quote(self.uwsgi_group)} "
-                "--init-groups --")
+    def backup_user(self) -> str:
+        """The user the backups and restic run as: not the app's (whose code must not read the
+        repository's credentials), but in its group, to read its database and uploads."""
+        return unix_name("backup", self.websiteproject)
 
     @property
     def root_build_environment(self) -> dict[str, str]:

@@ -28,14 +28,17 @@ from tests.receiver import Receiver
 
 pytestmark = pytest.mark.e2e
 
-SECRETS = {
-    "DJANGO_SECRET_KEY": "local-fleet-only-4d1f0b7e2a9c46c8b7a1e6f3d5c2b8a0e9f7d6c5b4a3",
+APP_SECRETS = {"DJANGO_SECRET_KEY": "local-fleet-only-4d1f0b7e2a9c46c8b7a1e6f3d5c2b8a0e9f7d6c5b4a3"}
+BACKUP_SECRETS = {
     "RESTIC_PASSWORD": f"restic-{uuid.uuid4().hex}",
     "AWS_ACCESS_KEY_ID": f"AKIA{uuid.uuid4().hex[:16].upper()}",
     "AWS_SECRET_ACCESS_KEY": f"aws-{uuid.uuid4().hex}",
 }
+SECRETS = {**APP_SECRETS, **BACKUP_SECRETS}
+CREDENTIALS = "/etc/django-deploy/backups/guestbook.json"
 STATE = "/var/lib/django-deploy/backups/guestbook"
 CACHE = "/var/cache/django-deploy/restic/guestbook"
+BACKUP_USER = "backup-guestbook"
 
 
 @contextmanager
@@ -69,8 +72,9 @@ def s3_server(address: str, bucket: str):
 
 
 def restic(host, command: str, password: str | None = None) -> subprocess.CompletedProcess:
-    """restic on the host as root, with the project's secrets (or another password)."""
-    prefix = f"{ROOT}/bin/with-secrets env" + (f" RESTIC_PASSWORD={shlex.quote(password)}" if password else "")
+    """restic on the host as root, with the backup's credentials (or another password)."""
+    prefix = f"{ROOT}/bin/with-backup-secrets --as-root env" + (
+        f" RESTIC_PASSWORD={shlex.quote(password)}" if password else "")
     repository = host.exec(f"grep -o 's3:[^ ]*' {ROOT}/bin/backup").stdout.strip()
     return host.exec(f"{prefix} RESTIC_REPOSITORY={repository} restic --no-cache {command}", check=False)
 
@@ -95,7 +99,7 @@ def test_backups_go_off_the_host_and_rebuild_a_lost_one(start_hosts, live_image,
     (old,), fleet_file = start_hosts("web1", image=live_image)
     with s3_server(fleet.network_gateway(old), "backups") as (endpoint, s3):
         data = {"backup_repository": f"s3:{endpoint}/backups/guestbook", "backup_keep": json.dumps({"daily": 1}),
-                "django_environment_variables": json.dumps(SECRETS)}
+                "django_environment_variables": json.dumps(APP_SECRETS), "backup_secrets": json.dumps(BACKUP_SECRETS)}
         outputs = []
 
         # Rows and an upload on the live site.
@@ -110,6 +114,16 @@ def test_backups_go_off_the_host_and_rebuild_a_lost_one(start_hosts, live_image,
         assert on.returncode == 0, on.output
         by_timer = wait_for_backup(old, [])
         assert by_timer[2] == "ok", by_timer
+        # The backup's credentials are its own: neither the app's secret file nor its processes hold
+        # them, and the app's user reads neither the credentials file nor the backup's state.
+        assert old.exec(f"stat -c '%U %a' {CREDENTIALS}").stdout.strip() == "root 600"
+        app_environment = old.exec("cat /proc/$(pgrep -u django-guestbook -f uwsgi | head -1)/environ | tr '\\0' '\\n'"
+                                   f"; cat {ROOT}/secrets.py").stdout
+        assert "SECRET_KEY" in app_environment
+        for secret in BACKUP_SECRETS.values():
+            assert secret not in app_environment
+        for path in (CREDENTIALS, f"{STATE}/last-backup"):
+            assert old.exec(f"runuser -u {APP_USER} -- cat {path}", check=False).returncode != 0, path
         again = run_pyinfra(fleet_file, "deploys/skeleton.py", data={**data, "backup_schedule": "*:*:0/20"})
         outputs.append(again.output)
         assert again.returncode == 0 and again.changed() == [], again.output
@@ -187,10 +201,11 @@ def test_backups_go_off_the_host_and_rebuild_a_lost_one(start_hosts, live_image,
         assert world_readable_files_containing(new, "T0KEN") == []
 
         # Backups off: the timer, units, script, state and cache go; the repository stays.
-        off = run_pyinfra(fleet_file, "deploys/skeleton.py", data={"django_environment_variables": json.dumps(SECRETS)})
+        off = run_pyinfra(fleet_file, "deploys/skeleton.py", data={"django_environment_variables": json.dumps(APP_SECRETS)})
         outputs.append(off.output)
         assert off.returncode == 0, off.output
-        left = new.exec(f"ls /etc/systemd/system/backup-guestbook.* {ROOT}/bin/backup {STATE} {CACHE} 2>/dev/null; "
+        left = new.exec(f"ls /etc/systemd/system/backup-guestbook.* {ROOT}/bin/backup {ROOT}/bin/with-backup-secrets "
+                        f"{CREDENTIALS} {STATE} {CACHE} 2>/dev/null; getent passwd backup-guestbook; "
                         "systemctl list-timers --all --no-legend | grep backup-guestbook", check=False).stdout
         assert left == ""
         assert s3.list_objects_v2(Bucket="backups")["KeyCount"] > 0
@@ -203,7 +218,8 @@ def test_backups_go_off_the_host_and_rebuild_a_lost_one(start_hosts, live_image,
     # then to an SFTP target.
     (db1,), fleet_file = start_hosts("db1")
     postgresql = {"database": "postgresql", "backup_repository": "/var/backups/restic-guestbook",
-                  "django_environment_variables": json.dumps({**SECRETS, "DJANGO_DB_PASSWORD": "pg-backup-9f8e"})}
+                  "django_environment_variables": json.dumps({**APP_SECRETS, "DJANGO_DB_PASSWORD": "pg-backup-9f8e"}),
+                  "backup_secrets": json.dumps(BACKUP_SECRETS)}
     deployed = run_pyinfra(fleet_file, "deploys/all.py", data=postgresql)
     assert deployed.returncode == 0, deployed.output
     manage(db1, "add_note", shlex.quote("in the backup"))
@@ -218,13 +234,13 @@ def test_backups_go_off_the_host_and_rebuild_a_lost_one(start_hosts, live_image,
     # The database as it was before the restore is kept on the host.
     assert db1.exec(f"ls {ROOT}/snapshots/before-restore-*.dump").stdout.strip()
 
-    # An SFTP target (an account on db1's own sshd), reached with the app user's SSH key in its
-    # home (<root>/home), as README says.
+    # An SFTP target (an account on db1's own sshd), reached with the backup user's SSH key in its
+    # home (the backup's state folder), as README says.
     db1.exec("useradd -m -s /bin/sh restic-target && install -d -o restic-target -m 700 /home/restic-target/.ssh && "
-             f"install -d -o {APP_USER} -g {APP_USER} -m 700 {ROOT}/home/.ssh && "
-             f"runuser -u {APP_USER} -- ssh-keygen -q -t ed25519 -N '' -f {ROOT}/home/.ssh/id_ed25519 && "
-             f"install -o restic-target -m 600 {ROOT}/home/.ssh/id_ed25519.pub /home/restic-target/.ssh/authorized_keys && "
-             f"ssh-keyscan 127.0.0.1 2>/dev/null > {ROOT}/home/.ssh/known_hosts && chown {APP_USER} {ROOT}/home/.ssh/known_hosts")
+             f"install -d -o {BACKUP_USER} -g {BACKUP_USER} -m 700 {STATE}/.ssh && "
+             f"runuser -u {BACKUP_USER} -- ssh-keygen -q -t ed25519 -N '' -f {STATE}/.ssh/id_ed25519 && "
+             f"install -o restic-target -m 600 {STATE}/.ssh/id_ed25519.pub /home/restic-target/.ssh/authorized_keys && "
+             f"ssh-keyscan 127.0.0.1 2>/dev/null > {STATE}/.ssh/known_hosts && chown {BACKUP_USER} {STATE}/.ssh/known_hosts")
     sftp = {**postgresql, "backup_repository": "sftp:restic-target@127.0.0.1:/home/restic-target/guestbook"}
     switched = run_pyinfra(fleet_file, "deploys/skeleton.py", data=sftp)
     assert switched.returncode == 0, switched.output

@@ -42,8 +42,9 @@ def test_every_deploy_file_works_through_a_sudo_login(live_host, fleet_key, tmp_
     # A release through sudo, secrets included (uploaded through a private temporary file), and
     # backups to a local folder.
     secrets = ('{"DJANGO_SECRET_KEY": "deployer-test-key-0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b", '
-               '"CANARY_SECRET": "sudo-canary", "RESTIC_PASSWORD": "sudo-restic-password"}')
-    data = {"django_environment_variables": secrets, "backup_repository": "/srv/backups/guestbook", **deploy_user}
+               '"CANARY_SECRET": "sudo-canary"}')
+    data = {"django_environment_variables": secrets, "backup_repository": "/srv/backups/guestbook",
+            "backup_secrets": '{"RESTIC_PASSWORD": "sudo-restic-password"}', **deploy_user}
 
     def run(deploy_file: str, **more):
         done = run_pyinfra(as_deployer, deploy_file, data={**data, **more})

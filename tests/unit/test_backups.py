@@ -29,13 +29,15 @@ from deploys.djangoapp.backups import (
     state_dir,
 )
 from deploys.djangoapp.context import render_template
+from deploys.djangoapp.environment import environment_file_content, secret_file_content
 from deploys.djangoapp.notifications import notify_program
 from deploys.djangoapp.settings import problems
 from deploys.djangoapp.settings.backups import CALENDAR, S3_REPOSITORY, SFTP_REPOSITORY, SNAPSHOT_ID
 from tests.unit.sites import VALID, app_folder, settings
 
-SECRETS = {"DJANGO_SECRET_KEY": "k" * 40, "RESTIC_PASSWORD": "restic-pass-9f8e7d", "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE77",
-           "AWS_SECRET_ACCESS_KEY": "aws-secret-5c4b3a"}
+SECRETS = {"DJANGO_SECRET_KEY": "k" * 40}
+BACKUP_SECRETS = {"RESTIC_PASSWORD": "restic-pass-9f8e7d", "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE77",
+                  "AWS_SECRET_ACCESS_KEY": "aws-secret-5c4b3a"}
 S3 = "s3:http://10.0.0.1:9000/backups/mysite"
 
 
@@ -46,23 +48,37 @@ def errors(**overrides) -> list[str]:
 def test_repositories_of_each_kind_are_accepted_and_anything_else_refused():
     for repository in (S3, "s3:https://s3.example.com/bucket", "sftp:backup@store.example.com:/srv/restic",
                        "/mnt/backup-disk/mysite/"):
-        assert errors(backup_repository=repository, django_environment_variables=SECRETS) == [], repository
-    assert settings(backup_repository="/mnt/disk/", django_environment_variables=SECRETS).backup_repository == "/mnt/disk"
+        assert errors(backup_repository=repository, backup_secrets=BACKUP_SECRETS) == [], repository
+    assert settings(backup_repository="/mnt/disk/", backup_secrets=BACKUP_SECRETS).backup_repository == "/mnt/disk"
     for repository in ("s3:http://user:pass@host/bucket", "s3:http://host/bucket path", "relative/dir",
                        "rclone:remote:path", "/mnt/../etc", "/mnt/disk;rm", "sftp:host:/x'y"):
-        found = errors(backup_repository=repository, django_environment_variables=SECRETS)
+        found = errors(backup_repository=repository, backup_secrets=BACKUP_SECRETS)
         assert len(found) == 1 and found[0].startswith("backup_repository: "), (repository, found)
 
 
 def test_backups_are_refused_without_their_secrets_naming_the_missing_ones():
-    found = errors(backup_repository=S3, django_environment_variables={"RESTIC_PASSWORD": "x"})
-    assert found == ["backup_repository: backups need AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in "
-                     "django_environment_variables (RESTIC_PASSWORD encrypts the backups: keep it outside the host "
-                     "too, no backup can be read without it)"]
+    found = errors(backup_repository=S3, backup_secrets={"RESTIC_PASSWORD": "x"})
+    assert found == ["backup_secrets: backups need AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (RESTIC_PASSWORD "
+                     "encrypts the backups: keep it outside the host too, no backup can be read without it)"]
     found = errors(backup_repository="/mnt/disk")
-    assert len(found) == 1 and "backups need RESTIC_PASSWORD in django_environment_variables" in found[0]
-    assert errors(backup_repository="/mnt/disk", django_environment_variables={"RESTIC_PASSWORD": "x"}) == []
+    assert len(found) == 1 and "backups need RESTIC_PASSWORD" in found[0]
+    assert errors(backup_repository="/mnt/disk", backup_secrets={"RESTIC_PASSWORD": "x"}) == []
     assert errors() == []  # no repository: backups off, no secret needed
+
+
+def test_the_backups_credentials_are_never_the_apps():
+    """RESTIC_PASSWORD among the app's secrets is refused, with the way out; backup_secrets holds
+    the backup's credentials only (the app keeps its own AWS keys, for its own storage)."""
+    found = errors(backup_repository="/mnt/disk", django_environment_variables={"RESTIC_PASSWORD": "x"},
+                   backup_secrets={"RESTIC_PASSWORD": "x"})
+    assert found == ["django_environment_variables: RESTIC_PASSWORD goes in backup_secrets (with the repository's "
+                     "AWS keys), which only the backup reads: the app, and whoever runs code in it, must not read "
+                     "or delete the backups"]
+    assert errors(backup_repository=S3, backup_secrets=BACKUP_SECRETS,
+                  django_environment_variables={"AWS_ACCESS_KEY_ID": "the app's own"}) == []
+    assert errors(backup_secrets={"DJANGO_SECRET_KEY": "x"}) == [
+        "backup_secrets: DJANGO_SECRET_KEY: not a credential of the backup (it takes RESTIC_PASSWORD, "
+        "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION)"]
 
 
 def test_schedule_keep_and_restore_from_are_checked():
@@ -70,7 +86,7 @@ def test_schedule_keep_and_restore_from_are_checked():
     for schedule in ("daily\nExecStart=/bin/evil", "daily\n"):
         assert errors(backup_schedule=schedule)[0].startswith("backup_schedule: ")
     for repository in (S3 + "\n", "/mnt/disk\n"):
-        assert errors(backup_repository=repository, django_environment_variables=SECRETS)[0].startswith(
+        assert errors(backup_repository=repository, backup_secrets=BACKUP_SECRETS)[0].startswith(
             "backup_repository: ")
     assert errors(restore_from="latest\n")[0].startswith("restore_from: ")
     assert errors(backup_keep={"daily": 1}) == []
@@ -85,21 +101,24 @@ def test_schedule_keep_and_restore_from_are_checked():
 
 def backup_settings(tmp_path: Path, **overrides):
     return settings(**{"django_deployment_root_folder": str(tmp_path / "srv"), "backup_repository": S3,
-                       "django_environment_variables": SECRETS, "uwsgi_user": "root", "uwsgi_group": "root",
+                       "django_environment_variables": SECRETS, "backup_secrets": BACKUP_SECRETS,
+                       "uwsgi_user": "root", "uwsgi_group": "root",
                        "backup_keep": {"daily": 2, "monthly": 3}, **overrides})
 
 
 def test_no_secret_reaches_the_script_or_the_units(tmp_path):
     s = backup_settings(tmp_path)
-    shown = [backup_script(s), render_template("backups/backup.service.j2", s=s, script="/x/bin/backup"),
+    shown = [backup_script(s), render_template("backups/backup.service.j2", s=s, script="/x/bin/backup",
+                                               loader="/x/bin/with-backup-secrets"),
              render_template("backups/backup.timer.j2", s=s), restore_command(s, "latest", "20260101000000"),
              backup_now_command(s)]
     for text in shown:
-        for secret in SECRETS.values():
+        for secret in {**SECRETS, **BACKUP_SECRETS}.values():
             assert secret not in text
     service = shown[1]
-    assert f"ExecStart={s.secrets_loader} /x/bin/backup" in service  # the secrets reach its environment only
-    assert "User=root" in service and "Type=oneshot" in service
+    # The credentials reach its environment only, through the loader, which gives up root.
+    assert "ExecStart=/x/bin/with-backup-secrets /x/bin/backup" in service
+    assert "User=" not in service and "Type=oneshot" in service
     assert "OnCalendar=daily" in shown[2] and "Persistent=true" in shown[2]
 
 
@@ -288,7 +307,7 @@ def test_a_restore_puts_the_backup_in_place_and_keeps_what_was_there(tmp_path):
     backup.close()
     media = [snapshot("bbbb0002", "media", "run-2", "2026-01-02T03:00:01Z", s.media_dir)]
     (paths["tools"] / "snapshots.json").write_text(json.dumps(SNAPSHOTS[2:3] + media))
-    command = restore_command(s, "latest", "20260101000000").replace(state_dir(s), str(paths["state"]))
+    command = restore_command(s, "latest", "20260101000000").replace(state_dir(s), str(paths["state"])).replace(s.backup_user, "root")
     restored = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=30,
                               env={**os.environ, "PATH": f"{paths['tools']}:{os.environ['PATH']}",
                                    "FAKE_RESTIC_DIR": str(paths["tools"]), "MEDIA": s.media_dir})
@@ -303,7 +322,7 @@ def test_a_restore_puts_the_backup_in_place_and_keeps_what_was_there(tmp_path):
     assert not list(Path(s.project_root).glob("restore-*"))
     assert all(call.split()[:2] == ["--no-cache", call.split()[1]] for call in calls(paths))
     # A backup id the repository does not have: refused, nothing changed.
-    missing = restore_command(s, "dddd0001", "20260101000001").replace(state_dir(s), str(paths["state"]))
+    missing = restore_command(s, "dddd0001", "20260101000001").replace(state_dir(s), str(paths["state"])).replace(s.backup_user, "root")
     refused = subprocess.run(["sh", "-c", missing], capture_output=True, text=True, timeout=30,
                              env={**os.environ, "PATH": f"{paths['tools']}:{os.environ['PATH']}",
                                   "FAKE_RESTIC_DIR": str(paths["tools"]), "MEDIA": s.media_dir})
@@ -314,8 +333,9 @@ def test_a_restore_puts_the_backup_in_place_and_keeps_what_was_there(tmp_path):
 
 @pytest.mark.parametrize("forged", ["elsewhere", "link", "folder-link"])
 def test_a_restore_takes_nothing_from_the_repository_but_this_projects_folders(tmp_path, forged):
-    """The repository is one the app may write: a run whose uploads are another path, or a link,
-    or lie behind a link, is refused before anything on the host changes."""
+    """What the repository holds was written by the app: a run whose uploads are another path, or
+    a link, or lie behind a link, is refused before anything on the host changes. (The backup
+    user stands in as root here, as the app user does.)"""
     s = backup_settings(tmp_path)
     paths = project(tmp_path, s)
     (paths["tools"] / "restic").write_text(FAKE_RESTIC_RESTORE)
@@ -329,7 +349,7 @@ def test_a_restore_takes_nothing_from_the_repository_but_this_projects_folders(t
     media_path = "/etc/ssl/private" if forged == "elsewhere" else s.media_dir
     snapshots = SNAPSHOTS[2:3] + [snapshot("bbbb0002", "media", "run-2", "2026-01-02T03:00:01Z", media_path)]
     (paths["tools"] / "snapshots.json").write_text(json.dumps(snapshots))
-    command = restore_command(s, "latest", "20260101000000").replace(state_dir(s), str(paths["state"]))
+    command = restore_command(s, "latest", "20260101000000").replace(state_dir(s), str(paths["state"])).replace(s.backup_user, "root")
     refused = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=30,
                              env={**os.environ, "PATH": f"{paths['tools']}:{os.environ['PATH']}",
                                   "FAKE_RESTIC_DIR": str(paths["tools"]), "MEDIA": media_path, "FORGED": forged,
@@ -388,7 +408,8 @@ def test_the_last_backup_line_shows_nothing_the_app_did_not_write_and_never_wait
     up nothing, escape sequences are dropped."""
     with app_folder() as state:
         s = backup_settings(Path("/srv"), uwsgi_user="nobody", uwsgi_group="nogroup")
-        read = last_backup(s).replace(state_dir(s), str(state))
+        read = (last_backup(s).replace(state_dir(s), str(state))
+                .replace(f"--reuid={s.backup_user}", "--reuid=nobody").replace(f"--regid={s.backup_user}", "--regid=nogroup"))
         last = state / "last-backup"
 
         def shown() -> str:
@@ -403,3 +424,26 @@ def test_the_last_backup_line_shows_nothing_the_app_did_not_write_and_never_wait
         os.mkfifo(last)
         started = time.monotonic()
         assert shown() == "" and time.monotonic() - started < 15
+
+
+def test_the_backups_credentials_reach_only_the_backup_users_processes(tmp_path):
+    """bin/with-backup-secrets reads backup_secrets from root's file and runs the command as the
+    backup user with them in its environment (or as root, for the restore); the app's secret
+    file and environment never hold them."""
+    s = backup_settings(tmp_path)
+    credentials = tmp_path / "credentials.json"
+    credentials.write_text(json.dumps(s.backup_secrets))
+    credentials.chmod(0o600)
+    loader = tmp_path / "with-backup-secrets"
+    loader.write_text(render_template("backups/with-backup-secrets.py.j2", s=s, credentials=str(credentials))
+                      .replace(f"--reuid={s.backup_user}", "--reuid=nobody")
+                      .replace(f"--regid={s.backup_user}", "--regid=nogroup"))
+    loader.chmod(0o755)
+    show = ["sh", "-c", 'echo "$(id -un) $RESTIC_PASSWORD $AWS_ACCESS_KEY_ID"']
+    as_backup_user = subprocess.run([str(loader), *show], capture_output=True, text=True, check=True)
+    assert as_backup_user.stdout == "nobody restic-pass-9f8e7d AKIAEXAMPLE77\n"
+    as_root = subprocess.run([str(loader), "--as-root", *show], capture_output=True, text=True, check=True)
+    assert as_root.stdout == "root restic-pass-9f8e7d AKIAEXAMPLE77\n"
+    assert subprocess.run(["runuser", "-u", "nobody", "--", "cat", str(credentials)], capture_output=True).returncode
+    for secret in s.backup_secrets.values():
+        assert secret not in secret_file_content(s.secrets) + environment_file_content(s.app_environment)

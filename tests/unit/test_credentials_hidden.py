@@ -34,7 +34,7 @@ PROXY = "http://deploy:s3cr%40t-T0KEN@proxy.internal:3128"
     ("site_proxy", f'http://deploy:{SECRET}@proxy.internal:3128";\nAcquire::x "y'),
 ])
 def test_a_refused_value_is_shown_without_its_credentials(variable, value):
-    extra = {"django_environment_variables": {"RESTIC_PASSWORD": "x"}} if variable == "backup_repository" else {}
+    extra = {"backup_secrets": {"RESTIC_PASSWORD": "x"}} if variable == "backup_repository" else {}
     found_settings, found = problems({**VALID, variable: value, **extra})
     assert found_settings is None and len(found) == 1 and found[0].startswith(f"{variable}: "), found
     assert "T0KEN" not in found[0] and "s3cr" not in found[0], found

@@ -43,7 +43,7 @@ def refused(**overrides) -> list[str]:
 @pytest.mark.parametrize("folder", DANGEROUS)
 def test_a_system_folder_is_refused_as_deployment_root_and_as_backup_repository(folder):
     for variable, extra in (("django_deployment_root_folder", {}),
-                            ("backup_repository", {"django_environment_variables": {"RESTIC_PASSWORD": "x"}})):
+                            ("backup_repository", {"backup_secrets": {"RESTIC_PASSWORD": "x"}})):
         found = refused(**{variable: folder}, **extra)
         assert len(found) == 1 and found[0].startswith(f"{variable}: {folder} is "), found
         assert "system" in found[0] and "a folder of its own" in found[0], found
@@ -52,7 +52,7 @@ def test_a_system_folder_is_refused_as_deployment_root_and_as_backup_repository(
 @pytest.mark.parametrize("folder", ACCEPTED)
 def test_a_folder_of_its_own_is_accepted(folder):
     site = settings(django_deployment_root_folder=folder, backup_repository=f"{folder}/backups",
-                    django_environment_variables={"RESTIC_PASSWORD": "x"})
+                    backup_secrets={"RESTIC_PASSWORD": "x"})
     assert site.project_root == f"{folder}/mysite"
 
 
@@ -128,7 +128,7 @@ def test_the_skeleton_marks_a_project_root_it_makes_as_the_kits(tmp_path):
 
 def host_settings(tmp_path, **overrides):
     return settings(django_deployment_root_folder=str(tmp_path / "srv"), backup_repository=str(tmp_path / "backups"),
-                    django_environment_variables={"RESTIC_PASSWORD": "x"}, **overrides)
+                    backup_secrets={"RESTIC_PASSWORD": "x"}, **overrides)
 
 
 def refusals(site, kinds, tmp_path) -> list[str]:

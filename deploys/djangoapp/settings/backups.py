@@ -18,10 +18,13 @@ SFTP_REPOSITORY = re.compile(r"^sftp:([a-z_][a-z0-9_-]{0,31}@)?[A-Za-z0-9.-]+:/?
 # systemd's OnCalendar: "daily", "hourly", "*-*-* 03:00:00", "Mon..Fri 02:30", "*:0/5", ...
 KEEP_KINDS = ("daily", "weekly", "monthly")
 SNAPSHOT_ID = re.compile(r"^([0-9a-f]{8,64}|latest)$")
+# What backup_secrets holds: restic's password, and an S3 repository's keys.
+BACKUP_SECRETS = ("RESTIC_PASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
 
 
 class BackupInputs(BaseModel):
     backup_repository: Optional[str] = None
+    backup_secrets: dict[str, str] = {}
     backup_schedule: str = "daily"
     backup_keep: dict[str, int] = {"daily": 7, "weekly": 4, "monthly": 6}
     restore_from: Optional[str] = None
@@ -43,7 +46,7 @@ class BackupInputs(BaseModel):
         if value.startswith("s3:"):
             if not S3_REPOSITORY.fullmatch(value):
                 raise ValueError(f"must be s3:http(s)://host[:port]/bucket[/path] without credentials (they go "
-                                 f"in django_environment_variables) (got {value!r})")
+                                 f"in backup_secrets) (got {value!r})")
             return value
         if value.startswith("sftp:"):
             if not SFTP_REPOSITORY.fullmatch(value):
@@ -84,17 +87,28 @@ class BackupInputs(BaseModel):
                              f"'latest' (got {value!r})")
         return value
 
+    @field_validator("backup_secrets")
+    @classmethod
+    def _backups_secret_names(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(BACKUP_SECRETS))
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)}: not a credential of the backup (it takes "
+                             f"{', '.join(BACKUP_SECRETS)})")
+        return value
+
     @model_validator(mode="after")
     def _backups_secrets(self):
+        if "RESTIC_PASSWORD" in self.django_environment_variables:
+            raise ValueError("django_environment_variables: RESTIC_PASSWORD goes in backup_secrets (with the "
+                             "repository's AWS keys), which only the backup reads: the app, and whoever runs "
+                             "code in it, must not read or delete the backups")
         if not self.backup_repository:
             return self
-        secrets = self.django_environment_variables
         needed = ["RESTIC_PASSWORD"]
         if self.backup_repository.startswith("s3:"):
             needed += ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
-        missing = [name for name in needed if not secrets.get(name)]
+        missing = [name for name in needed if not self.backup_secrets.get(name)]
         if missing:
-            raise ValueError(f"backup_repository: backups need {' and '.join(missing)} in "
-                             "django_environment_variables (RESTIC_PASSWORD encrypts the backups: keep it "
-                             "outside the host too, no backup can be read without it)")
+            raise ValueError(f"backup_secrets: backups need {' and '.join(missing)} (RESTIC_PASSWORD encrypts "
+                             "the backups: keep it outside the host too, no backup can be read without it)")
         return self
