@@ -6,10 +6,11 @@ A user the team names itself (uwsgi_user, e.g. the seed role's www-data) is used
 must exist; the kit neither makes nor removes it.
 
 A host whose app ran as another user before (www-data, the kit's default before it made one per
-project) is moved to the new one by the skeleton, in the same run: what the old user owned in the
-app's folders becomes the new user's (`chown --from`, which never follows a link), the releases
-are entered through the new group (the webserver's group keeps reading their static files), and
-the app server restarts as the new user (app_server.py).
+project) is moved to the new one by the skeleton, in the same run (move_command): the new user is
+let in beside the old one, the app server and Celery restart as the new user once the webserver
+step is done (skeleton.py), then what the old user owned in the app's folders becomes the new
+user's and the releases are entered through the new group (the webserver's group keeps reading
+their static files). Release and rollback refuse until then.
 """
 
 from __future__ import annotations
