@@ -29,7 +29,7 @@ from pyinfra.operations import server, systemd
 from pyinfra.operations.util import any_changed
 
 from .app_server_layout import GUNICORN
-from .context import fact_before_run, proxy_environment, rendered, template, write_files
+from .context import fact_before_run, rendered, template, write_files
 from .host_files import ExistingPaths, absent
 from .host_prep import UV, finish_host_prep, tools_ready
 from .refresh import refresh_service, remove_units, unit_paths
@@ -155,7 +155,7 @@ def _gunicorn(settings, environment_inputs: list[str], restart_later: bool) -> N
         # uv first, if all.py's host preparation is still installing it in the background.
         tools_ready()
         server.shell(name="gunicorn into the live release's virtualenv",
-                     commands=[gunicorn_install_command(live_venv, UV)], _env=proxy_environment(settings))
+                     commands=[gunicorn_install_command(live_venv, UV)])
     _running_if_live(settings, settings.gunicorn_service)
     if restart_later:
         return

@@ -46,12 +46,6 @@ def require_whole_fleet(action: str) -> None:
                             f"a {action} runs on every host of the fleet; nothing was changed")
 
 
-def proxy_environment(settings: Settings) -> dict[str, str]:
-    """Nothing: site_proxy reaches apt and uv through files only root reads (proxy.py), never a
-    command line. For the callers that still pass it as an environment, until they drop it."""
-    return {}
-
-
 def render_template(name: str, **context) -> str:
     """templates/<name> rendered with `context`, for content put on a host by other means than
     files.template (and for unit tests)."""

@@ -35,7 +35,7 @@ from pyinfra.operations import server
 from . import audit
 from .app_server import UWSGI_PYTHON, app_server_install, uwsgi_python_problem
 from .app_user import refuse_until_moved
-from .context import current_settings, fact_before_run, only, proxy_environment, require_whole_fleet
+from .context import current_settings, fact_before_run, only, require_whole_fleet
 from .database import snapshot_commands, snapshot_path
 from .dependencies import (
     DependencyPlan,
@@ -204,7 +204,6 @@ def _build(settings: Settings, plan: DependencyPlan, release_dir: str, dependenc
         uv=UV,
         install=install_commands(plan, release_dir, venv, UV, settings.django_dependencies)
         + app_server_install(settings, plan.key_material, venv, UV),
-        env=proxy_environment(settings),
         python_install_dir=settings.python_install_dir if settings.python_from_uv else None,
     )
     for archive in settings.django_archives_to_deflate:

@@ -8,7 +8,6 @@ import subprocess
 import pytest
 
 from deploys.djangoapp.app_server import gunicorn_install_command
-from deploys.djangoapp.context import proxy_environment
 from deploys.djangoapp.dependencies import DependencyPlan, install_commands
 from deploys.djangoapp.host_prep import UV, UV_BINARY, tools_install_command
 from deploys.djangoapp.operations import virtualenv_commands
@@ -125,12 +124,10 @@ def test_pip_installs_uv_through_the_proxy_of_the_file(tmp_path):
 
 
 def test_no_command_the_deploys_run_carries_the_proxy():
-    site = settings(site_proxy=PROXY, app_server="gunicorn")
     plan = DependencyPlan("requirements", "requirements.txt", b"", None, None)
     install = install_commands(plan, "/srv/www/mysite/releases/1", "/srv/venv", UV, ["django"])
-    commands = [*virtualenv_commands("/srv/venv", "/usr/bin/python3", UV, install, proxy_environment(site)),
+    commands = [*virtualenv_commands("/srv/venv", "/usr/bin/python3", UV, install),
                 gunicorn_install_command("/srv/venv", UV), tools_install_command("/opt/tools", "0.13.8")]
-    assert proxy_environment(site) == {}
     assert not [command for command in commands if "proxy.internal" in command or "T0KEN" in command]
     assert all(UV in command for command in install)
     assert os.path.basename(UV) == "uv" and UV != UV_BINARY
