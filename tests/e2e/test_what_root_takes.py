@@ -37,10 +37,9 @@ def test_folders_the_kit_did_not_make_are_refused_before_any_change(live_host):
             "websiteproject: the project root /srv/www/notes holds files the kit did not make")
     refused(run_pyinfra(fleet_file, "deploys/remove.py", data={"websiteproject": "notes", "confirm_remove": "notes"}),
             "websiteproject: the project root /srv/www/notes holds files the kit did not make")
-    # A backup repository that is a disk of its own: the kit would give the whole disk to the app.
-    secrets = '{"DJANGO_SECRET_KEY": "e2e-key-0123456789abcdef0123456789abcdef0123456789", "RESTIC_PASSWORD": "x"}'
+    # A backup repository that is a disk of its own: the kit would give the whole disk to the backups.
     refused(run_pyinfra(fleet_file, "deploys/skeleton.py", data={
-        "backup_repository": "/srv/backups/guestbook", "django_environment_variables": secrets}),
+        "backup_repository": "/srv/backups/guestbook", "backup_secrets": '{"RESTIC_PASSWORD": "x"}'}),
         "backup_repository: the backup repository /srv/backups/guestbook is a mount point")
 
     assert host.exec(STATE).stdout == before
