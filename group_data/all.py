@@ -98,6 +98,7 @@ backup_repository = None  # Where backups go: "s3:https://host/bucket/path", "sf
 backup_secrets = {}  # The backup's credentials: RESTIC_PASSWORD (and for S3 AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY); only the backup reads them, never the app.
 backup_schedule = "daily"  # When the backup timer runs (systemd OnCalendar), e.g. "*-*-* 03:00:00".
 backup_keep = {"daily": 7, "weekly": 4, "monthly": 6}  # Backups kept after each one (restic forget --keep-daily/weekly/monthly); older ones are pruned.
+backup_prune = True  # Forget and prune what backup_keep does not keep after each backup; False for an append-only repository.
 restore_from = None  # deploys/restore.py: the backup to restore, a snapshot id (restic's) or "latest".
 confirm_restore = None  # deploys/restore.py runs only when this equals websiteproject.
 

@@ -127,7 +127,8 @@ def take_backup_lock(settings: Settings) -> str:
 
 def backup_script(settings: Settings) -> str:
     """bin/backup: one backup of the database and the uploads, then retention (see the module's
-    docstring). Run as the backup user with backup_secrets in its environment
+    docstring; no forgetting with backup_prune off, for an append-only repository). Run as the
+    backup user with backup_secrets in its environment
     (bin/with-backup-secrets). Its
     result, ok or failed, goes to <state>/last-backup (shown by status.py); a failed run's
     snapshots are forgotten."""
@@ -180,8 +181,9 @@ def backup_script(settings: Settings) -> str:
         "restic cat config >/dev/null 2>&1 || restic init",
         *database,
         f"restic backup --quiet {tags},media,\"$run\" {q(settings.media_dir)}",
-        f"restic forget --quiet --tag django-deploy --group-by host,paths {keep_flags(settings)} --prune",
     ]
+    if settings.backup_prune:
+        lines.append(f"restic forget --quiet --tag django-deploy --group-by host,paths {keep_flags(settings)} --prune")
     return "\n".join(lines) + "\n"
 
 

@@ -192,6 +192,14 @@ def test_a_backup_sends_the_database_and_uploads_tagged_with_its_run_then_prunes
     assert run_backup(s, paths).returncode == 0 and "init" not in calls(paths)[5:]
 
 
+def test_a_backup_to_an_append_only_repository_adds_and_forgets_nothing(tmp_path):
+    """backup_prune off: the backup only adds (an append-only repository refuses the rest)."""
+    s = backup_settings(tmp_path, backup_prune=False)
+    paths = project(tmp_path, s)
+    assert run_backup(s, paths).returncode == 0
+    assert [call.split()[0] for call in calls(paths)] == ["cat", "init", "backup", "backup"]
+
+
 def test_a_failed_backup_is_recorded_and_its_snapshots_forgotten(tmp_path):
     s = backup_settings(tmp_path)
     paths = project(tmp_path, s)

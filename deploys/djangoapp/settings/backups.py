@@ -27,6 +27,7 @@ class BackupInputs(BaseModel):
     backup_secrets: dict[str, str] = {}
     backup_schedule: str = "daily"
     backup_keep: dict[str, int] = {"daily": 7, "weekly": 4, "monthly": 6}
+    backup_prune: bool = True
     restore_from: Optional[str] = None
     confirm_restore: Optional[str] = None
 
