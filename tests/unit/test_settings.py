@@ -277,3 +277,12 @@ def test_a_malformed_redis_url_is_refused_without_its_password():
     assert found == ["redis_url: must be a redis:// URL (got '***@127.0.0.1:6379/0')"]
     assert check(celery=True, redis_url="redis://127.0.0.1:port/0")[1] == \
         ["redis_url: is not a URL (Port could not be cast to integer value as 'port')"]
+
+
+def test_a_linked_path_inside_a_linked_folder_is_refused():
+    """The folder is shared whole: linking a path inside it again would put a link in the shared
+    folder in that path's place, and delete what the app kept there."""
+    for dirs, files in ((["var", "var/cache"], []), (["var"], ["var/local.py"]), (["var/", "var/cache"], [])):
+        _, found = check(django_linked_dirs=dirs, django_linked_files=files)
+        assert len(found) == 1 and "is inside 'var', which is shared whole already" in found[0], found
+    assert check(django_linked_dirs=["var", "variants"], django_linked_files=["var.idx"])[1] == []

@@ -3,6 +3,7 @@ source layout, uWSGI and the webservers."""
 
 from __future__ import annotations
 
+import posixpath
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, field_validator, model_validator
@@ -180,6 +181,18 @@ class ProjectInputs(BaseModel):
     @classmethod
     def _project_pem_or_file(cls, value: Optional[str], info) -> Optional[str]:
         return pem_or_file(value, "PRIVATE KEY" if info.field_name == "site_key" else "CERTIFICATE")
+
+    @model_validator(mode="after")
+    def _linked_paths_apart(self):
+        """A linked path inside a linked folder: the folder is shared whole already, and linking
+        the path again through it would put a link in the shared folder in its place."""
+        folders = [posixpath.normpath(path) for path in self.django_linked_dirs]
+        for path in self.django_linked_dirs + self.django_linked_files:
+            inside = [folder for folder in folders if posixpath.normpath(path).startswith(folder + "/")]
+            if inside:
+                raise ValueError(f"django_linked_dirs: {path!r} is inside {inside[0]!r}, which is shared whole "
+                                 "already: leave it out")
+        return self
 
     @model_validator(mode="after")
     def _certificate_pair(self):
