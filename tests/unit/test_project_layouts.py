@@ -416,13 +416,14 @@ def test_link_shared_links_sqlite_media_and_linked_paths(tmp_path):
 
 
 def test_link_shared_follows_no_link_the_app_put_in_its_shared_folders(tmp_path):
-    """shared/var is the app's (a linked folder): a link it puts at var/cache, to a folder of
-    root's, fails the release; nothing moves there and nothing there changes owner."""
+    """shared/var is the app's (an earlier release linked var whole; this one links var/cache): a
+    link it puts at var/cache, to a folder of root's, fails the release; nothing moves there and
+    nothing there changes owner."""
     outside = tmp_path / "root-only"
     outside.mkdir()
     (outside / "keep").write_text("root's")
     site = settings(django_deployment_root_folder=str(tmp_path), uwsgi_user="nobody", uwsgi_group="nogroup",
-                    django_linked_dirs=["var", "var/cache"], django_linked_files=["var/local.py"])
+                    django_linked_dirs=["var/cache"], django_linked_files=["var/local.py"])
     app_var = Path(site.shared_dir) / "var"
     app_var.mkdir(parents=True)
     os.chown(app_var, 65534, 65534)
