@@ -1,5 +1,6 @@
-"""One user per project: two projects on one host keep to themselves, and a host whose app ran as
-www-data (the kit's default once) moves to the project's own user, and back, with every row kept."""
+"""One user per project: two projects on one host keep to themselves, a host whose app ran as
+www-data (the kit's default once) moves to the project's own user, and back, with every row kept,
+and an attacker running as the app user gains nothing from links it plants for the kit's root steps."""
 
 from __future__ import annotations
 
@@ -124,3 +125,75 @@ def test_a_host_of_the_kit_before_moves_to_the_projects_own_user_and_back_withou
     assert named.returncode == 0, named.output
     runs_as("www-data")
     assert answers and set(answers) == {200}, answers
+
+
+# Root's files an attacker running as the app user points its links at.
+VICTIMS = ["/etc/victim-log", "/etc/victim-fifo", "/etc/shadow", "/etc/passwd", "/etc/sudoers"]
+PLANTED = {
+    # where the app puts a link: what it points at
+    f"{ROOT}/shared/log/django.log": "/etc/victim-log",  # Django as root logged here
+    f"{ROOT}/uwsgi/master.fifo": "/etc/victim-fifo",  # every release wrote to it as root
+    f"{ROOT}/shared/media/evil": "/etc",  # an upload, backed up and restored
+}
+BACKUP_STATE = "/var/lib/django-deploy/backups/guestbook"
+
+
+def fingerprint(host) -> str:
+    """sha256, owner and mode of every victim, and every file outside the app's own folders that
+    the app user owns."""
+    victims = host.exec("for path in " + " ".join(VICTIMS) + "; do echo \"$(sha256sum < $path) "
+                        "$(stat -c '%U %G %a' $path) $path\"; done").stdout
+    owned = host.exec(f"find /etc /root /usr /var /srv /opt /home -xdev -path {ROOT} -prune -o -user {APP_USER} -print",
+                      check=False).stdout
+    return victims + "owned by the app elsewhere: " + owned
+
+
+@pytest.mark.long(minutes=4)
+def test_links_the_app_plants_where_root_steps_work_gain_it_nothing(live_host, tmp_path):
+    """An attacker running as the app user puts links where the kit's root steps read, write or
+    chown (found by reading every root command: README lists them), then the operator releases,
+    rolls back, restarts, backs up, restores, looks at the status, runs the skeleton and removes
+    the project: no root file changes, and none becomes the app's. Where the backup keeps its
+    state, the app cannot even put a link."""
+    host, fleet_file = live_host
+    host.exec("for path in /etc/victim-log /etc/victim-fifo; do echo \"root's own $path\" > $path; chmod 600 $path; done")
+    data = {"backup_repository": "/srv/backups/guestbook", "backup_secrets": '{"RESTIC_PASSWORD": "attacker-test"}'}
+
+    def run(deploy_file: str, **more):
+        done = run_pyinfra(fleet_file, deploy_file, data={**data, **more})
+        assert done.returncode == 0, done.output
+        return done
+
+    run("deploys/all.py", django_source_dir=example_source(tmp_path / "v1b", "v1b"), release_id="v1b")
+    run("deploys/backup.py")
+    before = fingerprint(host)
+    for path, target in PLANTED.items():
+        host.exec(f"runuser -u {APP_USER} -- sh -c 'rm -f {path} && ln -s {target} {path}'")
+    assert host.exec(f"runuser -u {APP_USER} -- ln -s /etc/shadow {BACKUP_STATE}/last-backup.new",
+                     check=False).returncode != 0
+
+    run("deploys/release.py", django_source_dir=example_source(tmp_path / "v2", "v2", mood_migration=True),
+        release_id="v2")
+    assert fingerprint(host) == before
+    run("deploys/rollback.py")
+    run("deploys/restart.py")
+    run("deploys/backup.py")
+    status = run("deploys/status.py")
+    assert "last backup:" in status.output and "root's own" not in status.output
+    assert fingerprint(host) == before
+    run("deploys/restore.py", restore_from="latest", confirm_restore="guestbook")
+    assert host.exec(f"test -L {ROOT}/shared/media/evil && test -d {ROOT}/shared/media && "
+                     f"test ! -L {ROOT}/shared/media", check=False).returncode == 0  # put back as it was: a link
+    run("deploys/skeleton.py")
+    assert fingerprint(host) == before
+
+    run("deploys/remove.py", confirm_remove="guestbook")
+
+    def kept(fingerprint_text: str) -> list[str]:
+        """The victims but the account files, which the removal of the project's users changes."""
+        return [line for line in fingerprint_text.split("owned by the app elsewhere")[0].splitlines()
+                if not line.endswith(("/etc/passwd", "/etc/shadow"))]
+
+    assert kept(fingerprint(host)) == kept(before)
+    for user in (APP_USER, "backup-guestbook"):  # the project's users went with it
+        assert host.exec(f"id {user}", check=False).returncode != 0, user
