@@ -128,7 +128,7 @@ def test_a_host_of_the_kit_before_moves_to_the_projects_own_user_and_back_withou
 
 
 # Root's files an attacker running as the app user points its links at.
-VICTIMS = ["/etc/victim-log", "/etc/victim-fifo", "/etc/shadow", "/etc/passwd", "/etc/sudoers"]
+VICTIMS = ["/etc/victim-log", "/etc/victim-fifo", "/etc/victim-db", "/etc/shadow", "/etc/passwd", "/etc/sudoers"]
 PLANTED = {
     # where the app puts a link: what it points at
     f"{ROOT}/shared/log/django.log": "/etc/victim-log",  # Django as root logged here
@@ -156,7 +156,9 @@ def test_links_the_app_plants_where_root_steps_work_gain_it_nothing(live_host, t
     the project: no root file changes, and none becomes the app's. Where the backup keeps its
     state, the app cannot even put a link."""
     host, fleet_file = live_host
-    host.exec("for path in /etc/victim-log /etc/victim-fifo; do echo \"root's own $path\" > $path; chmod 600 $path; done")
+    host.exec("for path in /etc/victim-log /etc/victim-fifo; do echo \"root's own $path\" > $path; chmod 600 $path; "
+              "done; sqlite3 /etc/victim-db \"CREATE TABLE t (x); INSERT INTO t VALUES ('root''s own')\"; "
+              "chmod 600 /etc/victim-db")
     data = {"backup_repository": "/srv/backups/guestbook", "backup_secrets": '{"RESTIC_PASSWORD": "attacker-test"}'}
 
     def run(deploy_file: str, **more):
@@ -186,6 +188,16 @@ def test_links_the_app_plants_where_root_steps_work_gain_it_nothing(live_host, t
                      f"test ! -L {ROOT}/shared/media", check=False).returncode == 0  # put back as it was: a link
     run("deploys/skeleton.py")
     assert fingerprint(host) == before
+
+    # The database itself swapped for a link to a database of root's before a restore: the
+    # restore, which writes the database, fails, and root's database is as it was, root's still.
+    database = f"{ROOT}/shared/db/guestbook.sqlite3"
+    host.exec(f"runuser -u {APP_USER} -- sh -c 'mv {database} {database}.kept && ln -s /etc/victim-db {database}'")
+    swapped = run_pyinfra(fleet_file, "deploys/restore.py",
+                          data={**data, "restore_from": "latest", "confirm_restore": "guestbook"})
+    assert swapped.returncode != 0, swapped.output
+    assert fingerprint(host) == before
+    host.exec(f"runuser -u {APP_USER} -- sh -c 'rm -f {database} && mv {database}.kept {database}'")
 
     run("deploys/remove.py", confirm_remove="guestbook")
 
