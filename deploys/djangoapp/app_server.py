@@ -220,6 +220,8 @@ def app_server(settings, environment_inputs: list[str], restart_later: bool = Fa
 def uwsgi_socket_is_new(settings) -> bool:
     """A host whose uWSGI bound its socket itself (before systemd held it): the new socket has
     another path, which the webserver must be pointed at before uWSGI restarts on it."""
+    if not settings.runs_uwsgi:
+        return False
     service, socket, _ = unit_paths(settings.uwsgi_service)
     found = fact_before_run(ExistingPaths, paths=[service, socket])
-    return settings.runs_uwsgi and service in found and socket not in found
+    return service in found and socket not in found
