@@ -4,7 +4,7 @@ them add any step, and the run refused (nothing changed) when one is not.
     folder                   what root does to it                  refused when it is
     deployment root          made root's, 755 (host preparation)   holding files, and no project of the kit's
     project root             removed whole (remove.py)             a mount point, or holding files, not the kit's
-    local backup repository  given to the app user (skeleton)      a mount point, or holding files, not restic's
+    local backup repository  given to the backup user (skeleton)   a mount point, or holding files, not restic's
 
 A project root is the kit's when it holds MARKER, which the skeleton writes as it makes the folder,
 or (made before there was one) what only the kit leaves there: `releases/`, `current` or, on every
@@ -93,7 +93,7 @@ def folder_problem(kind: str, path: str, words: set[str]) -> str | None:
         return f"{path} is a file, not a folder"
     if "mount" in words and kind != DEPLOYMENT_ROOT:
         return (f"{path} is a mount point (a disk or share of its own), which the kit would "
-                f"{'remove' if kind == PROJECT_ROOT else 'give to the app user'} whole; use a folder on it")
+                f"{'remove' if kind == PROJECT_ROOT else 'give to the backup user'} whole; use a folder on it")
     if kind == DEPLOYMENT_ROOT and not words & {"bare", "projects"}:
         return f"{path} holds files and no project of the kit's; use an empty or new folder"
     if kind == PROJECT_ROOT and not words & {"marked", "made"}:

@@ -203,7 +203,7 @@ def test_a_mount_point_is_refused_as_project_root_and_backup_repository_not_as_d
     found = refusals(host_settings(tmp_path), ALL, tmp_path)
     assert [line.split(":")[0] for line in found] == ["websiteproject", "backup_repository"], found
     assert "is a mount point (a disk or share of its own), which the kit would remove whole" in found[0]
-    assert "which the kit would give to the app user whole; use a folder on it" in found[1]
+    assert "which the kit would give to the backup user whole; use a folder on it" in found[1]
 
 
 def test_each_guarded_deploy_is_named_as_its_function_declares_it():

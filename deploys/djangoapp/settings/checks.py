@@ -42,7 +42,7 @@ def absolute_clean_path(value: str) -> str:
 
 
 # Folders the kit may never take for one of its own: it makes the deployment root root's (chown,
-# chmod), removes a project root whole (rm -rf) and gives a local backup repository to the app user
+# chmod), removes a project root whole (rm -rf) and gives a local backup repository to the backup user
 # (chown): done to one of these, it would break the host or what other software keeps there.
 SYSTEM_FOLDERS = frozenset({
     "/", "/bin", "/boot", "/dev", "/etc", "/home", "/media", "/mnt", "/opt", "/proc", "/root", "/run", "/sbin",
