@@ -274,8 +274,10 @@ def prune_commands(releases_dir: str, versions_dir: str, venvs_dir: str, snapsho
     runs on them."""
     if not pruned:
         return []
+    # Snapshots by their exact names: release 1's are not release 1.1's.
     commands = [f"rm -rf {q(releases_dir + '/' + release_id)} {q(versions_dir + '/' + release_id)}.tar.gz "
-                f"{q(snapshots_dir + '/' + release_id)}.*" for release_id in pruned]
+                f"{q(snapshots_dir + '/' + release_id)}.sqlite3 {q(snapshots_dir + '/' + release_id)}.dump"
+                for release_id in pruned]
     # A virtualenv is shared by every release with the same dependency set: keep those in use.
     return commands + [
         f"for venv in {q(venvs_dir)}/*; do [ -d \"$venv\" ] || continue; used=no; "

@@ -8,12 +8,15 @@ import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from deploys.djangoapp.database import snapshot_commands
 from deploys.djangoapp.lock import release_lock_command, take_command
 from deploys.djangoapp.operations import (
     Releases,
     finish_command,
     install_config_command,
+    prune_commands,
     releases_to_prune,
     virtualenv_commands,
 )
@@ -139,6 +142,84 @@ def test_sqlite_snapshot_restores_the_rows_and_removes_a_database_made_by_a_firs
             assert db.execute("SELECT name FROM sqlite_master WHERE name = 'half_migrated'").fetchall() == []
         assert os.stat(database).st_uid == NOBODY
         assert sorted(path.name for path in db_dir.iterdir()) == ["app.sqlite3"]  # no copy left behind
+
+
+def test_pruning_a_release_removes_its_own_snapshots_only(tmp_path):
+    """Release 1's snapshot goes with it; 1.1's and 1.2's (ids with dots, as README shows them) stay."""
+    folders = {name: tmp_path / name for name in ("releases", "versions", "venvs", "snapshots")}
+    for folder in folders.values():
+        folder.mkdir()
+    for name in ("1.sqlite3", "1.1.sqlite3", "1.2.dump", "before-restore-1.sqlite3"):
+        (folders["snapshots"] / name).write_text("a snapshot")
+    commands = prune_commands(*(str(folders[name]) for name in ("releases", "versions", "venvs", "snapshots")),
+                              ["1"], str(tmp_path / "python"))
+    assert sh(" && ".join(commands)).returncode == 0
+    assert sorted(path.name for path in folders["snapshots"].iterdir()) == [
+        "1.1.sqlite3", "1.2.dump", "before-restore-1.sqlite3"]
+
+
+@pytest.mark.parametrize("snapshot_content", [None, b"not a database at all"])
+def test_a_missing_or_broken_sqlite_snapshot_touches_nothing_and_fails(tmp_path, snapshot_content):
+    """A missing snapshot is not an empty one (a first release's): the database stays, and the
+    restore fails saying why; so does a snapshot that is not a whole sqlite database."""
+    with app_folder() as db_dir:
+        database, snapshot = db_dir / "app.sqlite3", tmp_path / "v1.sqlite3"
+        as_app(lambda: _write(database, "CREATE TABLE notes (text)", "INSERT INTO notes VALUES ('kept')"))
+        if snapshot_content is not None:
+            snapshot.write_bytes(snapshot_content)
+        site = SimpleNamespace(database="sqlite", sqlite_path=str(database), as_app_user=APP_USER)
+        restored = sh(snapshot_commands(site, str(snapshot))[1])
+        assert restored.returncode != 0
+        said = "is missing" if snapshot_content is None else "is not a whole sqlite database"
+        assert f"the snapshot {snapshot} {said}: the database was not touched" in restored.stderr
+        with sqlite3.connect(database) as db:
+            assert db.execute("SELECT text FROM notes").fetchall() == [("kept",)]
+
+
+# Stand-ins for PostgreSQL's clients: pg_restore lists or writes a dump's statements (and fails as
+# a truncated dump makes it, after some), psql runs what it reads in one transaction, which a
+# statement that cannot run rolls back (recorded in $LOG as what it committed).
+FAKE_PG_RESTORE = """#!/bin/sh
+[ -s "$SNAPSHOT" ] || { echo "pg_restore: error: could not open input file" >&2; exit 1; }
+case "$1" in --list) exit 0;; esac
+echo 'CREATE TABLE notes (text text);'
+[ "$TRUNCATED" = yes ] && { echo "pg_restore: error: could not read input file: end of file" >&2; exit 1; }
+echo "INSERT INTO notes VALUES ('kept');"
+"""
+FAKE_PSQL = """#!/bin/sh
+statements=$(cat)
+case "$statements" in *could_not_be_read*) echo "ERROR: function does not exist" >&2; echo rolled-back >> "$LOG"; exit 3;; esac
+printf '%s\n' "$statements" >> "$LOG"
+"""
+
+
+@pytest.mark.parametrize("case", ["missing", "truncated", "whole"])
+def test_a_postgresql_restore_drops_nothing_unless_the_whole_snapshot_goes_in(tmp_path, case):
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    for name, script in (("pg_restore", FAKE_PG_RESTORE), ("psql", FAKE_PSQL)):
+        (fake / name).write_text(script)
+        (fake / name).chmod(0o755)
+    (fake / "with-secrets").write_text('#!/bin/sh\nexec "$@"\n')
+    (fake / "with-secrets").chmod(0o755)
+    snapshot, log = tmp_path / "v1.dump", tmp_path / "committed"
+    if case != "missing":
+        snapshot.write_text("PGDMP...")
+    site = SimpleNamespace(database="postgresql", secrets_loader=str(fake / "with-secrets"), database_host="127.0.0.1",
+                           db_name="mysite")
+    restore = snapshot_commands(site, str(snapshot))[1]
+    done = subprocess.run(["sh", "-c", restore], capture_output=True, text=True, timeout=20,
+                          env={"PATH": f"{fake}:/usr/bin:/bin", "SNAPSHOT": str(snapshot), "LOG": str(log),
+                               "TRUNCATED": "yes" if case == "truncated" else "no"})
+    committed = log.read_text() if log.exists() else ""
+    if case == "whole":
+        assert done.returncode == 0, done.stderr
+        assert committed.startswith("DROP OWNED BY CURRENT_USER;") and "INSERT INTO notes" in committed
+    else:
+        assert done.returncode != 0
+        assert "DROP OWNED" not in committed  # nothing dropped: psql never ran, or rolled it all back
+    if case == "missing":
+        assert committed == "" and f"the snapshot {snapshot} cannot be read by pg_restore" in done.stderr
 
 
 def test_a_link_the_app_plants_for_its_database_reaches_nothing_root_alone_may_touch(tmp_path):
