@@ -46,6 +46,17 @@ def explain_failure(output: str, step: str) -> str:
 OWN_STATIC = ".static-own"
 
 
+def compile_command(python: str, release_dir: str) -> tuple[str, str]:
+    """Shell (start, wait): the release's bytecode compiled in the background while Django starts;
+    waiting, a file that does not compile fails the release naming the file and the line, in
+    compileall's words."""
+    log = q(f"{release_dir}/.compile.log")
+    start = f"{python} -m compileall -q -x '/[.]venv/' {q(release_dir)} > {log} 2>&1 & compile=$!"
+    wait = (f"if ! wait $compile; then echo 'the new release does not compile:' >&2; cat {log} >&2; exit 1; fi; "
+            f"rm -f {log}")
+    return start, wait
+
+
 def bridge_assets(source: str, target: str) -> str:
     """Shell: copy the static files the release `source` collected itself into the release
     `target`'s, where it has no file of that name, so pages served by either keep loading their
@@ -84,13 +95,14 @@ def inspect_release(release_dir: str, manage: str, script: str, link_shared: str
     first = "build commands, collectstatic" if build_commands else "collectstatic"
     step = (f'if [ ! -e {q(release_dir)}/.paths.json ]; then step="to start ({first})"; '
             f'elif [ ! -e {q(own)} ]; then step="to link its shared paths"; else step="its deploy checks"; fi')
+    start_compiling, wait_compiled = compile_command(python, release_dir)
     yield (
         # Left by an earlier attempt at this release, they would misname the failed step.
         f"rm -f {q(release_dir)}/.paths.json {q(own)}; "
-        f"{python} -m compileall -q -x '/[.]venv/' {q(release_dir)} > /dev/null & compile=$!; "
+        f"{start_compiling}; "
         f"if ! {manage} --user root shell --verbosity 0 -c {q(code)} > {q(out)} 2>&1; then "
         f"{step}; {explain_failure(out, '$step')}; exit 1; fi; "
         # What Django said besides its answer (check --deploy's warnings) is shown.
         f"sed '$d' {q(out)} >&2; tail -n 1 {q(out)} > {q(release_dir)}/.django.json && rm -f {q(out)} && "
-        f"wait $compile && {read_json(f'{release_dir}/.django.json', 'migrations')} > {q(release_dir)}/.migrations.json"
+        f"{wait_compiled} && {read_json(f'{release_dir}/.django.json', 'migrations')} > {q(release_dir)}/.migrations.json"
     )

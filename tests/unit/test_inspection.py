@@ -205,3 +205,21 @@ def test_django_as_root_reaches_the_apps_database_through_no_path_and_the_checks
     opened = inspect(release, between, ("countusers",), stand_ins=stand_ins, env={"DJANGO_DB_NAME": nowhere})
     assert opened.returncode == 1
     assert "countusers' failed: OperationalError: unable to open database file" in opened.stderr.splitlines()[-1]
+
+
+def test_a_file_that_does_not_compile_fails_the_release_naming_file_and_line(tmp_path):
+    """The bytecode compiles in the background while Django starts: a syntax error in the release
+    stops it with compileall's words (the file, the line); a release that compiles goes on."""
+    from deploys.djangoapp.inspection import compile_command
+
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "views.py").write_text("def view(request):\n    return 1\n")
+    start, wait = compile_command(sys.executable, str(tmp_path))
+    compiled = subprocess.run(["sh", "-c", f"{start}; {wait} && echo on"], capture_output=True, text=True)
+    assert compiled.returncode == 0 and compiled.stdout == "on\n", compiled.stderr
+    assert not (tmp_path / ".compile.log").exists()
+    (tmp_path / "app" / "broken.py").write_text("def view(request:\n    return 1\n")
+    failed = subprocess.run(["sh", "-c", f"{start}; {wait} && echo on"], capture_output=True, text=True)
+    assert failed.returncode == 1 and failed.stdout == ""
+    assert failed.stderr.startswith("the new release does not compile:\n")
+    assert "broken.py" in failed.stderr and "line 1" in failed.stderr, failed.stderr
