@@ -12,6 +12,7 @@ from pyinfra.facts.files import Directory, File, Link, Sha256File
 
 from .host_files import FileStates, HostFile, host_files
 from .lock import release_lock_command
+from .switch import link_command
 
 q = shlex.quote
 
@@ -112,9 +113,14 @@ def upload_and_unpack(src: str, archive: str, release_dir: str, venv: str, metad
     it is built under a temporary name (REVISION, .release.json and the link to its virtualenv
     written) and renamed into place. The folder is root's, and only `group` (the app's) and the
     `readers` groups (a webserver of another group, for the static files) may enter it: a file
-    that should not have shipped, or bytecode compiled from it, is not for every user."""
+    that should not have shipped, or bytecode compiled from it, is not for every user. A release
+    made again under its id (it failed) keeps its folder, its link to its virtualenv set anew: its
+    dependencies may have changed since."""
     if host.get_fact(Directory, path=release_dir):
-        host.noop(f"{release_dir} exists")
+        if host.get_fact(Link, path=f"{release_dir}/.venv") == venv:
+            host.noop(f"{release_dir} exists")
+        else:
+            yield link_command(f"{release_dir}/.venv", q(venv))
         return
     yield FileUploadCommand(src, archive)
     building = f"{release_dir}.partial"

@@ -299,3 +299,19 @@ def test_a_release_made_again_under_a_failed_id_is_good_once_live(live_host, tmp
     assert live_release(host) == "v2"
     assert {entry["id"]: entry["status"] for entry in history(host)}["v2"] == "live"
     assert host.exec(f"test -e {ROOT}/releases/v2/.failed", check=False).returncode != 0
+
+
+def test_a_release_made_again_after_its_dependencies_changed_runs_on_its_new_virtualenv(live_host, tmp_path):
+    """v2 fails installing a dependency that does not exist; made again under the same id with
+    the dependency fixed, its folder links the virtualenv of its new dependencies, which it runs."""
+    host, fleet_file = live_host
+    source = example_source(tmp_path / "v2", "v2")
+    failed = release(fleet_file, source, release_id="v2", django_dependencies='["no-such-package-d41d8cd9==1.0"]')
+    assert failed.returncode != 0 and "no-such-package-d41d8cd9" in failed.output, failed.output
+    first_venv = host.exec(f"readlink {ROOT}/releases/v2/.venv").stdout.strip()
+
+    again = release(fleet_file, source, release_id="v2")
+    assert again.returncode == 0, again.output
+    venv = host.exec(f"readlink {ROOT}/releases/v2/.venv").stdout.strip()
+    assert venv != first_venv and host.exec(f"test -e {venv}/.complete", check=False).returncode == 0
+    assert live_release(host) == "v2" and https_get(host, "/").headers["X-Release-Id"] == "v2"
