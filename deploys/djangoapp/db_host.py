@@ -34,6 +34,7 @@ from pyinfra.operations import files, systemd
 
 from .context import render_template, write_files
 from .host_files import HostFile
+from .layout import database_name
 from .operations import secret_file
 from .postgres import postgres_access
 from .refresh import refresh_service
@@ -198,6 +199,21 @@ def redis_apply_command(bind: list[str], default_user: str, users_dir: str = RED
     )
 
 
+def postgres_refusal(claims: dict[str, dict]) -> Optional[str]:
+    """Why these claims cannot each have a PostgreSQL database and role of their own, or None:
+    my-shop's and my_shop's would be one (each deploy would reset the other's password, and the
+    removal of one drop the other's data)."""
+    owners: dict[str, list[str]] = {}
+    for name, claim in sorted(claims.items()):
+        if claim["postgresql"]:
+            owners.setdefault(database_name(name), []).append(name)
+    for database, names in owners.items():
+        if len(names) > 1:
+            return (f"websiteproject: {' and '.join(names)} would share the PostgreSQL database and role "
+                    f"{database} of this db host; give one of them another name")
+    return None
+
+
 def redis_refusal(claims: dict[str, dict]) -> Optional[str]:
     """Why these claims cannot all be served by one Redis, or None. Two projects in one database
     would share Celery's queue, each worker running the other's tasks."""
@@ -279,7 +295,7 @@ def shared_services(settings: Settings, present: bool = True) -> None:
     claims = {name: other for name, other in current.items() if name != project}
     if claim:
         claims[project] = claim
-        refusal = redis_refusal(claims)
+        refusal = postgres_refusal(claims) or redis_refusal(claims)
         if refusal:
             raise DeployRefused(f"host {host.name}: {refusal}; nothing was changed")
         # Its folder, if new, is made root's (755) in the same step.

@@ -27,6 +27,11 @@ def as_user(user: str, group: str, keep_environment: bool = False) -> str:
             f"{'' if keep_environment else '--reset-env '}--")
 
 
+def database_name(project: str) -> str:
+    """A project's PostgreSQL database and role: its name, '-' made '_' (a plain SQL name)."""
+    return project.replace("-", "_")
+
+
 def kit_app_user(project: str) -> str:
     """The user (and group) a project's app runs as unless uwsgi_user names one (app_user.py)."""
     return unix_name("django", project)
@@ -289,7 +294,7 @@ class Layout:
     @property
     def db_name(self) -> str:
         """PostgreSQL database and role of the project."""
-        return self.websiteproject.replace("-", "_")
+        return database_name(self.websiteproject)
 
     @property
     def environment_file(self) -> str:

@@ -21,6 +21,7 @@ from deploys.djangoapp.db_host import (
     redis_database,
     redis_default_user,
     redis_drop_in,
+    postgres_refusal,
     redis_refusal,
     redis_user_config,
 )
@@ -358,3 +359,13 @@ def test_a_running_redis_takes_the_projects_rights_live(redis_server, tmp_path):
         assert not (tmp_path / "systemctl.log").exists(), run
         assert_a_projects_rights(port, "shop", SHOP_PASSWORD)
         assert cli(port, None, "GET", "k").startswith("NOAUTH"), run
+
+
+def test_two_projects_whose_names_make_one_postgresql_database_are_refused():
+    """my-shop and my_shop would share a database and role: each deploy would reset the other's
+    password, and removing one would drop the other's data."""
+    refused = postgres_refusal({"my-shop": claim("my-shop"), "my_shop": claim("my_shop")})
+    assert refused == ("websiteproject: my-shop and my_shop would share the PostgreSQL database and role my_shop of "
+                       "this db host; give one of them another name")
+    assert postgres_refusal({"my-shop": claim("my-shop"), "my_shop": claim("my_shop", postgresql=False)}) is None
+    assert postgres_refusal({"my-shop": claim("my-shop"), "myshop": claim("myshop")}) is None
