@@ -1,7 +1,7 @@
 """The project's deploy lock: one run at a time changes a project on a host.
 
-The lock is a folder (`mkdir` is atomic) holding who took it (holder.json) and the taking run's
-token. release.py, rollback.py, skeleton.py, restart.py, remove.py and restore.py take it (a backup
+The lock is a folder holding who took it (holder.json) and the taking run's token, renamed into
+place whole (take_command). release.py, rollback.py, skeleton.py, restart.py, remove.py and restore.py take it (a backup
 only waits for it to be free: backups.py); a failed run releases it (failure.py), only if it holds it. A second run fails at once naming the holder, or,
 with `--data lock_wait=SECONDS`, waits that long for it. A lock left by a killed run is broken
 only when asked (release_break_lock), and by one run only.
@@ -90,10 +90,15 @@ def wait_while(busy: str, lock_dir: str, wait: int) -> str:
 
 
 def take_command(lock_dir: str, holder: dict, wait: int) -> str:
-    """Shell: take the lock, waiting up to `wait` seconds for another run to release it."""
-    return (wait_while(f"! mkdir {q(lock_dir)} 2>/dev/null", lock_dir, wait) + "; "
-            f"printf '%s\\n' {q(json.dumps(holder, sort_keys=True))} > {q(lock_dir)}/holder.json && "
-            f"printf '%s\\n' {q(holder['token'])} > {q(lock_dir)}/token")
+    """Shell: take the lock, waiting up to `wait` seconds for another run to release it. The lock
+    is written whole beside its place, then renamed into it in one step (rename(2) of a folder
+    onto a folder that holds anything fails): a run killed on the way leaves no lock without its
+    holder, which no run could break (an empty one, left so by an earlier version, is taken)."""
+    staged = f"{lock_dir}.taking"
+    return (f'staged=$(mktemp -d {q(staged)}.XXXXXX) && trap \'rm -rf "$staged"\' EXIT && chmod 755 "$staged" && '
+            f"printf '%s\\n' {q(json.dumps(holder, sort_keys=True))} > \"$staged/holder.json\" && "
+            f"printf '%s\\n' {q(holder['token'])} > \"$staged/token\" && "
+            + wait_while(f'! mv -T "$staged" {q(lock_dir)} 2>/dev/null', lock_dir, wait))
 
 
 def release_lock_command(lock_dir: str, token: str) -> str:

@@ -89,3 +89,17 @@ def test_taking_checking_and_the_next_step_are_one_program(tmp_path):
     sh(release_lock_command(lock, "alice"))
     failing = sh(held_lock_commands(lock, holder("bob"), then="false"))
     assert failing.returncode != 0 and (tmp_path / ".deploy-lock").exists()
+
+
+def test_the_lock_is_written_whole_in_one_step(tmp_path):
+    """A run killed between the lock's folder and its holder (as an earlier version wrote them)
+    left an empty lock no run could break: it is taken; a lock is never there without its holder,
+    and a run that gives up waiting leaves nothing behind."""
+    lock = tmp_path / ".deploy-lock"
+    lock.mkdir()  # left half-written
+    assert sh(take_command(str(lock), holder("alice"), wait=0)).returncode == 0
+    assert sorted(path.name for path in lock.iterdir()) == ["holder.json", "token"]
+    assert (lock / "token").read_text().strip() == "alice"
+    refused = sh(take_command(str(lock), holder("bob"), wait=0))
+    assert refused.returncode == 1 and "alice@box" in refused.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".deploy-lock"]  # no staged folder left
