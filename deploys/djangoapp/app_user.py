@@ -18,30 +18,17 @@ from __future__ import annotations
 import shlex
 
 from pyinfra import host, state
-from pyinfra.api import FactBase
 from pyinfra.operations import server
 
 from .context import fact_before_run
-from .refresh import STAMP_DIR, stamp_path
+from .operations import FolderStates
+from .refresh import stamps_command
 from .settings import DeployRefused, Settings
 
 q = shlex.quote
 
 # (run, host) whose app files this run moves to the app's user (all.py: before its release).
 _moved: set[tuple[int, str]] = set()
-
-
-class FolderOwners(FactBase):
-    """The owner and group of each of `paths` that exists (links not followed), by path."""
-
-    default = dict
-
-    def command(self, paths: list[str]) -> str:
-        return (f"for path in {' '.join(q(path) for path in paths)}; do "
-                "[ -e \"$path\" ] && stat -c '%U %G %n' \"$path\"; done; true")
-
-    def process(self, output):
-        return {line.split(" ", 2)[2]: tuple(line.split(" ", 2)[:2]) for line in output}
 
 
 def app_trees(settings: Settings) -> list[str]:
@@ -59,11 +46,11 @@ def app_trees(settings: Settings) -> list[str]:
 def previous_owner(settings: Settings) -> tuple[str, str] | None:
     """The user and group the app ran as here before this run, when they are not the ones set now
     (the owner of its database folder, or of its uploads): None on a new host or when unchanged."""
-    found = fact_before_run(FolderOwners, paths=[settings.db_dir, settings.media_dir])
-    owner = found.get(settings.db_dir) or found.get(settings.media_dir)
-    if owner is None or owner == (settings.uwsgi_user, settings.uwsgi_group):
+    found = fact_before_run(FolderStates, paths=[settings.db_dir, settings.media_dir])
+    state = found.get(settings.db_dir) or found.get(settings.media_dir)
+    if state is None or state[:2] == (settings.uwsgi_user, settings.uwsgi_group):
         return None
-    return owner
+    return state[:2]
 
 
 def move_command(settings: Settings, old_user: str, old_group: str, restart: str) -> str:
@@ -99,14 +86,24 @@ def move_command(settings: Settings, old_user: str, old_group: str, restart: str
     return " && ".join(steps)
 
 
+def system_user(user: str, home: str, purpose: str, groups: tuple[str, ...] = ()) -> None:
+    """A system user of the kit's (no password, no shell) with a group of its name, and `groups`."""
+    server.group(name=f"Group {user} of {purpose}", group=user, system=True)
+    server.user(name=f"User {user} of {purpose} (no password, no shell)", user=user, group=user, groups=list(groups),
+                home=home, shell="/usr/sbin/nologin", system=True, create_home=False, ensure_home=False)
+
+
+def no_system_user(user: str, purpose: str) -> None:
+    """The system user of `purpose` and its group gone."""
+    server.user(name=f"No user {user} of {purpose}", user=user, present=False)
+    server.group(name=f"No group {user} of {purpose}", group=user, present=False)
+
+
 def make_app_user(settings: Settings) -> None:
     """The app's own user and group, when the kit names them (its home is one of the skeleton's
     folders)."""
     if settings.app_user_is_the_kits:
-        server.group(name=f"Group {settings.uwsgi_group} of the app", group=settings.uwsgi_group, system=True)
-        server.user(name=f"User {settings.uwsgi_user} of the app (no password, no shell)", user=settings.uwsgi_user,
-                    group=settings.uwsgi_group, home=settings.app_home, shell="/usr/sbin/nologin", system=True,
-                    create_home=False, ensure_home=False)
+        system_user(settings.uwsgi_user, settings.app_home, "the app")
 
 
 def moving_from(settings: Settings) -> tuple[str, str] | None:
@@ -124,14 +121,8 @@ def move_app(settings: Settings, moved_from: tuple[str, str], restart: str, serv
     not run."""
     server.shell(name=f"Move the app from {moved_from[0]}:{moved_from[1]} to {settings.uwsgi_user}:"
                       f"{settings.uwsgi_group} (restarting {', '.join(services) or 'nothing'})",
-                 commands=[move_command(settings, *moved_from, restart) + touch_stamps(services)])
-
-
-def touch_stamps(services: list[str]) -> str:
-    """Shell, to append: the services' refresh stamps touched (they have seen their inputs)."""
-    if not services:
-        return ""
-    return f" && mkdir -p {STAMP_DIR} && touch {' '.join(q(stamp_path(service)) for service in services)}"
+                 commands=[move_command(settings, *moved_from, restart)
+                           + (f" && {stamps_command(services)}" if services else "")])
 
 
 def refuse_until_moved(settings: Settings) -> None:
@@ -147,6 +138,4 @@ def refuse_until_moved(settings: Settings) -> None:
 def remove_app_user(settings: Settings) -> None:
     """The project removed: its own user and group go (a user the team named stays)."""
     if settings.app_user_is_the_kits:
-        server.user(name=f"Remove the app's user {settings.uwsgi_user}", user=settings.uwsgi_user, present=False)
-        server.group(name=f"Remove the app's group {settings.uwsgi_group}", group=settings.uwsgi_group,
-                     present=False)
+        no_system_user(settings.uwsgi_user, "the app")

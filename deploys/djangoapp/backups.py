@@ -27,9 +27,10 @@ from datetime import datetime, timezone
 from pyinfra import host
 from pyinfra.api import FactBase, deploy
 from pyinfra.facts.files import Directory
-from pyinfra.operations import files, python, server, systemd
+from pyinfra.operations import files, python, systemd
 from pyinfra.operations.util import any_changed
 
+from .app_user import no_system_user, system_user
 from .commands import run_shown
 from .context import current_settings, rendered, template, write_files
 from .database import postgres_connect, snapshot_commands
@@ -320,11 +321,7 @@ def backup_status(settings: Settings) -> list[str]:
 def make_backup_user(settings: Settings) -> None:
     """The backup user: a system user of its own, in the app's group (to read the database and
     the uploads), its home the backup's state folder (its ~/.ssh for an SFTP repository)."""
-    server.group(name=f"Group {settings.backup_user} of the backups", group=settings.backup_user, system=True)
-    server.user(name=f"User {settings.backup_user} of the backups (no password, no shell)",
-                user=settings.backup_user, group=settings.backup_user, groups=[settings.uwsgi_group],
-                home=state_dir(settings), shell="/usr/sbin/nologin", system=True, create_home=False,
-                ensure_home=False)
+    system_user(settings.backup_user, state_dir(settings), "the backups", groups=(settings.uwsgi_group,))
 
 
 def backup_units(settings: Settings) -> None:
@@ -371,8 +368,7 @@ def remove_backups(settings: Settings) -> None:
     absent(name=f"Remove the backup script, credentials and state of {settings.websiteproject}",
            paths=[backup_script_path(settings), credentials_loader(settings), credentials_file(settings),
                   state_dir(settings), cache_dir(settings)])
-    server.user(name=f"No backup user {settings.backup_user}", user=settings.backup_user, present=False)
-    server.group(name=f"No group {settings.backup_user}", group=settings.backup_user, present=False)
+    no_system_user(settings.backup_user, "the backups")
 
 
 def _refuse_unless_set(settings: Settings, action: str) -> None:

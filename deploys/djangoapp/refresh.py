@@ -40,6 +40,12 @@ class NewerThan(FactBase):
         return [line.strip() for line in output if line.strip()]
 
 
+def stamps_command(services: list[str]) -> str:
+    """Shell: the services' stamps touched, after a reload or restart of them (they have seen
+    their inputs)."""
+    return f"mkdir -p {STAMP_DIR} && touch {' '.join(q(stamp_path(service)) for service in services)}"
+
+
 def unit_paths(service: str) -> list[str]:
     """The unit files a service may have: its .service, a .socket when systemd holds its socket, a
     .timer when systemd starts it on a schedule."""
@@ -75,4 +81,4 @@ def refresh_service(service: str, inputs: list[str], command: str):
     if not changed:
         host.noop(f"{service} has seen its inputs")
         return
-    yield f"{command} && mkdir -p {STAMP_DIR} && touch {q(stamp)}"
+    yield f"{command} && {stamps_command([service])}"

@@ -19,7 +19,7 @@ from pyinfra.operations.util import any_changed
 
 from . import audit
 from .app_server import app_server, remove_other_app_server, uwsgi_socket_is_new, webserver_reload_command
-from .app_user import make_app_user, move_app, moving_from, touch_stamps
+from .app_user import make_app_user, move_app, moving_from
 from .backups import backup_units
 from .certificates import acme_certificate, had_acme_certificate, no_acme_certificate
 from .context import current_settings, rendered, template, write_files
@@ -38,7 +38,7 @@ from .operations import (
     self_signed_certificate,
 )
 from .postgres import postgres_role_and_database
-from .refresh import STAMP_DIR, refresh_service, remove_units, stamp_path
+from .refresh import refresh_service, remove_units, stamps_command
 from .schedules import scheduled_jobs
 from .settings import Settings
 
@@ -154,7 +154,7 @@ def _restart_app_processes(settings: Settings, moved_from: tuple[str, str] | Non
         move_app(settings, moved_from, restart, services)
     elif new_uwsgi_socket:
         server.shell(name=f"Restart {settings.uwsgi_service} on the socket systemd holds",
-                     commands=[restart + touch_stamps(services)])
+                     commands=[f"{restart} && {stamps_command(services)}"])
 
 
 def _celery(settings: Settings, restart_later: bool):
@@ -247,7 +247,7 @@ def webserver_reload(settings: Settings) -> str:
     by refresh_service (so that a run after certbot's deploy hook does not reload again)."""
     webserver = settings.webserver
     return (f"if systemctl is-active -q {webserver}; then {config_test(settings)} && systemctl reload {webserver} "
-            f"&& mkdir -p {STAMP_DIR} && touch {stamp_path(webserver)}; fi")
+            f"&& {stamps_command([webserver])}; fi")
 
 
 def _apache(settings: Settings, certificate_files: list[str]):
