@@ -13,17 +13,23 @@ from pathlib import Path
 import pytest
 
 from deploys.djangoapp.context import render_template
+from deploys.djangoapp.layout import ROOT_HAS_NONE
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="gives up root's rights as the deploy does")
 
 APP_USER = "nobody"
 
 
+# Root's Django writes only where root alone can change what is there, from / down: a release
+# in /tmp (everyone's, sticky or not) would be refused, where <root>/releases/<id> on a host is not.
+ROOTS_OWN = "/var/lib"
+
+
 @pytest.fixture
 def release():
     """A startproject site, migrated, in a folder anyone may enter (pytest's tmp_path is root's
     alone), its sqlite database readable by root only."""
-    top = Path(tempfile.mkdtemp(prefix="inspect-"))
+    top = Path(tempfile.mkdtemp(prefix="inspect-", dir=ROOTS_OWN))
     top.chmod(0o755)
     folder = top / "release"
     folder.mkdir()
@@ -205,6 +211,120 @@ def test_django_as_root_reaches_the_apps_database_through_no_path_and_the_checks
     opened = inspect(release, between, ("countusers",), stand_ins=stand_ins, env={"DJANGO_DB_NAME": nowhere})
     assert opened.returncode == 1
     assert "countusers' failed: OperationalError: unable to open database file" in opened.stderr.splitlines()[-1]
+
+
+def add_to_settings(release: Path, text: str, app: str = "") -> None:
+    settings_file = release / "mysite" / "settings.py"
+    settings = settings_file.read_text() + f"\n{text}\n"
+    if app:
+        settings = settings.replace("INSTALLED_APPS = [\n", f"INSTALLED_APPS = [\n    {app!r},\n", 1)
+    settings_file.write_text(settings)
+
+
+@pytest.mark.parametrize("mode, owner, through_a_link", [(0o775, 0, False), (0o1777, 0, False),
+                                                        (0o755, 65534, False), (0o755, 65534, True)],
+                         ids=["group-writable", "sticky-world-writable", "nobodys", "a-link-in-the-release-to-it"])
+def test_a_static_root_others_can_write_is_refused_before_anything_runs(release, mode, owner, through_a_link):
+    """collectstatic runs as root and writes in STATIC_ROOT: under a folder another user may
+    write (and put a link in), also reached through a link, it is refused before the build
+    commands (one that does not exist is never reached) and nothing is collected there."""
+    open_folder = release.parent / "open"
+    open_folder.mkdir()
+    open_folder.chmod(mode)
+    os.chown(open_folder, owner, owner)
+    if through_a_link:
+        (release / "assets").symlink_to(open_folder)
+    static_root = (release / "assets" if through_a_link else open_folder) / "site" / "static"
+    add_to_settings(release, f"STATIC_ROOT = {str(static_root)!r}")
+
+    result = inspect(release, f"chmod 644 {release}/db.sqlite3", ("nosuchcommand",))
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        f"STATIC_ROOT ({static_root}) is in {open_folder}, which users other than root may write, and "
+        "collectstatic runs as root: leave STATIC_ROOT unset (the release collects into a folder of its own) "
+        'or put it inside the project, e.g. BASE_DIR / "staticfiles"')
+    assert list(open_folder.iterdir()) == [] and not (release / ".paths.json").exists()
+
+
+def test_a_static_root_inside_a_release_of_the_apps_group_is_collected(release):
+    """A release as the deploy makes it (root's, the app's group, 0750): STATIC_ROOT inside it,
+    its folder not made yet, is root's alone and collected into."""
+    shutil.chown(release, "root", "nogroup")
+    release.chmod(0o750)
+    add_to_settings(release, 'STATIC_ROOT = BASE_DIR / "staticfiles"')
+
+    result = inspect(release, f"chmod 644 {release}/db.sqlite3")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((release / ".paths.json").read_text())["static_root"] == str(release / "staticfiles")
+    assert (release / "staticfiles" / "admin" / "css" / "base.css").is_file()
+
+
+SHOWS_THE_PATHS = """import os
+
+from django.conf import settings
+from django.core import checks
+
+
+def paths():
+    from django.db import connection
+
+    try:
+        connection.ensure_connection()
+        opened = "opens"
+    except Exception as error:
+        opened = str(error)
+    return (f"uid={os.getuid()} MEDIA_ROOT={settings.MEDIA_ROOT} NAME={settings.DATABASES['default']['NAME']} "
+            f"database: {opened}")
+
+
+@checks.register()
+def show_the_paths(app_configs, **kwargs):
+    print(paths())
+    return []
+"""
+SHOWS_THE_PATHS_COMMAND = """from django.core.management.base import BaseCommand
+
+from shower import paths
+
+
+class Command(BaseCommand):
+    def handle(self, **options):
+        print(paths())
+"""
+
+
+def test_a_hard_coded_media_root_and_database_others_can_write_are_stand_ins_for_root_given_back(release):
+    """Settings that name the app's folders themselves (MEDIA_ROOT = "/srv/x/shared/media"):
+    root's Django (a build command) is told paths that do not exist instead and opens no
+    database, .paths.json names the real ones (for the links), and the checks, as the app user,
+    get them back and open the app's database."""
+    shared = release.parent / "shared"
+    media, database = shared / "media", shared / "db" / "mysite.sqlite3"
+    for folder in (media, database.parent):
+        folder.mkdir(parents=True)
+        os.chown(folder, 65534, 65534)
+    shutil.move(release / "db.sqlite3", database)
+    os.chown(database, 65534, 65534)
+    app = release / "shower"
+    (app / "management" / "commands").mkdir(parents=True)
+    (app / "__init__.py").write_text(SHOWS_THE_PATHS)
+    (app / "management" / "__init__.py").write_text("")
+    (app / "management" / "commands" / "__init__.py").write_text("")
+    (app / "management" / "commands" / "showpaths.py").write_text(SHOWS_THE_PATHS_COMMAND)
+    add_to_settings(release, f"MEDIA_ROOT = {str(media)!r}\nDATABASES['default']['NAME'] = {str(database)!r}",
+                    app="shower")
+
+    result = inspect(release, "true", ("showpaths",))
+    assert result.returncode == 0, result.stderr
+    nowhere = f"{ROOT_HAS_NONE}/hard-coded"
+    *shown, answer = result.stdout.splitlines()
+    assert shown == [
+        f"uid=0 MEDIA_ROOT={nowhere}/media NAME={nowhere}/default.sqlite3 database: unable to open database file",
+        f"uid=65534 MEDIA_ROOT={media} NAME={database} database: opens"], result.stdout
+    assert json.loads(answer)["pending"] == []
+    paths = json.loads((release / ".paths.json").read_text())
+    assert paths["media_root"] == str(media) and paths["sqlite"] == {"default": str(database)}
+    assert list(media.iterdir()) == []
 
 
 def test_a_file_that_does_not_compile_fails_the_release_naming_file_and_line(tmp_path):
