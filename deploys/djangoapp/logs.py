@@ -31,6 +31,10 @@ q = shlex.quote
 # their own formats.
 NGINX_TIME = re.compile(r"^(\d{4})/(\d\d)/(\d\d) (\d\d:\d\d:\d\d) ")
 APACHE_TIME = re.compile(r"^\[(\w{3} \w{3} \d\d \d\d:\d\d:\d\d\.\d+ \d{4})\] ")
+# Control characters but the tab (C0 with ESC, DEL, C1): the app's text (a request's path, an
+# exception) reaches the operator's terminal, where they would clear it, retitle the window or
+# hide lines.
+CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 
 def units(settings: Settings, kind: Optional[str]) -> list[str]:
@@ -73,9 +77,17 @@ def sort_key(line: str) -> str:
     return text.split(" ", 1)[0]
 
 
+def visible(text: str) -> str:
+    """`text` with each control character but the tab written out (ESC as \\x1b)."""
+    return CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
 def merged(lines_by_host: dict[str, list[str]], grep: Optional[str], secrets: dict[str, str]) -> list[str]:
-    """Every host's lines in time order, each after its host's name, filtered and masked."""
-    rows = [(sort_key(line), name, mask_secrets(line, secrets))
+    """Every host's lines in time order, each after its host's name, control characters made
+    visible, filtered and masked."""
+    # The secrets as they look once visible: one holding a control character is masked too.
+    shown_secrets = {name: visible(value) for name, value in secrets.items()}
+    rows = [(sort_key(line), name, mask_secrets(visible(line), shown_secrets))
             for name, lines in lines_by_host.items() for line in lines]
     if grep:
         rows = [row for row in rows if grep.lower() in row[2].lower()]

@@ -45,6 +45,16 @@ def test_lines_of_every_host_and_format_merge_in_time_order_filtered_and_masked(
     assert sort_key(by_host["web1"][1]) == "2026-11-25T10:00:04"
 
 
+def test_control_characters_the_app_wrote_reach_the_terminal_as_visible_text():
+    """A request path or an exception is the app's text: an escape sequence in it (here: clear
+    the screen, retitle the window, an 8-bit CSI) is shown, not obeyed; tabs stay; masking and
+    the filter see the visible text."""
+    line = "2026-11-25T10:00:02.500000+0000 web1 uwsgi[11]: GET /\x1b[2J\x1b]0;owned\x07\tx\x7f\x9b1m s3cret\x00"
+    assert merged({"web1": [line]}, "\\x1b[2j", {"TOKEN": "s3cret"}) == [
+        "web1: 2026-11-25T10:00:02.500000+0000 web1 uwsgi[11]: GET /\\x1b[2J\\x1b]0;owned\\x07\tx\\x7f\\x9b1m ***\\x00"]
+    assert merged({"web1": ["key \x1bs3cret"]}, None, {"TOKEN": "\x1bs3cret"}) == ["web1: key ***"]
+
+
 def test_the_options_are_checked():
     for data, variable in [({"since": "$(reboot)"}, "since"), ({"lines": 0}, "lines"), ({"grep": "a\nb"}, "grep"),
                            ({"unit": "postgres"}, "unit")]:
