@@ -119,6 +119,40 @@ def _listen(settings, written) -> None:
                  _if=socket.did_change)
 
 
+def uwsgi_handover_start_command(settings) -> str:
+    """Shell: a transient uWSGI (uwsgi_handover_service: its own ini and FIFO) serving the live
+    release on uwsgi_socket, a path it binds itself, while the uWSGI that bound its socket itself
+    (the kit before systemd held it) still serves on the old one. The webserver is pointed at it;
+    then the old uWSGI stops, systemd takes the path over (it unlinks it and binds its own) and
+    the stand-in goes (uwsgi_handover_stop_command): no request meets a closed socket. systemd-run
+    returns once uWSGI says it is ready; a stand-in left running by a failed run is kept."""
+    unit = q(settings.uwsgi_handover_service)
+    return (f"systemctl is-active -q {unit} || systemd-run --quiet --collect --unit {unit} -p Type=notify "
+            f"-p NotifyAccess=all -p KillSignal=SIGQUIT -- {q(settings.secrets_loader)} /usr/bin/uwsgi "
+            f"--ini {q(settings.uwsgi_handover_ini)}")
+
+
+def uwsgi_handover_stop_command(settings, timeout: int = 70) -> str:
+    """Shell: the stand-in of uwsgi_handover_start_command ended gracefully, if it runs ("q" on its
+    FIFO, written as the app user; its requests finish, within uWSGI's own mercy of 60 seconds),
+    then its FIFO and ini gone."""
+    unit, fifo = q(settings.uwsgi_handover_service), settings.uwsgi_handover_fifo
+    return (f"if systemctl is-active -q {unit}; then printf q | {settings.as_app_user} {fifo_write(fifo)}; "
+            f"deadline=$(($(date +%s) + {int(timeout)})); while systemctl is-active -q {unit}; do "
+            f'if [ "$(date +%s)" -ge $deadline ]; then systemctl stop {unit}; break; fi; sleep 0.1; done; fi; '
+            f"{settings.as_app_user} rm -f {q(fifo)}; rm -f {q(settings.uwsgi_handover_ini)}")
+
+
+def _uwsgi_handover(settings) -> None:
+    """On a live host whose uWSGI bound its socket itself: the stand-in serving on the socket's
+    new path before the webserver is pointed there (uwsgi_handover_start_command)."""
+    finish_host_prep()
+    write_files(f"the config of {settings.uwsgi_handover_service}", [
+        rendered("uwsgi/app.ini.j2", settings.uwsgi_handover_ini, settings, mode="644", handover=True)])
+    server.shell(name=f"Serve on {settings.uwsgi_socket} meanwhile ({settings.uwsgi_handover_service})",
+                 commands=[uwsgi_handover_start_command(settings)])
+
+
 def _uwsgi(settings, environment_inputs: list[str], restart_later: bool) -> None:
     unit_path = unit_paths(settings.uwsgi_service)[0]
     written = write_files(f"uWSGI's config and unit ({settings.uwsgi_service})", [
@@ -130,6 +164,8 @@ def _uwsgi(settings, environment_inputs: list[str], restart_later: bool) -> None
     systemd.service(name=f"Enable {settings.uwsgi_service}", service=settings.uwsgi_service,
                     running=None, enabled=True)
     _running_if_live(settings, settings.uwsgi_service)
+    if uwsgi_socket_is_new(settings) and _serving(settings):
+        _uwsgi_handover(settings)
     if restart_later:
         return
     refresh_service(
@@ -194,8 +230,11 @@ def drained_reload(service: str, reload: str, timeout: int = 30) -> str:
 
 
 def webserver_reload_command(settings, reload: str) -> str:
-    """Shell: the webserver's graceful reload, drained when the app server is being switched."""
-    return drained_reload(settings.webserver, reload) if switching_app_server(settings) else reload
+    """Shell: the webserver's graceful reload, drained when the app server is being switched, or
+    moved to the socket systemd holds (its old socket goes away)."""
+    if switching_app_server(settings) or uwsgi_socket_is_new(settings):
+        return drained_reload(settings.webserver, reload)
+    return reload
 
 
 def remove_other_app_server(settings) -> None:
@@ -219,7 +258,8 @@ def app_server(settings, environment_inputs: list[str], restart_later: bool = Fa
 
 def uwsgi_socket_is_new(settings) -> bool:
     """A host whose uWSGI bound its socket itself (before systemd held it): the new socket has
-    another path, which the webserver must be pointed at before uWSGI restarts on it."""
+    another path, served by a stand-in (_uwsgi_handover) while the webserver is pointed there
+    and uWSGI restarts on the socket systemd holds."""
     if not settings.runs_uwsgi:
         return False
     service, socket, _ = unit_paths(settings.uwsgi_service)

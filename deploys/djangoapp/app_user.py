@@ -6,11 +6,11 @@ A user the team names itself (uwsgi_user, e.g. the seed role's www-data) is used
 must exist; the kit neither makes nor removes it.
 
 A host whose app ran as another user before (www-data, the kit's default before it made one per
-project) is moved to the new one by the skeleton, in the same run (move_command): the new user is
-let in beside the old one, the app server and Celery restart as the new user once the webserver
-step is done (skeleton.py), then what the old user owned in the app's folders becomes the new
-user's and the releases are entered through the new group (the webserver's group keeps reading
-their static files). Release and rollback refuse until then.
+project) is moved to the new one by the skeleton, in the same run: the new user is let in beside
+the old one first (let_in_command), the app server and Celery restart as the new user once the
+webserver step is done (skeleton.py), then what the old user owned in the app's folders becomes
+the new user's and the releases are entered through the new group (the webserver's group keeps
+reading their static files). Release and rollback refuse until then.
 """
 
 from __future__ import annotations
@@ -53,25 +53,36 @@ def previous_owner(settings: Settings) -> tuple[str, str] | None:
     return state[:2]
 
 
-def move_command(settings: Settings, old_user: str, old_group: str, restart: str) -> str:
-    """Shell: the app's processes restarted as the app's user (`restart`) with no request failing,
-    and what `old_user` and `old_group` own in the app's folders made the app's. First the new user
-    and group are let in beside the old ones (ACL entries, inherited by what the old processes
-    write meanwhile, and the release folders entered through the new group), so that both the old
-    processes, finishing their requests, and the new ones work; then the restart (the listen
-    socket held by systemd meanwhile); then the owners change and the extra entries go.
-    find, chown -h and setfacl -R never follow a link; a file with other hard links (the old user
-    may have linked another project's file in) keeps its owner, and the run says how many did."""
+def _each(kind: str, settings: Settings) -> str:
+    """Shell: the head of a loop over the app's trees (app_trees; not through a link) or releases."""
+    if kind == "tree":
+        trees = " ".join(q(tree) for tree in app_trees(settings))
+        return f'for tree in {trees}; do [ -e "$tree" ] && [ ! -L "$tree" ] || continue; '
+    return f'for release in {q(settings.releases_dir)}/*/; do [ -d "$release" ] || continue; '
+
+
+def let_in_command(settings: Settings) -> str:
+    """Shell: the app's user and group let in beside the old ones (ACL entries on the app's trees,
+    inherited by what the old processes write meanwhile; the releases entered through the new
+    group), so that both the old processes, finishing their requests, and the new ones work.
+    setfacl -R never follows a link."""
     user, group = settings.uwsgi_user, settings.uwsgi_group
-    trees = " ".join(q(tree) for tree in app_trees(settings))
-    releases = f"{q(settings.releases_dir)}/*/"
-    each_tree = f'for tree in {trees}; do [ -e "$tree" ] && [ ! -L "$tree" ] || continue; '
-    each_release = f'for release in {releases}; do [ -d "$release" ] || continue; '
     both = f"u:{user}:rwX,g:{group}:rwX"
+    return (f"{_each('tree', settings)}setfacl -R -m {q(both + ',d:' + both.replace(',', ',d:'))} \"$tree\" "
+            "|| exit 1; done && "
+            f"{_each('release', settings)}setfacl -m {q(f'g:{group}:rx')} \"$release\" || exit 1; done")
+
+
+def move_command(settings: Settings, old_user: str, old_group: str, restart: str) -> str:
+    """Shell, once let_in_command ran: the app's processes restarted as the app's user (`restart`)
+    with no request failing (the listen socket held by systemd meanwhile), then what `old_user`
+    and `old_group` own in the app's folders made the app's and the extra entries gone. find and
+    chown -h never follow a link; a file with other hard links (the old user may have linked
+    another project's file in) keeps its owner, and the run says how many did."""
+    user, group = settings.uwsgi_user, settings.uwsgi_group
+    each_tree, each_release = _each("tree", settings), _each("release", settings)
     alone = r"\( -type d -o -links 1 \)"
     steps = [
-        f"{each_tree}setfacl -R -m {q(both + ',d:' + both.replace(',', ',d:'))} \"$tree\" || exit 1; done",
-        f"{each_release}setfacl -m {q(f'g:{group}:rx')} \"$release\" || exit 1; done",
         restart,
         f"{each_tree}find \"$tree\" {alone} -user {q(old_user)} -exec chown -h {q(user)} {{}} + && "
         f"find \"$tree\" {alone} -group {q(old_group)} -exec chgrp -h {q(group)} {{}} + && "
@@ -113,6 +124,13 @@ def moving_from(settings: Settings) -> tuple[str, str] | None:
     if moved_from:
         _moved.add((id(state), host.name))
     return moved_from
+
+
+def let_app_in(settings: Settings, moved_from: tuple[str, str]) -> None:
+    """The step that lets the app's user in beside the one it moves from (let_in_command), before
+    any process of the app starts as it."""
+    server.shell(name=f"Let {settings.uwsgi_user}:{settings.uwsgi_group} in beside {moved_from[0]}:{moved_from[1]}",
+                 commands=[let_in_command(settings)])
 
 
 def move_app(settings: Settings, moved_from: tuple[str, str], restart: str, services: list[str]) -> None:

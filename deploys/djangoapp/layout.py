@@ -199,6 +199,20 @@ class Layout:
         return f"{self.uwsgi_control_dir}/master.fifo"
 
     @property
+    def uwsgi_handover_service(self) -> str:
+        """The transient uWSGI that serves on uwsgi_socket while a host whose uWSGI bound its own
+        socket moves to the one systemd holds (app_server.py)."""
+        return f"{self.uwsgi_service}-handover"
+
+    @property
+    def uwsgi_handover_ini(self) -> str:
+        return f"/etc/uwsgi/apps-available/{self.websiteproject}-handover.ini"
+
+    @property
+    def uwsgi_handover_fifo(self) -> str:
+        return f"{self.uwsgi_control_dir}/handover.fifo"
+
+    @property
     def webserver_user(self) -> str:
         return self.nginx_user if self.webserver == "nginx" else self.apache2_user
 

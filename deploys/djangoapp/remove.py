@@ -62,7 +62,7 @@ def _webserver_site(settings: Settings) -> None:
                                  enabled=False)
         available = f"/etc/apache2/sites-available/{site}"
     for path in (available, staged_path(available), settings.ssl_certificate_path,
-                 settings.ssl_key_path, settings.uwsgi_ini):
+                 settings.ssl_key_path, settings.uwsgi_ini, settings.uwsgi_handover_ini):
         files.file(name=f"Remove {path}", path=path, present=False)
     systemd.service(name=f"Reload {settings.webserver}", service=settings.webserver, reloaded=True,
                     _if=enabled.did_change)

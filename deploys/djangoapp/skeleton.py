@@ -18,8 +18,14 @@ from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from . import audit
-from .app_server import app_server, remove_other_app_server, uwsgi_socket_is_new, webserver_reload_command
-from .app_user import make_app_user, move_app, moving_from
+from .app_server import (
+    app_server,
+    remove_other_app_server,
+    uwsgi_handover_stop_command,
+    uwsgi_socket_is_new,
+    webserver_reload_command,
+)
+from .app_user import let_app_in, make_app_user, move_app, moving_from
 from .backups import backup_units
 from .certificates import acme_certificate, had_acme_certificate, no_acme_certificate
 from .context import current_settings, rendered, template, write_files
@@ -135,11 +141,13 @@ def all_celery_services(settings: Settings) -> list[str]:
 def restart_command(settings: Settings, services: list[str], new_uwsgi_socket: bool) -> str:
     """Shell: the app server and Celery restarted together. A uWSGI that bound its socket itself
     is stopped (gracefully) before systemd may hold the socket: systemd refuses to start a socket
-    whose service runs."""
+    whose service runs. Meanwhile the stand-in serves on the socket's path (app_server.py), and
+    goes once uWSGI is ready on the socket systemd holds."""
     if new_uwsgi_socket:
         others = [service for service in services if service != settings.uwsgi_service]
         return (f"systemctl daemon-reload && systemctl stop {settings.uwsgi_service} && "
-                f"systemctl start {settings.uwsgi_service}.socket {settings.uwsgi_service}"
+                f"systemctl start {settings.uwsgi_service}.socket {settings.uwsgi_service} && "
+                f"{{ {uwsgi_handover_stop_command(settings)}; }}"
                 + (f" && systemctl try-restart {' '.join(others)}" if others else ""))
     return f"systemctl daemon-reload && systemctl try-restart {' '.join(services)}" if services else "true"
 
@@ -290,6 +298,8 @@ def app_skeleton():
     # Not while a release, rollback, restart or removal runs (waiting lock_wait for it to end),
     # and none of them while this runs: a config written and reloaded mid-switch would mix them.
     hold_lock(settings, "skeleton")
+    if moved_from:
+        let_app_in(settings, moved_from)
     secrets = _secrets_and_tools(settings)
     if settings.is_db and (settings.database == "postgresql" or settings.redis_on_db_host):
         # PostgreSQL and Redis, if all.py's host preparation is installing them in the background:

@@ -12,7 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from deploys.djangoapp.app_server import uwsgi_stop_commands
+from deploys.djangoapp.app_server import (
+    uwsgi_handover_start_command,
+    uwsgi_handover_stop_command,
+    uwsgi_stop_commands,
+)
 from deploys.djangoapp.context import render_template
 from deploys.djangoapp.dependencies import DependencyPlan, dependency_hash
 from deploys.djangoapp.settings import problems
@@ -127,6 +131,64 @@ def test_uwsgis_stop_asks_the_master_to_finish_its_requests_and_waits_for_it(tmp
             subprocess.run(shlex.split(command), check=True, timeout=20)
         assert (tmp_path / "master").read_text() == "stopped\n"  # the stop returned once it ended
         reaper.join(timeout=5)
+
+
+def test_the_handover_uwsgi_binds_the_new_socket_itself_with_a_fifo_of_its_own():
+    """The stand-in that serves while a host of the kit before moves to the socket systemd holds:
+    the same app on the same path, bound by itself for the app user and the webserver's group, and
+    a FIFO apart from the master's (the real uWSGI makes that one when it starts)."""
+    site = settings()
+    ini = render_template("uwsgi/app.ini.j2", s=site, handover=True).splitlines()
+    plain = render("uwsgi/app.ini.j2", site).splitlines()
+    assert "socket = /run/uwsgi-mysite.sock" in ini
+    assert {"chmod-socket = 660", "chown-socket = django-mysite:www-data"} <= set(ini)
+    assert "master-fifo = /srv/www/mysite/uwsgi/handover.fifo" in ini
+    assert "master-fifo = /srv/www/mysite/uwsgi/master.fifo" in plain
+    # Otherwise the live app's own config, line for line.
+    assert [line for line in ini if not line.startswith(("#", "chmod-socket", "chown-socket", "master-fifo"))] == \
+        [line for line in plain if not line.startswith(("#", "master-fifo"))]
+    start = uwsgi_handover_start_command(site)
+    assert start.startswith("systemctl is-active -q uwsgi-mysite-handover || systemd-run ")
+    assert "-p Type=notify" in start and start.endswith("/usr/bin/uwsgi --ini /etc/uwsgi/apps-available/mysite-handover.ini")
+
+
+# Stands in for systemctl: the stand-in unit is active as long as its master runs ($MASTER_PID).
+FAKE_SYSTEMCTL = """#!/bin/sh
+echo "systemctl $*" >> "$LOG"
+[ "$1" = is-active ] && kill -0 "$MASTER_PID" 2>/dev/null
+"""
+
+
+def test_the_handover_uwsgi_stops_gracefully_and_leaves_nothing(tmp_path):
+    """Its stop: "q" on its own FIFO, written as the app user, then a wait until the unit is no
+    longer active; its FIFO and ini gone. The live master's FIFO is not touched."""
+    with app_folder() as folder:
+        site = settings(django_deployment_root_folder=str(folder.parent), websiteproject="app",
+                        uwsgi_user="nobody", uwsgi_group="nogroup")
+        fifo, master_fifo = Path(site.uwsgi_handover_fifo), Path(site.uwsgi_master_fifo)
+        fifo.parent.mkdir()
+        os.chown(fifo.parent, 65534, 65534)
+        for path in (fifo, master_fifo):
+            os.mkfifo(path)
+            os.chown(path, 65534, 65534)
+        ini = tmp_path / "handover.ini"
+        stop = uwsgi_handover_stop_command(site).replace(site.uwsgi_handover_ini, str(ini))
+        ini.write_text("[uwsgi]")
+        master = subprocess.Popen(["bash", "-c", f"exec 3<> {fifo}; while read -r -n1 c <&3; do "
+                                   f"[ \"$c\" = q ] && sleep 1 && echo stopped > {tmp_path}/master && exit 0; done"])
+        reaper = threading.Thread(target=master.wait)
+        reaper.start()
+        fake = tmp_path / "bin"
+        fake.mkdir()
+        (fake / "systemctl").write_text(FAKE_SYSTEMCTL)
+        (fake / "systemctl").chmod(0o755)
+        log = tmp_path / "log"
+        subprocess.run(["sh", "-c", stop], check=True, timeout=30, env={
+            "PATH": f"{fake}:/usr/bin:/bin", "LOG": str(log), "MASTER_PID": str(master.pid)})
+        assert (tmp_path / "master").read_text() == "stopped\n"
+        reaper.join(timeout=5)
+        assert "systemctl stop uwsgi-app-handover" not in log.read_text()  # it ended by itself
+        assert not fifo.exists() and not ini.exists() and master_fifo.exists()
 
 
 @pytest.mark.parametrize("webserver", ["nginx", "apache2"])

@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from deploys.djangoapp.app_user import app_trees, move_command
+from deploys.djangoapp.app_user import app_trees, let_in_command, move_command
 from tests.unit.sites import settings
 
 OLD, NEW = ("daemon", "daemon"), ("nobody", "nogroup")
@@ -56,7 +56,8 @@ def test_the_app_moves_to_its_new_user_with_both_working_until_the_restart(tmp_p
         (fake / "systemctl").chmod(0o755)
         log = tmp_path / "log"
 
-        command = move_command(site, *OLD, "systemctl daemon-reload && systemctl try-restart uwsgi-mysite celery-mysite")
+        command = let_in_command(site) + " && " + move_command(
+            site, *OLD, "systemctl daemon-reload && systemctl try-restart uwsgi-mysite celery-mysite")
         moved = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=30,
                                env={"PATH": f"{fake}:/usr/bin:/bin", "LOG": str(log), "DB": str(database)})
         assert moved.returncode == 0, moved.stderr
