@@ -29,24 +29,59 @@ class ReleaseInfo(FactBase):
 
 
 class Releases(FactBase):
-    """The release folders on the host, oldest first: id -> "ok", "failed", "rolled-back", or
-    "partial" (a build a killed run left behind). Ordered by when they were unpacked, not by name:
-    ids are free text."""
+    """The release folders on the host, oldest first: id -> "ok", "failed", "rolled-back",
+    "unreleased" (complete, but it never went live: a run killed before its switch) or "partial"
+    (a build a killed run left behind). The order is the one in which they went live, from the
+    history (`history`, release-history's file): a release made again under its id takes its new
+    place, and one a rollback went back to keeps its own. Those that never went live come first.
+    Without a history (a host of a kit before it), the order in which they were unpacked."""
 
     default = dict
+    HISTORY = "@@history"  # opens the history's lines; no line of the folders' starts so
 
-    def command(self, releases_dir: str) -> str:
-        return (f"cd {q(releases_dir)} 2>/dev/null && for release in *; do "
-                f"[ -d \"$release\" ] || continue; "
-                f"case \"$release\" in *.partial) echo \"0 $release partial\"; continue;; esac; "
-                f"state=ok; [ -e \"$release/.failed\" ] && state=failed; "
-                f"[ -e \"$release/.rolled-back\" ] && state=rolled-back; "
-                f"echo \"$(stat -c %Y \"$release/.release.json\" 2>/dev/null || echo 0) $release $state\"; "
-                f"done | sort -n -k1,1 -s || true")
+    def command(self, releases_dir: str, history: str | None = None) -> str:
+        folders = (f"(cd {q(releases_dir)} 2>/dev/null && for release in *; do "
+                   f"[ -d \"$release\" ] || continue; "
+                   f"case \"$release\" in *.partial) echo \"0 $release partial\"; continue;; esac; "
+                   f"state=ok; [ -e \"$release/.failed\" ] && state=failed; "
+                   f"[ -e \"$release/.rolled-back\" ] && state=rolled-back; "
+                   f"echo \"$(stat -c %Y \"$release/.release.json\" 2>/dev/null || echo 0) $release $state\"; "
+                   f"done | sort -n -k1,1 -s || true)")
+        if history is None:
+            return folders
+        return f"{folders}; echo {self.HISTORY}; cat {q(history)} 2>/dev/null; true"
 
     def process(self, output):
-        rows = (line.split() for line in output if line.strip())
-        return {release_id: state for _, release_id, state in rows}
+        lines = list(output)
+        split = lines.index(self.HISTORY) if self.HISTORY in lines else len(lines)
+        rows = (line.split() for line in lines[:split] if line.strip())
+        folders = {release_id: state for _, release_id, state in rows}
+        went_live = released_order(lines[split + 1:])
+        if split == len(lines) or not went_live:
+            return folders
+        never = {release_id: ("unreleased" if state == "ok" else state)
+                 for release_id, state in folders.items() if release_id not in went_live}
+        return {**never, **{release_id: folders[release_id] for release_id in went_live if release_id in folders}}
+
+
+def released_order(history: list[str]) -> list[str]:
+    """The ids a release made live, in the order of the last time each did, from the history's
+    lines. The release a rollback goes back to is recorded live too, right after the one it rolls
+    back from is recorded rolled back: that does not move it."""
+    order: dict[str, int] = {}
+    previous = None
+    for number, line in enumerate(history):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(entry, dict):
+            continue
+        if entry.get("status") == "live" and not (previous or {}).get("status") == "rolled-back":
+            order.pop(entry.get("id"), None)
+            order[entry.get("id")] = number
+        previous = entry
+    return [release_id for release_id in order if isinstance(release_id, str)]
 
 
 class FolderStates(FactBase):
@@ -236,12 +271,14 @@ def migrate_with_snapshot(release_dir: str, manage: str, snapshot: str, take_sna
 
 
 @operation(is_idempotent=False)
-def finish_release(history: str, release_id: str, releases_dir: str, versions_dir: str, venvs_dir: str,
-                   snapshots_dir: str, link: str, keep: int, lock_dir: str, token: str, python_dir: str):
+def finish_release(history: str, history_file: str, release_id: str, releases_dir: str, versions_dir: str,
+                   venvs_dir: str, snapshots_dir: str, link: str, keep: int, lock_dir: str, token: str,
+                   python_dir: str):
     """Record the release as live, keep the newest `keep` good releases (releases_to_prune),
     release the deploy lock: one command, as nothing here can wait for anything else."""
     live = host.get_fact(ReleaseInfo, link=link)
-    pruned = releases_to_prune(host.get_fact(Releases, releases_dir=releases_dir), live and live["id"], keep)
+    releases = host.get_fact(Releases, releases_dir=releases_dir, history=history_file)
+    pruned = releases_to_prune(releases, live and live["id"], keep, releasing=release_id)
     yield finish_command(history, release_id, releases_dir, versions_dir, venvs_dir, snapshots_dir, pruned,
                          release_lock_command(lock_dir, token), python_dir)
 
@@ -259,14 +296,17 @@ def finish_command(history: str, release_id: str, releases_dir: str, versions_di
             + f"; finished=$?; {release_lock}; [ $finished -eq 0 ]")
 
 
-def releases_to_prune(releases: dict[str, str], live_id: str | None, keep: int) -> list[str]:
-    """Of `releases` (id -> state, oldest first), those to remove: all but the newest `keep` good
-    ones, the live one and the one a plain rollback returns to (the newest good release before
-    the live one that was not rolled back). Failed releases do not count, and only the newest
-    failed one is kept, to look at; builds a killed run left behind ("partial") go."""
+def releases_to_prune(releases: dict[str, str], live_id: str | None, keep: int,
+                      releasing: str | None = None) -> list[str]:
+    """Of `releases` (id -> state, in the order they went live), those to remove: all but the
+    newest `keep` good ones, the live one, the one a plain rollback returns to (the newest good
+    release before the live one that was not rolled back) and the one being released (made again
+    under an id that failed or never went live, it is in the list already). Failed releases do
+    not count, and only the newest failed one is kept, to look at; builds a killed run left behind
+    ("partial", "unreleased") go."""
     good = [release_id for release_id, state in releases.items() if state in ("ok", "rolled-back")]
     failed = [release_id for release_id, state in releases.items() if state == "failed"]
-    kept = set(good[-keep:]) | set(failed[-1:])
+    kept = set(good[-keep:]) | set(failed[-1:]) | {releasing}
     if live_id in releases:
         before_live = list(releases)[:list(releases).index(live_id)]
         kept |= {live_id, *[release_id for release_id in before_live if releases[release_id] == "ok"][-1:]}

@@ -225,6 +225,7 @@ def _clean_up(settings: Settings, release_id: str):
     finish_release(
         name=f"Record the release, keep the newest {settings.keep_releases}, release the deploy lock",
         history=f"{settings.project_root}/bin/release-history",
+        history_file=settings.history_file,
         release_id=release_id,
         releases_dir=settings.releases_dir,
         versions_dir=settings.versions_dir,

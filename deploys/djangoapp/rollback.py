@@ -1,4 +1,6 @@
-"""Rollback: back to the previous good release (or `rollback_to`), the database with it.
+"""Rollback: back to the previous good release (or `rollback_to`), the database with it. Which
+releases came before is read from the history, in the order they went live: a release whose run
+was killed before its switch never did, and is no target.
 
     lock      take the project's deploy lock
     database  migrate each app back to the state recorded for the target release, with the live
@@ -83,7 +85,8 @@ def rollback():
         return
     refuse_until_moved(settings)
     # One round trip for everything decided below (the live release, the releases, their files).
-    found = host.get_fact(RollbackFacts, link=settings.current_link, releases_dir=settings.releases_dir)
+    found = host.get_fact(RollbackFacts, link=settings.current_link, releases_dir=settings.releases_dir,
+                          history=settings.history_file)
     live = found["live"]
     if not live:
         raise DeployRefused(f"host {host.name}: no live release to roll back from; nothing was changed")

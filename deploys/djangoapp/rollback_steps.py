@@ -17,17 +17,17 @@ q = shlex.quote
 
 class RollbackFacts(FactBase):
     """What a rollback decides from, in one round trip: the live release's metadata (as
-    ReleaseInfo), the release folders (as Releases), and the small files of each release that say
-    what it did to the database (RELEASE_FILES), by (release id, file name), stripped; an empty
-    file counts as missing."""
+    ReleaseInfo), the release folders in the order they went live (as Releases, from the history),
+    and the small files of each release that say what it did to the database (RELEASE_FILES), by
+    (release id, file name), stripped; an empty file counts as missing."""
 
     RELEASE_FILES = (".migrations.json", ".snapshot")
     MARK = "@@django-deploy"  # starts the lines that open a section; no JSON or path line does
 
-    def command(self, link: str, releases_dir: str) -> str:
+    def command(self, link: str, releases_dir: str, history: str) -> str:
         files = " ".join(f"{q(releases_dir)}/*/{name}" for name in self.RELEASE_FILES)
         return (f"echo '{self.MARK} live'; cat {q(link)}/.release.json 2>/dev/null; echo; "
-                f"echo '{self.MARK} releases'; ({Releases().command(releases_dir)}); "
+                f"echo '{self.MARK} releases'; ({Releases().command(releases_dir, history)}); "
                 f'for path in {files}; do [ -f "$path" ] || continue; release="${{path%/*}}"; '
                 f"printf '\\n{self.MARK} file %s %s\\n' \"${{path##*/}}\" \"${{release##*/}}\"; "
                 f'cat "$path"; done; true')

@@ -145,6 +145,12 @@ def test_a_killed_run_leaves_the_site_serving_and_a_stale_lock(app_server_live_h
     assert "another deploy holds the lock" in blocked.output and "stale: that run has ended" in blocked.output
     assert_site_intact(host, serving)
     assert_a_normal_release_succeeds(host, fleet_file, tmp_path, login, release_break_lock="true")
+    if point == "after the upload and unpack":
+        # The killed release is on the host, complete, but never went live: a plain rollback
+        # goes back to what was live before, not to it.
+        back = run_pyinfra(fleet_file, "deploys/rollback.py", extra=login)
+        assert back.returncode == 0, back.output
+        assert_site_intact(host, v1)
 
 
 def test_two_releases_at_once(live_host, tmp_path):

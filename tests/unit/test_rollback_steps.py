@@ -6,8 +6,14 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
+from deploys.djangoapp.context import render_template
 from deploys.djangoapp.lock import release_lock_command, take_command
+from deploys.djangoapp.operations import releases_to_prune
+from deploys.djangoapp.rollback import rollback_target
 from deploys.djangoapp.rollback_steps import RollbackFacts, finish_rollback_command
+from deploys.djangoapp.settings import DeployRefused, problems
 
 
 def sh(command: str) -> subprocess.CompletedProcess:
@@ -16,7 +22,7 @@ def sh(command: str) -> subprocess.CompletedProcess:
 
 def read_facts(root: Path) -> dict:
     fact = RollbackFacts()
-    answer = sh(fact.command(str(root / "current"), str(root / "releases")))
+    answer = sh(fact.command(str(root / "current"), str(root / "releases"), str(root / "history.jsonl")))
     assert answer.returncode == 0, answer.stderr
     return fact.process(answer.stdout.splitlines())
 
@@ -50,6 +56,65 @@ def test_one_answer_holds_the_live_release_the_releases_and_their_files(tmp_path
         ("r2", ".migrations.json"): '{\n  "guestbook": "0002_mood"\n}',
         ("r2", ".snapshot"): "/srv/snapshots/r2.sqlite3",
     }  # r3's empty snapshot file counts as none
+
+
+def test_the_releases_go_in_the_order_they_went_live_from_the_history(tmp_path):
+    """r1 and r2 released; r3's run killed after its unpack; r4 failed; r5 released; r4 made again
+    and released: the history, written by the host's own release-history, orders them."""
+    settings, found = problems({"websiteproject": "site", "url": "site.example.com", "webserver": "nginx",
+                                "django_deployment_root_folder": str(tmp_path), "django_settings_folder": "site",
+                                "django_settings_file": "site.settings"})
+    assert found == []
+    root = Path(settings.project_root)
+    history = root / "bin" / "release-history"
+    history.parent.mkdir(parents=True)
+    history.write_text(render_template("app/release-history.py.j2", s=settings))
+
+    def unpack(release_id: str, unpacked_at: int):
+        folder = root / "releases" / release_id
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / ".release.json").write_text(json.dumps({"id": release_id}))
+        os.utime(folder / ".release.json", (unpacked_at, unpacked_at))
+        (folder / ".migrations.json").write_text("{}")
+
+    def record(release_id: str, status: str):
+        assert subprocess.run(["python3", str(history), "record", release_id, status], timeout=20).returncode == 0
+
+    for number, release_id in enumerate(["r1", "r2", "r3", "r4", "r5"], 1):
+        unpack(release_id, 1_000 + number)
+    record("r1", "live")
+    record("r2", "live")
+    (root / "releases" / "r4" / ".failed").write_text("")
+    record("r4", "failed")
+    record("r5", "live")
+    record("r4", "live")  # made again: the release removes .failed
+    (root / "releases" / "r4" / ".failed").unlink()
+    (root / "current").symlink_to(root / "releases" / "r4")
+
+    releases = read_facts(root)["releases"]
+    assert list(releases.items()) == [("r3", "unreleased"), ("r1", "ok"), ("r2", "ok"), ("r5", "ok"), ("r4", "ok")]
+    # A plain rollback goes to what was live before r4, never to r3, whose run was killed.
+    assert rollback_target(settings, releases, "r4", "web1") == "r5"
+    with pytest.raises(DeployRefused, match="r3 is not a complete release that went live"):
+        rollback_target(settings.model_copy(update={"rollback_to": "r3"}), releases, "r4", "web1")
+    assert releases_to_prune(releases, "r4", 2) == ["r3", "r1", "r2"]
+
+    # Rolled back to r5: r5 keeps its place, and a plain rollback from it goes to r2.
+    (root / "releases" / "r4" / ".rolled-back").write_text("")
+    record("r4", "rolled-back")
+    record("r5", "live")
+    (root / "current").unlink()
+    (root / "current").symlink_to(root / "releases" / "r5")
+    releases = read_facts(root)["releases"]
+    assert list(releases) == ["r3", "r1", "r2", "r5", "r4"]
+    assert rollback_target(settings, releases, "r5", "web1") == "r2"
+
+
+def test_the_release_being_made_again_is_never_pruned_at_its_own_end():
+    # r2 failed long ago, r3 failed since: the run that makes r2 again and live keeps it.
+    releases = {"r1": "ok", "r2": "failed", "r3": "failed", "r4": "ok"}
+    assert releases_to_prune(releases, "r4", 1) == ["r2"]
+    assert releases_to_prune(releases, "r4", 1, releasing="r2") == []
 
 
 def test_a_host_without_releases_answers_nothing_live(tmp_path):
