@@ -239,18 +239,66 @@ def read_json(path: str, key: str) -> str:
             f"print(value if isinstance(value, str) else json.dumps(value))' {q(path)} {q(key)}")
 
 
-def migrate_command(release_dir: str, manage: str, snapshot: str, take_snapshot: str, restore_snapshot: str) -> str:
+def migrate_command(release_dir: str, manage: str, snapshot: str, take_snapshot: str, restore_snapshot: str,
+                    live_migrations: str) -> str:
     """Shell: when migrations are pending, snapshot the database and migrate; if a migration
-    fails, restore the snapshot and say whether that worked. Fails when the migrations did."""
+    fails, undo it the least destructive way (undo_failed_migrations_command). Fails when the
+    migrations did."""
     pending = read_json(f"{release_dir}/.django.json", "pending")
-    restored = f"the migrations failed: the database was restored from the snapshot {snapshot}"
-    not_restored = (f"the migrations failed, and restoring the snapshot {snapshot} failed too: the database "
-                    "is as the failed migrations left it")
+    undo = undo_failed_migrations_command(release_dir, manage, snapshot, restore_snapshot, live_migrations)
     return (
         f'if [ "$({pending})" = "[]" ]; then echo "no migrations to apply"; else '
         f"{take_snapshot} && printf '%s\\n' {q(snapshot)} > {q(release_dir)}/.snapshot && "
-        f"if ! {manage} migrate --noinput; then "
-        f"if {restore_snapshot}; then echo {q(restored)} >&2; else echo {q(not_restored)} >&2; fi; exit 1; fi; fi"
+        f"if ! {manage} migrate --noinput; then {undo}; exit 1; fi; fi"
+    )
+
+
+# Of the new release's .django.json and the live release's .migrations.json (argv): "atomic" or
+# the first pending migration that runs outside a transaction, the number of pending migrations,
+# then "app target" for each app to migrate back to where the live release has it.
+_UNDO_PLAN = """import json, sys
+new = json.load(open(sys.argv[1]))
+try:
+    live = json.load(open(sys.argv[2]))
+except OSError:
+    live = {}
+print((new.get("non_atomic") or ["atomic"])[0], len(new["pending"]))
+for app, name in sorted(new["migrations"].items()):
+    if live.get(app, "zero") != name:
+        print(app, live.get(app, "zero"))
+"""
+
+
+def undo_failed_migrations_command(release_dir: str, manage: str, snapshot: str, restore_snapshot: str,
+                                   live_migrations: str) -> str:
+    """Shell, once `manage migrate` failed: the database back where the live release has it, the
+    least destructive way, saying which. Each migration runs in a transaction (PostgreSQL and
+    sqlite undo their schema changes too): when none stayed applied, the database is as it was;
+    when some did, they are migrated back to the live release's recorded state
+    (`live_migrations`), keeping what the site wrote meanwhile. Only when that fails, or when a
+    pending migration runs outside a transaction (atomic = False: what it did before failing
+    stays), is the snapshot restored, and the run says since when writes are lost."""
+    plan = f"python3 -c {q(_UNDO_PLAN)} {q(release_dir + '/.django.json')} {q(live_migrations)}"
+    untouched = ("the migrations failed; each ran in a transaction, and the database undid the one that "
+                 "failed: it is as it was (no snapshot restored, no write lost)")
+    migrated_back = ("the migrations failed; those that had run were migrated back to the live release's state "
+                     "(no snapshot restored; rows written meanwhile kept)")
+    restored = (q(f"the database was restored from the snapshot {snapshot}, taken at ") + '"$taken"'
+                + q(": what the site wrote since then is lost"))
+    not_restored = (f"the migrations failed, and restoring the snapshot {snapshot} failed too: the database "
+                    "is as the failed migrations left it")
+    return (
+        f"plan=$({plan}) || plan='? 0'; "
+        'first=$(printf "%s\\n" "$plan" | head -n 1); atomic=${first% *}; planned=${first#* }; '
+        f"left=$({manage} showmigrations --plan 2>/dev/null | grep -c '^\\[ \\]'); "
+        f'if [ "$atomic" = atomic ] && [ "$left" = "$planned" ]; then echo {q(untouched)} >&2; '
+        f'elif [ "$atomic" = atomic ] && printf "%s\\n" "$plan" | tail -n +2 | while read -r app target; do '
+        f'{manage} migrate "$app" "$target" --noinput || exit 1; done; then echo {q(migrated_back)} >&2; '
+        'else if [ "$atomic" != atomic ] && [ "$atomic" != "?" ]; then '
+        'echo "the migrations failed, and $atomic runs outside a transaction: what it did stays unless the '
+        'snapshot comes back" >&2; else echo "the migrations failed and could not be migrated back" >&2; fi; '
+        f'taken=$(date -u -r {q(snapshot)} +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo "its time unknown"); '
+        f'if {restore_snapshot}; then echo {restored} >&2; else echo {q(not_restored)} >&2; fi; fi'
     )
 
 
@@ -264,10 +312,11 @@ def under_migration_lock(lock: str, command: str) -> str:
 
 @operation(is_idempotent=False)
 def migrate_with_snapshot(release_dir: str, manage: str, snapshot: str, take_snapshot: str,
-                          restore_snapshot: str, lock: str):
+                          restore_snapshot: str, lock: str, live_migrations: str):
     """Migrate the database from the new release (migrate_command): the live release keeps the
     database it knows if a migration fails."""
-    yield under_migration_lock(lock, migrate_command(release_dir, manage, snapshot, take_snapshot, restore_snapshot))
+    yield under_migration_lock(lock, migrate_command(release_dir, manage, snapshot, take_snapshot, restore_snapshot,
+                                                     live_migrations))
 
 
 @operation(is_idempotent=False)

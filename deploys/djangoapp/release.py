@@ -218,7 +218,8 @@ def _migrate(settings: Settings, release_id: str, release_dir: str, manage: str)
     take, restore = snapshot_commands(settings, snapshot)
     migrate_with_snapshot(name="Migrate the database (snapshot first)", release_dir=release_dir,
                           manage=manage, snapshot=snapshot, take_snapshot=take, restore_snapshot=restore,
-                          lock=settings.migration_lock, _if=only(settings.runs_migrations))
+                          lock=settings.migration_lock, live_migrations=f"{settings.current_link}/.migrations.json",
+                          _if=only(settings.runs_migrations))
 
 
 def _clean_up(settings: Settings, release_id: str):

@@ -198,12 +198,12 @@ def test_uv_project_with_postgresql_and_celery(start_hosts, tmp_path):
     worker_cwd = host.exec("readlink /proc/$(systemctl show -p MainPID --value celery-shop)/cwd").stdout.strip()
     assert worker_cwd.endswith("/releases/v1")
 
-    # A migration that fails: the PostgreSQL snapshot is restored (in one transaction), rows kept.
+    # A migration that fails: PostgreSQL undoes it in its transaction; no snapshot is restored.
     tasks.write_text(tasks.read_text().replace("import module_that_is_not_installed  # noqa\n", ""))
     add_failing_app(folder)
     failed = run_pyinfra(fleet_file, "deploys/release.py", data={"release_id": "v4"})
     assert failed.returncode != 0
-    assert "the migrations failed: the database was restored from" in failed.output
+    assert "the database undid the one that failed: it is as it was (no snapshot restored" in failed.output
     assert live(host, "shop") == "v1"
     exists = "from django.contrib.auth.models import User; print(User.objects.filter(username='kept-row').count())"
     assert manage(host, "shop", exists) == "1"

@@ -569,9 +569,11 @@ def test_a_host_that_switched_goes_back_when_the_run_fails_elsewhere(tmp_path, f
 def test_a_failed_migration_says_whether_the_snapshot_came_back(tmp_path, migrates, restores, words):
     from deploys.djangoapp.operations import migrate_command
 
-    (tmp_path / ".django.json").write_text(json.dumps({"pending": ["app.0002_x"]}))
+    # A manage command that fails every time: the migrations cannot be migrated back either.
+    (tmp_path / ".django.json").write_text(json.dumps(
+        {"pending": ["app.0002_x"], "non_atomic": [], "migrations": {"app": "0002_x"}}))
     command = migrate_command(str(tmp_path), migrates, "/s/v2.dump", take_snapshot="true",
-                              restore_snapshot=restores)
+                              restore_snapshot=restores, live_migrations=str(tmp_path / "none.json"))
     result = subprocess.run(["sh", "-c", command], capture_output=True, text=True)
     assert result.returncode == (0 if words is None else 1)
     if words:

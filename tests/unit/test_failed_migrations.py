@@ -1,0 +1,135 @@
+"""A release's failed migration undone the least destructive way (migrate_command), against a
+real Django project on sqlite: nothing to do when the database undid it, the migrations that ran
+migrated back when some did, the snapshot restored (saying since when writes are lost) only when
+a migration ran outside a transaction or could not be migrated back."""
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from deploys.djangoapp.operations import migrate_command
+
+SETTINGS = """SECRET_KEY = "test"
+INSTALLED_APPS = ["notes"]
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": %r}}
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+"""
+MODELS = """from django.db import models
+
+
+class Note(models.Model):
+    text = models.TextField()
+"""
+INITIAL = """from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    initial = True
+    operations = [migrations.CreateModel("Note", [
+        ("id", models.AutoField(primary_key=True)), ("text", models.TextField())])]
+"""
+MOOD = """from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("notes", "0001_initial")]
+    operations = [migrations.AddField("note", "mood", models.TextField(default="ok"))]
+"""
+FAILING = """from django.db import migrations, models
+
+
+def fail(apps, schema_editor):
+    raise RuntimeError("this migration fails on purpose")
+
+
+class Migration(migrations.Migration):
+    atomic = %s
+    dependencies = [("notes", %r)]
+    operations = [migrations.AddField("note", "colour", models.TextField(default="red")),
+                  migrations.RunPython(fail)]
+"""
+
+
+def project(tmp_path: Path, migrations: dict[str, str]) -> tuple[Path, dict]:
+    """A release of a project whose app `notes` has `migrations` (name -> source), and the
+    environment its manage command runs in."""
+    release = tmp_path / "release"
+    app = release / "notes"
+    (app / "migrations").mkdir(parents=True, exist_ok=True)
+    (app / "__init__.py").write_text("")
+    (app / "migrations" / "__init__.py").write_text("")
+    (app / "models.py").write_text(MODELS)
+    for name in os.listdir(app / "migrations"):
+        if name[0].isdigit():
+            (app / "migrations" / name).unlink()
+    for name, source in migrations.items():
+        (app / "migrations" / f"{name}.py").write_text(source)
+    (release / "site_settings.py").write_text(SETTINGS % str(tmp_path / "db.sqlite3"))
+    return release, {**os.environ, "PYTHONPATH": str(release), "DJANGO_SETTINGS_MODULE": "site_settings"}
+
+
+MANAGE = f"{sys.executable} -m django"
+
+
+def migrate_with(tmp_path: Path, new: dict[str, str], pending: list[str], non_atomic: list[str]):
+    """The live release at 0001 with a row; then the new release's migrations, a row written by
+    the site after the snapshot was taken, and the migrate command as a release runs it."""
+    release, env = project(tmp_path, {"0001_initial": INITIAL})
+    assert subprocess.run(f"{MANAGE} migrate --noinput", shell=True, env=env, capture_output=True).returncode == 0
+    database = tmp_path / "db.sqlite3"
+    with sqlite3.connect(database) as connection:
+        connection.execute("INSERT INTO notes_note (text) VALUES ('before')")
+    live = tmp_path / "live.migrations.json"
+    live.write_text(json.dumps({"notes": "0001_initial"}))
+    release, env = project(tmp_path, {"0001_initial": INITIAL, **new})
+    leaf = sorted(new)[-1]
+    (release / ".django.json").write_text(json.dumps(
+        {"pending": pending, "non_atomic": non_atomic, "migrations": {"notes": leaf}}))
+    snapshot = tmp_path / "snapshot.sqlite3"
+    take = (f"sqlite3 {database} \".backup '{snapshot}'\" && "
+            f"sqlite3 {database} \"INSERT INTO notes_note (text) VALUES ('meanwhile')\"")
+    restore = f"sqlite3 {database} \".restore '{snapshot}'\""
+    command = migrate_command(str(release), MANAGE, str(snapshot), take, restore, str(live))
+    result = subprocess.run(["sh", "-c", command], env=env, capture_output=True, text=True, timeout=120)
+    with sqlite3.connect(database) as connection:
+        rows = sorted(text for (text,) in connection.execute("SELECT text FROM notes_note"))
+        columns = [row[1] for row in connection.execute("PRAGMA table_info(notes_note)")]
+        applied = sorted(name for (name,) in connection.execute(
+            "SELECT name FROM django_migrations WHERE app = 'notes'"))
+    return result, rows, columns, applied
+
+
+def test_a_failed_migration_the_database_undid_leaves_everything_written(tmp_path):
+    result, rows, columns, applied = migrate_with(
+        tmp_path, {"0002_fail": FAILING % ("True", "0001_initial")}, ["notes.0002_fail"], [])
+    assert result.returncode == 1
+    assert "this migration fails on purpose" in result.stderr
+    assert "the database undid the one that failed: it is as it was (no snapshot restored" in result.stderr
+    assert rows == ["before", "meanwhile"]
+    assert columns == ["id", "text"] and applied == ["0001_initial"]
+
+
+def test_migrations_that_ran_before_one_failed_are_migrated_back_keeping_what_the_site_wrote(tmp_path):
+    result, rows, columns, applied = migrate_with(
+        tmp_path, {"0002_mood": MOOD, "0003_fail": FAILING % ("True", "0002_mood")},
+        ["notes.0002_mood", "notes.0003_fail"], [])
+    assert result.returncode == 1
+    assert "those that had run were migrated back to the live release's state" in result.stderr
+    assert "restored" not in result.stderr.replace("no snapshot restored", "")
+    assert rows == ["before", "meanwhile"]
+    assert columns == ["id", "text"] and applied == ["0001_initial"]
+
+
+def test_a_migration_outside_a_transaction_brings_the_snapshot_back_and_says_since_when(tmp_path):
+    result, rows, columns, applied = migrate_with(
+        tmp_path, {"0002_fail": FAILING % ("False", "0001_initial")}, ["notes.0002_fail"], ["notes.0002_fail"])
+    assert result.returncode == 1
+    assert "notes.0002_fail runs outside a transaction" in result.stderr
+    assert "restored from the snapshot" in result.stderr and ", taken at 20" in result.stderr
+    assert "what the site wrote since then is lost" in result.stderr
+    assert rows == ["before"]  # the write after the snapshot is gone, and the run said so
+    assert columns == ["id", "text"] and applied == ["0001_initial"]
