@@ -78,6 +78,7 @@ django_git_ref = "HEAD"  # Branch, tag or commit of django_git_repo to release.
 release_id = None  # Name of the new release; default: UTC time of the run, e.g. "20260101120000".
 release_break_lock = False  # Break the deploy lock another (killed) run left on the host.
 lock_wait = 0  # Seconds a deploy waits for another one holding the project's lock (0: fail at once).
+migration_lock_timeout = 2  # PostgreSQL: seconds a migration waits for a table's lock before it fails (0: no limit).
 rollback_to = None  # deploys/rollback.py: release id to go back to; default: the previous good release.
 rollback_restore_snapshot = False  # Rollback over irreversible migrations by restoring the snapshot (loses later writes).
 confirm_remove = None  # deploys/remove.py runs only when this equals websiteproject.

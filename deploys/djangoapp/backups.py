@@ -126,6 +126,19 @@ def take_backup_lock(settings: Settings) -> str:
             "echo 'another backup or restore of this project is still running' >&2; exit 1; fi")
 
 
+# The file descriptor on which bin/with-backup-secrets hands bin/backup the migration lock.
+MIGRATION_LOCK_FD = 8
+
+
+def hold_migration_lock_shared() -> str:
+    """Shell: the migration lock (open on MIGRATION_LOCK_FD) held shared, as scheduled commands
+    hold it: a release's migrations wait for the dump to end, rather than their ALTER wait for the
+    dump's table locks with every query of the site queued behind it. Taken once no deploy runs."""
+    fd = MIGRATION_LOCK_FD
+    return (f"if ! flock -s -n {fd}; then echo 'waiting for the migrations that hold the migration lock' >&2; "
+            f"flock -s {fd}; fi")
+
+
 def backup_script(settings: Settings) -> str:
     """bin/backup: one backup of the database and the uploads, then retention (see the module's
     docstring; no forgetting with backup_prune off, for an append-only repository). Run as the
@@ -180,7 +193,9 @@ def backup_script(settings: Settings) -> str:
         # Named once it holds the lock: no other run has this name (a failed run forgets its own).
         'run="run-$(date -u +%Y%m%dT%H%M%SZ)-$$"',
         "restic cat config >/dev/null 2>&1 || restic init",
+        hold_migration_lock_shared(),
         *database,
+        f"flock -u {MIGRATION_LOCK_FD}",
         f"restic backup --quiet {tags},media,\"$run\" {q(settings.media_dir)}",
     ]
     if settings.backup_prune:
@@ -347,7 +362,7 @@ def backup_units(settings: Settings) -> None:
         HostFile(credentials_file(settings), json.dumps(settings.backup_secrets, sort_keys=True).encode(), "600",
                  secret=True),
         rendered("backups/with-backup-secrets.py.j2", credentials_loader(settings), settings, mode="755",
-                 credentials=credentials_file(settings)),
+                 credentials=credentials_file(settings), lock_fd=MIGRATION_LOCK_FD),
         HostFile(backup_script_path(settings), backup_script(settings).encode(), "755"),
         rendered("backups/backup.service.j2", service_file, settings, mode="644", script=backup_script_path(settings),
                  loader=credentials_loader(settings))])

@@ -240,16 +240,24 @@ def read_json(path: str, key: str) -> str:
 
 
 def migrate_command(release_dir: str, manage: str, snapshot: str, take_snapshot: str, restore_snapshot: str,
-                    live_migrations: str) -> str:
+                    live_migrations: str, lock_timeout: int = 0) -> str:
     """Shell: when migrations are pending, snapshot the database and migrate; if a migration
     fails, undo it the least destructive way (undo_failed_migrations_command). Fails when the
-    migrations did."""
+    migrations did. `lock_timeout` (PostgreSQL, seconds; 0: none): a migration waiting longer for
+    a table's lock fails rather than hold every query of the site on that table behind it."""
     pending = read_json(f"{release_dir}/.django.json", "pending")
     undo = undo_failed_migrations_command(release_dir, manage, snapshot, restore_snapshot, live_migrations)
+    limit = f" --lock-timeout {int(lock_timeout)}" if lock_timeout else ""
+    timed_out = (f"a migration waited more than {int(lock_timeout)} s (migration_lock_timeout) for a lock another "
+                 "session holds (a long query or transaction of the site, a psql session left open): it was "
+                 "stopped so that the site's queries do not queue behind it; release again once that session ends")
     return (
         f'if [ "$({pending})" = "[]" ]; then echo "no migrations to apply"; else '
         f"{take_snapshot} && printf '%s\\n' {q(snapshot)} > {q(release_dir)}/.snapshot && "
-        f"if ! {manage} migrate --noinput; then {undo}; exit 1; fi; fi"
+        'errors=$(mktemp) && '
+        f'if ! {manage}{limit} migrate --noinput 2> "$errors"; then cat "$errors" >&2; '
+        f'if grep -q "lock timeout" "$errors"; then echo {q(timed_out)} >&2; fi; rm -f "$errors"; {undo}; exit 1; fi; '
+        'cat "$errors" >&2; rm -f "$errors"; fi'
     )
 
 
@@ -304,19 +312,24 @@ def undo_failed_migrations_command(release_dir: str, manage: str, snapshot: str,
 
 def under_migration_lock(lock: str, command: str) -> str:
     """Shell: `command` (migrations) holding the migration lock exclusively: scheduled jobs that
-    run hold it shared (schedules.py), so they finish first, and new ones wait. The lock's folder
+    run hold it shared (schedules.py), as does a backup while it dumps the database (a dump's
+    table locks would make a migration's ALTER wait, and every query of the site queue behind
+    it), so they finish first, and new ones wait; the run says when it waits. The lock's folder
     is root's alone; flock keeps the lock to itself (-o): no process the command starts (the app's
     code, as the app user) inherits it and could hold it past the migrations."""
-    return f"install -d -m 700 {q(os.path.dirname(lock))} && flock -o {q(lock)} sh -c {q(command)}"
+    waiting = ("waiting for the scheduled commands or the backup's database dump that hold the migration lock "
+               "to end")
+    return (f"install -d -m 700 {q(os.path.dirname(lock))} && "
+            f"{{ flock -n -o {q(lock)} true || echo {q(waiting)}; }} && flock -o {q(lock)} sh -c {q(command)}")
 
 
 @operation(is_idempotent=False)
 def migrate_with_snapshot(release_dir: str, manage: str, snapshot: str, take_snapshot: str,
-                          restore_snapshot: str, lock: str, live_migrations: str):
+                          restore_snapshot: str, lock: str, live_migrations: str, lock_timeout: int = 0):
     """Migrate the database from the new release (migrate_command): the live release keeps the
     database it knows if a migration fails."""
     yield under_migration_lock(lock, migrate_command(release_dir, manage, snapshot, take_snapshot, restore_snapshot,
-                                                     live_migrations))
+                                                     live_migrations, lock_timeout))
 
 
 @operation(is_idempotent=False)

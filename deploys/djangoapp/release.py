@@ -219,6 +219,7 @@ def _migrate(settings: Settings, release_id: str, release_dir: str, manage: str)
     migrate_with_snapshot(name="Migrate the database (snapshot first)", release_dir=release_dir,
                           manage=manage, snapshot=snapshot, take_snapshot=take, restore_snapshot=restore,
                           lock=settings.migration_lock, live_migrations=f"{settings.current_link}/.migrations.json",
+                          lock_timeout=settings.migration_lock_timeout if settings.database == "postgresql" else 0,
                           _if=only(settings.runs_migrations))
 
 

@@ -142,18 +142,22 @@ def assert_owners_and_modes(system, rows) -> None:
 
 
 @contextmanager
-def under_load(host, limit: int = 3000):
+def under_load(host, limit: int = 3000, seconds: list | None = None):
     """One client fetching the home page over HTTPS while the block runs (at most `limit`
-    requests); yields the list of answers (status codes, or the error of a failed request)."""
+    requests); yields the list of answers (status codes, or the error of a failed request), and
+    appends to `seconds`, if given, how long each took."""
     answers: list = []
     stop = threading.Event()
 
     def load():
         while not stop.is_set() and len(answers) < limit:
+            started = time.monotonic()
             try:
                 answers.append(https_get(host, "/").status_code)
             except requests.RequestException as error:
                 answers.append(repr(error))
+            if seconds is not None:
+                seconds.append(time.monotonic() - started)
 
     client = threading.Thread(target=load)
     client.start()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
 import time
 
 import pytest
@@ -17,6 +18,7 @@ from tests.conftest import https_get, run_pyinfra
 from tests.e2e.conftest import (
     DEPLOYED_FILES,
     assert_owners_and_modes,
+    under_load,
     wait_for_task_note,
     world_readable_files_containing,
 )
@@ -123,6 +125,40 @@ def test_nginx_postgresql_celery_redis(start_hosts, suite, tmp_path):
     assert released.returncode == 0, released.output
     assert "slow task <small>(task@web1)</small>" in https_get(host, "/").text
     assert host.exec("systemctl show -p MainPID --value celery-guestbook").stdout.strip() != worker_pid
+
+    if suite == "bookworm":  # once: what it shows is PostgreSQL's, the same on both
+        # A session holding a lock on the notes' table (a long query, a pg_dump): the migration
+        # that alters it gives up after migration_lock_timeout (2 s) instead of making every
+        # query of the site on that table queue behind its ALTER until the session ends.
+        holder = subprocess.Popen(
+            ["docker", "exec", host.container, "runuser", "-u", "postgres", "--", "psql", "-d", "guestbook", "-c",
+             "BEGIN; LOCK TABLE guestbook_note IN ACCESS SHARE MODE; SELECT pg_sleep(60); COMMIT;"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        seconds: list[float] = []  # how long each request took while the release ran
+        try:
+            time.sleep(2)
+            with under_load(host, limit=2000, seconds=seconds) as answers:
+                waited = run_pyinfra(fleet_file, "deploys/release.py", data={
+                    "django_source_dir": example_source(tmp_path / "v3", "v3", mood_migration=True),
+                    "release_id": "v3"})
+        finally:
+            holder.kill()
+            host.exec("runuser -u postgres -- psql -d guestbook -c "
+                      "\"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' "
+                      "AND pid <> pg_backend_pid()\"", check=False)
+        assert waited.returncode != 0
+        assert "a migration waited more than 2 s (migration_lock_timeout) for a lock another session holds" \
+            in waited.output
+        assert "the database undid the one that failed: it is as it was" in waited.output
+        # Queries on the table queued behind the ALTER for at most its 2 s, then went on.
+        assert answers and set(answers) == {200}, answers
+        assert max(seconds) < 5, seconds
+        assert https_get(host, "/").headers["X-Release-Id"] == "v2"
+        # Once the session ended, the same release goes through.
+        again = run_pyinfra(fleet_file, "deploys/release.py", data={
+            "django_source_dir": example_source(tmp_path / "v3-again", "v3", mood_migration=True),
+            "release_id": "v3"})
+        assert again.returncode == 0, again.output
 
     # Turned off, Celery (worker and beat) and memcached leave nothing behind; the site serves on.
     off = run_pyinfra(fleet_file, "deploys/all.py", data={"celery": False, "celery_beat": False, "memcached": False})

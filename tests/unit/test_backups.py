@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sqlite3
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 
 from deploys.djangoapp.backups import (
     CHOOSE_PROGRAM,
+    MIGRATION_LOCK_FD,
     backup_now_command,
     backup_script,
     cache_dir,
@@ -131,6 +133,11 @@ FAKE_RESTIC = textwrap.dedent("""\
       cat) [ -e "$FAKE_RESTIC_DIR/initialised" ] ;;
       init) touch "$FAKE_RESTIC_DIR/initialised" ;;
       backup)
+        if [ -n "${FAKE_MIGRATION_LOCK:-}" ]; then
+          # Whether a release's migrations could take the migration lock now.
+          if flock -n -x "$FAKE_MIGRATION_LOCK" true; then state=free; else state=held; fi
+          echo "$state during backup $*" >> "$FAKE_RESTIC_DIR/lock-states"
+        fi
         case " $* " in
           *" --stdin "*) cat > "$FAKE_RESTIC_DIR/stdin-$(ls "$FAKE_RESTIC_DIR" | wc -l)" ;;
           *" $FAKE_RESTIC_FAIL "*) echo "cannot read the uploads" >&2; exit 3 ;;
@@ -161,13 +168,46 @@ def project(tmp_path: Path, s) -> dict:
 def run_backup(s, paths: dict, **env) -> subprocess.CompletedProcess:
     script = (backup_script(s).replace(state_dir(s), str(paths["state"]))
               .replace(cache_dir(s), str(paths["cache"])).replace(notify_program(s), str(paths["tools"] / "notify")))
-    return subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=30,
+    # bin/with-backup-secrets hands the script the migration lock, open on MIGRATION_LOCK_FD.
+    handed = f"exec {MIGRATION_LOCK_FD}>>{shlex.quote(str(paths['tools'] / 'migration.lock'))}\n"
+    return subprocess.run(["sh", "-c", handed + script], capture_output=True, text=True, timeout=30,
                           env={**os.environ, "PATH": f"{paths['tools']}:{os.environ['PATH']}",
                                "FAKE_RESTIC_DIR": str(paths["tools"]), "FAKE_RESTIC_FAIL": "none", **env})
 
 
 def calls(paths: dict) -> list[str]:
     return (paths["tools"] / "calls").read_text().splitlines()
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_backup_holds_the_migration_lock_shared_while_it_dumps_the_database_only(tmp_path, database):
+    s = backup_settings(tmp_path, database=database,
+                        django_environment_variables={**SECRETS, "DJANGO_DB_PASSWORD": "db-pass-1b2c3d"})
+    paths = project(tmp_path, s)
+    Path(s.secrets_loader).parent.mkdir(parents=True, exist_ok=True)
+    Path(s.secrets_loader).write_text('#!/bin/sh\nexec "$@"\n')
+    Path(s.secrets_loader).chmod(0o755)
+    (paths["tools"] / "pg_dump").write_text("#!/bin/sh\necho dump\n")
+    (paths["tools"] / "pg_dump").chmod(0o755)
+    lock = paths["tools"] / "migration.lock"
+    done = run_backup(s, paths, FAKE_MIGRATION_LOCK=str(lock))
+    assert done.returncode == 0, done.stderr
+    states = (paths["tools"] / "lock-states").read_text().splitlines()
+    assert [line.split(" during ")[0] for line in states] == ["held", "free"], states
+    assert "--stdin" in states[0] and s.media_dir in states[1]
+
+    # A release migrating holds it exclusively: the backup waits for it, saying so, then goes on.
+    (paths["tools"] / "lock-states").unlink()
+    holder = subprocess.Popen(["flock", "-x", str(lock), "sleep", "2"])
+    try:
+        time.sleep(0.3)
+        started = time.monotonic()
+        done = run_backup(s, paths, FAKE_MIGRATION_LOCK=str(lock))
+    finally:
+        holder.wait(timeout=10)
+    assert done.returncode == 0, done.stderr
+    assert "waiting for the migrations that hold the migration lock" in done.stderr
+    assert time.monotonic() - started > 1.2
 
 
 def test_a_backup_sends_the_database_and_uploads_tagged_with_its_run_then_prunes(tmp_path):
@@ -443,13 +483,19 @@ def test_the_backups_credentials_reach_only_the_backup_users_processes(tmp_path)
     credentials.write_text(json.dumps(s.backup_secrets))
     credentials.chmod(0o600)
     loader = tmp_path / "with-backup-secrets"
-    loader.write_text(render_template("backups/with-backup-secrets.py.j2", s=s, credentials=str(credentials))
+    loader.write_text(render_template("backups/with-backup-secrets.py.j2", s=s, credentials=str(credentials),
+                                      lock_fd=MIGRATION_LOCK_FD)
                       .replace(f"--reuid={s.backup_user}", "--reuid=nobody")
                       .replace(f"--regid={s.backup_user}", "--regid=nogroup"))
     loader.chmod(0o755)
     show = ["sh", "-c", 'echo "$(id -un) $RESTIC_PASSWORD $AWS_ACCESS_KEY_ID"']
     as_backup_user = subprocess.run([str(loader), *show], capture_output=True, text=True, check=True)
     assert as_backup_user.stdout == "nobody restic-pass-9f8e7d AKIAEXAMPLE77\n"
+    # The backup user holds the migration lock it could not open itself, on the descriptor handed.
+    holding = subprocess.run([str(loader), "sh", "-c", f"flock -n -s {MIGRATION_LOCK_FD} && echo held"],
+                             capture_output=True, text=True)
+    assert holding.stdout == "held\n", holding.stderr
+    assert oct(os.stat(s.migration_lock).st_mode & 0o777) == "0o600"
     as_root = subprocess.run([str(loader), "--as-root", *show], capture_output=True, text=True, check=True)
     assert as_root.stdout == "root restic-pass-9f8e7d AKIAEXAMPLE77\n"
     assert subprocess.run(["runuser", "-u", "nobody", "--", "cat", str(credentials)], capture_output=True).returncode

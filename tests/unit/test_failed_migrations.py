@@ -8,6 +8,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from deploys.djangoapp.operations import migrate_command
@@ -133,3 +134,44 @@ def test_a_migration_outside_a_transaction_brings_the_snapshot_back_and_says_sin
     assert "what the site wrote since then is lost" in result.stderr
     assert rows == ["before"]  # the write after the snapshot is gone, and the run said so
     assert columns == ["id", "text"] and applied == ["0001_initial"]
+
+
+def test_a_migration_stopped_by_its_lock_timeout_says_why_and_is_undone(tmp_path):
+    # A manage command standing in for PostgreSQL's answer when lock_timeout ends a statement.
+    manage = tmp_path / "manage"
+    manage.write_text('#!/bin/sh\necho "$*" >> "$0.calls"\n'
+                      'case "$*" in *" migrate --noinput") '
+                      'echo "psycopg.errors.LockNotAvailable: canceling statement due to lock timeout" >&2; exit 1;; '
+                      'esac\n')
+    manage.chmod(0o755)
+    (tmp_path / ".django.json").write_text(json.dumps(
+        {"pending": ["notes.0002_mood"], "non_atomic": [], "migrations": {"notes": "0002_mood"}}))
+    command = migrate_command(str(tmp_path), str(manage), str(tmp_path / "snapshot.dump"), "true", "false",
+                              str(tmp_path / "live.json"), lock_timeout=7)
+    result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "canceling statement due to lock timeout" in result.stderr
+    assert "a migration waited more than 7 s (migration_lock_timeout) for a lock another session holds" in result.stderr
+    calls = Path(f"{manage}.calls").read_text().splitlines()
+    assert calls[0] == "--lock-timeout 7 migrate --noinput"  # only the forward migration is limited
+    assert "notes zero --noinput" in calls[-1] and "--lock-timeout" not in calls[-1]
+
+
+def test_migrations_wait_for_a_backups_dump_holding_the_migration_lock_and_say_so(tmp_path):
+    from deploys.djangoapp.operations import under_migration_lock
+
+    lock = tmp_path / "locks" / "migration"
+    lock.parent.mkdir()
+    holder = subprocess.Popen(["flock", "-s", str(lock), "sleep", "2"])
+    try:
+        time.sleep(0.3)
+        started = time.monotonic()
+        result = subprocess.run(["sh", "-c", under_migration_lock(str(lock), "echo migrated")],
+                                capture_output=True, text=True, timeout=30)
+    finally:
+        holder.wait(timeout=10)
+    assert result.returncode == 0
+    assert result.stdout.splitlines() == [
+        "waiting for the scheduled commands or the backup's database dump that hold the migration lock to end",
+        "migrated"]
+    assert time.monotonic() - started > 1.2

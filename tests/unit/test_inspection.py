@@ -125,6 +125,7 @@ def test_build_commands_run_before_collectstatic_and_a_failing_one_is_named(rele
 FAKE_PYTHON = """#!/bin/sh
 echo "uid=$(id -u) HOME=$HOME DJANGO_LOG_DIR=$DJANGO_LOG_DIR args=$*"
 echo "$DJANGO_DB_NAME $DATABASE_URL $DJANGO_MEDIA_ROOT"
+echo "PGOPTIONS=${PGOPTIONS:-}"
 """
 # Stands in for bin/with-secrets: the app's environment names the app's folders.
 FAKE_WITH_SECRETS = """#!/bin/sh
@@ -163,12 +164,18 @@ def test_django_as_root_writes_its_log_and_home_only_where_root_owns_the_folders
         nowhere = "/nonexistent/django-deploy"
         assert run("root").splitlines() == [
             f"uid=0 HOME=/root DJANGO_LOG_DIR={release}/.build-log args=manage.py collectstatic",
-            f"{nowhere}/mysite.sqlite3 sqlite:///{nowhere}/mysite.sqlite3 {nowhere}/media"]
+            f"{nowhere}/mysite.sqlite3 sqlite:///{nowhere}/mysite.sqlite3 {nowhere}/media", "PGOPTIONS="]
         build_log = (release / ".build-log").stat()
         assert (build_log.st_uid, build_log.st_mode & 0o777) == (0, 0o700)
         assert run(APP_USER).splitlines() == [
             f"uid=65534 HOME=/tmp DJANGO_LOG_DIR={site.log_dir} args=manage.py collectstatic",
-            f"{site.sqlite_path} sqlite:///{site.sqlite_path} {site.media_dir}"]
+            f"{site.sqlite_path} sqlite:///{site.sqlite_path} {site.media_dir}", "PGOPTIONS="]
+        # A release's migrations on PostgreSQL: a statement waiting longer for a lock fails.
+        limited = subprocess.run([str(manage), "--release", str(release), "--lock-timeout", "7", "migrate"],
+                                 capture_output=True, text=True, check=True).stdout.splitlines()
+        assert limited[-1] == "PGOPTIONS=-c lock_timeout=7s"
+        refused = subprocess.run([str(manage), "--lock-timeout", "7; id", "migrate"], capture_output=True, text=True)
+        assert refused.returncode == 2 and "--lock-timeout: whole seconds" in refused.stderr
     finally:
         shutil.rmtree(top)
 

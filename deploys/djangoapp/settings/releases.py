@@ -24,6 +24,7 @@ class ReleaseInputs(BaseModel):
     release_id: Optional[str] = None
     release_break_lock: bool = False
     lock_wait: int = 0
+    migration_lock_timeout: int = 2
     rollback_to: Optional[str] = None
     rollback_restore_snapshot: bool = False
     confirm_remove: Optional[str] = None
@@ -33,7 +34,7 @@ class ReleaseInputs(BaseModel):
     def _releases_positive_int(cls, value: Any) -> Any:
         return positive_int(value)
 
-    @field_validator("lock_wait", mode="before")
+    @field_validator("lock_wait", "migration_lock_timeout", mode="before")
     @classmethod
     def _seconds(cls, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
