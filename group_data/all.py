@@ -81,6 +81,7 @@ lock_wait = 0  # Seconds a deploy waits for another one holding the project's lo
 migration_lock_timeout = 2  # PostgreSQL: seconds a migration waits for a table's lock before it fails (0: no limit).
 rollback_to = None  # deploys/rollback.py: release id to go back to; default: the previous good release.
 rollback_restore_snapshot = False  # Rollback over irreversible migrations by restoring the snapshot (loses later writes).
+rollback_drop_data = None  # A rollback whose migrating back drops tables or columns holding rows runs only when this equals websiteproject.
 confirm_remove = None  # deploys/remove.py runs only when this equals websiteproject.
 
 # --- Day-2 deploy files: manage.py, logs.py -----------------------------------------------

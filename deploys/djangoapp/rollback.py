@@ -2,9 +2,13 @@
 releases came before is read from the history, in the order they went live: a release whose run
 was killed before its switch never did, and is no target.
 
+    drops     before the lock (and in a --dry run): the tables and columns migrating back would drop
+              with rows in them refuse the rollback, named with their rows, unless rollback_drop_data
+              names the project (the run then says what goes)
     lock      take the project's deploy lock
     database  migrate each app back to the state recorded for the target release, with the live
-              release's migration files (only it has them); an irreversible migration refuses,
+              release's migration files (only it has them), once a last count under the lock finds
+              no rows it was not told it may drop; an irreversible migration refuses,
               unless rollback_restore_snapshot: then the snapshot taken before the first newer
               release migrated is restored (writes since then are lost)
     switch    `current` -> the target atomically, graceful reload, health check; if the target
@@ -32,7 +36,8 @@ from .inspection import bridge_assets
 from .lock import RUN_TOKEN, hold_lock
 from .notifications import notify_when_done
 from .release import switch_in_batches
-from .rollback_steps import RollbackFacts, finish_rollback, migrate_back
+from .rollback_steps import (RollbackFacts, check_dropped_data, finish_rollback, migrate_back,
+                             refuse_to_drop_data_command)
 from .settings import DeployRefused, Settings
 
 
@@ -111,6 +116,10 @@ def rollback():
     # The snapshot taken before the first release after the target changed the database.
     newer = list(releases)[list(releases).index(target_id) + 1:list(releases).index(live_id) + 1]
     snapshot = next(filter(None, (release_file(release_id, ".snapshot") for release_id in newer)), None)
+    # Tables and columns the newer releases added, with what the site wrote in them since, go when
+    # their migrations are undone: named, and refused unless confirmed, before anything changes.
+    if settings.runs_migrations and steps:
+        check_dropped_data(settings, live_manage, steps, target_id)
 
     # Everything above was decided from the live release: it must still be live under the lock.
     # Then, in the same step, pages the live release served keep their stylesheets and scripts
@@ -123,9 +132,13 @@ def rollback():
     if restore:
         logger.warning(f"{host.print_prefix}rollback_restore_snapshot: if a migration cannot be undone, the "
                        f"snapshot {snapshot} is restored: writes since it was taken are lost")
+    # Counted again under the migration lock: what the site wrote meanwhile into a table found
+    # empty is not dropped unasked either.
+    refuse_to_drop = None if settings.rollback_drop_data == settings.websiteproject else \
+        refuse_to_drop_data_command(live_manage, steps, settings.websiteproject)
     migrate_back(name=f"Migrate the database back to release {target_id}", manage=live_manage, steps=steps,
                  restore_snapshot=restore, snapshot=snapshot, lock=settings.migration_lock,
-                 _if=only(settings.runs_migrations))
+                 refuse_to_drop_data=refuse_to_drop, _if=only(settings.runs_migrations))
     switch_in_batches(settings, target_id, before_switch_back=f"{live_manage} migrate --noinput")
     # The release rolled away from is marked, the history and the audit log say so, and the lock
     # goes: one step, as nothing here waits for anything else.

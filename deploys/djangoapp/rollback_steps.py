@@ -1,16 +1,20 @@
 """The steps of a rollback that pyinfra does not ship: what it decides from, read in one round
-trip; migrating back with the newer release's migration files; its end in one command."""
+trip; what migrating back would drop; migrating back with the newer release's migration files;
+its end in one command."""
 
 from __future__ import annotations
 
 import json
 import shlex
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import FactBase, operation
 
+from .context import TEMPLATES
 from .lock import release_lock_command
+from .logs import visible
 from .operations import Releases, under_migration_lock
+from .settings import DeployRefused, Settings
 
 q = shlex.quote
 
@@ -52,22 +56,87 @@ class RollbackFacts(FactBase):
         return found
 
 
+def drops_code(call: str) -> str:
+    """Python for `manage shell -c`: templates/app/rollback-drops.py, then `call`. Sent whole on
+    each run, so a host the skeleton has not yet updated counts the same way."""
+    return (TEMPLATES / "app" / "rollback-drops.py").read_text() + "\n" + call + "\n"
+
+
+def dropped_data_command(manage: str, steps: list[tuple[str, str]]) -> str:
+    """Shell: the live release's Django (as the app user, as `manage` runs it) prints what
+    migrating back to `steps` drops, as one JSON line last (rollback-drops.py's print_dropped_data)."""
+    code = drops_code(f"print_dropped_data({[list(step) for step in steps]!r})")
+    return f"{manage} shell --verbosity 0 -c {q(code)}"
+
+
+def refuse_to_drop_data_command(manage: str, steps: list[tuple[str, str]], project: str) -> str:
+    """Shell: fails naming the tables and columns migrating back to `steps` would drop with rows in
+    them (rollback-drops.py's refuse_to_drop_data)."""
+    code = drops_code(f"refuse_to_drop_data({[list(step) for step in steps]!r}, {project!r})")
+    return f"{manage} shell --verbosity 0 -c {q(code)}"
+
+
+class DroppedData(FactBase):
+    """What migrating back drops (rollback-drops.py's print_dropped_data): {"drops", "irreversible",
+    "holding_data", "empty"}; or {"error": what Django said} when it could not tell."""
+
+    FAILED = "@@django-deploy failed"
+
+    def command(self, manage: str, steps: list[tuple[str, str]]) -> str:
+        return f"{dropped_data_command(manage, steps)} 2>&1 || echo '{self.FAILED}'"
+
+    def process(self, output):
+        lines = list(output)
+        if lines and lines[-1] != self.FAILED:
+            try:
+                return json.loads(lines[-1])
+            except ValueError:
+                pass
+        return {"error": "\n".join(visible(line) for line in lines if line != self.FAILED).strip()}
+
+
+def check_dropped_data(settings: Settings, manage: str, steps: list[tuple[str, str]], target_id: str) -> None:
+    """Before the lock (and in a --dry run): the tables and columns migrating back would drop with
+    rows in them refuse the rollback, named with their rows, unless rollback_drop_data names the
+    project; confirmed, the run says what goes."""
+    found = host.get_fact(DroppedData, manage=manage, steps=steps)
+    if "error" in found:
+        raise DeployRefused(f"host {host.name}: cannot tell what migrating back to release {target_id} drops; "
+                            f"the live release's Django said:\n{found['error']}\nnothing was changed")
+    if found["irreversible"]:
+        return  # no migrating back: the migration step refuses, or restores the snapshot
+    lost = [visible(text) for text in found["holding_data"]]
+    empty = [visible(name) for name in found["empty"]]
+    if empty:
+        logger.info(f"{host.print_prefix}migrating back to release {target_id} drops, empty: {', '.join(empty)}")
+    if not lost:
+        return
+    if settings.rollback_drop_data != settings.websiteproject:
+        raise DeployRefused(
+            f"host {host.name}: migrating back to release {target_id} drops data: {'; '.join(lost)}; run with "
+            f"--data rollback_drop_data={settings.websiteproject} to drop it; nothing was changed")
+    logger.warning(f"{host.print_prefix}rollback_drop_data: migrating back to release {target_id} drops "
+                   f"{'; '.join(lost)}")
+
+
 @operation(is_idempotent=False)
 def migrate_back(manage: str, steps: list[tuple[str, str]], restore_snapshot: str | None, snapshot: str | None,
-                 lock: str):
+                 lock: str, refuse_to_drop_data: str | None = None):
     """Migrate apps back (`steps`: app, target migration) with the newer release's migration files
     (migrate_back_command)."""
     if not steps:
         host.noop("no migrations to undo")
         return
-    yield under_migration_lock(lock, migrate_back_command(manage, steps, restore_snapshot, snapshot))
+    yield under_migration_lock(lock, migrate_back_command(manage, steps, restore_snapshot, snapshot,
+                                                          refuse_to_drop_data))
 
 
 def migrate_back_command(manage: str, steps: list[tuple[str, str]], restore_snapshot: str | None,
-                         snapshot: str | None) -> str:
+                         snapshot: str | None, refuse_to_drop_data: str | None = None) -> str:
     """Shell: plan the migrations back; if one cannot be undone, refuse, or, when `restore_snapshot`
     is given, restore the snapshot taken before the newer migrations ran (writes since then are
-    lost); else migrate each app back."""
+    lost); else, once `refuse_to_drop_data` (a command failing when migrating back would drop rows
+    the run was not told it may drop) passes, migrate each app back."""
     plans = " && ".join(f"{manage} migrate {q(app)} {q(target)} --plan" for app, target in steps)
     migrate = " && ".join(f"{manage} migrate {q(app)} {q(target)} --noinput" for app, target in steps)
     if restore_snapshot:
@@ -79,7 +148,8 @@ def migrate_back_command(manage: str, steps: list[tuple[str, str]], restore_snap
                         "echo 'set rollback_restore_snapshot=true to restore the database snapshot instead "
                         "(writes since that snapshot are lost)' >&2; exit 1")
     return (f'plan="$({plans})" || exit 1; '
-            f'if printf "%s" "$plan" | grep -q IRREVERSIBLE; then {irreversible}; else {migrate}; fi')
+            f'if printf "%s" "$plan" | grep -q IRREVERSIBLE; then {irreversible}; '
+            f'else {refuse_to_drop_data + " && " if refuse_to_drop_data else ""}{migrate}; fi')
 
 
 @operation(is_idempotent=False)

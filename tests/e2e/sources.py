@@ -46,21 +46,39 @@ class Migration(migrations.Migration):
     dependencies = [("guestbook", "0002_note_mood")]
     operations = [migrations.RunPython(cheer_up)]  # no reverse_code: cannot be undone
 '''
+TAG_MODEL = """
+
+class Tag(models.Model):
+    name = models.CharField(max_length=20)
+"""
+TAG_MIGRATION = '''from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("guestbook", "0002_note_mood")]
+    operations = [migrations.CreateModel("Tag", [("id", models.AutoField(primary_key=True)),
+                                                 ("name", models.CharField(max_length=20))])]
+'''
 
 
 def example_source(dest: Path, version: str = "v1", *, mood_migration: bool = False,
                    failing_migration: bool = False, irreversible_migration: bool = False,
-                   slow_migration: bool = False,
+                   slow_migration: bool = False, tag_table: bool = False,
                    failing_health: bool = False, failing_check: bool = False,
                    required_secret: str | None = None) -> Path:
-    """A copy of the example app at `dest`, its stylesheet saying `version`."""
+    """A copy of the example app at `dest`, its stylesheet saying `version`. tag_table: a new
+    table (guestbook_tag) after the mood migration."""
     shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("__pycache__", "staticfiles", "*.sqlite3"))
     stylesheet = dest / "guestbook" / "static" / "guestbook" / "site.css"
     stylesheet.write_text(stylesheet.read_text().replace("guestbook stylesheet v1", f"guestbook stylesheet {version}"))
-    if mood_migration or failing_migration or irreversible_migration or slow_migration:
+    if mood_migration or failing_migration or irreversible_migration or slow_migration or tag_table:
         models = dest / "guestbook" / "models.py"
         models.write_text(models.read_text().replace("    created_at =", MOOD_FIELD + "    created_at =", 1))
         (dest / "guestbook" / "migrations" / "0002_note_mood.py").write_text(MOOD_MIGRATION)
+    if tag_table:
+        models = dest / "guestbook" / "models.py"
+        models.write_text(models.read_text() + TAG_MODEL)
+        (dest / "guestbook" / "migrations" / "0003_tag.py").write_text(TAG_MIGRATION)
     if failing_migration:
         (dest / "guestbook" / "migrations" / "0003_fail.py").write_text(FAILING_MIGRATION)
     if irreversible_migration:

@@ -244,9 +244,15 @@ def test_fleet_releases_switches_and_rolls_back_together(four_hosts, start_hosts
         assert host.exec(f"test -e {ROOT}/.deploy-lock", check=False).returncode != 0, host.name
     assert {entry["id"]: entry["status"] for entry in history(web1)}["v3"] == "failed"
 
-    # Rollback: the migration undone once, on web1; every host back on v1.
-    back = run_pyinfra(fleet_file, "deploys/rollback.py")
+    # Rollback: the migration undone once, on web1; every host back on v1. v2's column has a value
+    # in every row (in PostgreSQL; the note written under v1 got its default): a plain rollback
+    # names it and changes nothing; told it may, the rollback drops it.
+    refused = run_pyinfra(fleet_file, "deploys/rollback.py")
+    assert refused.returncode != 0 and "drops data: column guestbook_note.mood (" in refused.output, refused.output
+    assert served_release(web1) == served_release(web2) == "v2"
+    back = run_pyinfra(fleet_file, "deploys/rollback.py", data={"rollback_drop_data": "guestbook"})
     assert back.returncode == 0, back.output
+    assert "rollback_drop_data: migrating back to release v1 drops column guestbook_note.mood (" in back.output
     assert back.results["Rollback | Migrate the database back to release v1"]["Success"] == "1"
     assert served_release(web1) == served_release(web2) == "v1"
     assert live_release(worker1) == "v1"

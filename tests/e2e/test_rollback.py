@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import https_get, run_pyinfra
-from tests.e2e.conftest import history, live_release, manage, under_load, wait_for_new_workers
+from tests.e2e.conftest import APP_USER, history, live_release, manage, under_load, wait_for_new_workers
 from tests.e2e.sources import example_source
 
 pytestmark = pytest.mark.e2e
@@ -31,19 +31,49 @@ def note_columns(host) -> list[str]:
     return [line.split("|")[1] for line in out.splitlines()]
 
 
+def sqlite(host, statement: str) -> str:
+    """`statement` run on the site's database with the app's rights (as the site writes)."""
+    return host.exec(f"runuser -u {APP_USER} -- sqlite3 {ROOT}/shared/db/guestbook.sqlite3 \"{statement}\"",
+                     check=False).stdout.strip()
+
+
 def test_rollback_undoes_the_migration_and_keeps_rows_written_since(live_host, tmp_path):
+    """v2 adds a column (guestbook_note.mood) and a table (guestbook_tag), and the site writes into
+    both. Migrating back drops them: a plain rollback refuses before any change, naming each with
+    its rows; a --dry run says what would go; told it may, the rollback drops them, saying so, and
+    keeps every row of the tables v1 has."""
     host, fleet_file = live_host
     v1 = live_release(host)
-    release(fleet_file, example_source(tmp_path / "v2", "v2", mood_migration=True), "v2")
+    release(fleet_file, example_source(tmp_path / "v2", "v2", tag_table=True), "v2")
     manage(host, "add_note", "'written under v2'")
+    sqlite(host, "INSERT INTO guestbook_tag (name) VALUES ('red'), ('blue')")
     assert "mood" in note_columns(host)
 
-    back = rollback(fleet_file)
+    refused = rollback(fleet_file)
+    assert refused.returncode != 0
+    named = ("table guestbook_tag (2 rows, guestbook.0003_tag); "
+             "column guestbook_note.mood (1 row, guestbook.0002_note_mood)")
+    assert (f"migrating back to release {v1} drops data: {named}; run with --data rollback_drop_data=guestbook "
+            "to drop it; nothing was changed") in refused.output, refused.output
+    assert refused.results == {} and live_release(host) == "v2"
+    assert https_get(host, "/").headers["X-Release-Id"] == "v2"
+    assert "mood" in note_columns(host) and sqlite(host, "SELECT name FROM guestbook_tag ORDER BY id") == "red\nblue"
+    assert host.exec(f"test -d {ROOT}/.deploy-lock", check=False).returncode != 0
+
+    preview = run_pyinfra(fleet_file, "deploys/rollback.py", data={"rollback_drop_data": "guestbook"},
+                          extra=("--dry",))
+    assert preview.returncode == 0, preview.output
+    assert f"rollback_drop_data: migrating back to release {v1} drops {named}" in preview.output
+    assert live_release(host) == "v2" and sqlite(host, "SELECT COUNT(*) FROM guestbook_tag") == "2"
+
+    back = rollback(fleet_file, rollback_drop_data="guestbook")
     assert back.returncode == 0, back.output
+    assert f"rollback_drop_data: migrating back to release {v1} drops {named}" in back.output
     assert live_release(host) == v1
     page = https_get(host, "/")
     assert page.headers["X-Release-Id"] == v1 and "written under v2" in page.text
     assert "mood" not in note_columns(host)
+    assert sqlite(host, "SELECT name FROM sqlite_master WHERE name = 'guestbook_tag'") == ""
     statuses = {entry["id"]: entry["status"] for entry in history(host)}
     assert statuses == {v1: "live", "v2": "rolled-back"}
     assert host.exec(f"test -d {ROOT}/.deploy-lock", check=False).returncode != 0

@@ -27,6 +27,7 @@ class ReleaseInputs(BaseModel):
     migration_lock_timeout: int = 2
     rollback_to: Optional[str] = None
     rollback_restore_snapshot: bool = False
+    rollback_drop_data: Optional[str] = None
     confirm_remove: Optional[str] = None
 
     @field_validator("keep_releases", "health_check_timeout", mode="before")
