@@ -30,6 +30,7 @@ from pyinfra.facts.files import Directory
 from pyinfra.operations import files, python, systemd
 from pyinfra.operations.util import any_changed
 
+from . import audit
 from .app_user import no_system_user, system_user
 from .commands import run_shown
 from .context import current_settings, rendered, template, write_files
@@ -37,7 +38,8 @@ from .database import postgres_connect, snapshot_commands
 from .host_files import HostFile, absent
 from .layout import as_user
 from .lock import hold_lock, let_go, wait_while
-from .notifications import notify_program
+from .notifications import notify_program, notify_when_done
+from .operations import ReleaseInfo, under_migration_lock
 from .refresh import remove_units
 from .settings import DeployRefused, Settings
 
@@ -237,6 +239,47 @@ CHOOSE_PROGRAM = (inspect.getsource(choose_backup) + "\n\nimport json, sys\n"
                   "print(*choose_backup(json.load(open(sys.argv[1])), sys.argv[2]))\n")
 
 
+def newer_migrations(kind: str, live: dict, source) -> list[str]:
+    """The migrations a backup's database has applied that the live release does not know
+    (`live`: its .migrations.json, the last migration of each app), as "app.name", from `source`:
+    the database's file (sqlite) or pg_restore's text of its django_migrations table
+    (PostgreSQL). Apps the live release does not have are left out: their tables do not matter
+    to it."""
+    import sqlite3
+
+    if kind == "sqlite":
+        connection = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+        try:
+            rows = connection.execute("SELECT app, name FROM django_migrations").fetchall()
+        finally:
+            connection.close()
+    else:
+        rows, copying = [], False
+        for line in source:
+            if line.startswith("COPY ") and "django_migrations" in line:
+                copying = True
+            elif copying and line.startswith("\\."):
+                break
+            elif copying:
+                fields = line.rstrip("\n").split("\t")
+                rows.append((fields[1], fields[2]))
+    return sorted(f"{app}.{name}" for app, name in rows if app in live and name > live[app])
+
+
+# The program the restore runs, as the backup user, on the backup's database before it touches
+# anything: newer_migrations itself. sqlite's file arrives on stdin and is read from a private
+# copy; Python's sqlite has no function that reads or writes files, whatever the file's schema.
+NEWER_PROGRAM = (inspect.getsource(newer_migrations) + "\n\nimport json, shutil, sys, tempfile\n"
+                 "kind, live = sys.argv[1], json.loads(sys.argv[2])\n"
+                 "if kind == 'sqlite':\n"
+                 "    with tempfile.TemporaryDirectory() as folder:\n"
+                 "        with open(folder + '/database', 'wb') as copy:\n"
+                 "            shutil.copyfileobj(sys.stdin.buffer, copy)\n"
+                 "        print(*newer_migrations(kind, live, folder + '/database'))\n"
+                 "else:\n"
+                 "    print(*newer_migrations(kind, live, sys.stdin))\n")
+
+
 def restore_command(settings: Settings, wanted: str, stamp: str) -> str:
     """Shell, as root: under the backup lock, fetch the chosen run's database and uploads from the
     repository, snapshot the database (snapshots/before-restore-<stamp>.*) and move the uploads
@@ -247,7 +290,11 @@ def restore_command(settings: Settings, wanted: str, stamp: str) -> str:
     only a run whose paths are this project's database and uploads is taken; the fetched uploads
     become root's, out of the app's reach, and every folder on the way
     to them is checked to be a real folder of root's before root moves them into place; what
-    lands at shared/media must be a folder, not a link."""
+    lands at shared/media must be a folder, not a link.
+
+    A backup whose database has migrations the live release does not know is refused before
+    anything changes (newer_migrations); once in place, the database is migrated to the live
+    release's migrations, under the migration lock: an older backup serves under today's code."""
     work = f"{settings.project_root}/restore-{stamp}"
     fetched = f"{settings.shared_dir}/.restore-{stamp}"
     before = f"{settings.snapshots_dir}/before-restore-{stamp}"
@@ -257,6 +304,17 @@ def restore_command(settings: Settings, wanted: str, stamp: str) -> str:
     owner = f"{settings.uwsgi_user}:{settings.uwsgi_group}"
     restic = f"{as_backup_user(settings)} restic --no-cache"
     media, uploads = q(settings.media_dir), f'"{work}/media$media_path"'
+    live_migrations = f"{settings.current_link}/.migrations.json"
+    kind = "sqlite" if settings.database == "sqlite" else "postgresql"
+    check = f"{as_backup_user(settings)} python3 -c {q(NEWER_PROGRAM)} {kind} \"$live_migrations\""
+    if kind == "sqlite":
+        read_migrations = f"{check} < {q(work)}/database"
+    else:
+        read_migrations = (f"{as_backup_user(settings)} pg_restore --data-only --table=django_migrations -f - "
+                           f"< {q(work)}/database | {check}")
+    migrate = under_migration_lock(settings.migration_lock, f"{settings.manage_command} migrate --noinput")
+    not_migrated = (f"the backup's database and uploads are in place, but migrating the database to the live "
+                    f"release failed (above); the database before the restore is in {before}.{suffix}")
     not_ours = (f"the backup's paths ($database_path, $media_path) are not this project's "
                 f"(/{database_file(settings)}, {settings.media_dir}): refused")
     steps = [
@@ -281,6 +339,12 @@ def restore_command(settings: Settings, wanted: str, stamp: str) -> str:
         f'path={q(work)}/media; for part in $(echo "$media_path" | tr / " "); do path="$path/$part"; '
         f'if [ -L "$path" ] || [ ! -d "$path" ] || [ "$(stat -c %u "$path")" != 0 ]; then '
         f"echo \"the backup's uploads are not a plain folder ($path): refused\" >&2; exit 1; fi; done",
+        # With a live release: the backup's migrations, read as the backup user, must be known to it.
+        f"live_migrations=$(cat {q(live_migrations)} 2>/dev/null || true)",
+        f'if [ -n "$live_migrations" ]; then newer=$({read_migrations}) || '
+        "{ echo \"the backup's migrations could not be read: refused\" >&2; exit 1; }; "
+        'if [ -n "$newer" ]; then echo "the backup\'s database has migrations the live release does not know '
+        '($newer): release code that has them, then restore; nothing was changed" >&2; exit 1; fi; fi',
         take_before,
         # (psql's answers to the restored dump's statements are not worth showing.)
         put_back if settings.database == "sqlite" else f"{put_back} > /dev/null",
@@ -291,6 +355,8 @@ def restore_command(settings: Settings, wanted: str, stamp: str) -> str:
         # chown -R never follows a link it meets; shared/ is root's, so the check holds.
         f"chown -R {q(owner)} {media} && [ -d {media} ] && [ ! -L {media} ]",
         f"echo {q(f'restored; the database and uploads before it are in {before}.{suffix} and {before}-media')}",
+        f'if [ -n "$live_migrations" ]; then if ! {{ {migrate}; }}; then echo {q(not_migrated)} >&2; exit 1; fi; '
+        "echo \"the backup's database is migrated to the live release's migrations\"; fi",
     ]
     return "\n".join(steps)
 
@@ -420,10 +486,14 @@ def restore():
         raise DeployRefused(f"host {host.name}: backups are not set up here yet: run deploys/all.py first; "
                             "nothing was changed")
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
-    hold_lock(settings, "restore")
+    live = host.get_fact(ReleaseInfo, link=settings.current_link)
+    detail = f"backup {settings.restore_from} under release {live['id'] if live else 'none'}"
+    hold_lock(settings, "restore", on_failure=audit.failure_command(settings, "restore", detail))
     # RESTIC_PASSWORD and the repository's credentials from backup_secrets, in the environment only.
     python.call(name=f"Restore {settings.restore_from} from {settings.backup_repository}", function=run_shown,
                 command=(f"{q(credentials_loader(settings))} --as-root sh -c "
                          f"{q(restore_command(settings, settings.restore_from, stamp))}"),
                 secrets={**settings.secrets, **settings.backup_secrets}, what="the restore")
+    audit.record(settings, "restore", detail)
     let_go(settings)
+    notify_when_done(settings, "restore", "restored", settings.restore_from, live["id"] if live else None)

@@ -33,6 +33,7 @@ TIMEOUT = 10
 
 _SUMMARY = {"released": "released {release} (was {previous})",
             "rolled back": "rolled back to {release} (was {previous})",
+            "restored": "restored the backup {release} under release {previous}",
             "failed": "{action} of {release} failed; {previous} still live"}
 
 

@@ -185,6 +185,29 @@ def test_backups_go_off_the_host_and_rebuild_a_lost_one(start_hosts, live_image,
         for secret in SECRETS.values():
             assert world_readable_files_containing(new, secret) == [], secret
 
+        # An older backup under newer code: a release adds a column, then the backup taken before
+        # it comes back and is migrated to it (the new code's page would fail without the column);
+        # the audit log and the webhooks hear of the restore.
+        v3 = run_pyinfra(fleet_file, "deploys/release.py", data={
+            **data, "django_source_dir": str(example_source(tmp_path / "v3", "v3", mood_migration=True)),
+            "release_id": "v3"})
+        assert v3.returncode == 0, v3.output
+        older = run_pyinfra(fleet_file, "deploys/restore.py",
+                            data={**data, "restore_from": "latest", "confirm_restore": "guestbook"})
+        outputs.append(older.output)
+        assert older.returncode == 0, older.output
+        assert "the backup's database is migrated to the live release's migrations" in older.output
+        page = https_get(new, "/")
+        assert page.status_code == 200 and page.headers["X-Release-Id"] == "v3" and row in page.text
+        columns = new.exec(f"sqlite3 {ROOT}/shared/db/guestbook.sqlite3 'PRAGMA table_info(guestbook_note)'").stdout
+        assert "|mood|" in columns
+        entry = json.loads(new.exec(f"tail -n 1 {ROOT}/audit.jsonl").stdout)
+        assert (entry["deploy"], entry["detail"], entry["outcome"]) == (
+            "restore", "backup latest under release v3", "ok"), entry
+        _, _, notice = webhook.received[-1]
+        assert (notice["action"], notice["outcome"], notice["release"], notice["previous"]) == (
+            "restore", "restored", "latest", "v3"), webhook.received
+
         # A failed backup (an upload it cannot read) fails backup.py with its log, and status.py shows it.
         new.exec(f"chmod 000 {ROOT}/shared/media/notes")
         failed = run_pyinfra(fleet_file, "deploys/backup.py", data=data)

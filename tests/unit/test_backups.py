@@ -501,3 +501,63 @@ def test_the_backups_credentials_reach_only_the_backup_users_processes(tmp_path)
     assert subprocess.run(["runuser", "-u", "nobody", "--", "cat", str(credentials)], capture_output=True).returncode
     for secret in s.backup_secrets.values():
         assert secret not in secret_file_content(s.secrets) + environment_file_content(s.app_environment)
+
+
+@pytest.mark.parametrize("applied", ["0001_initial", "0003_colour"])
+def test_a_restore_migrates_an_older_backup_and_refuses_one_newer_than_the_live_release(tmp_path, applied):
+    s = backup_settings(tmp_path)
+    paths = project(tmp_path, s)
+    (paths["tools"] / "restic").write_text(FAKE_RESTIC_RESTORE)
+    backup = sqlite3.connect(paths["tools"] / "backup.sqlite3")
+    backup.execute("CREATE TABLE note (text TEXT)")
+    backup.execute("INSERT INTO note VALUES ('from the backup')")
+    backup.execute("CREATE TABLE django_migrations (id INTEGER PRIMARY KEY, app TEXT, name TEXT, applied TEXT)")
+    backup.executemany("INSERT INTO django_migrations (app, name, applied) VALUES (?, ?, '2026-01-01')",
+                       [("auth", "0012_alter_user_first_name_max_length"), ("notes", "0001_initial"),
+                        ("notes", applied), ("gone", "0009_an_app_the_code_no_longer_has")])
+    backup.commit()
+    backup.close()
+    media = [snapshot("bbbb0002", "media", "run-2", "2026-01-02T03:00:01Z", s.media_dir)]
+    (paths["tools"] / "snapshots.json").write_text(json.dumps(SNAPSHOTS[2:3] + media))
+    # The live release knows notes up to 0002; bin/manage records what it is asked.
+    live = Path(s.releases_dir) / "v2"
+    live.mkdir(parents=True)
+    (live / ".migrations.json").write_text(json.dumps(
+        {"auth": "0012_alter_user_first_name_max_length", "notes": "0002_mood"}))
+    Path(s.current_link).symlink_to(live)
+    Path(s.manage_command).parent.mkdir(parents=True, exist_ok=True)
+    Path(s.manage_command).write_text(f'#!/bin/sh\necho "$*" >> {paths["tools"]}/manage-calls\n')
+    Path(s.manage_command).chmod(0o755)
+    command = restore_command(s, "latest", "20260101000000").replace(state_dir(s), str(paths["state"])).replace(
+        s.backup_user, "root")
+    result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=30,
+                            env={**os.environ, "PATH": f"{paths['tools']}:{os.environ['PATH']}",
+                                 "FAKE_RESTIC_DIR": str(paths["tools"]), "MEDIA": s.media_dir})
+    in_place = sqlite3.connect(s.sqlite_path).execute("SELECT text FROM note").fetchall()
+    manage_calls = (paths["tools"] / "manage-calls").read_text().splitlines() if (
+        paths["tools"] / "manage-calls").exists() else []
+    if applied == "0001_initial":  # older than the live release: in place, then migrated to it
+        assert result.returncode == 0, result.stderr
+        assert in_place == [("from the backup",)]
+        assert manage_calls == ["migrate --noinput"]
+        assert "the backup's database is migrated to the live release's migrations" in result.stdout
+    else:  # it knows a migration the live code does not: refused before anything changed
+        assert result.returncode != 0
+        assert ("the backup's database has migrations the live release does not know (notes.0003_colour): "
+                "release code that has them, then restore; nothing was changed") in result.stderr
+        assert in_place == [("kept by the backup",)] and manage_calls == []
+        assert (Path(s.media_dir) / "upload.txt").read_text() == "an upload"
+        assert not list(Path(s.snapshots_dir).glob("before-restore-*"))
+
+
+def test_the_migrations_of_a_postgresql_backup_are_read_from_pg_restores_text():
+    from deploys.djangoapp.backups import newer_migrations
+
+    text = ["SET client_encoding = 'UTF8';\n",
+            "COPY public.django_migrations (id, app, name, applied) FROM stdin;\n",
+            "1\tcontenttypes\t0001_initial\t2026-01-01 00:00:00+00\n",
+            "2\tshop\t0004_orders\t2026-01-01 00:00:00+00\n",
+            "\\.\n", "COPY public.other (id) FROM stdin;\n", "3\tshop\t0009_not_a_migration\n", "\\.\n"]
+    assert newer_migrations("postgresql", {"contenttypes": "0002_remove", "shop": "0003_x"}, text) == [
+        "shop.0004_orders"]
+    assert newer_migrations("postgresql", {"contenttypes": "0002_remove", "shop": "0004_orders"}, text) == []
