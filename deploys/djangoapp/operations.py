@@ -361,11 +361,15 @@ def finish_command(history: str, release_id: str, releases_dir: str, versions_di
 def releases_to_prune(releases: dict[str, str], live_id: str | None, keep: int,
                       releasing: str | None = None) -> list[str]:
     """Of `releases` (id -> state, in the order they went live), those to remove: all but the
-    newest `keep` good ones, the live one, the one a plain rollback returns to (the newest good
-    release before the live one that was not rolled back) and the one being released (made again
-    under an id that failed or never went live, it is in the list already). Failed releases do
+    newest `keep` good ones, the live one and the one a plain rollback returns to (the newest good
+    release before the live one that was not rolled back). The one being released (`releasing`)
+    counts as the newest good one, whatever the fact said of it. Failed releases do
     not count, and only the newest failed one is kept, to look at; builds a killed run left behind
     ("partial", "unreleased") go."""
+    if releasing is not None:
+        # At the release's end its "live" line is not in the history yet (the fact calls it
+        # unreleased, or puts it where it went live before): it is the newest good one now.
+        releases = {**{key: state for key, state in releases.items() if key != releasing}, releasing: "ok"}
     good = [release_id for release_id, state in releases.items() if state in ("ok", "rolled-back")]
     failed = [release_id for release_id, state in releases.items() if state == "failed"]
     kept = set(good[-keep:]) | set(failed[-1:]) | {releasing}

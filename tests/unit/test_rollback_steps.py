@@ -111,10 +111,18 @@ def test_the_releases_go_in_the_order_they_went_live_from_the_history(tmp_path):
 
 
 def test_the_release_being_made_again_is_never_pruned_at_its_own_end():
-    # r2 failed long ago, r3 failed since: the run that makes r2 again and live keeps it.
+    # r2 failed long ago, r3 failed since: the run that makes r2 again and live keeps it, with
+    # r4 (what a rollback from r2 returns to) and r3 (the newest failed one).
     releases = {"r1": "ok", "r2": "failed", "r3": "failed", "r4": "ok"}
     assert releases_to_prune(releases, "r4", 1) == ["r2"]
-    assert releases_to_prune(releases, "r4", 1, releasing="r2") == []
+    assert releases_to_prune(releases, "r2", 1, releasing="r2") == ["r1"]
+
+
+def test_the_release_at_its_end_counts_as_the_newest_good_one():
+    # At r8's end the link is on r8 and the history has no "live" line for it yet: the fact
+    # calls it unreleased. Keeping five good ones keeps r8 and four before it, not five more.
+    releases = {"r8": "unreleased", "r2": "ok", "r3": "ok", "r4": "ok", "r5": "failed", "r6": "ok", "r7": "ok"}
+    assert releases_to_prune(releases, "r8", 5, releasing="r8") == ["r2"]
 
 
 def test_a_host_without_releases_answers_nothing_live(tmp_path):
