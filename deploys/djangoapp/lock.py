@@ -153,17 +153,18 @@ def release_deploy_lock(lock_dir: str, token: str):
 
 
 def hold_lock(settings: Settings, purpose: str, on_failure: str = "", check_live: bool = False,
-              expected_live: Optional[str] = None, then: Optional[str] = None) -> None:
+              expected_live: Optional[str] = None, then: Optional[str] = None, cleanup_first: bool = False) -> None:
     """Take the deploy lock for the rest of this deploy; if any operation fails from here on, run
-    `on_failure` (when this run holds the lock) and release it. With `check_live`, the live release
-    must still be `expected_live` (a release folder, None: none) once the lock is held. `then`:
-    a command run under the lock in the same step."""
+    `on_failure` (when this run holds the lock; with `cleanup_first`, before any other host's
+    cleanup) and release it. With `check_live`, the live release must still be `expected_live` (a
+    release folder, None: none) once the lock is held. `then`: a command run under the lock in the
+    same step."""
     check = {"link": settings.current_link, "expected_live": expected_live} if check_live else {}
     take_deploy_lock(name="Take the deploy lock", lock_dir=settings.lock_dir, holder=lock_holder(purpose),
                      break_lock=settings.release_break_lock, wait=settings.lock_wait, then=then, **check)
     holds = f'[ "$(cat {q(settings.lock_dir)}/token 2>/dev/null)" = {q(RUN_TOKEN)} ]'
     failure.on_failure(state, host, (f"if {holds}; then {on_failure}; fi; " if on_failure else "")
-                       + release_lock_command(settings.lock_dir, RUN_TOKEN))
+                       + release_lock_command(settings.lock_dir, RUN_TOKEN), first=cleanup_first)
 
 
 def let_go(settings: Settings) -> None:

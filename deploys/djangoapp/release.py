@@ -120,7 +120,7 @@ def release():
     notify_when_done(settings, "release", "released", release_id, live["id"] if live else None, source.revision)
 
 
-def switch_plan(settings: Settings, release_id: str, before_switch_back: str | None = None) -> SwitchPlan:
+def switch_plan(settings: Settings, release_id: str, switch_back_at_once: bool = True) -> SwitchPlan:
     """How this host switches to a release and checks it (switch.py)."""
     return SwitchPlan(
         link=settings.current_link,
@@ -135,16 +135,17 @@ def switch_plan(settings: Settings, release_id: str, before_switch_back: str | N
         strict_health=settings.health_check_path is not None,
         celery_services=tuple(settings.celery_services),
         timeout=settings.health_check_timeout,
-        before_switch_back=before_switch_back,
+        switch_back_at_once=switch_back_at_once,
     )
 
 
-def switch_in_batches(settings: Settings, release_id: str, before_switch_back: str | None = None):
+def switch_in_batches(settings: Settings, release_id: str, switch_back_at_once: bool = True):
     """Switch the fleet to a release, batch after batch (one batch: all hosts at once), each host
     as switch.py says: `current` -> the release, uWSGI and Celery on it, their checks, or back to
-    the release it pointed at before. Releases and rollbacks both end this way."""
+    the release it pointed at before (at once, or in the run's failure cleanup). Releases and
+    rollbacks both end this way."""
     batches = settings.fleet.switch_batches(settings.rolling_batch_size)
-    plan = switch_plan(settings, release_id, before_switch_back)
+    plan = switch_plan(settings, release_id, switch_back_at_once)
     for number, batch in enumerate(host.loop(batches), 1):
         label = f" (batch {number} of {len(batches)})" if len(batches) > 1 else ""
         # One name on every host: pyinfra shows a step by its name, and a batch is one step.

@@ -11,8 +11,10 @@ was killed before its switch never did, and is no target.
               no rows it was not told it may drop; an irreversible migration refuses,
               unless rollback_restore_snapshot: then the snapshot taken before the first newer
               release migrated is restored (writes since then are lost)
-    switch    `current` -> the target atomically, graceful reload, health check; if the target
-              does not answer, the database is migrated forward again and `current` switched back
+    switch    `current` -> the target atomically, graceful reload, health check
+    back      if anything fails once the lock is held, on any host: the migration host migrates
+              the database forward to the live release again (under the migration lock), then
+              every host that switched goes back to the live release, as a failed release's do
     record    Celery restarts, the release rolled away from is marked (a later plain rollback
               skips it), the lock is released
 
@@ -35,10 +37,12 @@ from .database import snapshot_commands
 from .inspection import bridge_assets
 from .lock import RUN_TOKEN, hold_lock
 from .notifications import notify_when_done
-from .release import switch_in_batches
+from .operations import under_migration_lock
+from .release import switch_in_batches, switch_plan
 from .rollback_steps import (RollbackFacts, check_dropped_data, finish_rollback, migrate_back,
                              refuse_to_drop_data_command)
 from .settings import DeployRefused, Settings
+from .switch import undo_command
 
 
 def rollback_target(settings: Settings, releases: dict[str, str], live_id: str, host_name: str) -> str:
@@ -79,6 +83,21 @@ def _migration_steps(live_state: dict, target_state: dict) -> list[tuple[str, st
     """(app, migration) to migrate back to, for each app whose state differs."""
     return [(app, target_state.get(app, "zero")) for app, name in sorted(live_state.items())
             if target_state.get(app, "zero") != name]
+
+
+def back_on_failure_command(settings: Settings, live_manage: str, target_id: str, live_id: str,
+                            steps: list[tuple[str, str]]) -> str:
+    """Shell: what a host does when the rollback fails anywhere once the lock is held. The
+    migration host (whose cleanup runs before the others') puts the database forward to the live
+    release's migrations, under the migration lock, if there were any to undo; then each host that
+    switched to the target goes back to the live release, and the failure goes to the audit log."""
+    forward = (under_migration_lock(settings.migration_lock,
+                                    f"echo {shlex.quote(f'migrating the database forward to release {live_id} again')}"
+                                    f" >&2; {live_manage} migrate --noinput")
+               if settings.runs_migrations and steps else None)
+    back = undo_command(switch_plan(settings, target_id, switch_back_at_once=False))
+    return "; ".join(filter(None, [forward, back, audit.failure_command(settings, "rollback",
+                                                                      f"to {target_id} from {live_id}")]))
 
 
 @deploy("Rollback")
@@ -126,7 +145,8 @@ def rollback():
     # after the switch back: its static files are copied into the target's (web hosts).
     bridge = bridge_assets(shlex.quote(live_dir), shlex.quote(target_dir)) if settings.is_web else None
     hold_lock(settings, f"rollback to {target_id}", check_live=True, expected_live=live_dir, then=bridge,
-              on_failure=audit.failure_command(settings, "rollback", f"to {target_id} from {live_id}"))
+              on_failure=back_on_failure_command(settings, live_manage, target_id, live_id, steps),
+              cleanup_first=settings.runs_migrations)
 
     restore = snapshot_commands(settings, snapshot)[1] if settings.rollback_restore_snapshot and snapshot else None
     if restore:
@@ -139,7 +159,7 @@ def rollback():
     migrate_back(name=f"Migrate the database back to release {target_id}", manage=live_manage, steps=steps,
                  restore_snapshot=restore, snapshot=snapshot, lock=settings.migration_lock,
                  refuse_to_drop_data=refuse_to_drop, _if=only(settings.runs_migrations))
-    switch_in_batches(settings, target_id, before_switch_back=f"{live_manage} migrate --noinput")
+    switch_in_batches(settings, target_id, switch_back_at_once=False)
     # The release rolled away from is marked, the history and the audit log say so, and the lock
     # goes: one step, as nothing here waits for anything else.
     finish_rollback(name=f"Mark release {live_id} rolled back, record it, release the deploy lock",

@@ -12,7 +12,9 @@
               then, under the deploy lock), the app server and Celery restarted on it, the cause and
               the service's last log lines shown, and the run fails; with no previous release the
               services stop and `current` goes. A run that fails on another host, or after the
-              switch, brings every host it switched back the same way (undo_command)
+              switch, brings every host it switched back the same way (undo_command). A rollback
+              leaves even the failing host's going back to the run's failure cleanup, which
+              migrates the database forward first (rollback.py)
 
 Each function returns shell text (POSIX sh: pyinfra runs commands with `sh -c`, dash on Debian),
 so a unit test can read, and run, what runs on the host.
@@ -44,7 +46,7 @@ class SwitchPlan:
     strict_health: bool            # health_check_path set: 200 only
     celery_services: tuple[str, ...] = ()  # worker first, then beat
     timeout: int = 60
-    before_switch_back: Optional[str] = None  # a rollback migrates the database forward again
+    switch_back_at_once: bool = True  # False: a failed check leaves going back to the run's cleanup
     app_restart: str = "reload-or-restart"    # how the app server takes the new `current`
     master_fifo: Optional[str] = None  # uWSGI's master FIFO: woken during a graceful reload
     as_app_user: str = ""              # the prefix that gives up root for the app user's rights (layout)
@@ -141,7 +143,6 @@ def back_command(plan: SwitchPlan) -> str:
     release, the services stopped and `current` gone."""
     stop = " ".join(q(service) for service in ((plan.app_service,) if plan.app_service else ()) + plan.celery_services)
     return (f'if [ -n "$previous" ]; then '
-            f"{plan.before_switch_back + '; ' if plan.before_switch_back else ''}"
             f"{link_command(plan.link, PREVIOUS)} && {restart_services(plan)}; "
             'echo "switched back to $previous" >&2; '
             f"else {'systemctl stop ' + stop + '; ' if stop else ''}rm -f {q(plan.link)}; fi")
@@ -154,10 +155,12 @@ def switch_command(plan: SwitchPlan) -> str:
         checks.append(web_check(plan))
     if plan.celery_services:
         checks.append(worker_check(plan, "$started"))
+    back = back_command(plan) if plan.switch_back_at_once else \
+        "echo \"the run's failure cleanup brings every host back to $previous\" >&2"
     return (f'waking=; previous="$(readlink {q(plan.link)})"; printf \'%s\\n\' "$previous" > {q(marker(plan))} && '
             f"started=$(date +%s) && {link_command(plan.link, q(plan.release_dir))} && {restart_services(plan)} && "
             + " && ".join(checks or ["true"])
-            + f" && {{ {STOP_WAKING}; exit 0; }}; {back_command(plan)}; {STOP_WAKING}; exit 1")
+            + f" && {{ {STOP_WAKING}; exit 0; }}; {back}; {STOP_WAKING}; exit 1")
 
 
 def undo_command(plan: SwitchPlan) -> str:

@@ -2,13 +2,14 @@
 db1 (PostgreSQL + Redis, with a password), on a private network (the Docker network), plus a host outside the fleet.
 
 Release v1 on bare hosts, v2 switched one web host at a time, a v3 that fails to build on web2 and
-so switches nowhere, then a rollback: after each step both web hosts serve the same release; the
+so switches nowhere, a rollback that fails on web2, then one that goes through: after each step both web hosts serve the same release; the
 database migrates once, on web1; a task queued on web1 runs on worker1; PostgreSQL lets the
 fleet's hosts in and refuses the outsider; logs.py merges both web hosts' lines; a scheduled
 command runs on web1 alone."""
 
 from __future__ import annotations
 
+import json
 import shlex
 from dataclasses import replace
 from pathlib import Path
@@ -224,7 +225,7 @@ def test_fleet_releases_switches_and_rolls_back_together(four_hosts, start_hosts
     sick = run_pyinfra(fleet_file, "deploys/release.py", data={"release_id": "v2b", "django_source_dir": v2b})
     assert sick.returncode != 0 and "health check failed" in sick.output, sick.output
     web2.exec("systemctl start nginx")
-    assert served_release(web1) == served_release(web2) == "v2"
+    assert served_release(web1) == served_release(web2) == "v2", sick.output
     assert live_release(worker1) == "v2"
     worker_cwd = worker1.exec("readlink /proc/$(systemctl show -p MainPID --value celery-guestbook)/cwd").stdout
     assert worker_cwd.strip().endswith("/releases/v2")
@@ -243,6 +244,27 @@ def test_fleet_releases_switches_and_rolls_back_together(four_hosts, start_hosts
     for host in (web1, web2, worker1):
         assert host.exec(f"test -e {ROOT}/.deploy-lock", check=False).returncode != 0, host.name
     assert {entry["id"]: entry["status"] for entry in history(web1)}["v3"] == "failed"
+
+    # A rollback that fails on web2 (its webserver is down), one web host at a time: web1 and
+    # worker1 switch to v1 on a database gone back to v1's migrations, then web2 fails its check.
+    # web1, the migration host, puts the database forward again under the migration lock, and
+    # only then does every host go back to v2: the fleet stays on one release, on its schema.
+    web2.exec("systemctl stop nginx")
+    failed = run_pyinfra(fleet_file, "deploys/rollback.py", data={
+        "rollback_drop_data": "guestbook", "rolling_batch_size": 1, "health_check_timeout": 5})
+    web2.exec("systemctl start nginx")
+    assert failed.returncode != 0 and "health check failed" in failed.output, failed.output
+    first_batch = failed.output.split("Switch to release v1 and check it (batch 1 of 2)")[1].split("--> ")[0]
+    assert "[web1]    Success" in first_batch and "[worker1] Success" in first_batch, failed.output
+    assert failed.output.count("migrating the database forward to release v2 again") == 1, failed.output
+    forward = failed.output.index("[web1]    migrating the database forward to release v2 again")
+    for host in ("[web1]    ", "[web2]    ", "[worker1] "):
+        assert forward < failed.output.index(f"{host}switched back to {ROOT}/releases/v2"), failed.output
+    assert served_release(web1) == served_release(web2) == "v2"
+    assert live_release(worker1) == "v2"
+    assert "fleet task" in https_get(web1, "/").text  # v2's page reads its column: it is back
+    last_entry = json.loads(web1.exec(f"tail -n 1 {ROOT}/audit.jsonl").stdout)
+    assert (last_entry["deploy"], last_entry["detail"], last_entry["outcome"]) == ("rollback", "to v1 from v2", "failed")
 
     # Rollback: the migration undone once, on web1; every host back on v1. v2's column has a value
     # in every row (in PostgreSQL; the note written under v1 got its default): a plain rollback

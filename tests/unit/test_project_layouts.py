@@ -359,6 +359,26 @@ def test_the_switch_run_with_a_failing_check_ends_where_it_started(tmp_path, fak
     assert (os.readlink(link) if live else os.path.lexists(link)) == (live or False)
 
 
+def test_a_rollbacks_switch_with_a_failing_check_leaves_going_back_to_the_cleanup(tmp_path, fake_bin):
+    """A rollback's host stays on the target when its check fails (the run's cleanup migrates the
+    database forward first, then brings it back: undo_command)."""
+    from deploys.djangoapp.switch import undo_command
+
+    link = tmp_path / "current"
+    link.symlink_to("/srv/www/mysite/releases/3")
+    (fake_bin / "date").write_text("#!/bin/sh\necho 0\n")
+    (fake_bin / "date").chmod(0o755)
+    (tmp_path / "releases" / "2").mkdir(parents=True)
+    rollback = plan(link=str(link), release_dir=str(tmp_path / "releases" / "2"), timeout=0, celery_services=(),
+                    switch_back_at_once=False)
+    result = run_check(switch_command(rollback), fake_bin, {"ANSWER": "500 2", "ACTIVE": "yes"})
+    assert result.returncode == 1
+    assert os.readlink(link) == str(tmp_path / "releases" / "2")
+    assert "the run's failure cleanup brings every host back to /srv/www/mysite/releases/3" in result.stderr
+    assert run_check(undo_command(rollback), fake_bin, {"ACTIVE": "yes"}).returncode == 0
+    assert os.readlink(link) == "/srv/www/mysite/releases/3"
+
+
 # ------------------------------------------------------------------ first errors
 
 @pytest.mark.parametrize(("last_line", "hint"), [
@@ -468,10 +488,10 @@ def test_no_credential_reaches_a_world_readable_file():
 
 @pytest.mark.parametrize("celery_services", [(), ("celery-mysite",), ("celery-mysite", "celery-beat-mysite")])
 @pytest.mark.parametrize("app_service", [None, "uwsgi-mysite"])
-@pytest.mark.parametrize("before_switch_back", [None, "echo migrate forward"])
-def test_every_shape_of_switch_parses_under_dash(celery_services, app_service, before_switch_back):
+@pytest.mark.parametrize("switch_back_at_once", [True, False])
+def test_every_shape_of_switch_parses_under_dash(celery_services, app_service, switch_back_at_once):
     command = switch_command(plan(celery_services=celery_services, app_service=app_service,
-                                  before_switch_back=before_switch_back))
+                                  switch_back_at_once=switch_back_at_once))
     parsed = subprocess.run(["sh", "-n", "-c", command], capture_output=True, text=True)
     assert parsed.returncode == 0, parsed.stderr
 

@@ -1,9 +1,11 @@
-"""What a rollback reads from a host in one round trip (RollbackFacts), and the one command that
-ends it (finish_rollback_command), run with dash against a folder shaped like a project's."""
+"""What a rollback reads from a host in one round trip (RollbackFacts), the one command that ends
+it (finish_rollback_command) and what a host does when it fails (back_on_failure_command), run
+with dash against a folder shaped like a project's."""
 
 import json
 import os
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ import pytest
 from deploys.djangoapp.context import render_template
 from deploys.djangoapp.lock import release_lock_command, take_command
 from deploys.djangoapp.operations import releases_to_prune
-from deploys.djangoapp.rollback import rollback_target
+from deploys.djangoapp.rollback import back_on_failure_command, rollback_target
 from deploys.djangoapp.rollback_steps import RollbackFacts, finish_rollback_command
 from deploys.djangoapp.settings import DeployRefused, problems
 
@@ -153,3 +155,54 @@ def test_a_failing_step_leaves_the_lock_to_the_failure_cleanup(tmp_path):
     assert sh(finish).returncode != 0
     assert not log.exists()  # no "ok" entry for a rollback that failed
     assert lock.exists()  # the cleanup (audit "failed", lock released) runs from failure.py
+
+
+def failed_rollback_host(root: Path, migration_host: str) -> tuple:
+    """A host of a project in `root` that switched from v2 to v1 in a rollback that then failed:
+    its settings (the fleet's migration host named), a manage stand-in that notes what it is
+    asked and whether the migration lock is held, and the note."""
+    settings, found = problems({"websiteproject": "site", "url": "site.example.com", "webserver": "nginx",
+                                "django_deployment_root_folder": str(root), "django_settings_folder": "site",
+                                "django_settings_file": "site.settings"})
+    assert found == []
+    settings = settings.model_copy(update={"fleet": replace(settings.fleet, migration_host=migration_host)})
+    releases = root / "site" / "releases"
+    for release in ("v1", "v2"):
+        (releases / release).mkdir(parents=True)
+    (releases / "v1" / ".switched-from").write_text(f"{releases / 'v2'}\n")
+    (root / "site" / "current").symlink_to(releases / "v1")
+    calls = root / "calls"
+    manage = root / "manage"
+    manage.write_text(f"#!/bin/sh\nflock -n {settings.migration_lock} true && held=no || held=yes\n"
+                      f"echo \"$* (lock held: $held)\" >> {calls}\n")
+    manage.chmod(0o755)
+    tools = root / "bin"
+    tools.mkdir()
+    (tools / "systemctl").write_text(f"#!/bin/sh\necho \"systemctl $*\" >> {calls}\n")
+    (tools / "systemctl").chmod(0o755)
+    return settings, str(manage), calls, tools
+
+
+@pytest.mark.parametrize("migration_host", ["localhost", "web1"])
+def test_a_failed_rollback_puts_the_database_forward_on_the_migration_host_then_goes_back(tmp_path, migration_host):
+    settings, manage, calls, tools = failed_rollback_host(tmp_path, migration_host)
+    command = back_on_failure_command(settings, manage, "v1", "v2", [("notes", "0001_initial")])
+    done = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=20,
+                          env={"PATH": f"{tools}:/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    # The migration host migrates forward under the migration lock, before the switch back; the
+    # other hosts leave the database alone.
+    lines = calls.read_text().splitlines()
+    forward = ["migrate --noinput (lock held: yes)"] if migration_host == "localhost" else []
+    assert lines[:len(forward)] == forward and "systemctl reload-or-restart uwsgi-site" in lines[len(forward):]
+    assert os.readlink(tmp_path / "site" / "current") == str(tmp_path / "site" / "releases" / "v2")
+    assert "switched back to" in done.stderr
+    audit = json.loads((tmp_path / "site" / "audit.jsonl").read_text())
+    assert (audit["deploy"], audit["detail"], audit["outcome"]) == ("rollback", "to v1 from v2", "failed")
+    # With no migration to undo there is none to redo.
+    calls.unlink()
+    (tmp_path / "site" / "current").unlink()
+    (tmp_path / "site" / "current").symlink_to(tmp_path / "site" / "releases" / "v1")
+    subprocess.run(["sh", "-c", back_on_failure_command(settings, manage, "v1", "v2", [])], check=True,
+                   capture_output=True, env={"PATH": f"{tools}:/usr/bin:/bin"})
+    assert not any(line.startswith("migrate") for line in calls.read_text().splitlines())
