@@ -22,7 +22,8 @@ from .settings import Settings
 
 q = shlex.quote
 SHOWN = 8  # entries status.py shows
-LOCK_STEPS = ("Take the deploy lock", "Release the deploy lock")
+# Steps that leave a host as they found it: a lock taken and released.
+LOCK_STEPS = ("Take the deploy lock", "Release the deploy lock", "Take the db host lock", "Release the db host lock")
 
 
 def audit_command(settings: Settings, deploy: str, detail: str, outcome: str) -> str:
@@ -45,8 +46,8 @@ def failure_command(settings: Settings, deploy: str, detail: str) -> str:
 
 
 def changed_anything() -> Callable[[], bool]:
-    """`_if`: whether an operation of this run changed something on this host (the deploy lock's
-    own steps aside), asked when the operation runs, after the others."""
+    """`_if`: whether an operation of this run changed something on this host (the locks' own
+    steps aside), asked when the operation runs, after the others."""
     name = host.name
 
     def changed() -> bool:

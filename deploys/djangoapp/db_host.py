@@ -4,7 +4,8 @@ addresses, and Redis (its addresses and its users).
 Each project records what it needs from them in a claim of its own (CLAIMS_DIR/<project>.json:
 the private address other hosts reach them at, and whether it uses PostgreSQL and Redis). The
 shared settings are made from every claim on the host, so deploying one project never takes away
-what another needs, and removing one takes away only its own.
+what another needs, and removing one takes away only its own. Projects take turns (the db host
+lock): a run that planned on claims another project has changed since refuses, changing nothing.
 
 Redis gives each project with a REDIS_PASSWORD a user of its own (an ACL user named after the
 project, its password stored hashed), so two projects keep two passwords. A project without one
@@ -23,18 +24,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shlex
+from datetime import datetime, timezone
 from urllib.parse import urlsplit
 from typing import Optional
 
-from pyinfra import host
+from pyinfra import host, state
 from pyinfra.api import FactBase, operation
 from pyinfra.facts.files import File
 from pyinfra.operations import files, systemd
 
+from . import failure
 from .context import render_template, write_files
 from .host_files import HostFile
 from .layout import database_name
+from .lock import RUN_TOKEN, DeployLock, break_command, fail, lock_holder, release_lock_command, take_command
 from .operations import secret_file
 from .postgres import postgres_access
 from .refresh import refresh_service
@@ -50,23 +55,36 @@ OLD_REDIS_PASSWORD_FILE = "/etc/redis/django-deploy-password.conf"
 # The kit's admin user (a project name cannot start with "_") and its password, root's alone.
 REDIS_ADMIN = "_deploy-admin"
 REDIS_ADMIN_PASSWORD = "/etc/django-deploy/redis-admin.password"
+# Held while a project changes the shared services, so that two projects deploying at once take
+# turns (each writes what it derives from every claim). In /run: a reboot ends a killed run's.
+DB_HOST_LOCK = "/run/django-deploy/db-host.lock"
+DB_HOST_LOCK_WAIT = 300  # seconds: another project's turn restarts PostgreSQL or Redis at most
+
+
+def read_claims(claims_dir: str = CLAIMS_DIR) -> str:
+    """Shell: every claim read once, into $claims (CLAIMS_DIGEST: their digest)."""
+    return f'claims="$(cat {q(claims_dir)}/*.json 2>/dev/null || true)"'
+
+
+CLAIMS_DIGEST = 'printf "%s" "$claims" | sha256sum | cut -c1-64'
 
 
 class DbHostClaims(FactBase):
-    """Every project's claim on this host: {project: claim}."""
+    """Every project's claim on this host, and their digest: {"claims": {project: claim},
+    "digest": ...}."""
 
-    default = dict
-
-    def command(self) -> str:
-        return f"cat {CLAIMS_DIR}/*.json 2>/dev/null || true"
+    def command(self, claims_dir: str = CLAIMS_DIR) -> str:
+        return f'{read_claims(claims_dir)}; echo "digest $({CLAIMS_DIGEST})"; printf "%s\\n" "$claims"'
 
     def process(self, output):
-        claims = {}
+        claims, digest = {}, None
         for line in output:
-            if line.strip():
+            if line.startswith("digest "):
+                digest = line.split(" ", 1)[1].strip()
+            elif line.strip():
                 claim = json.loads(line)
                 claims[claim["project"]] = claim
-        return claims
+        return {"claims": claims, "digest": digest}
 
 
 class RedisMajorVersion(FactBase):
@@ -281,11 +299,48 @@ def _redis(claims: dict[str, dict], settings: Settings, claim: Optional[dict]) -
                     command=redis_apply_command(redis_bind(claims), redis_default_user(claims, redis_major)))
 
 
+def take_db_host_lock_command(holder: dict, digest: Optional[str], lock_dir: str = DB_HOST_LOCK,
+                              claims_dir: str = CLAIMS_DIR, wait: int = DB_HOST_LOCK_WAIT) -> str:
+    """Shell: take the db host lock (waiting for another project's turn), then the claims must
+    be those the run read (`digest`): what it writes is derived from every project's claim."""
+    changed = ("another project changed what it claims on this db host while this run was being planned "
+               "or waited for its turn: run it again; nothing was changed")
+    return (f"install -d -m 755 {q(os.path.dirname(lock_dir))} && "
+            + take_command(lock_dir, holder, wait, what="this db host's shared services")
+            + f' && {read_claims(claims_dir)} && if [ "$({CLAIMS_DIGEST})" != {q(digest or "")} ]; then '
+            f"{release_lock_command(lock_dir, holder['token'])}; {fail(changed)}; fi")
+
+
+def stale_db_host_lock(holder: Optional[dict], now: datetime) -> bool:
+    """Whether the db host lock's holder has held it longer than any turn takes (a killed run's)."""
+    try:
+        started = datetime.fromisoformat(str((holder or {}).get("started")))
+    except ValueError:
+        return holder is not None  # unreadable: no run could release it either
+    return (now - started).total_seconds() > DB_HOST_LOCK_WAIT
+
+
+@operation(is_idempotent=False)
+def take_db_host_lock(digest: Optional[str], break_lock: bool):
+    """The db host lock, once the claims are as they were read (take_db_host_lock_command); with
+    release_break_lock, a lock a killed run left is broken, never one a turn may still hold."""
+    held = host.get_fact(DeployLock, lock_dir=DB_HOST_LOCK)
+    if break_lock and stale_db_host_lock(held, datetime.now(timezone.utc)):
+        yield break_command(DB_HOST_LOCK, str(held.get("token", "")))
+    yield take_db_host_lock_command(lock_holder("the db host's shared services"), digest)
+
+
+@operation(is_idempotent=False)
+def release_db_host_lock():
+    yield release_lock_command(DB_HOST_LOCK, RUN_TOKEN)
+
+
 def shared_services(settings: Settings, present: bool = True) -> None:
     """Record this project's claim (or, with `present` False or nothing to claim, take it away)
-    and set PostgreSQL and Redis up for every claim on the host."""
+    and set PostgreSQL and Redis up for every claim on the host, holding the db host lock."""
     project = settings.websiteproject
-    current = host.get_fact(DbHostClaims)
+    seen = host.get_fact(DbHostClaims)
+    current = seen["claims"]
     before = current.get(project)
     claim = project_claim(settings) if present else None
     if claim and not claim["postgresql"] and not claim["redis"]:
@@ -298,6 +353,17 @@ def shared_services(settings: Settings, present: bool = True) -> None:
         refusal = postgres_refusal(claims) or redis_refusal(claims)
         if refusal:
             raise DeployRefused(f"host {host.name}: {refusal}; nothing was changed")
+    take_db_host_lock(name="Take the db host lock",
+                      digest=seen["digest"], break_lock=settings.release_break_lock)
+    failure.on_failure(state, host, release_lock_command(DB_HOST_LOCK, RUN_TOKEN), undoes="the db host lock")
+    _change_shared_services(settings, claims, claim, before)
+    release_db_host_lock(name="Release the db host lock")
+
+
+def _change_shared_services(settings: Settings, claims: dict[str, dict], claim: Optional[dict],
+                            before: Optional[dict]) -> None:
+    project = settings.websiteproject
+    if claim:
         # Its folder, if new, is made root's (755) in the same step.
         write_files(f"the claim of {project} on this db host", [
             HostFile(f"{CLAIMS_DIR}/{project}.json", (json.dumps(claim) + "\n").encode(), "644")])

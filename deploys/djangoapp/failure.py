@@ -16,8 +16,8 @@ from pyinfra.api import State, StringCommand
 from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS, pop_global_arguments
 from pyinfra.api.state import BaseStateCallback
 
-# host name -> cleanup command, until it has run (one pyinfra run per process).
-_cleanups: dict[str, str] = {}
+# host name -> {what it undoes: cleanup command}, until they have run (one pyinfra run per process).
+_cleanups: dict[str, dict[str, str]] = {}
 # The host whose cleanup runs before any other's, when one is named: a rollback's migration host
 # migrates the database forward before any host goes back to the code that needs it.
 _first: list[str] = []
@@ -35,9 +35,10 @@ def login_arguments(state: State, host) -> dict:
 
 
 def _clean_up(state: State, host_name: str) -> None:
-    command = _cleanups.pop(host_name, None)
-    if command is None:
+    commands = _cleanups.pop(host_name, None)
+    if not commands:
         return
+    command = "; ".join(commands.values())
     host = state.inventory.get_host(host_name)
     host.run_shell_command(StringCommand(command), print_output=True, **login_arguments(state, host))
 
@@ -87,11 +88,13 @@ def _watch(state: State) -> None:
         state.should_raise_failed_hosts = _stop_every_host
 
 
-def on_failure(state: State, host, command: str, first: bool = False) -> None:
+def on_failure(state: State, host, command: str, first: bool = False, undoes: str = "the deploy") -> None:
     """Run `command` on `host` if an operation fails on any host from now on (once); with `first`,
-    before any other host's (only one host may be first)."""
+    before any other host's (only one host may be first). A later command for what it `undoes`
+    replaces an earlier one (a release after the skeleton, in all.py); for something else, it runs
+    after it."""
     _watch(state)
-    _cleanups[host.name] = command
+    _cleanups.setdefault(host.name, {})[undoes] = command
     if first:
         _first[:] = [host.name]
 

@@ -75,10 +75,17 @@ def put_in_place_command(files: list[HostFile], staging: str) -> str:
     return " && ".join([*steps, f"rm -rf {q(staging)}"])
 
 
-def staging_dir(files: list[HostFile]) -> str:
-    """The uploads' folder: named after the files' paths, so that steps writing other files (of
-    another project, say) never share one."""
-    return f"{STAGING_ROOT}/{hashlib.sha256(chr(10).join(f.path for f in files).encode()).hexdigest()[:16]}"
+def staging_dir() -> str:
+    """The uploads' folder: a new one for each step, so that no two steps share one (two runs
+    writing the same host-wide file at once, say)."""
+    return f"{STAGING_ROOT}/{uuid.uuid4().hex}"
+
+
+def make_staging_command(staging: str) -> str:
+    """Shell: the uploads' folder made, root's alone; those a killed run left a day ago go."""
+    return (f"install -d -m 700 {q(STAGING_ROOT)} && "
+            f"find {q(STAGING_ROOT)} -mindepth 1 -maxdepth 1 -mmin +1440 -exec rm -rf {{}} + && "
+            f"install -d -m 700 {q(staging)}")
 
 
 def show_diff(f: HostFile, exists: bool) -> None:
@@ -96,7 +103,6 @@ def show_diff(f: HostFile, exists: bool) -> None:
 @operation()
 def host_files(files: list[HostFile]):
     """`files` on the host, as the module says."""
-    staging = staging_dir(files)
     found = host.get_fact(FileStates, paths=[f.path for f in files])
     wrong = [f for f in files if found.get(f.path) != f.state]
     if not wrong:
@@ -106,7 +112,8 @@ def host_files(files: list[HostFile]):
     if state.config.DIFF:
         for f in wrong:
             show_diff(f, exists=f.path in found)
-    yield f"install -d -m 700 {q(STAGING_ROOT)} && rm -rf {q(staging)} && install -d -m 700 {q(staging)}"
+    staging = staging_dir()
+    yield make_staging_command(staging)
     uploads = [(f, f"{staging}/{number}", f"/tmp/.deploy-upload-{uuid.uuid4().hex}") for number, f in enumerate(wrong)]
     if (host.current_op_global_arguments or {}).get("_sudo"):
         # Under sudo pyinfra uploads through a file of the login user's in /tmp, then copies it:

@@ -81,15 +81,15 @@ def break_command(lock_dir: str, stale_token: str) -> str:
             f"echo 'breaking the deploy lock of a previous run' >&2; rm -rf {q(lock_dir)}; fi; rmdir {q(breaking)}")
 
 
-def wait_while(busy: str, lock_dir: str, wait: int) -> str:
+def wait_while(busy: str, lock_dir: str, wait: int, what: str = "the lock of this project") -> str:
     """Shell: while the command `busy` succeeds, wait, for up to `wait` seconds; then fail naming
     the lock's holder."""
     return (f"deadline=$(($(date +%s) + {int(wait)})); while {busy}; do "
-            f"if [ \"$(date +%s)\" -ge $deadline ]; then echo \"another deploy holds the lock of this project: "
+            f"if [ \"$(date +%s)\" -ge $deadline ]; then echo \"another deploy holds {what}: "
             f"$(cat {q(lock_dir)}/holder.json 2>/dev/null)\" >&2; exit 1; fi; sleep 1; done")
 
 
-def take_command(lock_dir: str, holder: dict, wait: int) -> str:
+def take_command(lock_dir: str, holder: dict, wait: int, what: str = "the lock of this project") -> str:
     """Shell: take the lock, waiting up to `wait` seconds for another run to release it. The lock
     is written whole beside its place, then renamed into it in one step (rename(2) of a folder
     onto a folder that holds anything fails): a run killed on the way leaves no lock without its
@@ -98,7 +98,7 @@ def take_command(lock_dir: str, holder: dict, wait: int) -> str:
     return (f'staged=$(mktemp -d {q(staged)}.XXXXXX) && trap \'rm -rf "$staged"\' EXIT && chmod 755 "$staged" && '
             f"printf '%s\\n' {q(json.dumps(holder, sort_keys=True))} > \"$staged/holder.json\" && "
             f"printf '%s\\n' {q(holder['token'])} > \"$staged/token\" && "
-            + wait_while(f'! mv -T "$staged" {q(lock_dir)} 2>/dev/null', lock_dir, wait))
+            + wait_while(f'! mv -T "$staged" {q(lock_dir)} 2>/dev/null', lock_dir, wait, what))
 
 
 def release_lock_command(lock_dir: str, token: str) -> str:

@@ -2,11 +2,13 @@
 so no project's deploy (or removal) takes away what another needs."""
 
 import hashlib
+import json
 import shlex
 import shutil
 import socket
 import subprocess
 import time
+from datetime import datetime, timezone
 
 import pytest
 
@@ -24,7 +26,10 @@ from deploys.djangoapp.db_host import (
     postgres_refusal,
     redis_refusal,
     redis_user_config,
+    stale_db_host_lock,
+    take_db_host_lock_command,
 )
+from deploys.djangoapp.lock import release_lock_command
 
 
 def claim(project, listen=(), postgresql=True, redis=None, redis_db=None):
@@ -105,10 +110,52 @@ def test_the_redis_user_file_holds_a_hash_of_the_password_not_the_password():
         ["~*", "+@all", "-@admin", "-@dangerous", "+flushdb", "+keys"]
 
 
-def test_claims_are_read_from_one_json_line_per_project():
-    assert DbHostClaims().process(['{"project": "shop", "listen": [], "postgresql": true, "redis": null, '
-                                   '"redis_db": null}', ""]) == {"shop": claim("shop")}
-    assert DbHostClaims().process([]) == {}
+def read_claims_fact(claims_dir) -> dict:
+    done = subprocess.run(["sh", "-c", DbHostClaims().command(str(claims_dir))], capture_output=True, text=True,
+                          check=True)
+    return DbHostClaims().process(done.stdout.splitlines())
+
+
+def test_claims_are_read_from_one_json_line_per_project_with_their_digest(tmp_path):
+    assert read_claims_fact(tmp_path / "none")["claims"] == {}
+    (tmp_path / "shop.json").write_text(json.dumps(claim("shop")) + "\n")
+    (tmp_path / "blog.json").write_text(json.dumps(claim("blog")) + "\n")
+    seen = read_claims_fact(tmp_path)
+    assert seen["claims"] == {"shop": claim("shop"), "blog": claim("blog")}
+    assert len(seen["digest"]) == 64 and seen["digest"] != read_claims_fact(tmp_path / "none")["digest"]
+
+
+def test_projects_change_the_shared_services_in_turn_and_on_the_claims_they_read(tmp_path):
+    """Two projects deploying to one db host at once: the second waits for the first's turn
+    (the db host lock), then refuses, changing nothing, when the claims it derived its settings
+    from changed meanwhile."""
+    claims_dir, lock = tmp_path / "claims", tmp_path / "run" / "db-host.lock"
+
+    def take(token: str, digest: str) -> subprocess.CompletedProcess:
+        command = take_db_host_lock_command({"token": token, "operator": token}, digest, str(lock), str(claims_dir),
+                                            wait=1)
+        return subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=20)
+
+    # The first project on a fresh host: no claims yet.
+    first = take("shop-run", read_claims_fact(claims_dir)["digest"])
+    assert first.returncode == 0, first.stderr
+    subprocess.run(["sh", "-c", release_lock_command(str(lock), "shop-run")], check=True)
+    claims_dir.mkdir()
+    (claims_dir / "shop.json").write_text(json.dumps(claim("shop")) + "\n")
+    seen = read_claims_fact(claims_dir)["digest"]
+
+    assert take("shop-run", seen).returncode == 0
+    assert (lock / "token").read_text().strip() == "shop-run"
+    waited = take("blog-run", seen)
+    assert waited.returncode != 0 and "another deploy holds this db host's shared services" in waited.stderr
+    assert "shop-run" in waited.stderr
+    # shop writes another claim and lets go: blog, planned on the claims before, refuses.
+    (claims_dir / "notes.json").write_text(json.dumps(claim("notes")) + "\n")
+    subprocess.run(["sh", "-c", release_lock_command(str(lock), "shop-run")], check=True)
+    refused = take("blog-run", seen)
+    assert refused.returncode != 0 and "another project changed what it claims on this db host" in refused.stderr
+    assert not lock.exists()  # and leaves no lock behind
+    assert take("blog-run", read_claims_fact(claims_dir)["digest"]).returncode == 0  # planned again: its turn
 
 
 def run_with_fake_tools(tmp_path, redis_server: str | None, apt_cache: str) -> int | None:
@@ -369,3 +416,11 @@ def test_two_projects_whose_names_make_one_postgresql_database_are_refused():
                        "this db host; give one of them another name")
     assert postgres_refusal({"my-shop": claim("my-shop"), "my_shop": claim("my_shop", postgresql=False)}) is None
     assert postgres_refusal({"my-shop": claim("my-shop"), "myshop": claim("myshop")}) is None
+
+
+def test_only_a_db_host_lock_held_longer_than_any_turn_is_stale():
+    now = datetime(2026, 12, 6, 12, 0, tzinfo=timezone.utc)
+    assert not stale_db_host_lock(None, now)
+    assert not stale_db_host_lock({"started": "2026-12-06T11:58:00+00:00"}, now)  # another project's turn
+    assert stale_db_host_lock({"started": "2026-12-06T11:50:00+00:00"}, now)
+    assert stale_db_host_lock({"operator": "unknown (unreadable holder.json)"}, now)

@@ -4,6 +4,7 @@ here against a temporary folder."""
 import os
 import stat
 import subprocess
+import time
 
 import pytest
 
@@ -67,14 +68,20 @@ def test_the_command_never_names_a_content_and_gives_each_file_its_mode_before_i
     assert "chmod" not in command and "cp " not in command
 
 
-def test_steps_writing_other_files_stage_their_uploads_apart():
-    from deploys.djangoapp.host_files import STAGING_ROOT, staging_dir
+def test_every_step_stages_its_uploads_apart_and_a_day_old_folder_goes(tmp_path, monkeypatch):
+    from deploys.djangoapp import host_files
 
-    one = [HostFile("/srv/www/one/secrets.py", b"a", "640")]
-    other = [HostFile("/srv/www/other/secrets.py", b"a", "640")]
-    assert staging_dir(one) != staging_dir(other)
-    assert staging_dir(one) == staging_dir([HostFile("/srv/www/one/secrets.py", b"changed", "600")])
-    assert all(path.startswith(STAGING_ROOT + "/") for path in (staging_dir(one), staging_dir(other)))
+    # Two runs writing the same host-wide file at once each have their own folder.
+    assert host_files.staging_dir() != host_files.staging_dir()
+    assert host_files.staging_dir().startswith(host_files.STAGING_ROOT + "/")
+    monkeypatch.setattr(host_files, "STAGING_ROOT", str(tmp_path / "uploads"))
+    (tmp_path / "uploads" / "killed-run").mkdir(parents=True)
+    (tmp_path / "uploads" / "running").mkdir()
+    os.utime(tmp_path / "uploads" / "killed-run", (time.time() - 2 * 86400,) * 2)
+    mine = host_files.staging_dir()
+    subprocess.run(["sh", "-c", host_files.make_staging_command(mine)], check=True)
+    assert sorted(os.listdir(tmp_path / "uploads")) == sorted(["running", os.path.basename(mine)])
+    assert oct(os.stat(mine).st_mode & 0o777) == "0o700"
 
 
 @pytest.mark.parametrize("secret", [False, True])
