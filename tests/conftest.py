@@ -31,7 +31,11 @@ class PyinfraRun:
 
     def changed(self, prefix: str = "") -> list[str]:
         """Operations (whose name starts with `prefix`) that changed something on a host. Taking
-        and releasing the deploy lock or the db host lock leaves the host as it was: not counted."""
+        and releasing the deploy lock or the db host lock leaves the host as it was: not counted.
+        A run whose results table was not found fails here: "nothing changed" is not taken from
+        a table that could not be read."""
+        assert self.results and "Grand total" in self.output, \
+            f"no results table could be read from pyinfra's output:\n{self.output[-2000:]}"
         return [name for name, row in self.results.items() if name.startswith(prefix) and row["Success"] != "-"
                 and not name.endswith(LOCK_STEPS)]
 

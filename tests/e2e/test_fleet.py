@@ -224,6 +224,8 @@ def test_fleet_releases_switches_and_rolls_back_together(four_hosts, start_hosts
     v2b = example_source(tmp_path / "v2b", "v2b")
     sick = run_pyinfra(fleet_file, "deploys/release.py", data={"release_id": "v2b", "django_source_dir": v2b})
     assert sick.returncode != 0 and "health check failed" in sick.output, sick.output
+    # web1 and worker1 had switched to v2b and passed their checks: they went back.
+    assert "[web1]    switched back to" in sick.output and "[worker1] switched back to" in sick.output, sick.output
     web2.exec("systemctl start nginx")
     assert served_release(web1) == served_release(web2) == "v2", sick.output
     assert live_release(worker1) == "v2"

@@ -94,6 +94,14 @@ def test_nginx_postgresql_celery_redis(start_hosts, suite, tmp_path):
     outputs.append(second.output)
     assert second.returncode == 0 and second.changed() == [], second.output
 
+    # A changed environment reaches Celery's worker and beat: they restart with it.
+    probe = run_pyinfra(fleet_file, "deploys/skeleton.py", data={
+        "django_webapplication_additional_environment_settings": json.dumps({"PROBE_FLAG": "celery sees me"})})
+    assert probe.returncode == 0, probe.output
+    for service in ("celery-guestbook", "celery-beat-guestbook"):
+        environ = host.exec(f"tr '\\0' '\\n' < /proc/$(systemctl show -p MainPID --value {service})/environ").stdout
+        assert "PROBE_FLAG=celery sees me" in environ.splitlines(), service
+
     # No secret in what pyinfra prints, whatever the flags, nor in any world-readable file.
     verbose = run_pyinfra(fleet_file, "deploys/all.py", extra=("-vvv",))
     outputs.append(verbose.output)

@@ -22,6 +22,10 @@ def maintenance(fleet_file, state: str, **data):
     return run
 
 
+def audit_entries(host) -> list[dict]:
+    return [json.loads(line) for line in host.exec("cat /srv/www/guestbook/audit.jsonl").stdout.splitlines()]
+
+
 def test_maintenance_mode_on_off_allowed_and_while_a_release_migrates(live_host, tmp_path):
     host, fleet_file = live_host
 
@@ -32,7 +36,9 @@ def test_maintenance_mode_on_off_allowed_and_while_a_release_migrates(live_host,
 
     maintenance(fleet_file, "on")
     assert_in_maintenance(host)
-    assert maintenance(fleet_file, "on").changed() == []  # already on: nothing to do
+    entries_before = audit_entries(host)
+    assert maintenance(fleet_file, "on").changed() == []  # already on: nothing to do...
+    assert audit_entries(host) == entries_before  # ... and no audit entry says it did
 
     # An allowed address gets the site (the test client reaches the host through the Docker gateway).
     client = host.exec("awk '$1 != \"127.0.0.1\" { address = $1 } END { print address }' "
@@ -87,7 +93,7 @@ def test_maintenance_mode_on_off_allowed_and_while_a_release_migrates(live_host,
     assert live_release(host) == "v2"
 
     # Every run that changed something is in the audit log, and status.py shows it.
-    entries = [json.loads(line) for line in host.exec("cat /srv/www/guestbook/audit.jsonl").stdout.splitlines()]
+    entries = audit_entries(host)
     assert [(entry["deploy"], entry["detail"].split()[0], entry["outcome"]) for entry in entries[-6:]] == [
         ("maintenance", "on", "ok"), ("skeleton", "configuration", "ok"), ("skeleton", "configuration", "ok"),
         ("maintenance", "off", "ok"), ("release", "v2", "ok"), ("release", "bad", "failed")]

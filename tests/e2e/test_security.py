@@ -15,6 +15,7 @@ import testinfra
 from tests import fleet
 from tests.conftest import https_get, run_pyinfra
 from tests.e2e.conftest import APP_USER, DEPLOYED_FILES, assert_owners_and_modes, world_readable_files_containing
+from tests.e2e.sources import example_source
 
 pytestmark = pytest.mark.e2e
 
@@ -50,7 +51,7 @@ APP_SERVERS = {
 
 
 @pytest.mark.parametrize("app_server", list(APP_SERVERS))
-def test_security_audit_of_a_deployed_host(live_host, fleet_key, app_server):
+def test_security_audit_of_a_deployed_host(live_host, fleet_key, app_server, tmp_path):
     host, fleet_file = live_host
     system = testinfra.get_host(f"docker://{host.container}")
     files, app_socket = APP_SERVERS[app_server]
@@ -114,14 +115,19 @@ def test_security_audit_of_a_deployed_host(live_host, fleet_key, app_server):
         ("deploys/skeleton.py", ("--dry", "--diff"),
          {"django_environment_variables": json.dumps({"DJANGO_SECRET_KEY": SECRET + "-new"})}),
         ("deploys/release.py", ("--dry", "--diff"), {"release_id": "preview"}),
+        ("deploys/release.py", ("-vvv",),
+         {"release_id": "second", "django_source_dir": str(example_source(tmp_path / "second", "second"))}),
         ("deploys/status.py", ("-v",), {}),
         ("deploys/restart.py", ("-vvv",), {}),
+        # Back from the second release: a rollback that does its work, not one refused at once.
         ("deploys/rollback.py", ("-v",), {}),
         ("deploys/remove.py", ("--dry", "-v"), {"confirm_remove": "guestbook"}),
     ]:
         result = run_pyinfra(fleet_file, deploy_file, data=data, extra=extra)
         outputs.append(result.output)
+        assert result.returncode == 0, result.output
         assert SECRET not in result.output, deploy_file
+    assert https_get(host, "/").headers["X-Release-Id"] != "second"  # the rollback went back
     assert host.exec(f"test -d {ROOT}", check=False).returncode == 0  # the --dry remove removed nothing
 
     # Nor in the logs, nor in any world-readable file.

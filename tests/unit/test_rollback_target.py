@@ -36,3 +36,13 @@ def test_rollback_to_refuses_what_is_not_a_complete_good_release(asked, words):
 def test_rollback_to_an_older_good_or_rolled_back_release():
     assert target(rollback_to="v1") == "v1"
     assert target(rollback_to="v3") == "v3"
+
+
+def test_an_app_the_target_release_did_not_have_is_migrated_to_zero():
+    from deploys.djangoapp.rollback import _migration_steps
+
+    live = {"guestbook": "0002_mood", "shop": "0003_price", "blog": "0001_initial"}
+    target = {"guestbook": "0001_initial", "blog": "0001_initial"}
+    # blog is where it was; guestbook goes back one; shop came with the newer release: to zero.
+    assert _migration_steps(live, target) == [("guestbook", "0001_initial"), ("shop", "zero")]
+    assert _migration_steps(live, live) == []

@@ -54,6 +54,11 @@ def test_none_means_unset_so_defaults_apply():
         ({"websiteproject": ""}, "websiteproject", "safe name"),
         ({"websiteproject": "my project; rm -rf /"}, "websiteproject", "safe name"),
         ({"websiteproject": "../etc"}, "websiteproject", "safe name"),
+        # A '.' would reach nginx's variable names ($maintenance_my.shop) and PostgreSQL's.
+        ({"websiteproject": "my.shop"}, "websiteproject", "safe name"),
+        ({"websiteproject": "Shop"}, "websiteproject", "safe name"),
+        ({"websiteproject": "1shop"}, "websiteproject", "safe name"),
+        ({"websiteproject": "s" * 33}, "websiteproject", "safe name"),
         ({"url": "https://example.com/"}, "url", "host name"),
         ({"django_deployment_root_folder": "srv/www"}, "django_deployment_root_folder", "absolute"),
         ({"django_deployment_root_folder": "/srv/../etc"}, "django_deployment_root_folder", ".."),
@@ -286,3 +291,9 @@ def test_a_linked_path_inside_a_linked_folder_is_refused():
         _, found = check(django_linked_dirs=dirs, django_linked_files=files)
         assert len(found) == 1 and "is inside 'var', which is shared whole already" in found[0], found
     assert check(django_linked_dirs=["var", "variants"], django_linked_files=["var.idx"])[1] == []
+
+
+@pytest.mark.parametrize("name", ["shop", "my-shop_2", "s" * 32])
+def test_a_project_name_of_letters_digits_dash_and_underscore_is_taken(name):
+    settings, found = check(websiteproject=name)
+    assert found == [] and settings.websiteproject == name
