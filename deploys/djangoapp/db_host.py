@@ -179,9 +179,10 @@ def redis_user_config(project: str, password: str, redis_major: Optional[int]) -
     return f"user {project} on #{digest} {redis_permissions(redis_major)}\n"
 
 
-def redis_admin_command(redis_major: Optional[int]) -> str:
+def redis_admin_command(redis_major: Optional[int], password_file: str = REDIS_ADMIN_PASSWORD,
+                        user_file: str = redis_user_file(REDIS_ADMIN)) -> str:
     """Shell: make the admin user's password (random, root's alone) and its user file."""
-    password, user_file = q(REDIS_ADMIN_PASSWORD), q(redis_user_file(REDIS_ADMIN))
+    password, user_file = q(password_file), q(user_file)
     return (f"(umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n' > {password}) && "
             f"digest=$(tr -d '\\n' < {password} | sha256sum | cut -d ' ' -f 1) && "
             f"install -m 640 -o root -g redis /dev/null {user_file} && "

@@ -96,18 +96,32 @@ def test_a_broken_release_leaves_the_live_one_serving(app_server_live_host, tmp_
 
 
 KILL_POINTS = {
-    # where the run is killed: (the operation that starts, seconds after its start, the releases
-    # that may serve after, how the new release differs from the mood migration of the others)
-    "after the upload and unpack": ("Release | Virtualenv", 0, {"previous"}, {}),
+    # where the run is killed: (the operation that starts, what the host shows once the kill may
+    # land (None: at once), the releases that may serve after, how the new release differs from
+    # the mood migration of the others)
+    "after the upload and unpack": ("Release | Virtualenv", None, {"previous"}, {}),
     # Killed while its six-second migration runs: the previous release serves on.
-    "during the migration": ("Release | Migrate the database", 2, {"previous"}, {"slow_migration": True}),
+    "during the migration": ("Release | Migrate the database", "pgrep -f 'migrate [-]-noinput' >/dev/null",
+                             {"previous"}, {"slow_migration": True}),
     # The switch command may or may not have reached the host before the kill.
-    "after the migration": ("Release | Switch to release", 0, {"previous", "new"}, {}),
-    # Killed while the new release starts: uWSGI's graceful reload (or gunicorn's restart) and
-    # the health check take about a second; the run ends soon after them.
-    "during the switch": ("Release | Switch to release", 0.4, {"previous", "new"}, {}),
-    "right after the switch": ("Release | Record the release", 0, {"new"}, {}),
+    "after the migration": ("Release | Switch to release", None, {"previous", "new"}, {}),
+    # Killed once the switch has begun on the host (it noted what was live): uWSGI's graceful
+    # reload (or gunicorn's restart) and the health check take about a second.
+    "during the switch": ("Release | Switch to release", f"test -e {ROOT}/releases/killed/.switched-from",
+                          {"previous", "new"}, {}),
+    "right after the switch": ("Release | Record the release", None, {"new"}, {}),
 }
+# What runs on the host while a release migrates or switches (the [-] keeps the pattern from
+# matching the shell that runs pgrep).
+RUN_ON_HOST = "pgrep -f 'switched[-]from|migrate [-]-noinput' >/dev/null"
+
+
+def wait_on_host(host, condition: str, holds: bool, seconds: int = 60) -> None:
+    """Wait until `condition` (a shell test on the host) holds, or no longer holds."""
+    deadline = time.monotonic() + seconds
+    while (host.exec(condition, check=False).returncode == 0) != holds:
+        assert time.monotonic() < deadline, f"{condition} still {'fails' if holds else 'holds'} after {seconds} s"
+        time.sleep(0.1)
 
 
 @pytest.mark.parametrize("point", list(KILL_POINTS))
@@ -115,7 +129,7 @@ def test_a_killed_run_leaves_the_site_serving_and_a_stale_lock(app_server_live_h
     host, fleet_file, login = app_server_live_host
     v1 = live_release(host)
     write_rows(host)
-    marker, delay, may_serve, changes = KILL_POINTS[point]
+    marker, landed, may_serve, changes = KILL_POINTS[point]
     source = example_source(tmp_path / "killed", "killed", mood_migration=True, **changes)
 
     run = subprocess.Popen(
@@ -127,12 +141,14 @@ def test_a_killed_run_leaves_the_site_serving_and_a_stale_lock(app_server_live_h
     for line in run.stdout:
         seen.append(line)
         if f"Starting operation: {marker}" in line:
-            time.sleep(delay)
+            if landed:
+                wait_on_host(host, landed, holds=True)
             run.send_signal(signal.SIGKILL)
             break
     run.wait(timeout=60)
     assert run.returncode == -signal.SIGKILL, "".join(seen)
-    time.sleep(2)
+    # What the run had started on the host has ended, or been ended with its session.
+    wait_on_host(host, RUN_ON_HOST, holds=False)
 
     serving = live_release(host)
     assert serving in {"previous": v1, "new": "killed"}.values() and \

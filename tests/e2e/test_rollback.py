@@ -3,6 +3,8 @@ migrations, restart, status, and remove next to a second project on the same hos
 
 from __future__ import annotations
 
+import threading
+import time
 
 import pytest
 
@@ -100,6 +102,28 @@ def test_rollback_to_a_chosen_release(live_host, tmp_path):
     unknown = rollback(fleet_file, rollback_to="nope")
     assert unknown.returncode != 0 and "rollback_to: nope is not a release older than the live one" in unknown.output
     assert live_release(host) == "v3"
+
+    # A rollback planned from v3 while another deploy holds the lock, which makes v2 live before it
+    # lets go: once the rollback holds the lock it sees the live release changed, and changes nothing.
+    host.exec(f"mkdir {ROOT}/.deploy-lock && echo other-run > {ROOT}/.deploy-lock/token && "
+              f"echo '{{\"operator\": \"someone else\"}}' > {ROOT}/.deploy-lock/holder.json")
+    outcome = []
+    waiting = threading.Thread(target=lambda: outcome.append(rollback(fleet_file, lock_wait=120)))
+    waiting.start()
+    deadline = time.monotonic() + 120
+    while not host.exec(f"ls -d {ROOT}/.deploy-lock.taking.* 2>/dev/null", check=False).stdout.strip():
+        assert waiting.is_alive() and time.monotonic() < deadline, outcome and outcome[0].output
+        time.sleep(0.5)  # until the rollback waits for the lock
+    host.exec(f"ln -sfn {ROOT}/releases/v2 {ROOT}/current.other && mv -Tf {ROOT}/current.other {ROOT}/current && "
+              f"rm -rf {ROOT}/.deploy-lock")
+    waiting.join(timeout=300)
+    (moved,) = outcome
+    assert moved.returncode != 0 and "the live release changed while this run was being planned" in moved.output, \
+        moved.output
+    assert live_release(host) == "v2"  # as the other deploy left it
+    assert host.exec(f"test -e {ROOT}/releases/v3/.rolled-back", check=False).returncode != 0
+    assert host.exec(f"test -e {ROOT}/.deploy-lock", check=False).returncode != 0
+    host.exec(f"ln -sfn {ROOT}/releases/v3 {ROOT}/current.other && mv -Tf {ROOT}/current.other {ROOT}/current")
 
     back = rollback(fleet_file, rollback_to=v1)
     assert back.returncode == 0, back.output

@@ -137,6 +137,23 @@ def test_switching_the_webserver_both_ways(live_host):
     assert accepted.returncode == 0, accepted.output
     assert "# edited by hand" not in host.exec(f"cat {apache_site}").stdout
 
+    # Maintenance under Apache: the page for everyone, but the site for an address in
+    # maintenance_allow (the test client reaches the host through the Docker gateway).
+    client = host.exec("awk '$2 != \"127.0.0.1\" { address = $2 } END { print address }' "
+                       "/var/log/apache2/other_vhosts_access.log").stdout.strip()
+    assert client
+    apache = {"webserver": "apache2"}
+    assert run_pyinfra(fleet_file, "deploys/maintenance.py", data={**apache, "maintenance": "on"}).returncode == 0
+    assert https_get(host, "/").status_code == 503
+    allowed = run_pyinfra(fleet_file, "deploys/skeleton.py", data={**apache, "maintenance_allow": client})
+    assert allowed.returncode == 0, allowed.output
+    assert https_get(host, "/").status_code == 200
+    elsewhere = run_pyinfra(fleet_file, "deploys/skeleton.py", data={**apache, "maintenance_allow": "192.0.2.0/24"})
+    assert elsewhere.returncode == 0, elsewhere.output
+    assert https_get(host, "/").status_code == 503
+    assert run_pyinfra(fleet_file, "deploys/maintenance.py", data={**apache, "maintenance": "off"}).returncode == 0
+    assert https_get(host, "/").status_code == 200
+
     to_nginx = run_pyinfra(fleet_file, "deploys/all.py", data={"webserver": "nginx"})
     assert to_nginx.returncode == 0, to_nginx.output
     page = https_get(host, "/")

@@ -5,6 +5,8 @@ import os
 import shlex
 import subprocess
 
+import pytest
+
 from deploys.djangoapp.certificate_sync import (
     CERTIFICATES_SED,
     KEY_SED,
@@ -257,3 +259,76 @@ def test_one_look_finds_any_trace_acme_left_and_none_on_a_host_without_it(tmp_pa
     left.unlink()
     dangling.unlink()
     assert look("no-such-certsync-user") == []
+
+
+def fetch_script_in(folder, web2) -> str:
+    """The fetch script of web2 (fetch-certificate.sh.j2), writing the site's certificate and key
+    into `folder` and reloading with an echo: run as it runs on the host, with an ssh stand-in
+    that notes its arguments and answers the bundle in folder/bundle.pem."""
+    script = render_template("certificates/fetch-certificate.sh.j2", s=web2, reload_command="echo reloaded",
+                             certificates_sed=CERTIFICATES_SED, key_sed=KEY_SED)
+    script = script.replace(web2.ssl_certificate_path, str(folder / "site.crt")).replace(
+        web2.ssl_key_path, str(folder / "site.key"))
+    tools = folder / "bin"
+    tools.mkdir()
+    (tools / "ssh").write_text(f'#!/bin/sh\necho "$*" > {folder}/ssh-arguments\ncat {folder}/bundle.pem\n')
+    (tools / "ssh").chmod(0o755)
+    return script
+
+
+def make_bundle(folder, name: str, days: int = 30, key_of: str | None = None) -> None:
+    """folder/bundle.pem as the issuer publishes it (folder/new.crt, then folder/new.key): a
+    certificate for `name` that ends in `days` (negative: it has ended), then its key (or `key_of`)."""
+    from datetime import datetime, timedelta, timezone
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=60))
+                   .not_valid_after(now + timedelta(days=days))
+                   .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+                   .sign(key, hashes.SHA256()))
+    (folder / "new.crt").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (folder / "new.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    (folder / "bundle.pem").write_text((folder / "new.crt").read_text() + (key_of or (folder / "new.key").read_text()))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the script installs the files as root's: run as root (CI is)")
+def test_the_fetch_script_run_installs_only_a_valid_matching_certificate_once(tmp_path):
+    web1, web2 = fleet_of_two()
+    script = fetch_script_in(tmp_path, web2)
+
+    def fetch() -> subprocess.CompletedProcess:
+        return subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"})
+
+    make_bundle(tmp_path, "mysite.example.com")
+    installed = fetch()
+    assert installed.returncode == 0, installed.stderr
+    assert "installed the certificate of web1" in installed.stdout and "reloaded" in installed.stdout
+    assert (tmp_path / "site.crt").read_text() == (tmp_path / "new.crt").read_text()
+    assert (tmp_path / "site.key").read_text() == (tmp_path / "new.key").read_text()
+    assert oct((tmp_path / "site.key").stat().st_mode & 0o777) == "0o600"
+    arguments = (tmp_path / "ssh-arguments").read_text()
+    assert "-o StrictHostKeyChecking=yes" in arguments and arguments.strip().endswith("certsync-mysite@10.0.0.1")
+    # The same certificate again: nothing installed, no reload.
+    again = fetch()
+    assert again.returncode == 0 and again.stdout == "", again.stdout
+    good = (tmp_path / "site.crt").read_text()
+    # What is refused leaves the installed files alone.
+    for name, days, key_of, told in [
+        ("other.example.com", 30, None, "does not name mysite.example.com"),
+        ("mysite.example.com", -1, None, "missing or expired"),
+        ("mysite.example.com", 30, (tmp_path / "site.key").read_text(), "do not match"),
+    ]:
+        make_bundle(tmp_path, name, days, key_of)
+        refused = fetch()
+        assert refused.returncode == 1 and told in refused.stderr, (name, refused.stderr)
+        assert (tmp_path / "site.crt").read_text() == good

@@ -2,6 +2,7 @@
 so no project's deploy (or removal) takes away what another needs."""
 
 import hashlib
+import os
 import json
 import shlex
 import shutil
@@ -424,3 +425,19 @@ def test_only_a_db_host_lock_held_longer_than_any_turn_is_stale():
     assert not stale_db_host_lock({"started": "2026-12-06T11:58:00+00:00"}, now)  # another project's turn
     assert stale_db_host_lock({"started": "2026-12-06T11:50:00+00:00"}, now)
     assert stale_db_host_lock({"operator": "unknown (unreadable holder.json)"}, now)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the user file is given to the group redis: run as root (CI is)")
+def test_the_admin_user_the_deploy_makes_logs_into_a_real_redis_with_every_right(redis_server, tmp_path):
+    password_file, user_file = tmp_path / "admin.password", tmp_path / f"{REDIS_ADMIN}.conf"
+    made = subprocess.run(["sh", "-c", redis_admin_command(7, str(password_file), str(user_file))],
+                          capture_output=True, text=True, timeout=30)
+    assert made.returncode == 0, made.stderr
+    password = password_file.read_text().strip()
+    assert len(password) == 64 and password not in user_file.read_text()
+    assert (oct(password_file.stat().st_mode & 0o777), oct(user_file.stat().st_mode & 0o777)) == ("0o600", "0o640")
+    assert user_file.group() == "redis"
+    port = redis_server(["/etc/redis/redis.conf", "--include", str(user_file)])
+    assert cli(port, REDIS_ADMIN, "ACL", "WHOAMI", password=password) == REDIS_ADMIN
+    assert cli(port, REDIS_ADMIN, "CONFIG", "SET", "maxmemory", "0", password=password) == "OK"
+    assert "WRONGPASS" in cli(port, REDIS_ADMIN, "PING", password="not-the-password")
