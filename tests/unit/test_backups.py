@@ -36,6 +36,7 @@ from deploys.djangoapp.notifications import notify_program
 from deploys.djangoapp.settings import problems
 from deploys.djangoapp.settings.backups import CALENDAR, S3_REPOSITORY, SFTP_REPOSITORY, SNAPSHOT_ID
 from tests.unit.sites import VALID, app_folder, settings
+from tests.unit.holding import wait_until_held
 
 SECRETS = {"DJANGO_SECRET_KEY": "k" * 40}
 BACKUP_SECRETS = {"RESTIC_PASSWORD": "restic-pass-9f8e7d", "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE77",
@@ -200,14 +201,14 @@ def test_a_backup_holds_the_migration_lock_shared_while_it_dumps_the_database_on
     (paths["tools"] / "lock-states").unlink()
     holder = subprocess.Popen(["flock", "-x", str(lock), "sleep", "2"])
     try:
-        time.sleep(0.3)
-        started = time.monotonic()
+        wait_until_held(lock)
         done = run_backup(s, paths, FAKE_MIGRATION_LOCK=str(lock))
+        let_go_first = holder.poll() is not None  # it had let go before the backup could end
     finally:
         holder.wait(timeout=10)
     assert done.returncode == 0, done.stderr
     assert "waiting for the migrations that hold the migration lock" in done.stderr
-    assert time.monotonic() - started > 1.2
+    assert let_go_first
 
 
 def test_a_backup_sends_the_database_and_uploads_tagged_with_its_run_then_prunes(tmp_path):
@@ -264,10 +265,9 @@ def test_a_backup_waits_for_a_running_deploy_and_for_another_backup(tmp_path):
     assert s.lock_dir not in backup_script(s).replace(f"[ -d {s.lock_dir} ]", "").replace(f"cat {s.lock_dir}/holder.json", "")
     # Another backup (or a restore) holds the backup lock: this one waits for it.
     holder = subprocess.Popen(["flock", str(paths["state"]), "sleep", "1.5"])
-    time.sleep(0.3)
-    started = time.monotonic()
+    wait_until_held(paths["state"])
     assert run_backup(s, paths).returncode == 0
-    assert time.monotonic() - started >= 1
+    assert holder.poll() is not None  # it had let go before the backup could end
     holder.wait()
 
 
