@@ -40,7 +40,7 @@ def test_apache_serves_the_page_with_503_unless_allowed_exempt_or_off():
     rules = config[config.index("RewriteEngine On"):config.index("RewriteRule ^ - [R=503,L]")]
     assert "RewriteCond %{REQUEST_URI} !=/.maintenance.html" in rules
     assert "RewriteCond %{REQUEST_URI} !^/static/" in rules and "RewriteCond %{REQUEST_URI} !=/health/" in rules
-    assert "RewriteCond expr \"! -R '127.0.0.0/8' && ! -R '::1' && ! -R '10.1.0.0/16'\"" in rules
+    assert "RewriteCond expr \"!(-R '127.0.0.0/8' || -R '::1' || -R '10.1.0.0/16')\"" in rules
     assert rules.rstrip().endswith("RewriteCond /srv/www/mysite/maintenance/on -f [OR]\n"
                                    "    RewriteCond /srv/www/mysite/maintenance/migrating -f")
     assert "ErrorDocument 503 /.maintenance.html" in config
