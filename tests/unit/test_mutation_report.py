@@ -21,15 +21,17 @@ def test_the_score_counts_killed_timed_out_and_explained_mutants_by_module():
     assert statuses["deploys.djangoapp.settings.project.xǁProjectSettingsǁ_safe__mutmut_3"] == "no tests"
     explained = equivalents("# why\ndeploys.djangoapp.switch.x_link_command__mutmut_2: same command  # note\n")
     assert explained == {"deploys.djangoapp.switch.x_link_command__mutmut_2": "same command"}
-    text = report(statuses, explained, {"deploys.djangoapp.settings.project.xǁProjectSettingsǁ_safe__mutmut_3":
+    text = report(statuses, explained, {"deploys.djangoapp.switch.x_link_command__mutmut_2":
                                         "-    return a\n+    return b"}, 75)
+    assert "+    return b" in text
     assert "| deploys.djangoapp.switch | 3 | 2 | 1 | 100.0 % |" in text
     assert "| deploys.djangoapp.settings.project | 2 | 1 | 0 | 50.0 % |" in text
     assert "| **all** | 5 | 3 | 1 | 80.0 % |" in text
-    assert "## Not killed (2)" in text and "in 1 min 15 s" in text
-    assert "(survived; equivalent: same command)" in text and "+    return b" in text
+    assert "## Survived (1)" in text and "in 1 min 15 s" in text
+    assert "(survived; equivalent: same command)" in text
+    assert "| `deploys.djangoapp.settings.project.ProjectSettings._safe` | 1 |" in text
 
 
 def test_the_change_of_a_mutant_is_its_removed_and_added_lines():
-    shown = "# deploys.x__mutmut_1: survived\n--- a.py\n+++ a.py\n@@ -1 +1 @@\n def f():\n-    return 1\n+    return 2\n"
+    shown = "--- a.py\n+++ a.py\n@@ -1 +1 @@\n def f():\n-    return 1\n+    return 2\n"
     assert changed_lines(shown) == "-    return 1\n+    return 2"
