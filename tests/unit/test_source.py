@@ -129,3 +129,32 @@ def test_the_same_content_gives_the_same_digest_in_a_git_tree_and_a_plain_folder
     repo = git_repo(tmp_path / "repo", CODE)
 
     assert pack_directory(str(repo)).digest == pack_directory(str(tmp_path / "plain")).digest
+
+
+def test_an_archive_is_found_by_its_pattern_in_a_folder_with_the_environment_filled_in(tmp_path, monkeypatch):
+    from deploys.djangoapp.source import _archive_path, _single_top_folder
+    from tests.unit.sites import settings
+
+    (tmp_path / "site-r42.tar.gz").write_text("archive")
+    monkeypatch.setenv("BUILD_NUMBER", "42")
+    monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
+    found = _archive_path(settings(django_release_archive=str(tmp_path),
+                                   django_revision_file_pattern="site-r${BUILD_NUMBER}.tar.gz"))
+    assert found == str(tmp_path / "site-r42.tar.gz")
+    assert _archive_path(settings(django_release_archive=f"{tmp_path}/site-r${{BUILD_NUMBER}}.tar.gz")) == found
+    for data, words in [
+        ({"django_release_archive": str(tmp_path)}, "django_revision_file_pattern: needed when"),
+        ({"django_release_archive": str(tmp_path), "django_revision_file_pattern": "site-r${NOT_SET_ANYWHERE}.tar.gz"},
+         "django_revision_file_pattern: environment variable NOT_SET_ANYWHERE is not set"),
+        ({"django_release_archive": str(tmp_path / "gone.tar.gz")}, "no such file on this machine: "),
+    ]:
+        with pytest.raises(DeploySettingsError, match=words):
+            _archive_path(settings(**data))
+    # One folder at the top (myapp-1.2/): its content is the release; otherwise the whole tree.
+    (tmp_path / "one" / "myapp-1.2").mkdir(parents=True)
+    assert _single_top_folder(str(tmp_path / "one")) == str(tmp_path / "one" / "myapp-1.2")
+    (tmp_path / "one" / "README").write_text("")
+    assert _single_top_folder(str(tmp_path / "one")) == str(tmp_path / "one")
+    (tmp_path / "file-only").mkdir()
+    (tmp_path / "file-only" / "manage.py").write_text("")
+    assert _single_top_folder(str(tmp_path / "file-only")) == str(tmp_path / "file-only")
