@@ -353,10 +353,17 @@ def test_the_switch_run_with_a_failing_check_ends_where_it_started(tmp_path, fak
         link.symlink_to(live)
     (fake_bin / "date").write_text("#!/bin/sh\necho 0\n")
     (fake_bin / "date").chmod(0o755)
-    command = switch_command(plan(link=str(link), timeout=0, celery_services=()))
+    (fake_bin / "systemctl").write_text(f'#!/bin/sh\necho "$*" >> {tmp_path}/systemctl.log\n')
+    release = tmp_path / "releases" / "2"
+    release.mkdir(parents=True)
+    command = switch_command(plan(link=str(link), release_dir=str(release), timeout=0, celery_services=()))
     result = run_check(command, fake_bin, {"ANSWER": "500 2", "ACTIVE": "yes"})
     assert result.returncode == 1
+    assert (release / ".switched-from").read_text() == f"{live or ''}\n"  # it did switch, then went back
     assert (os.readlink(link) if live else os.path.lexists(link)) == (live or False)
+    calls = (tmp_path / "systemctl.log").read_text().splitlines()
+    # Back on the release before, or, with none, the app server stopped.
+    assert calls[-1] == ("reload-or-restart uwsgi-mysite" if live else "stop uwsgi-mysite"), calls
 
 
 def test_a_rollbacks_switch_with_a_failing_check_leaves_going_back_to_the_cleanup(tmp_path, fake_bin):
