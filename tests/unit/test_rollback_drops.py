@@ -184,6 +184,7 @@ def test_what_django_says_when_it_cannot_tell_reaches_the_operator_with_control_
         "error": "Traceback ...\nImproperlyConfigured: \\x1b[2Jno"}
     answer = {"drops": [], "irreversible": [], "holding_data": [], "empty": []}
     assert fact.process(["a warning the settings print", json.dumps(answer)]) == answer
+    assert fact.process([]) == {"error": ""}  # nothing said at all: it could not tell either
 
 
 def test_the_steps_go_into_the_program_as_data(tmp_path):

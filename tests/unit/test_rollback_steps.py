@@ -165,7 +165,8 @@ def failed_rollback_host(root: Path, migration_host: str) -> tuple:
                                 "django_deployment_root_folder": str(root), "django_settings_folder": "site",
                                 "django_settings_file": "site.settings"})
     assert found == []
-    settings = settings.model_copy(update={"fleet": replace(settings.fleet, migration_host=migration_host)})
+    settings._fleet = replace(settings.fleet, migration_host=migration_host)
+    assert settings.runs_migrations == (migration_host == "localhost")
     releases = root / "site" / "releases"
     for release in ("v1", "v2"):
         (releases / release).mkdir(parents=True)
@@ -195,8 +196,10 @@ def test_a_failed_rollback_puts_the_database_forward_on_the_migration_host_then_
     lines = calls.read_text().splitlines()
     forward = ["migrate --noinput (lock held: yes)"] if migration_host == "localhost" else []
     assert lines[:len(forward)] == forward and "systemctl reload-or-restart uwsgi-site" in lines[len(forward):]
+    assert not any(line.startswith("migrate") for line in lines[len(forward):]), lines
     assert os.readlink(tmp_path / "site" / "current") == str(tmp_path / "site" / "releases" / "v2")
     assert "switched back to" in done.stderr
+    assert ("migrating the database forward to release v2 again" in done.stderr) == (migration_host == "localhost")
     audit = json.loads((tmp_path / "site" / "audit.jsonl").read_text())
     assert (audit["deploy"], audit["detail"], audit["outcome"]) == ("rollback", "to v1 from v2", "failed")
     # With no migration to undo there is none to redo.

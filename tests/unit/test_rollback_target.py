@@ -46,3 +46,20 @@ def test_an_app_the_target_release_did_not_have_is_migrated_to_zero():
     # blog is where it was; guestbook goes back one; shop came with the newer release: to zero.
     assert _migration_steps(live, target) == [("guestbook", "0001_initial"), ("shop", "zero")]
     assert _migration_steps(live, live) == []
+
+
+def test_a_refused_rollback_names_the_releases_it_could_go_to():
+    with pytest.raises(DeployRefused) as error:
+        target(rollback_to="v9")
+    assert str(error.value) == ("host web1: rollback_to: v9 is not a release older than the live one (v3.partial, v1, "
+                                "v2, v3, v4); to go forward, release it again; nothing was changed")
+    settings, _ = problems({**VALID, "rollback_to": "v9"})
+    with pytest.raises(DeployRefused, match=r"\(there is none\); to go forward"):
+        rollback_target(settings, {"v1": "ok"}, "v1", "web1")
+    plain, _ = problems(VALID)
+    with pytest.raises(DeployRefused) as error:
+        rollback_target(plain, {"v1": "failed", "v2": "ok"}, "v2", "web1")
+    assert str(error.value) == "host web1: no earlier good release to roll back to; nothing was changed"
+    # A live release the host does not list (a killed run's): nothing is earlier than it.
+    with pytest.raises(DeployRefused, match="no earlier good release"):
+        rollback_target(plain, {"v1": "ok"}, "gone", "web1")
