@@ -24,7 +24,10 @@ def test_one_run_takes_the_lock_the_next_fails_naming_it(tmp_path):
     lock = str(tmp_path / ".deploy-lock")
     assert sh(take_command(lock, holder("alice"), wait=0)).returncode == 0
     second = sh(take_command(lock, holder("bob"), wait=0))
-    assert second.returncode == 1 and "alice@box" in second.stderr
+    assert second.returncode == 1
+    assert second.stderr.startswith('another deploy holds the lock of this project: {"machine": "box", '
+                                    '"operator": "alice@box", "pid": 1, "release": "r", "started": "now", '
+                                    '"token": "alice"}'), second.stderr
     assert (tmp_path / ".deploy-lock" / "token").read_text().strip() == "alice"
     sh(release_lock_command(lock, "bob"))  # not bob's: stays
     assert (tmp_path / ".deploy-lock").exists()
@@ -56,7 +59,7 @@ def test_a_breaker_already_at_work_turns_the_other_away(tmp_path):
     sh(take_command(lock, holder("stale"), wait=0))
     (tmp_path / ".deploy-lock.breaking").mkdir()
     busy = sh(break_command(lock, "stale"))
-    assert busy.returncode == 1 and "breaking" in busy.stderr
+    assert busy.returncode == 1 and busy.stderr == "another run is breaking the deploy lock right now\n"
     assert (tmp_path / ".deploy-lock").exists()
 
 
@@ -67,8 +70,16 @@ def test_a_run_stops_when_the_live_release_changed_before_it_held_the_lock(tmp_p
     same = sh(expect_live_command(lock, str(link), "/srv/releases/2", "alice"))
     assert same.returncode == 0 and (tmp_path / ".deploy-lock").exists()
     moved = sh(expect_live_command(lock, str(link), "/srv/releases/1", "alice"))
-    assert moved.returncode == 1 and "live release changed" in moved.stderr
+    assert moved.returncode == 1 and moved.stderr == (
+        "the live release changed while this run was being planned or waited for the lock (another deploy): "
+        "run it again; nothing was changed\n")
     assert not (tmp_path / ".deploy-lock").exists()  # released on the way out
+    # Planned with nothing live: nothing may be live once the lock is held.
+    link.unlink()
+    sh(take_command(lock, holder("alice"), wait=0))
+    assert sh(expect_live_command(lock, str(link), None, "alice")).returncode == 0
+    link.symlink_to("/srv/releases/2")
+    assert sh(expect_live_command(lock, str(link), None, "alice")).returncode == 1
 
 
 def test_taking_checking_and_the_next_step_are_one_program(tmp_path):
