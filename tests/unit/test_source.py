@@ -158,3 +158,27 @@ def test_an_archive_is_found_by_its_pattern_in_a_folder_with_the_environment_fil
     (tmp_path / "file-only").mkdir()
     (tmp_path / "file-only" / "manage.py").write_text("")
     assert _single_top_folder(str(tmp_path / "file-only")) == str(tmp_path / "file-only")
+
+
+def test_a_packed_folder_is_the_same_archive_byte_for_byte_with_modes_and_no_times(tmp_path):
+    import gzip
+    import os
+
+    root = tmp_path / "site"
+    write(root, {"manage.py": "print('manage')\n", "site/settings.py": "DEBUG = False\n"})
+    os.chmod(root / "manage.py", 0o755)
+    first = pack_directory(str(root))
+    assert os.path.basename(first.archive) == "source.tar.gz" and os.path.dirname(first.archive) != str(root)
+    assert first.revision == f"dir:{first.digest[:12]}" and len(first.digest) == 64
+    assert pack_directory(str(root), revision="git:abc").revision == "git:abc"
+    with open(first.archive, "rb") as raw:
+        header = raw.read(10)
+    # gzip: no file name in the header (FLG without FNAME) and no time (MTIME 0).
+    assert header[:3] == b"\x1f\x8b\x08" and header[3] & 0x08 == 0 and header[4:8] == b"\0\0\0\0"
+    with gzip.open(first.archive) as packed, tarfile.open(fileobj=packed) as archive:
+        members = {member.name: (member.mode, member.mtime) for member in archive.getmembers()}
+    assert members == {"manage.py": (0o755, 0), "site/settings.py": (0o644, 0)}
+    # Packed again with other file times: the same bytes.
+    os.utime(root / "manage.py", (1, 1))
+    with open(first.archive, "rb") as one, open(pack_directory(str(root)).archive, "rb") as two:
+        assert one.read() == two.read()
