@@ -630,3 +630,16 @@ def test_uwsgi_wsgi_file_loads_the_environment_then_the_project_application(tmp_
          site.wsgi_entry, str(tmp_path / "project")],
         capture_output=True, text=True, check=True, env={"PATH": "/usr/bin:/bin"})
     assert json.loads(loaded.stdout) == ["on %n $(x)", "s3cret 'q'"]
+
+
+def test_the_key_of_the_same_dependencies_stays_from_one_version_of_the_kit_to_the_next(tmp_path):
+    """Hosts keep their virtualenvs across an upgrade of the kit only if the key is computed the same
+    way: these are the keys this version gives (a change here rebuilds every host's virtualenv on
+    its next release, and must be meant)."""
+    requirements = source(tmp_path / "a", {"requirements/prod.txt": b"-r base.txt\n", "requirements/base.txt": b"x\n",
+                                           "requirements/dev.txt": b"y\n", "manage.py": b""})
+    site = settings(django_dependency_file="requirements/prod.txt", django_dependencies=["whitenoise", "sentry-sdk"])
+    locked = source(tmp_path / "b", {"pyproject.toml": UV_PYPROJECT, "uv.lock": b"version = 1\n"})
+    keys = (dependency_hash(site, plan_dependencies(site, requirements)),
+            dependency_hash(settings(app_server="gunicorn"), plan_dependencies(settings(), locked)))
+    assert keys == ("28d1bca331b4e6d9", "b78504fb28183e1d")

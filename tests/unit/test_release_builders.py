@@ -401,3 +401,24 @@ def test_folders_are_made_and_set_right_in_one_command(tmp_path):
     assert states()[str(root / "snapshots")] == (user, group, "700")
     (root / "a file").write_text("")
     assert sh(folders_command([(str(root / "a file"), user, group, "755")])).returncode != 0
+
+
+def test_a_postgresql_snapshot_is_taken_as_the_projects_role_with_the_password_from_the_secrets(tmp_path):
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "pg_dump").write_text('#!/bin/sh\necho "$PGHOST $PGPORT $PGUSER $PGDATABASE $PGPASSWORD $*" >&2\n'
+                                  'printf "PGDMP dump of %s" "$PGDATABASE"\n')
+    # The secrets loader puts the password in the environment of what it runs, nowhere else.
+    (fake / "with-secrets").write_text('#!/bin/sh\nDJANGO_DB_PASSWORD="it\'s secret" exec "$@"\n')
+    for tool in fake.iterdir():
+        tool.chmod(0o755)
+    snapshot = tmp_path / "v1.dump"
+    site = SimpleNamespace(database="postgresql", secrets_loader=str(fake / "with-secrets"), database_host="10.0.0.3",
+                           db_name="my_site")
+    take = snapshot_commands(site, str(snapshot))[0]
+    assert "it's secret" not in take
+    done = subprocess.run(["sh", "-c", take], capture_output=True, text=True, timeout=20,
+                          env={"PATH": f"{fake}:/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "10.0.0.3 5432 my_site my_site it's secret -Fc\n"
+    assert snapshot.read_text() == "PGDMP dump of my_site"
