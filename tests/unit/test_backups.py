@@ -369,6 +369,12 @@ def test_a_restore_puts_the_backup_in_place_and_keeps_what_was_there(tmp_path):
     assert (Path(s.snapshots_dir) / "before-restore-20260101000000-media" / "upload.txt").read_text() == "an upload"
     assert not list(Path(s.project_root).glob("restore-*"))
     assert all(call.split()[:2] == ["--no-cache", call.split()[1]] for call in calls(paths))
+    kept = Path(s.snapshots_dir) / "before-restore-20260101000000"
+    assert restored.stdout.splitlines()[-1] == (f"restored; the database and uploads before it are in {kept}.sqlite3 "
+                                                f"and {kept}-media")
+    # The uploads are the app's again, every file of them.
+    owners = {(path.owner(), path.group()) for path in [Path(s.media_dir), *Path(s.media_dir).rglob("*")]}
+    assert owners == {(s.uwsgi_user, s.uwsgi_group)}, owners
     # A backup id the repository does not have: refused, nothing changed.
     missing = restore_command(s, "dddd0001", "20260101000001").replace(state_dir(s), str(paths["state"])).replace(s.backup_user, "root")
     refused = subprocess.run(["sh", "-c", missing], capture_output=True, text=True, timeout=30,
@@ -503,8 +509,10 @@ def test_the_backups_credentials_reach_only_the_backup_users_processes(tmp_path)
         assert secret not in secret_file_content(s.secrets) + environment_file_content(s.app_environment)
 
 
-@pytest.mark.parametrize("applied", ["0001_initial", "0003_colour"])
-def test_a_restore_migrates_an_older_backup_and_refuses_one_newer_than_the_live_release(tmp_path, applied):
+@pytest.mark.parametrize(("applied", "migrating"), [("0001_initial", "works"), ("0003_colour", "works"),
+                                                   ("0001_initial", "fails")])
+def test_a_restore_migrates_an_older_backup_and_refuses_one_newer_than_the_live_release(tmp_path, applied,
+                                                                                         migrating):
     s = backup_settings(tmp_path)
     paths = project(tmp_path, s)
     (paths["tools"] / "restic").write_text(FAKE_RESTIC_RESTORE)
@@ -526,7 +534,8 @@ def test_a_restore_migrates_an_older_backup_and_refuses_one_newer_than_the_live_
         {"auth": "0012_alter_user_first_name_max_length", "notes": "0002_mood"}))
     Path(s.current_link).symlink_to(live)
     Path(s.manage_command).parent.mkdir(parents=True, exist_ok=True)
-    Path(s.manage_command).write_text(f'#!/bin/sh\necho "$*" >> {paths["tools"]}/manage-calls\n')
+    Path(s.manage_command).write_text(f'#!/bin/sh\necho "$*" >> {paths["tools"]}/manage-calls\n'
+                                      + ("exit 1\n" if migrating == "fails" else ""))
     Path(s.manage_command).chmod(0o755)
     command = restore_command(s, "latest", "20260101000000").replace(state_dir(s), str(paths["state"])).replace(
         s.backup_user, "root")
@@ -536,7 +545,12 @@ def test_a_restore_migrates_an_older_backup_and_refuses_one_newer_than_the_live_
     in_place = sqlite3.connect(s.sqlite_path).execute("SELECT text FROM note").fetchall()
     manage_calls = (paths["tools"] / "manage-calls").read_text().splitlines() if (
         paths["tools"] / "manage-calls").exists() else []
-    if applied == "0001_initial":  # older than the live release: in place, then migrated to it
+    if migrating == "fails":  # in place, and the run fails saying where the database before it is
+        assert result.returncode == 1 and in_place == [("from the backup",)]
+        assert ("the backup's database and uploads are in place, but migrating the database to the live release "
+                "failed (above); the database before the restore is in "
+                f"{s.snapshots_dir}/before-restore-20260101000000.sqlite3") in result.stderr
+    elif applied == "0001_initial":  # older than the live release: in place, then migrated to it
         assert result.returncode == 0, result.stderr
         assert in_place == [("from the backup",)]
         assert manage_calls == ["migrate --noinput"]
