@@ -230,10 +230,20 @@ def fake_bin(tmp_path):
     (True, "200 2", True), (True, "404 2", False),
 ])
 def test_web_check_accepts_what_a_stock_project_answers(fake_bin, strict, answer, healthy):
-    result = run_check(web_check(plan(strict_health=strict, timeout=0)), fake_bin, {"ANSWER": answer})
+    result = run_check(web_check(plan(strict_health=strict, timeout=0)), fake_bin,
+                       {"ANSWER": answer, "JOURNAL": "Traceback: the app's last words"})
     assert (result.returncode == 0) is healthy, result.stderr
-    if answer.startswith("400"):
-        assert "ALLOWED_HOSTS" in result.stderr
+    if healthy:
+        return
+    wanted = "200 from release 2" if strict else "an answer below 500 from release 2"
+    said = result.stderr.splitlines()
+    assert said[0] == (f"health check failed: https://mysite.example.com/ did not give {wanted} within 0 s "
+                       f"(last answer: {answer})")
+    hint = {"400": ["Django answers 400 Bad Request: its ALLOWED_HOSTS does not hold the site name (the app gets "
+                    "it as DJANGO_ALLOWED_HOSTS)"],
+            "500": ["the app fails: its log follows", "Traceback: the app's last words"],
+            "000": ["nothing answers: is the webserver running?"]}.get(answer[:3], [])
+    assert said[1:] == hint, said
 
 
 @pytest.mark.parametrize(("journal", "active", "ready"), [
