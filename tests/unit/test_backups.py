@@ -344,21 +344,35 @@ FAKE_RESTIC_RESTORE = textwrap.dedent("""\
 """)
 
 
+def backup_holding(paths, snapshots: list[dict], *statements: str) -> None:
+    """The fake restic (FAKE_RESTIC_RESTORE) holding one backup: these snapshots, and a database
+    made by `statements`."""
+    (paths["tools"] / "restic").write_text(FAKE_RESTIC_RESTORE)
+    backup = sqlite3.connect(paths["tools"] / "backup.sqlite3")
+    for statement in statements:
+        backup.execute(statement)
+    backup.commit()
+    backup.close()
+    (paths["tools"] / "snapshots.json").write_text(json.dumps(snapshots))
+
+
+def run_restore(s, paths, wanted: str, stamp: str, **env: str) -> subprocess.CompletedProcess:
+    """restore_command run against the project folder, root standing in for the backup user, the
+    fake restic first on the path; `env` for the fake (MEDIA: the uploads' path by default)."""
+    command = restore_command(s, wanted, stamp).replace(state_dir(s), str(paths["state"])).replace(s.backup_user,
+                                                                                                   "root")
+    return subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=30,
+                          env={**os.environ, "PATH": f"{paths['tools']}:{os.environ['PATH']}",
+                               "FAKE_RESTIC_DIR": str(paths["tools"]), "MEDIA": s.media_dir, **env})
+
+
 def test_a_restore_puts_the_backup_in_place_and_keeps_what_was_there(tmp_path):
     s = backup_settings(tmp_path)
     paths = project(tmp_path, s)
-    (paths["tools"] / "restic").write_text(FAKE_RESTIC_RESTORE)
-    backup = sqlite3.connect(paths["tools"] / "backup.sqlite3")
-    backup.execute("CREATE TABLE note (text TEXT)")
-    backup.execute("INSERT INTO note VALUES ('from the backup')")
-    backup.commit()
-    backup.close()
     media = [snapshot("bbbb0002", "media", "run-2", "2026-01-02T03:00:01Z", s.media_dir)]
-    (paths["tools"] / "snapshots.json").write_text(json.dumps(SNAPSHOTS[2:3] + media))
-    command = restore_command(s, "latest", "20260101000000").replace(state_dir(s), str(paths["state"])).replace(s.backup_user, "root")
-    restored = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=30,
-                              env={**os.environ, "PATH": f"{paths['tools']}:{os.environ['PATH']}",
-                                   "FAKE_RESTIC_DIR": str(paths["tools"]), "MEDIA": s.media_dir})
+    backup_holding(paths, SNAPSHOTS[2:3] + media, "CREATE TABLE note (text TEXT)",
+                   "INSERT INTO note VALUES ('from the backup')")
+    restored = run_restore(s, paths, "latest", "20260101000000")
     assert restored.returncode == 0, restored.stderr
     assert "restoring the backup bbbb0001" in restored.stdout
     assert sqlite3.connect(s.sqlite_path).execute("SELECT text FROM note").fetchall() == [("from the backup",)]
@@ -376,10 +390,7 @@ def test_a_restore_puts_the_backup_in_place_and_keeps_what_was_there(tmp_path):
     owners = {(path.owner(), path.group()) for path in [Path(s.media_dir), *Path(s.media_dir).rglob("*")]}
     assert owners == {(s.uwsgi_user, s.uwsgi_group)}, owners
     # A backup id the repository does not have: refused, nothing changed.
-    missing = restore_command(s, "dddd0001", "20260101000001").replace(state_dir(s), str(paths["state"])).replace(s.backup_user, "root")
-    refused = subprocess.run(["sh", "-c", missing], capture_output=True, text=True, timeout=30,
-                             env={**os.environ, "PATH": f"{paths['tools']}:{os.environ['PATH']}",
-                                  "FAKE_RESTIC_DIR": str(paths["tools"]), "MEDIA": s.media_dir})
+    refused = run_restore(s, paths, "dddd0001", "20260101000001")
     assert refused.returncode != 0 and "restore_from: dddd0001 matches no backup" in refused.stderr
     assert sqlite3.connect(s.sqlite_path).execute("SELECT text FROM note").fetchall() == [("from the backup",)]
     assert not list(Path(s.project_root).glob("restore-*"))  # the work folder goes, failed or not
@@ -392,22 +403,14 @@ def test_a_restore_takes_nothing_from_the_repository_but_this_projects_folders(t
     user stands in as root here, as the app user does.)"""
     s = backup_settings(tmp_path)
     paths = project(tmp_path, s)
-    (paths["tools"] / "restic").write_text(FAKE_RESTIC_RESTORE)
-    backup = sqlite3.connect(paths["tools"] / "backup.sqlite3")
-    backup.execute("CREATE TABLE note (text TEXT)")
-    backup.commit()
-    backup.close()
     outside = tmp_path / "root-only"
     (outside / "media").mkdir(parents=True)
     (outside / "media" / "secret").write_text("root's")
     media_path = "/etc/ssl/private" if forged == "elsewhere" else s.media_dir
-    snapshots = SNAPSHOTS[2:3] + [snapshot("bbbb0002", "media", "run-2", "2026-01-02T03:00:01Z", media_path)]
-    (paths["tools"] / "snapshots.json").write_text(json.dumps(snapshots))
-    command = restore_command(s, "latest", "20260101000000").replace(state_dir(s), str(paths["state"])).replace(s.backup_user, "root")
-    refused = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=30,
-                             env={**os.environ, "PATH": f"{paths['tools']}:{os.environ['PATH']}",
-                                  "FAKE_RESTIC_DIR": str(paths["tools"]), "MEDIA": media_path, "FORGED": forged,
-                                  "OUTSIDE": str(outside / "media" if forged == "link" else outside)})
+    backup_holding(paths, SNAPSHOTS[2:3] + [snapshot("bbbb0002", "media", "run-2", "2026-01-02T03:00:01Z", media_path)],
+                   "CREATE TABLE note (text TEXT)")
+    refused = run_restore(s, paths, "latest", "20260101000000", MEDIA=media_path, FORGED=forged,
+                          OUTSIDE=str(outside / "media" if forged == "link" else outside))
     assert refused.returncode != 0
     told = {"elsewhere": "are not this project's", "link": "not a plain folder",
             "folder-link": "not a plain folder"}[forged]
@@ -515,18 +518,13 @@ def test_a_restore_migrates_an_older_backup_and_refuses_one_newer_than_the_live_
                                                                                          migrating):
     s = backup_settings(tmp_path)
     paths = project(tmp_path, s)
-    (paths["tools"] / "restic").write_text(FAKE_RESTIC_RESTORE)
-    backup = sqlite3.connect(paths["tools"] / "backup.sqlite3")
-    backup.execute("CREATE TABLE note (text TEXT)")
-    backup.execute("INSERT INTO note VALUES ('from the backup')")
-    backup.execute("CREATE TABLE django_migrations (id INTEGER PRIMARY KEY, app TEXT, name TEXT, applied TEXT)")
-    backup.executemany("INSERT INTO django_migrations (app, name, applied) VALUES (?, ?, '2026-01-01')",
-                       [("auth", "0012_alter_user_first_name_max_length"), ("notes", "0001_initial"),
-                        ("notes", applied), ("gone", "0009_an_app_the_code_no_longer_has")])
-    backup.commit()
-    backup.close()
     media = [snapshot("bbbb0002", "media", "run-2", "2026-01-02T03:00:01Z", s.media_dir)]
-    (paths["tools"] / "snapshots.json").write_text(json.dumps(SNAPSHOTS[2:3] + media))
+    backup_holding(paths, SNAPSHOTS[2:3] + media, "CREATE TABLE note (text TEXT)",
+                   "INSERT INTO note VALUES ('from the backup')",
+                   "CREATE TABLE django_migrations (id INTEGER PRIMARY KEY, app TEXT, name TEXT, applied TEXT)",
+                   *(f"INSERT INTO django_migrations (app, name, applied) VALUES ('{app}', '{name}', '2026-01-01')"
+                     for app, name in [("auth", "0012_alter_user_first_name_max_length"), ("notes", "0001_initial"),
+                                       ("notes", applied), ("gone", "0009_an_app_the_code_no_longer_has")]))
     # The live release knows notes up to 0002; bin/manage records what it is asked.
     live = Path(s.releases_dir) / "v2"
     live.mkdir(parents=True)
@@ -537,11 +535,7 @@ def test_a_restore_migrates_an_older_backup_and_refuses_one_newer_than_the_live_
     Path(s.manage_command).write_text(f'#!/bin/sh\necho "$*" >> {paths["tools"]}/manage-calls\n'
                                       + ("exit 1\n" if migrating == "fails" else ""))
     Path(s.manage_command).chmod(0o755)
-    command = restore_command(s, "latest", "20260101000000").replace(state_dir(s), str(paths["state"])).replace(
-        s.backup_user, "root")
-    result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=30,
-                            env={**os.environ, "PATH": f"{paths['tools']}:{os.environ['PATH']}",
-                                 "FAKE_RESTIC_DIR": str(paths["tools"]), "MEDIA": s.media_dir})
+    result = run_restore(s, paths, "latest", "20260101000000")
     in_place = sqlite3.connect(s.sqlite_path).execute("SELECT text FROM note").fetchall()
     manage_calls = (paths["tools"] / "manage-calls").read_text().splitlines() if (
         paths["tools"] / "manage-calls").exists() else []
