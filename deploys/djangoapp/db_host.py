@@ -39,7 +39,8 @@ from . import failure
 from .context import render_template, write_files
 from .host_files import HostFile
 from .layout import database_name
-from .lock import RUN_TOKEN, DeployLock, break_command, fail, lock_holder, release_lock_command, take_command
+from .lock import (RUN_TOKEN, DeployLock, break_command, let_go_if_command, lock_holder, release_lock_command,
+                   take_command)
 from .operations import secret_file
 from .postgres import postgres_access
 from .refresh import refresh_service
@@ -308,8 +309,8 @@ def take_db_host_lock_command(holder: dict, digest: Optional[str], lock_dir: str
                "or waited for its turn: run it again; nothing was changed")
     return (f"install -d -m 755 {q(os.path.dirname(lock_dir))} && "
             + take_command(lock_dir, holder, wait, what="this db host's shared services")
-            + f' && {read_claims(claims_dir)} && if [ "$({CLAIMS_DIGEST})" != {q(digest or "")} ]; then '
-            f"{release_lock_command(lock_dir, holder['token'])}; {fail(changed)}; fi")
+            + f" && {read_claims(claims_dir)} && "
+            + let_go_if_command(lock_dir, holder["token"], f'[ "$({CLAIMS_DIGEST})" != {q(digest or "")} ]', changed))
 
 
 def stale_db_host_lock(holder: Optional[dict], now: datetime) -> bool:

@@ -106,12 +106,18 @@ def release_lock_command(lock_dir: str, token: str) -> str:
     return f'if [ "$(cat {q(lock_dir)}/token 2>/dev/null)" = {q(token)} ]; then rm -rf {q(lock_dir)}; fi'
 
 
+def let_go_if_command(lock_dir: str, token: str, changed: str, message: str) -> str:
+    """Shell: under the lock, when the test `changed` finds what the run was planned on changed
+    meanwhile, the lock is released and the run stops with `message`."""
+    return f"if {changed}; then {release_lock_command(lock_dir, token)}; {fail(message)}; fi"
+
+
 def expect_live_command(lock_dir: str, link: str, expected: Optional[str], token: str) -> str:
     """Shell: under the lock, `link` must still point where it did when the run was planned;
     otherwise another run changed the project meanwhile and this one stops (lock released)."""
-    return (f'if [ "$(readlink {q(link)})" != {q(expected or "")} ]; then {release_lock_command(lock_dir, token)}; '
-            + fail("the live release changed while this run was being planned or waited for the lock "
-                   "(another deploy): run it again; nothing was changed") + "; fi")
+    return let_go_if_command(lock_dir, token, f'[ "$(readlink {q(link)})" != {q(expected or "")} ]',
+                             "the live release changed while this run was being planned or waited for the lock "
+                             "(another deploy): run it again; nothing was changed")
 
 
 def held_lock_commands(lock_dir: str, holder: dict, wait: int = 0, link: Optional[str] = None,
