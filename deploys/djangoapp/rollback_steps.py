@@ -56,24 +56,24 @@ class RollbackFacts(FactBase):
         return found
 
 
-def drops_code(call: str) -> str:
-    """Python for `manage shell -c`: templates/app/rollback-drops.py, then `call`. Sent whole on
-    each run, so a host the skeleton has not yet updated counts the same way."""
-    return (TEMPLATES / "app" / "rollback-drops.py").read_text() + "\n" + call + "\n"
+def drops_command(manage: str, call: str) -> str:
+    """Shell: `manage shell -c` (the live release's Django, as the app user, as `manage` runs it)
+    with templates/app/rollback-drops.py, then `call`. Sent whole on each run, so a host the
+    skeleton has not yet updated counts the same way."""
+    code = (TEMPLATES / "app" / "rollback-drops.py").read_text() + "\n" + call + "\n"
+    return f"{manage} shell --verbosity 0 -c {q(code)}"
 
 
 def dropped_data_command(manage: str, steps: list[tuple[str, str]]) -> str:
-    """Shell: the live release's Django (as the app user, as `manage` runs it) prints what
-    migrating back to `steps` drops, as one JSON line last (rollback-drops.py's print_dropped_data)."""
-    code = drops_code(f"print_dropped_data({[list(step) for step in steps]!r})")
-    return f"{manage} shell --verbosity 0 -c {q(code)}"
+    """Shell: prints what migrating back to `steps` drops, as one JSON line last
+    (rollback-drops.py's print_dropped_data)."""
+    return drops_command(manage, f"print_dropped_data({[list(step) for step in steps]!r})")
 
 
 def refuse_to_drop_data_command(manage: str, steps: list[tuple[str, str]], project: str) -> str:
     """Shell: fails naming the tables and columns migrating back to `steps` would drop with rows in
     them (rollback-drops.py's refuse_to_drop_data)."""
-    code = drops_code(f"refuse_to_drop_data({[list(step) for step in steps]!r}, {project!r})")
-    return f"{manage} shell --verbosity 0 -c {q(code)}"
+    return drops_command(manage, f"refuse_to_drop_data({[list(step) for step in steps]!r}, {project!r})")
 
 
 class DroppedData(FactBase):
