@@ -26,6 +26,20 @@ class Migration(migrations.Migration):
     dependencies = [("guestbook", "0002_note_mood")]
     operations = [migrations.RunPython(fail)]
 '''
+# Outside a transaction (atomic = False): the table it creates stays when the step after it fails.
+HALF_DONE_MIGRATION = '''from django.db import migrations, models
+
+
+def fail(apps, schema_editor):
+    raise RuntimeError("this migration fails on purpose, half done")
+
+
+class Migration(migrations.Migration):
+    atomic = False
+    dependencies = [("guestbook", "0002_note_mood")]
+    operations = [migrations.CreateModel("Half", [("id", models.AutoField(primary_key=True))]),
+                  migrations.RunPython(fail)]
+'''
 SLOW_MIGRATION = '''import time
 
 from django.db import migrations
@@ -63,15 +77,17 @@ class Migration(migrations.Migration):
 
 def example_source(dest: Path, version: str = "v1", *, mood_migration: bool = False,
                    failing_migration: bool = False, irreversible_migration: bool = False,
-                   slow_migration: bool = False, tag_table: bool = False,
+                   slow_migration: bool = False, tag_table: bool = False, half_done_migration: bool = False,
                    failing_health: bool = False, failing_check: bool = False,
                    required_secret: str | None = None) -> Path:
     """A copy of the example app at `dest`, its stylesheet saying `version`. tag_table: a new
-    table (guestbook_tag) after the mood migration."""
+    table (guestbook_tag) after the mood migration; with failing_migration, the failing one comes after
+    it. half_done_migration: one outside a transaction that creates a table (guestbook_half), then fails."""
     shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("__pycache__", "staticfiles", "*.sqlite3"))
     stylesheet = dest / "guestbook" / "static" / "guestbook" / "site.css"
     stylesheet.write_text(stylesheet.read_text().replace("guestbook stylesheet v1", f"guestbook stylesheet {version}"))
-    if mood_migration or failing_migration or irreversible_migration or slow_migration or tag_table:
+    if mood_migration or failing_migration or irreversible_migration or slow_migration or tag_table \
+            or half_done_migration:
         models = dest / "guestbook" / "models.py"
         models.write_text(models.read_text().replace("    created_at =", MOOD_FIELD + "    created_at =", 1))
         (dest / "guestbook" / "migrations" / "0002_note_mood.py").write_text(MOOD_MIGRATION)
@@ -79,8 +95,13 @@ def example_source(dest: Path, version: str = "v1", *, mood_migration: bool = Fa
         models = dest / "guestbook" / "models.py"
         models.write_text(models.read_text() + TAG_MODEL)
         (dest / "guestbook" / "migrations" / "0003_tag.py").write_text(TAG_MIGRATION)
-    if failing_migration:
+    if failing_migration and tag_table:
+        (dest / "guestbook" / "migrations" / "0004_fail.py").write_text(
+            FAILING_MIGRATION.replace("0002_note_mood", "0003_tag"))
+    elif failing_migration:
         (dest / "guestbook" / "migrations" / "0003_fail.py").write_text(FAILING_MIGRATION)
+    if half_done_migration:
+        (dest / "guestbook" / "migrations" / "0003_half.py").write_text(HALF_DONE_MIGRATION)
     if irreversible_migration:
         (dest / "guestbook" / "migrations" / "0003_cheer_up.py").write_text(IRREVERSIBLE_MIGRATION)
     if slow_migration:  # six seconds: long enough to kill a run while it migrates

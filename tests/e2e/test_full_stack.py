@@ -45,6 +45,42 @@ def process_environment(host, pattern: str) -> bytes:
     return host.exec(f"cat /proc/{pid}/environ | base64 -w0").stdout.encode()
 
 
+def postgres(host, sql: str) -> str:
+    return host.exec(f"runuser -u postgres -- psql -d guestbook -tAc {sql!r}").stdout.strip()
+
+
+def assert_failed_migrations_leave_no_trace(host, fleet_file, tmp_path):
+    """On PostgreSQL, migrations that committed before one failed are undone: migrated back when
+    each ran in a transaction, the snapshot restored when the failing one did not."""
+    manage = f"{ROOT}/bin/manage"
+    applied = postgres(host, "SELECT name FROM django_migrations WHERE app = 'guestbook' ORDER BY id")
+    host.exec(f"{manage} add_note 'written before'")
+    # 0003_tag commits its table, then 0004 fails: 0003 is migrated back, no snapshot restored.
+    failed = run_pyinfra(fleet_file, "deploys/release.py", data={
+        "django_source_dir": example_source(tmp_path / "v4", "v4", tag_table=True, failing_migration=True),
+        "release_id": "v4"})
+    assert failed.returncode != 0
+    assert "this migration fails on purpose" in failed.output
+    assert "those that had run were migrated back to the live release's state" in failed.output
+    assert "restored from the snapshot" not in failed.output
+    assert postgres(host, "SELECT to_regclass('guestbook_tag') IS NULL") == "t"
+    assert postgres(host, "SELECT name FROM django_migrations WHERE app = 'guestbook' ORDER BY id") == applied
+    # Outside a transaction, 0003_half's table stays when it fails: the snapshot comes back, and
+    # the run says since when writes are lost.
+    half = run_pyinfra(fleet_file, "deploys/release.py", data={
+        "django_source_dir": example_source(tmp_path / "v4-half", "v4", half_done_migration=True),
+        "release_id": "v4-half"})
+    assert half.returncode != 0
+    assert "this migration fails on purpose, half done" in half.output
+    assert "guestbook.0003_half runs outside a transaction" in half.output
+    assert "the database was restored from the snapshot" in half.output
+    assert "what the site wrote since then is lost" in half.output
+    assert postgres(host, "SELECT to_regclass('guestbook_half') IS NULL") == "t"
+    assert postgres(host, "SELECT name FROM django_migrations WHERE app = 'guestbook' ORDER BY id") == applied
+    assert "written before" in https_get(host, "/").text
+    assert https_get(host, "/").headers["X-Release-Id"] == "v3"
+
+
 @pytest.mark.long(minutes=4)
 @pytest.mark.parametrize("suite", ["bookworm", "trixie"])
 def test_nginx_postgresql_celery_redis(start_hosts, suite, tmp_path):
@@ -167,6 +203,7 @@ def test_nginx_postgresql_celery_redis(start_hosts, suite, tmp_path):
             "django_source_dir": example_source(tmp_path / "v3-again", "v3", mood_migration=True),
             "release_id": "v3"})
         assert again.returncode == 0, again.output
+        assert_failed_migrations_leave_no_trace(host, fleet_file, tmp_path)
 
     # Turned off, Celery (worker and beat) and memcached leave nothing behind; the site serves on.
     off = run_pyinfra(fleet_file, "deploys/all.py", data={"celery": False, "celery_beat": False, "memcached": False})
