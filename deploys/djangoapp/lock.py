@@ -84,7 +84,7 @@ def break_command(lock_dir: str, stale_token: str) -> str:
 def wait_while(busy: str, lock_dir: str, wait: int, what: str = "the lock of this project") -> str:
     """Shell: while the command `busy` succeeds, wait, for up to `wait` seconds; then fail naming
     the lock's holder."""
-    return (f"deadline=$(($(date +%s) + {int(wait)})); while {busy}; do "
+    return (f"deadline=$(($(date +%s) + {int(wait)})) && while {busy}; do "
             f"if [ \"$(date +%s)\" -ge $deadline ]; then echo \"another deploy holds {what}: "
             f"$(cat {q(lock_dir)}/holder.json 2>/dev/null)\" >&2; exit 1; fi; sleep 1; done")
 

@@ -114,3 +114,51 @@ def test_the_lock_is_written_whole_in_one_step(tmp_path):
     refused = sh(take_command(str(lock), holder("bob"), wait=0))
     assert refused.returncode == 1 and "alice@box" in refused.stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == [".deploy-lock"]  # no staged folder left
+
+
+def test_holding_the_lock_takes_it_for_the_purpose_and_cleans_up_only_a_lock_this_run_holds(monkeypatch, tmp_path):
+    from deploys.djangoapp import lock
+    from tests.unit.sites import settings
+    from tests.unit.steps import Steps
+
+    steps = Steps(monkeypatch).replace(lock, "take_deploy_lock", "release_deploy_lock", "failure")
+    site = settings(django_deployment_root_folder=str(tmp_path), lock_wait=7, release_break_lock=True)
+    (tmp_path / "mysite").mkdir()
+    lock.hold_lock(site, "release v2", on_failure=f"echo cleaned > {tmp_path}/cleanup", check_live=True,
+                   expected_live="/x/releases/v1", then="echo then", cleanup_first=True)
+    take, cleanup = steps
+    assert take.operation == "take_deploy_lock" and take.name == "Take the deploy lock"
+    taken_by = take.kwargs.pop("holder")
+    assert take.kwargs == {"name": "Take the deploy lock", "lock_dir": site.lock_dir, "break_lock": True, "wait": 7,
+                           "then": "echo then", "link": site.current_link, "expected_live": "/x/releases/v1"}
+    assert taken_by["token"] == lock.RUN_TOKEN and taken_by["release"] == "release v2"
+    assert taken_by["operator"] == lock.OPERATOR and taken_by["pid"] > 0
+    assert cleanup.operation == "failure.on_failure" and cleanup.kwargs == {"first": True}
+    command = cleanup.args[2]
+    # Another run's lock: neither its cleanup nor its release happens.
+    sh(take_command(site.lock_dir, holder("someone-else"), wait=0))
+    assert sh(command).returncode == 0
+    assert not (tmp_path / "cleanup").exists() and (tmp_path / "mysite" / ".deploy-lock").exists()
+    sh(release_lock_command(site.lock_dir, "someone-else"))
+    # This run's: the cleanup runs, then the lock goes.
+    sh(take_command(site.lock_dir, {**holder("me"), "token": lock.RUN_TOKEN}, wait=0))
+    assert sh(command).returncode == 0
+    assert (tmp_path / "cleanup").read_text() == "cleaned\n" and not (tmp_path / "mysite" / ".deploy-lock").exists()
+
+    steps.clear()
+    lock.hold_lock(site, "restore")
+    take, cleanup = steps
+    assert "link" not in take.kwargs and "expected_live" not in take.kwargs and take.kwargs["then"] is None
+    assert cleanup.args[2] == release_lock_command(site.lock_dir, lock.RUN_TOKEN) and cleanup.kwargs == {"first": False}
+
+    steps.clear()
+    lock.let_go(site)
+    assert [(step.operation, step.kwargs) for step in steps] == [
+        ("release_deploy_lock", {"name": "Release the deploy lock", "lock_dir": site.lock_dir,
+                                 "token": lock.RUN_TOKEN})]
+
+
+def test_a_lock_that_cannot_be_staged_fails_at_once_instead_of_waiting(tmp_path):
+    # The project's folder missing: mktemp fails, and so does the whole command, without waiting.
+    taken = sh(take_command(str(tmp_path / "missing" / ".deploy-lock"), holder("alice"), wait=600), timeout=10)
+    assert taken.returncode != 0 and "mktemp" in taken.stderr
