@@ -5,12 +5,14 @@ with dash against folders shaped like a project's, as on the hosts."""
 import os
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from deploys.djangoapp.database import snapshot_commands
+from deploys.djangoapp.dependencies import PythonVersion, UvPythonVersion
 from deploys.djangoapp.lock import release_lock_command, take_command
 from deploys.djangoapp.operations import (
     Releases,
@@ -422,3 +424,20 @@ def test_a_postgresql_snapshot_is_taken_as_the_projects_role_with_the_password_f
     assert done.returncode == 0, done.stderr
     assert done.stderr == "10.0.0.3 5432 my_site my_site it's secret -Fc\n"
     assert snapshot.read_text() == "PGDMP dump of my_site"
+
+
+def test_the_interpreter_facts_read_its_version_or_none(tmp_path):
+    def read(fact, *args):
+        output = subprocess.run(["sh", "-c", fact.command(*args)], capture_output=True, text=True, check=True).stdout
+        return fact.process(output.splitlines())
+
+    running = "%d.%d.%d" % sys.version_info[:3]
+    assert read(PythonVersion(), sys.executable) == running
+    assert read(PythonVersion(), str(tmp_path / "no python here")) is None
+    uv = str(Path(sys.executable).parent / "uv")
+    wanted = "%d.%d" % sys.version_info[:2]
+    # uv finds the host's own interpreter of that version first (system preference).
+    found = read(UvPythonVersion(), uv, wanted, str(tmp_path / "uv-pythons"))
+    assert found and found.startswith(wanted + "."), found
+    assert read(UvPythonVersion(), uv, "2.1", str(tmp_path / "uv-pythons")) is None
+    assert read(UvPythonVersion(), str(tmp_path / "no uv"), wanted, str(tmp_path / "uv-pythons")) is None

@@ -10,8 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from deploys.djangoapp import rollback_steps
 from deploys.djangoapp.rollback_steps import (DroppedData, dropped_data_command, migrate_back_command,
                                               refuse_to_drop_data_command)
+from deploys.djangoapp.settings import DeployRefused
+from tests.unit.sites import settings
+from tests.unit.steps import Steps
 
 SETTINGS = """SECRET_KEY = "test"
 INSTALLED_APPS = ["notes"]
@@ -191,3 +197,54 @@ def test_the_steps_go_into_the_program_as_data(tmp_path):
     command = dropped_data_command("manage", [("it's", "zero")])
     assert "print_dropped_data([[\"it's\", 'zero']])" in subprocess.run(
         ["sh", "-c", f"printf '%s' {command.split(' -c ', 1)[1]}"], capture_output=True, text=True).stdout
+
+
+class Said:
+    """pyinfra's logger for the deploy code: what it was told, by level."""
+
+    def __init__(self):
+        self.lines: list[tuple[str, str]] = []
+
+    def info(self, text):
+        self.lines.append(("info", text))
+
+    def warning(self, text):
+        self.lines.append(("warning", text))
+
+
+def checking(monkeypatch, found: dict, **overrides):
+    """check_dropped_data on web1 of mysite, DroppedData finding `found`: what it said."""
+    fake = Steps(monkeypatch).host(rollback_steps, facts={DroppedData: found})
+    said = Said()
+    monkeypatch.setattr(rollback_steps, "logger", said)
+    rollback_steps.check_dropped_data(settings(**overrides), "/m/manage", [("guestbook", "0001_initial")], "v1")
+    assert fake.asked == [(DroppedData, {"manage": "/m/manage", "steps": [("guestbook", "0001_initial")]})]
+    return said.lines
+
+
+def test_a_rollback_that_drops_rows_is_refused_unless_confirmed_and_then_said(monkeypatch):
+    found = {"irreversible": False, "holding_data": ["guestbook_tag (3 rows)", "guestbook_note.mood\x1b[31m (2 rows)"],
+             "empty": ["guestbook_empty"]}
+    with pytest.raises(DeployRefused) as refused:
+        checking(monkeypatch, found)
+    assert str(refused.value) == (
+        "host web1: migrating back to release v1 drops data: guestbook_tag (3 rows); "
+        "guestbook_note.mood\\x1b[31m (2 rows); run with --data rollback_drop_data=mysite to drop it; "
+        "nothing was changed")
+    assert checking(monkeypatch, found, rollback_drop_data="mysite") == [
+        ("info", "[web1] migrating back to release v1 drops, empty: guestbook_empty"),
+        ("warning", "[web1] rollback_drop_data: migrating back to release v1 drops guestbook_tag (3 rows); "
+                    "guestbook_note.mood\\x1b[31m (2 rows)")]
+    # Only empty ones: said, never refused; nothing at all: nothing said.
+    assert checking(monkeypatch, {**found, "holding_data": []}) == [
+        ("info", "[web1] migrating back to release v1 drops, empty: guestbook_empty")]
+    assert checking(monkeypatch, {**found, "holding_data": [], "empty": []}) == []
+    # Irreversible: the migration step decides (refuses, or restores the snapshot), not the rows.
+    assert checking(monkeypatch, {**found, "irreversible": True}) == []
+
+
+def test_a_rollback_is_refused_when_django_cannot_tell_what_it_drops(monkeypatch):
+    with pytest.raises(DeployRefused) as refused:
+        checking(monkeypatch, {"error": "Traceback: no module named x"})
+    assert str(refused.value) == ("host web1: cannot tell what migrating back to release v1 drops; the live "
+                                  "release's Django said:\nTraceback: no module named x\nnothing was changed")

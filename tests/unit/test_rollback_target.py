@@ -1,9 +1,16 @@
 """Which release a rollback goes back to, and which it refuses."""
 
+import importlib
+
 import pytest
 
 from deploys.djangoapp.rollback import rollback_target
 from deploys.djangoapp.settings import DeployRefused, problems
+from tests.unit.sites import placed_fleet
+from tests.unit.steps import Steps
+
+# The module (deploys.djangoapp's `rollback` is the deploy function of the same name).
+rollback = importlib.import_module("deploys.djangoapp.rollback")
 
 VALID = {"websiteproject": "site", "url": "site.example.com", "webserver": "nginx",
          "django_deployment_root_folder": "/srv/www", "django_settings_folder": "site",
@@ -63,3 +70,18 @@ def test_a_refused_rollback_names_the_releases_it_could_go_to():
     # A live release the host does not list (a killed run's): nothing is earlier than it.
     with pytest.raises(DeployRefused, match="no earlier good release"):
         rollback_target(plain, {"v1": "ok"}, "gone", "web1")
+
+
+def test_the_fleet_s_hosts_must_agree_on_the_release_they_go_back_to(monkeypatch):
+    sites = placed_fleet()
+    recorder = Steps(monkeypatch)
+    monkeypatch.setattr(rollback, "_targets", {})
+    for name in ("web1", "db1"):  # the db host holds no release: it never disagrees
+        recorder.host(rollback, name)
+        rollback._agree_on_target(sites[name], "v1" if name == "web1" else "v9")
+    recorder.host(rollback, "web2")
+    with pytest.raises(DeployRefused) as refused:
+        rollback._agree_on_target(sites["web2"], "v2")
+    assert str(refused.value) == ("rollback_to: the hosts would go back to different releases (web1: v1, web2: v2); "
+                                  "name one with rollback_to; nothing was changed")
+    rollback._agree_on_target(sites["web2"], "v1")  # the same one: agreed

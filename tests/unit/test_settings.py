@@ -297,3 +297,62 @@ def test_a_linked_path_inside_a_linked_folder_is_refused():
 def test_a_project_name_of_letters_digits_dash_and_underscore_is_taken(name):
     settings, found = check(websiteproject=name)
     assert found == [] and settings.websiteproject == name
+
+
+class InventoryHost:
+    """What validate_inventory reads of a pyinfra host: its name, groups and data."""
+
+    def __init__(self, name: str, groups: tuple[str, ...], **data):
+        self.name, self.groups = name, groups
+        self.data = type("Data", (), {"dict": lambda _: {**VALID, **data}})()
+
+
+def test_the_inventory_gives_each_host_settings_that_know_the_fleet():
+    from deploys.djangoapp.settings import validate_inventory
+
+    found = validate_inventory([
+        InventoryHost("web1", ("web",), database="postgresql", private_address="10.0.0.1",
+                      django_environment_variables={"DJANGO_DB_PASSWORD": "x"}),
+        InventoryHost("db1", ("db",), database="postgresql", private_address="10.0.0.3",
+                      django_environment_variables={"DJANGO_DB_PASSWORD": "x"})])
+    assert list(found) == ["web1", "db1"]
+    assert found["web1"].fleet is found["db1"].fleet
+    assert found["web1"].fleet.hosts("web") == ["web1"] and found["web1"].fleet.db_host == "db1"
+    assert found["web1"].host_name == "web1" and found["db1"].host_name == "db1"
+    assert found["web1"].runs_migrations and not found["db1"].holds_releases
+
+
+def test_every_host_s_problems_are_told_at_once_and_the_fleet_only_when_each_host_is_right():
+    from deploys.djangoapp.settings import DeploySettingsError, validate_inventory
+
+    with pytest.raises(DeploySettingsError) as refused:
+        validate_inventory([InventoryHost("web1", ("web",), websiteproject="a.b"),
+                            InventoryHost("web2", ("web",)),
+                            InventoryHost("web3", ("web",), uwsgi_number_workers=0, url="")])
+    lines = str(refused.value).splitlines()
+    assert lines[0] == "invalid deploy settings, nothing was changed:"
+    assert lines[1] == "host web1:" and lines[2].startswith("  - websiteproject: ")
+    assert lines[3] == "host web3:" and len(lines) == 6
+    assert all(line.startswith("  - ") for line in lines[4:]), lines
+    # Each host right, the fleet wrong (sqlite on two web hosts): the fleet's problems.
+    with pytest.raises(DeploySettingsError) as refused:
+        validate_inventory([InventoryHost("web1", ("web",)), InventoryHost("web2", ("web",))])
+    lines = str(refused.value).splitlines()
+    assert lines[:2] == ["invalid deploy settings, nothing was changed:", "the fleet:"]
+    assert lines[2].startswith("  - database: sqlite keeps the database in a file on one host")
+    assert lines[3:] == ["  - private_address: host web1 needs one: the project runs on several hosts, which reach "
+                         "each other at these addresses", "  - private_address: host web2 needs one: the project runs "
+                         "on several hosts, which reach each other at these addresses"]
+
+
+def test_a_problem_without_a_variable_is_named_by_its_message_and_credentials_are_masked():
+    from deploys.djangoapp.settings import _describe
+
+    assert _describe({"loc": (), "msg": "Value error, celery_beat: needs celery: set both", "type": "value_error"}) \
+        == "celery_beat: needs celery: set both"
+    assert _describe({"loc": (), "msg": "Value error, no colon here", "type": "value_error"}) == "no colon here"
+    assert _describe({"loc": ("url",), "msg": "Field required", "type": "missing"}) == "url: is required and not set"
+    assert _describe({"loc": ("webserver",), "msg": "Input should be 'nginx' or 'apache'", "type": "literal_error",
+                      "input": "caddy"}) == "webserver: Input should be 'nginx' or 'apache' (got 'caddy')"
+    assert _describe({"loc": ("broker",), "msg": "Value error, bad redis://:hunter2@h:1/0", "type": "value_error"}) \
+        == "broker: bad redis://***@h:1/0"

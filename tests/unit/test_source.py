@@ -5,8 +5,10 @@ import tarfile
 
 import pytest
 
+from deploys.djangoapp import source
 from deploys.djangoapp.settings import DeploySettingsError
 from deploys.djangoapp.source import _export_git, pack_directory
+from tests.unit.sites import settings
 
 
 def write(root, files: dict[str, str]):
@@ -182,3 +184,23 @@ def test_a_packed_folder_is_the_same_archive_byte_for_byte_with_modes_and_no_tim
     os.utime(root / "manage.py", (1, 1))
     with open(first.archive, "rb") as one, open(pack_directory(str(root)).archive, "rb") as two:
         assert one.read() == two.read()
+
+
+def test_the_release_s_source_is_the_one_given_and_none_given_is_refused(monkeypatch, tmp_path):
+    asked = []
+    monkeypatch.setattr(source, "_pack_directory_once", lambda path: asked.append(("dir", path)) or "packed")
+    monkeypatch.setattr(source, "_unpack_archive", lambda path: asked.append(("archive", path)) or "unpacked")
+    monkeypatch.setattr(source, "_export_git", lambda repo, ref: asked.append(("git", repo, ref)) or "exported")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site.tar.gz").write_bytes(b"")
+    assert source.release_source(settings(django_source_dir="site")) == "packed"
+    assert source.release_source(settings(django_release_archive="site.tar.gz")) == "unpacked"
+    assert source.release_source(settings(django_git_repo="https://git.example.com/site.git",
+                                          django_git_ref="v2")) == "exported"
+    assert asked == [("dir", str(tmp_path / "site")), ("archive", str(tmp_path / "site.tar.gz")),
+                     ("git", "https://git.example.com/site.git", "v2")]
+    with pytest.raises(DeploySettingsError) as refused:
+        source.release_source(settings())
+    assert str(refused.value) == ("django_source_dir: a release needs a source: set django_source_dir, "
+                                  "django_release_archive or django_git_repo")
