@@ -29,7 +29,16 @@ from deploys.djangoapp.fleet import plan_fleet
 from deploys.djangoapp.inspection import explain_failure
 from deploys.djangoapp.settings import DeploySettingsError
 from deploys.djangoapp.source import pack_directory
-from deploys.djangoapp.switch import SwitchPlan, switch_command, wake_master, web_check, worker_check
+from deploys.djangoapp.switch import (
+    LOG_LINES,
+    SwitchPlan,
+    back_command,
+    restart_services,
+    switch_command,
+    wake_master,
+    web_check,
+    worker_check,
+)
 from tests.unit.sites import settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -653,3 +662,104 @@ def test_the_key_of_the_same_dependencies_stays_from_one_version_of_the_kit_to_t
     keys = (dependency_hash(site, plan_dependencies(site, requirements)),
             dependency_hash(settings(app_server="gunicorn"), plan_dependencies(settings(), locked)))
     assert keys == ("28d1bca331b4e6d9", "b78504fb28183e1d")
+
+
+def test_the_seed_role_s_switch_takes_the_top_requirements_txt_or_refuses(tmp_path):
+    chosen = plan_dependencies(settings(django_pip_install_requirements=True),
+                               source(tmp_path / "a", {"requirements.txt": b"Django==5.2\n",
+                                                       "pyproject.toml": UV_PYPROJECT, "uv.lock": b"x"}))
+    assert (chosen.kind, chosen.file) == ("requirements", "requirements.txt")
+    with pytest.raises(DeploySettingsError) as refused:
+        plan_dependencies(settings(django_pip_install_requirements=True),
+                          source(tmp_path / "b", {"app/requirements.txt": b"Django\n"}))
+    assert str(refused.value) == "django_pip_install_requirements: the source has no requirements.txt"
+
+
+def test_a_pyproject_without_dependencies_is_passed_over_and_a_broken_one_named(tmp_path):
+    # No [project] dependencies (a tool's settings only): the requirements file beside it is used.
+    chosen = plan_dependencies(settings(), source(tmp_path / "a", {
+        "pyproject.toml": b"[tool.black]\nline-length = 100\n", "requirements.txt": b"Django\n"}))
+    assert (chosen.kind, chosen.file) == ("requirements", "requirements.txt")
+    with pytest.raises(DeploySettingsError) as refused:
+        plan_dependencies(settings(), source(tmp_path / "b", {"pyproject.toml": b"[project\n"}))
+    assert str(refused.value).startswith("django_dependency_file: pyproject.toml is not valid TOML: ")
+    with pytest.raises(DeploySettingsError) as refused:
+        plan_dependencies(settings(django_dependency_file="deps.cfg"), source(tmp_path / "c", {"deps.cfg": b"x"}))
+    assert str(refused.value) == ("django_dependency_file: deps.cfg is not a uv.lock, poetry.lock, pyproject.toml "
+                                  "or requirements .txt file")
+
+
+def test_a_source_without_dependencies_plans_none_with_its_python(tmp_path):
+    plan = plan_dependencies(settings(), source(tmp_path, {"manage.py": b"", ".python-version": b"3.11\n"}))
+    assert plan.kind == "none" and plan.file is None and plan.key_material == b"" and not plan.hashes
+    assert (plan.requires_python, plan.python_source) == ("==3.11.*", ".python-version")
+
+
+def test_a_project_in_a_subfolder_reads_its_own_python_pin_and_requirements(tmp_path):
+    plan = plan_dependencies(settings(django_dependency_file="app/requirements.txt"), source(tmp_path, {
+        "app/requirements.txt": b"-r requirements-base.txt\n", "app/requirements-base.txt": b"Django\n",
+        "app/.python-version": b"3.12.1\n", ".python-version": b"3.9\n", "requirements-other.txt": b"flask\n",
+        "app/notes.txt": b"not a requirements file\n"}))
+    assert (plan.requires_python, plan.python_source) == ("==3.12.1", "app/.python-version")
+    assert plan.key_material == (b"app/requirements-base.txt\0Django\n\0"
+                                 b"app/requirements.txt\0-r requirements-base.txt\n\0")
+
+
+@pytest.fixture
+def logging_bin(tmp_path):
+    """curl, journalctl and systemctl stand-ins that note each call (its arguments, one line) in
+    $CALLS; curl answers $ANSWER, journalctl prints $JOURNAL, systemctl succeeds."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    for tool, then in (("curl", 'printf "%s" "$ANSWER"'), ("journalctl", 'printf "%s\\n" "$JOURNAL"'),
+                       ("systemctl", "true"), ("sleep", "true")):
+        (folder / tool).write_text(f'#!/bin/sh\necho "{tool} $*" >> "$CALLS"\n{then}\n')
+        (folder / tool).chmod(0o755)
+    return folder
+
+
+def calls_of(script: str, folder: Path, **env) -> tuple[subprocess.CompletedProcess, list[str]]:
+    calls = folder.parent / "calls"
+    calls.write_text("")
+    done = run_check(script, folder, {"CALLS": str(calls), "JOURNAL": "", "ANSWER": "", **env})
+    return done, [line for line in calls.read_text().splitlines() if not line.startswith("sleep")]
+
+
+def test_each_check_asks_about_its_own_service_and_address(logging_bin):
+    done, calls = calls_of(web_check(plan(timeout=0)), logging_bin, ANSWER="503 2")
+    assert done.returncode == 1
+    assert calls[0] == ("curl -sk -o /dev/null --max-time 5 --resolve mysite.example.com:443:127.0.0.1 "
+                        "-w %{http_code} %header{x-release-id} https://mysite.example.com/")
+    assert calls[-1] == f"journalctl -u uwsgi-mysite -n {LOG_LINES} --no-pager -o cat"
+    done, calls = calls_of(f"{worker_check(plan(), '1700000000')}", logging_bin,
+                           JOURNAL="celery@web1 ready.")
+    assert done.returncode == 0, done.stderr
+    assert calls == ['journalctl -u celery-mysite --since @1700000000 --no-pager -o cat',
+                     "systemctl is-active -q celery-mysite", "systemctl is-active -q celery-beat-mysite"]
+
+
+def test_a_worker_host_s_switch_waits_for_the_worker_started_by_this_switch(logging_bin, tmp_path):
+    release = tmp_path / "releases" / "2"
+    release.mkdir(parents=True)
+    worker = plan(link=str(tmp_path / "current"), release_dir=str(release), app_service=None)
+    done, calls = calls_of(switch_command(worker), logging_bin, JOURNAL="celery@worker1 ready.")
+    assert done.returncode == 0, done.stderr
+    assert calls[0] == "systemctl restart celery-mysite celery-beat-mysite"
+    since = calls[1].split("--since ")[1].split(" ")[0]
+    assert since.startswith("@") and since[1:].isdigit(), calls[1]
+
+
+def test_with_nothing_to_restart_or_check_a_switch_only_moves_the_link(logging_bin, tmp_path):
+    release = tmp_path / "releases" / "2"
+    release.mkdir(parents=True)
+    bare = plan(link=str(tmp_path / "current"), release_dir=str(release), app_service=None, celery_services=())
+    assert restart_services(bare) == "true"
+    done, calls = calls_of(switch_command(bare), logging_bin)
+    assert done.returncode == 0 and calls == [] and os.readlink(tmp_path / "current") == str(release)
+    # Going back with no release before: nothing to stop, the link goes.
+    done, calls = calls_of(f"previous=; {back_command(bare)}", logging_bin)
+    assert done.returncode == 0 and calls == [] and not os.path.lexists(tmp_path / "current")
+    (tmp_path / "current").symlink_to(release)
+    workers = plan(link=str(tmp_path / "current"), release_dir=str(release), app_service=None)
+    done, calls = calls_of(f"previous=; {back_command(workers)}", logging_bin)
+    assert calls == ["systemctl stop celery-mysite celery-beat-mysite"]
