@@ -71,14 +71,15 @@ def bridge_assets(source: str, target: str) -> str:
 
 @operation(is_idempotent=False)
 def inspect_release(release_dir: str, manage: str, script: str, link_shared: str, python: str, link: str,
-                    app_user: str, build_commands: list[str], stand_ins: dict[str, str]):
+                    app_user: str, build_commands: list[str], stand_ins: dict[str, str], judge_migrations: bool = False):
     """Ask the new release's Django, in one start (inspect-release.py's inspect_release), while its
     bytecode compiles:
     1. as root: the build commands (django_build_commands), collectstatic, and where STATIC_ROOT,
        MEDIA_ROOT and the sqlite files are (.paths.json); then link-shared.py links them to
        shared/, and the live release's static files are bridged in (bridge_assets)
     2. as the app user: the deploy checks (errors stop the release) and the pending migrations
-       and the state they lead to (.django.json, .migrations.json), for the next steps.
+       and the state they lead to (.django.json, .migrations.json), for the next steps; with
+       `judge_migrations`, the migration gate's verdicts on them (migration_gate.py).
     Each start of Django costs about half a second of CPU on the host: one, not one per user."""
     out, own = f"{release_dir}/.django.out", f"{release_dir}/{OWN_STATIC}"
     bridge = bridge_assets('"$live"', q(release_dir))
@@ -91,7 +92,8 @@ def inspect_release(release_dir: str, manage: str, script: str, link_shared: str
         f"mv {q(own)}.new {q(own)}",
     ])
     code = (f"exec(open({script!r}).read()); "
-            f"inspect_release({release_dir!r}, {app_user!r}, {between!r}, {list(build_commands)!r}, {stand_ins!r})")
+            f"inspect_release({release_dir!r}, {app_user!r}, {between!r}, {list(build_commands)!r}, {stand_ins!r}, "
+            f"{bool(judge_migrations)!r})")
     first = "build commands, collectstatic" if build_commands else "collectstatic"
     step = (f'if [ ! -e {q(release_dir)}/.paths.json ]; then step="to start ({first})"; '
             f'elif [ ! -e {q(own)} ]; then step="to link its shared paths"; else step="its deploy checks"; fi')

@@ -5,7 +5,8 @@ flags on each request (templates/maintenance/), so turning maintenance on or off
 a reload.
 
 Two flags, so that neither undoes the other: `on`, set and cleared by deploys/maintenance.py, and
-`migrating`, set by a release with `maintenance=during_migrations` on every web host while the
+`migrating`, set by a release with `maintenance=during_migrations` (or whose migrations the
+migration gate found unsafe, with migration_safety = "maintenance") on every web host while the
 migration host migrates (only when the release has migrations to apply) and cleared right after,
 or by the release's failure cleanup.
 """
@@ -52,16 +53,27 @@ def take_down_migrating(settings: Settings) -> str:
     return f"rm -f {q(settings.migrating_flag)}"
 
 
-def maintenance_while_migrating(settings: Settings, release_dir: str, migrate) -> None:
+# Releases (by id) whose migrations the migration gate found unsafe under migration_safety =
+# "maintenance" (migration_gate.py, on the migration host, before the page would go up): the
+# page is up on every web host while they run.
+UNSAFE_MIGRATIONS: set[str] = set()
+
+
+def maintenance_while_migrating(settings: Settings, release_id: str, release_dir: str, migrate) -> None:
     """Run `migrate()` (which adds the migration's operations) between the page going up and down
-    on every web host, when the release asks for it."""
-    if settings.maintenance != "during_migrations":
+    on every web host, when the release asks for it (maintenance=during_migrations), or when the
+    migration gate found its migrations unsafe and migration_safety is "maintenance"."""
+    if settings.maintenance != "during_migrations" and settings.migration_safety != "maintenance":
         migrate()
         return
     put_up, take_down = migrating_commands(settings, release_dir)
-    server.shell(name="Maintenance page up while migrating", commands=[put_up], _if=only(settings.is_web))
+
+    def wanted() -> bool:  # asked when the step runs: after the gate
+        return settings.is_web and (settings.maintenance == "during_migrations" or release_id in UNSAFE_MIGRATIONS)
+
+    server.shell(name="Maintenance page up while migrating", commands=[put_up], _if=wanted)
     migrate()
-    server.shell(name="Maintenance page down: migrations done", commands=[take_down], _if=only(settings.is_web))
+    server.shell(name="Maintenance page down: migrations done", commands=[take_down], _if=wanted)
 
 
 @deploy("Maintenance")

@@ -7,6 +7,8 @@ keep the old one serving when anything goes wrong.
     check     the new release's Django (inspection.py): collectstatic and bytecode, then what
               lives across releases linked into it (media, sqlite files, django_linked_dirs/files
               in shared/), then check --deploy (errors stop the release) and pending migrations
+    gate      the pending migrations judged against the live release, which serves on while they
+              run (migration_gate.py): unsafe ones stop the release here (migration_safety)
     migrate   if anything is pending: snapshot the database, migrate; on failure restore it
     switch    `current` -> releases/<id> atomically, graceful uWSGI reload and Celery restart
               (warm shutdown: running tasks finish); the new release must answer through the
@@ -30,7 +32,7 @@ from datetime import datetime, timezone
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
-from pyinfra.operations import server
+from pyinfra.operations import python, server
 
 from . import audit
 from .app_server import UWSGI_PYTHON, app_server_install, uwsgi_python_problem
@@ -50,6 +52,7 @@ from .host_prep import UV, tools_ready
 from .inspection import inspect_release
 from .lock import OPERATOR, RUN_TOKEN, hold_lock
 from .maintenance import maintenance_while_migrating, take_down_migrating
+from .migration_gate import check_migrations
 from .notifications import notify_when_done
 from .operations import (
     ReleaseInfo,
@@ -112,11 +115,19 @@ def release():
                     release_dir=release_dir, manage=manage, script=f"{settings.project_root}/bin/inspect-release.py",
                     link_shared=f"{settings.project_root}/bin/link-shared.py", python=f"{release_dir}/.venv/bin/python",
                     link=settings.current_link, app_user=settings.uwsgi_user,
-                    build_commands=settings.django_build_commands, stand_ins=settings.root_build_stand_ins)
-    maintenance_while_migrating(settings, release_dir, lambda: _migrate(settings, release_id, release_dir, manage))
+                    build_commands=settings.django_build_commands, stand_ins=settings.root_build_stand_ins,
+                    judge_migrations=settings.runs_migrations)
+    python.call(name="Migration gate: may the pending migrations run while the live release serves",
+                function=check_migrations, settings=settings, release_id=release_id,
+                django_json=f"{release_dir}/.django.json", _if=only(settings.runs_migrations))
+    maintenance_while_migrating(settings, release_id, release_dir,
+                                lambda: _migrate(settings, release_id, release_dir, manage))
     switch_in_batches(settings, release_id)
     _clean_up(settings, release_id)
-    audit.record(settings, "release", f"{release_id} live (was {live['id'] if live else 'nothing'})")
+    # An override of the migration gate is the operator's call: the audit log keeps it.
+    overrides = (f"; allow_unsafe_migrations={','.join(settings.allow_unsafe_migrations)}"
+                 if settings.allow_unsafe_migrations else "")
+    audit.record(settings, "release", f"{release_id} live (was {live['id'] if live else 'nothing'}){overrides}")
     notify_when_done(settings, "release", "released", release_id, live["id"] if live else None, source.revision)
 
 

@@ -7,13 +7,14 @@ from pathlib import Path
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "example"
 
-MOOD_FIELD = '    mood = models.CharField(max_length=20, default="fine")\n'
+MOOD_FIELD = '    mood = models.CharField(max_length=20, default="fine", db_default="fine")\n'
 MOOD_MIGRATION = '''from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
     dependencies = [("guestbook", "0001_initial")]
-    operations = [migrations.AddField("note", "mood", models.CharField(default="fine", max_length=20))]
+    operations = [migrations.AddField("note", "mood", models.CharField(default="fine", db_default="fine",
+                                                                      max_length=20))]
 '''
 FAILING_MIGRATION = '''from django.db import migrations
 
@@ -75,14 +76,28 @@ class Migration(migrations.Migration):
 '''
 
 
+DROP_MOOD_MIGRATION = '''from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("guestbook", "0002_note_mood")]
+    operations = [migrations.RemoveField("note", "mood")]
+'''
+# The test migrations that run Python (RunPython), which the migration gate refuses unless named
+# (allow_unsafe_migrations): the tests that release them are about what follows.
+RUNS_PYTHON = "guestbook.0003_fail,guestbook.0004_fail,guestbook.0003_half,guestbook.0003_slow,guestbook.0003_cheer_up"
+
+
 def example_source(dest: Path, version: str = "v1", *, mood_migration: bool = False,
                    failing_migration: bool = False, irreversible_migration: bool = False,
                    slow_migration: bool = False, tag_table: bool = False, half_done_migration: bool = False,
+                   mood_dropped: bool = False,
                    failing_health: bool = False, failing_check: bool = False,
                    required_secret: str | None = None) -> Path:
     """A copy of the example app at `dest`, its stylesheet saying `version`. tag_table: a new
     table (guestbook_tag) after the mood migration; with failing_migration, the failing one comes after
-    it. half_done_migration: one outside a transaction that creates a table (guestbook_half), then fails."""
+    it. half_done_migration: one outside a transaction that creates a table (guestbook_half), then fails.
+    mood_dropped: the mood column, added by the mood migration, dropped again (the model without it)."""
     shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("__pycache__", "staticfiles", "*.sqlite3"))
     stylesheet = dest / "guestbook" / "static" / "guestbook" / "site.css"
     stylesheet.write_text(stylesheet.read_text().replace("guestbook stylesheet v1", f"guestbook stylesheet {version}"))
@@ -102,6 +117,9 @@ def example_source(dest: Path, version: str = "v1", *, mood_migration: bool = Fa
         (dest / "guestbook" / "migrations" / "0003_fail.py").write_text(FAILING_MIGRATION)
     if half_done_migration:
         (dest / "guestbook" / "migrations" / "0003_half.py").write_text(HALF_DONE_MIGRATION)
+    if mood_dropped:
+        (dest / "guestbook" / "migrations" / "0002_note_mood.py").write_text(MOOD_MIGRATION)
+        (dest / "guestbook" / "migrations" / "0003_remove_mood.py").write_text(DROP_MOOD_MIGRATION)
     if irreversible_migration:
         (dest / "guestbook" / "migrations" / "0003_cheer_up.py").write_text(IRREVERSIBLE_MIGRATION)
     if slow_migration:  # six seconds: long enough to kill a run while it migrates

@@ -17,7 +17,7 @@ import pytest
 from tests import fleet
 from tests.conftest import REPO, https_get, run_pyinfra
 from tests.e2e.conftest import DEPLOY_USER, RESTARTING_SERVERS, app_server_live_image, live_release, manage, under_load
-from tests.e2e.sources import example_source
+from tests.e2e.sources import RUNS_PYTHON, example_source
 
 pytestmark = pytest.mark.e2e
 
@@ -51,7 +51,8 @@ def assert_a_normal_release_succeeds(host, fleet_file, tmp_path, extra: tuple = 
 
 BROKEN_RELEASES = {
     # fault: (source changes, extra data, what the operator is told)
-    "migration fails": ({"failing_migration": True}, {}, "this migration fails on purpose"),
+    "migration fails": ({"failing_migration": True}, {"allow_unsafe_migrations": RUNS_PYTHON},
+                        "this migration fails on purpose"),
     "dependency cannot be installed": ({}, {"django_dependencies": '["no-such-package-d41d8cd9==1.0"]'},
                                        "no-such-package-d41d8cd9"),
     "check --deploy errors": ({"failing_check": True}, {}, "fields.E300"),
@@ -134,7 +135,8 @@ def test_a_killed_run_leaves_the_site_serving_and_a_stale_lock(app_server_live_h
 
     run = subprocess.Popen(
         [sys.executable, "-m", "pyinfra", "-y", *login, "--data", f"django_source_dir={source}", "--data",
-         "release_id=killed", "inventories/local.py", "deploys/release.py"],
+         "release_id=killed", "--data", f"allow_unsafe_migrations={RUNS_PYTHON}", "inventories/local.py",
+         "deploys/release.py"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "DEPLOY_FLEET_FILE": str(fleet_file)})
     seen = []

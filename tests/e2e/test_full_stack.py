@@ -22,7 +22,7 @@ from tests.e2e.conftest import (
     wait_for_task_note,
     world_readable_files_containing,
 )
-from tests.e2e.sources import example_source
+from tests.e2e.sources import RUNS_PYTHON, example_source
 
 pytestmark = pytest.mark.e2e
 
@@ -51,14 +51,15 @@ def postgres(host, sql: str) -> str:
 
 def assert_failed_migrations_leave_no_trace(host, fleet_file, tmp_path):
     """On PostgreSQL, migrations that committed before one failed are undone: migrated back when
-    each ran in a transaction, the snapshot restored when the failing one did not."""
+    each ran in a transaction, the snapshot restored when the failing one did not; and the
+    migration gate refuses a release that drops a column the live release reads."""
     manage = f"{ROOT}/bin/manage"
     applied = postgres(host, "SELECT name FROM django_migrations WHERE app = 'guestbook' ORDER BY id")
     host.exec(f"{manage} add_note 'written before'")
     # 0003_tag commits its table, then 0004 fails: 0003 is migrated back, no snapshot restored.
     failed = run_pyinfra(fleet_file, "deploys/release.py", data={
         "django_source_dir": example_source(tmp_path / "v4", "v4", tag_table=True, failing_migration=True),
-        "release_id": "v4"})
+        "release_id": "v4", "allow_unsafe_migrations": RUNS_PYTHON})
     assert failed.returncode != 0
     assert "this migration fails on purpose" in failed.output
     assert "those that had run were migrated back to the live release's state" in failed.output
@@ -69,7 +70,7 @@ def assert_failed_migrations_leave_no_trace(host, fleet_file, tmp_path):
     # the run says since when writes are lost.
     half = run_pyinfra(fleet_file, "deploys/release.py", data={
         "django_source_dir": example_source(tmp_path / "v4-half", "v4", half_done_migration=True),
-        "release_id": "v4-half"})
+        "release_id": "v4-half", "allow_unsafe_migrations": RUNS_PYTHON})
     assert half.returncode != 0
     assert "this migration fails on purpose, half done" in half.output
     assert "guestbook.0003_half runs outside a transaction" in half.output
@@ -79,6 +80,15 @@ def assert_failed_migrations_leave_no_trace(host, fleet_file, tmp_path):
     assert postgres(host, "SELECT name FROM django_migrations WHERE app = 'guestbook' ORDER BY id") == applied
     assert "written before" in https_get(host, "/").text
     assert https_get(host, "/").headers["X-Release-Id"] == "v3"
+    # The migration gate on PostgreSQL: dropping the column v3 reads is refused, the column kept.
+    refused = run_pyinfra(fleet_file, "deploys/release.py", data={
+        "django_source_dir": example_source(tmp_path / "v4-drop", "v4", mood_dropped=True), "release_id": "v4-drop"})
+    assert refused.returncode != 0
+    assert "guestbook.0003_remove_mood: Remove field mood from note: drops the column guestbook_note.mood" \
+        in refused.output
+    assert postgres(host, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'guestbook_note' "
+                          "AND column_name = 'mood'") == "1"
+    assert postgres(host, "SELECT name FROM django_migrations WHERE app = 'guestbook' ORDER BY id") == applied
 
 
 @pytest.mark.long(minutes=4)

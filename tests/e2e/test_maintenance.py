@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import https_get, run_pyinfra
 from tests.e2e.conftest import assert_in_maintenance, history, live_release, under_load
-from tests.e2e.sources import example_source
+from tests.e2e.sources import RUNS_PYTHON, example_source
 from tests.receiver import Receiver
 
 pytestmark = pytest.mark.e2e
@@ -65,10 +65,11 @@ def test_maintenance_mode_on_off_allowed_and_while_a_release_migrates(live_host,
         with under_load(host) as answers:
             released = run_pyinfra(fleet_file, "deploys/release.py",
                                    data={"django_source_dir": str(source), "release_id": "v2",
-                                         "maintenance": "during_migrations", "deploy_notify_url": notify})
+                                         "maintenance": "during_migrations", "deploy_notify_url": notify,
+                                         "allow_unsafe_migrations": RUNS_PYTHON})
         failed = run_pyinfra(fleet_file, "deploys/release.py", data={
             "django_source_dir": str(example_source(tmp_path / "bad", "bad", failing_migration=True)),
-            "release_id": "bad", "deploy_notify_url": notify})
+            "release_id": "bad", "deploy_notify_url": notify, "allow_unsafe_migrations": RUNS_PYTHON})
     finally:
         webhook.close()
     assert released.returncode == 0, released.output
@@ -100,3 +101,19 @@ def test_maintenance_mode_on_off_allowed_and_while_a_release_migrates(live_host,
     assert host.exec("stat -c %a /srv/www/guestbook/audit.jsonl").stdout.strip() == "600"
     status = run_pyinfra(fleet_file, "deploys/status.py")
     assert re.search(r"\[web1\]\s+\S+Z \S+ release bad failed$", status.output, re.MULTILINE), status.output
+
+    # migration_safety = "maintenance": a release the migration gate finds unsafe (it drops the
+    # column v2 reads) goes live behind the page, up on the web host only while it migrates.
+    dropping = example_source(tmp_path / "v3", "v3", mood_dropped=True)
+    with under_load(host) as answers:
+        behind = run_pyinfra(fleet_file, "deploys/release.py", data={
+            "django_source_dir": str(dropping), "release_id": "v3", "migration_safety": "maintenance"})
+    assert behind.returncode == 0, behind.output
+    assert "migration_safety=maintenance: the maintenance page is up on every web host while they run" \
+        in behind.output
+    # The page went up and came down around the migration (steps that a safe release skips).
+    assert {"Release | Maintenance page up while migrating", "Release | Maintenance page down: migrations done"} \
+        <= set(behind.changed()), behind.changed()
+    assert set(answers) <= {200, 503}, [answer for answer in answers if answer not in (200, 503)][:5]
+    assert answers and answers[-1] == 200 and live_release(host) == "v3"
+    assert host.exec("ls /srv/www/guestbook/maintenance").stdout.split() == ["page.html"]

@@ -201,7 +201,14 @@ def test_uv_project_with_postgresql_and_celery(start_hosts, tmp_path):
     # A migration that fails: PostgreSQL undoes it in its transaction; no snapshot is restored.
     tasks.write_text(tasks.read_text().replace("import module_that_is_not_installed  # noqa\n", ""))
     add_failing_app(folder)
-    failed = run_pyinfra(fleet_file, "deploys/release.py", data={"release_id": "v4"})
+    # The gate refuses what it cannot judge (RunPython) until the release names it.
+    refused = run_pyinfra(fleet_file, "deploys/release.py", data={"release_id": "v4"})
+    assert refused.returncode != 0
+    assert "orders.0001_initial: Raw Python operation: runs Python (RunPython)" in refused.output
+    assert "--data allow_unsafe_migrations=orders.0001_initial" in refused.output
+    assert "this migration fails on purpose" not in refused.output
+    failed = run_pyinfra(fleet_file, "deploys/release.py", data={"release_id": "v4",
+                                                                 "allow_unsafe_migrations": "orders.0001_initial"})
     assert failed.returncode != 0
     assert "the database undid the one that failed: it is as it was (no snapshot restored" in failed.output
     assert live(host, "shop") == "v1"

@@ -16,8 +16,8 @@ import zipfile
 import pytest
 
 from tests.conftest import https_get, run_pyinfra
-from tests.e2e.conftest import history, live_release, manage
-from tests.e2e.sources import example_source
+from tests.e2e.conftest import history, live_release, manage, under_load
+from tests.e2e.sources import RUNS_PYTHON, example_source
 
 pytestmark = pytest.mark.e2e
 
@@ -85,7 +85,8 @@ def test_a_failed_migration_is_migrated_back_and_v1_serves_on(live_host, tmp_pat
     manage(host, "add_note", "'kept'")
     columns, migrations = note_table_columns(host), applied_migrations(host)
 
-    failed = release(fleet_file, example_source(tmp_path / "bad", "bad", failing_migration=True), release_id="bad")
+    failed = release(fleet_file, example_source(tmp_path / "bad", "bad", failing_migration=True), release_id="bad",
+                     allow_unsafe_migrations=RUNS_PYTHON)
     assert failed.returncode != 0
     assert "this migration fails on purpose" in failed.output
     # 0002 ran, 0003 failed in its transaction: 0002 is migrated back, no snapshot restored.
@@ -104,6 +105,41 @@ def test_a_failed_migration_is_migrated_back_and_v1_serves_on(live_host, tmp_pat
     fixed = release(fleet_file, example_source(tmp_path / "good", "good", mood_migration=True), release_id="good")
     assert fixed.returncode == 0, fixed.output
     assert https_get(host, "/").headers["X-Release-Id"] == "good"
+
+
+def test_the_migration_gate_refuses_a_release_that_drops_a_column_the_live_release_reads(live_host, tmp_path):
+    host, fleet_file = live_host
+    # An additive release (a column with a database default) passes the gate under load.
+    with under_load(host, limit=2000) as answers:
+        added = release(fleet_file, example_source(tmp_path / "v2", "v2", mood_migration=True), release_id="v2")
+    assert added.returncode == 0, added.output
+    assert "migration gate: the 1 pending operations are safe while the live release serves" in added.output
+    assert answers and set(answers) == {200}, answers
+    manage(host, "add_note", "'written under v2'")
+    columns, migrations = note_table_columns(host), applied_migrations(host)
+
+    # Dropping the column v2 reads: refused before anything changes, v2 serving all along.
+    v3 = example_source(tmp_path / "v3", "v3", mood_dropped=True)
+    with under_load(host, limit=2000) as answers:
+        refused = release(fleet_file, v3, release_id="v3")
+    assert refused.returncode != 0
+    assert ("guestbook.0003_remove_mood: Remove field mood from note: drops the column guestbook_note.mood, which "
+            "the live release reads; first release code that no longer uses it") in refused.output
+    assert "--data allow_unsafe_migrations=guestbook.0003_remove_mood" in refused.output
+    assert answers and set(answers) == {200}, answers
+    assert note_table_columns(host) == columns and applied_migrations(host) == migrations
+    assert live_release(host) == "v2" and https_get(host, "/").headers["X-Release-Id"] == "v2"
+    assert {entry["id"]: entry["status"] for entry in history(host)}["v3"] == "failed"
+    assert host.exec(f"test -d {ROOT}/.deploy-lock", check=False).returncode != 0
+
+    # Named for this release, it runs: the column goes.
+    allowed = release(fleet_file, v3, release_id="v3", allow_unsafe_migrations="guestbook.0003_remove_mood")
+    assert allowed.returncode == 0, allowed.output
+    assert "allow_unsafe_migrations lets guestbook.0003_remove_mood run while the live release serves" \
+        in allowed.output
+    assert "mood" not in note_table_columns(host) and "written under v2" in https_get(host, "/").text
+    audit = host.exec(f"tail -n 1 {ROOT}/audit.jsonl").stdout
+    assert "v3 live (was v2); allow_unsafe_migrations=guestbook.0003_remove_mood" in audit
 
 
 def test_failed_health_check_switches_back(live_host, tmp_path):

@@ -10,16 +10,16 @@ import pytest
 
 from tests.conftest import https_get, run_pyinfra
 from tests.e2e.conftest import APP_USER, history, live_release, manage, under_load, wait_for_new_workers
-from tests.e2e.sources import example_source
+from tests.e2e.sources import RUNS_PYTHON, example_source
 
 pytestmark = pytest.mark.e2e
 
 ROOT = "/srv/www/guestbook"
 
 
-def release(fleet_file, source_dir, release_id):
+def release(fleet_file, source_dir, release_id, **data):
     result = run_pyinfra(fleet_file, "deploys/release.py",
-                         data={"django_source_dir": str(source_dir), "release_id": release_id})
+                         data={"django_source_dir": str(source_dir), "release_id": release_id, **data})
     assert result.returncode == 0, result.output
     return result
 
@@ -137,7 +137,8 @@ def test_irreversible_migration_refuses_then_restores_the_snapshot(live_host, tm
     host, fleet_file = live_host
     v1 = live_release(host)
     manage(host, "add_note", "'before v2'")
-    release(fleet_file, example_source(tmp_path / "v2", "v2", irreversible_migration=True), "v2")
+    release(fleet_file, example_source(tmp_path / "v2", "v2", irreversible_migration=True), "v2",
+            allow_unsafe_migrations=RUNS_PYTHON)
     manage(host, "add_note", "'after v2'")
 
     refused = rollback(fleet_file)

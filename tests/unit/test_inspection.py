@@ -42,9 +42,10 @@ def release():
 
 
 def inspect(folder: Path, between: str, build_commands: tuple[str, ...] = (), stand_ins: dict | None = None,
-            env: dict | None = None) -> subprocess.CompletedProcess:
+            env: dict | None = None, judge_migrations: bool = False) -> subprocess.CompletedProcess:
     code = (f"exec(open({str(folder / 'inspect-release.py')!r}).read()); "
-            f"inspect_release({str(folder)!r}, {APP_USER!r}, {between!r}, {list(build_commands)!r}, {stand_ins!r})")
+            f"inspect_release({str(folder)!r}, {APP_USER!r}, {between!r}, {list(build_commands)!r}, {stand_ins!r}, "
+            f"{judge_migrations!r})")
     return subprocess.run([sys.executable, "manage.py", "shell", "--verbosity", "0", "-c", code], cwd=folder,
                           capture_output=True, text=True, env={**os.environ, "HOME": "/tmp", **(env or {})})
 
@@ -350,3 +351,51 @@ def test_a_file_that_does_not_compile_fails_the_release_naming_file_and_line(tmp
     assert failed.returncode == 1 and failed.stdout == ""
     assert failed.stderr.startswith("the new release does not compile:\n")
     assert "broken.py" in failed.stderr and "line 1" in failed.stderr, failed.stderr
+
+
+LIVE_ORDERS = """from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    initial = True
+    dependencies = []
+    operations = [migrations.CreateModel("Order", [("id", models.AutoField(primary_key=True)),
+                                                   ("note", models.TextField())])]
+"""
+PENDING_ORDERS = """from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("orders", "0001_initial")]
+    operations = [
+        migrations.CreateModel("Item", [("id", models.AutoField(primary_key=True))]),
+        migrations.RemoveField("order", "note"),
+        migrations.RunPython(migrations.RunPython.noop),
+    ]
+"""
+
+
+def test_on_the_host_that_migrates_the_gate_judges_the_pending_migrations_as_the_app_user(release):
+    """The gate's verdicts come with the plan, judged against the state the app user's database
+    has (root's alone until the step between): a column the live release has, removed, is unsafe."""
+    migrations = release / "orders" / "migrations"
+    migrations.mkdir(parents=True)
+    for empty in (release / "orders" / "__init__.py", migrations / "__init__.py"):
+        empty.write_text("")
+    (migrations / "0001_initial.py").write_text(LIVE_ORDERS)
+    add_to_settings(release, "", app="orders")
+    subprocess.run([sys.executable, "manage.py", "migrate", "--verbosity", "0"], cwd=release, check=True)
+    (migrations / "0002_changes.py").write_text(PENDING_ORDERS)
+    result = inspect(release, f"chmod 644 {release}/db.sqlite3", judge_migrations=True)
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout.splitlines()[-1])
+    assert answer["pending"] == ["orders.0002_changes"]
+    gate = answer["gate"]
+    assert "error" not in gate, gate
+    assert gate["vendor"] == "sqlite" and gate["live"]["orders_order"] == ["id", "note"]
+    assert [(v["operation"], v["kind"], v["change"], v["table"], v["column"]) for v in gate["verdicts"]] == [
+        ("Create model Item", "safe", "new-table", "orders_item", None),
+        ("Remove field note from order", "unsafe", "drop-column", "orders_order", "note"),
+        ("Raw Python operation", "safe", "no-change", None, None)]
+    plain = inspect(release, f"chmod 644 {release}/db.sqlite3")
+    assert json.loads(plain.stdout.splitlines()[-1])["gate"] is None

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, field_validator, model_validator
 
-from .checks import RELEASE_ID, URL_PATH, positive_int
+from .checks import MIGRATION_NAME, RELEASE_ID, URL_PATH, positive_int
 
 # Where a release comes from: exactly one of these (see source.py).
 SOURCES = ("django_source_dir", "django_release_archive", "django_git_repo")
@@ -25,6 +25,8 @@ class ReleaseInputs(BaseModel):
     release_break_lock: bool = False
     lock_wait: int = 0
     migration_lock_timeout: int = 2
+    migration_safety: Literal["refuse", "maintenance", "allow"] = "refuse"
+    allow_unsafe_migrations: list[str] = []
     rollback_to: Optional[str] = None
     rollback_restore_snapshot: bool = False
     rollback_drop_data: Optional[str] = None
@@ -40,6 +42,21 @@ class ReleaseInputs(BaseModel):
     def _seconds(cls, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"must be a whole number of seconds, 0 or more (got {value!r})")
+        return value
+
+    @field_validator("allow_unsafe_migrations", mode="before")
+    @classmethod
+    def _migration_names(cls, value: Any) -> Any:
+        # `--data allow_unsafe_migrations=app.0003_x,app.0004_y`
+        return [name.strip() for name in value.split(",") if name.strip()] if isinstance(value, str) else value
+
+    @field_validator("allow_unsafe_migrations")
+    @classmethod
+    def _migration_name(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not MIGRATION_NAME.fullmatch(name):
+                raise ValueError(f"each must be an app label and a migration name, e.g. blog.0003_drop_subtitle "
+                                 f"(got {name!r})")
         return value
 
     @field_validator("health_check_path")

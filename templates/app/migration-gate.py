@@ -1,0 +1,190 @@
+# The migration gate's look at a release's pending migrations, in the new release's Django (the
+# inspection includes this file; deploys/djangoapp/migration_gate.py decides on what it finds).
+# While the new release migrates, the live release still serves, on the schema the migrations
+# make: each operation that changes the database is judged against the live release's models
+# (as its applied migrations describe them):
+#   safe    the live code works on the new schema: a new table, a column it does not know that is
+#           nullable or has a database default, a change to what it does not use
+#   unsafe  the live code breaks on it: a column or table it reads dropped or renamed, a column
+#           narrowed or made NOT NULL, a NOT NULL column it does not write
+#   locks   safe for the live code, but on PostgreSQL it holds a lock that stops the table's
+#           writes while it runs (an index built without CONCURRENTLY, a constraint validated)
+#   sql     RunSQL (or an operation Django does not ship): its statements, judged by the control
+#           machine with django-migration-linter's rules
+#   python  RunPython: what it does to the rows the live code reads is not known
+from django.db import connection as gate_connection
+from django.db.migrations import operations as gate_operations
+from django.db.models import NOT_PROVIDED
+
+
+def gate_schema(state):
+    """table -> its columns, for every table the models of `state` keep in the database."""
+    schema = {}
+    for model in state.apps.get_models(include_auto_created=True):
+        if model._meta.managed and not model._meta.proxy:
+            schema[model._meta.db_table] = sorted(field.column for field in model._meta.local_concrete_fields)
+    return schema
+
+
+def gate_model(state, app_label, name):
+    return state.apps.get_model(app_label, name)
+
+
+def gate_has_db_default(field):
+    return getattr(field, "db_default", NOT_PROVIDED) is not NOT_PROVIDED
+
+
+def gate_text_length(field):
+    """max_length of a text column (varchar), else None."""
+    return field.max_length if field.get_internal_type() in ("CharField", "SlugField", "EmailField",
+                                                             "URLField") else None
+
+
+class MigrationGate:
+    """Verdicts on the operations of `plan` (migrations to apply, in order), from the state the
+    applied migrations make (the live release's models)."""
+
+    def __init__(self, state, vendor):
+        self.state = state
+        self.vendor = vendor
+        self.live = gate_schema(state)
+        self.verdicts = []
+
+    def judge_plan(self, plan):
+        for migration in plan:
+            for operation in migration.operations:
+                self.judge(migration, operation, self.state)
+                operation.state_forwards(migration.app_label, self.state)
+        return self.verdicts
+
+    def judge(self, migration, operation, state):
+        if isinstance(operation, gate_operations.SeparateDatabaseAndState):
+            # Only its database operations touch the database, each on the state the ones before it make.
+            database_state = state.clone()
+            for inner in operation.database_operations:
+                self.judge(migration, inner, database_state)
+                inner.state_forwards(migration.app_label, database_state)
+            return
+        before = state.clone()
+        after = state.clone()
+        operation.state_forwards(migration.app_label, after)
+        kind, change, table, column = self.verdict(migration.app_label, operation, before, after)
+        verdict = {"migration": f"{migration.app_label}.{migration.name}", "operation": operation.describe(),
+                   "kind": kind, "change": change, "table": table, "column": column}
+        if kind == "sql":
+            verdict["statements"] = self.statements(migration.app_label, operation, before, after)
+        self.verdicts.append(verdict)
+
+    def reads(self, table, column=None):
+        """Whether the live release's models have the table (and column)."""
+        return table in self.live and (column is None or column in self.live[table])
+
+    def verdict(self, app, operation, before, after):
+        """(kind, change, table, column) of one operation: what deploys/djangoapp/migration_gate.py
+        says of each change."""
+        ops = gate_operations
+        postgres = self.vendor == "postgresql"
+        if isinstance(operation, ops.CreateModel):
+            return "safe", "new-table", gate_model(after, app, operation.name)._meta.db_table, None
+        if isinstance(operation, ops.DeleteModel):
+            table = gate_model(before, app, operation.name)._meta.db_table
+            if self.reads(table):
+                return "unsafe", "drop-table", table, None
+            return "safe", "unused", table, None
+        if isinstance(operation, (ops.RenameModel, ops.AlterModelTable)):
+            old_name = operation.old_name if isinstance(operation, ops.RenameModel) else operation.name
+            new_name = operation.new_name if isinstance(operation, ops.RenameModel) else operation.name
+            old = gate_model(before, app, old_name)._meta.db_table
+            new = gate_model(after, app, new_name)._meta.db_table
+            if old != new and self.reads(old):
+                return "unsafe", "rename-table", old, None
+            return "safe", "unused", old, None
+        if isinstance(operation, ops.AddField):
+            model = gate_model(after, app, operation.model_name)
+            field = model._meta.get_field(operation.name)
+            table = model._meta.db_table
+            if field.many_to_many:
+                return "safe", "new-table", table, None
+            if not self.reads(table):
+                return "safe", "unused", table, field.column
+            if not field.null and not gate_has_db_default(field):
+                return "unsafe", "not-null-column", table, field.column
+            if postgres and (field.db_index or field.unique or field.is_relation):
+                return "locks", "locks", table, field.column
+            return "safe", "new-column", table, field.column
+        if isinstance(operation, ops.RemoveField):
+            model = gate_model(before, app, operation.model_name)
+            field = model._meta.get_field(operation.name)
+            if field.many_to_many:
+                table = field.remote_field.through._meta.db_table
+                if self.reads(table):
+                    return "unsafe", "drop-table", table, None
+                return "safe", "unused", table, None
+            table = model._meta.db_table
+            if self.reads(table, field.column):
+                return "unsafe", "drop-column", table, field.column
+            return "safe", "unused", table, field.column
+        if isinstance(operation, (ops.AlterField, ops.RenameField)):
+            old_name = operation.old_name if isinstance(operation, ops.RenameField) else operation.name
+            new_name = operation.new_name if isinstance(operation, ops.RenameField) else operation.name
+            old_model = gate_model(before, app, operation.model_name)
+            old = old_model._meta.get_field(old_name)
+            new = gate_model(after, app, operation.model_name)._meta.get_field(new_name)
+            return self.altered(old_model._meta.db_table, old, new)
+        if isinstance(operation, (ops.AddIndex, ops.AddConstraint, ops.AlterUniqueTogether,
+                                  getattr(ops, "AlterIndexTogether", ops.AlterUniqueTogether))):
+            table = gate_model(after, app, operation.model_name if hasattr(operation, "model_name")
+                               else operation.name)._meta.db_table
+            if postgres and self.reads(table) and type(operation).__name__ != "AddIndexConcurrently":
+                return "locks", "locks", table, None
+            return "safe", "index", table, None
+        if isinstance(operation, ops.RunPython):
+            if operation.code is ops.RunPython.noop:
+                return "safe", "no-change", None, None
+            return "python", "python", None, None
+        if isinstance(operation, ops.RunSQL):
+            if operation.sql == ops.RunSQL.noop:
+                return "safe", "no-change", None, None
+            return "sql", "sql", None, None
+        if operation.reduces_to_sql is False or not hasattr(operation, "database_forwards"):
+            return "python", "python", None, None
+        if isinstance(operation, (ops.AlterModelOptions, ops.AlterModelManagers, ops.RemoveIndex,
+                                  ops.RemoveConstraint)) or type(operation).__name__ in (
+                "RemoveIndexConcurrently", "AlterModelTableComment"):
+            return "safe", "no-change", None, None
+        return "sql", "sql", None, None
+
+    def altered(self, table, old, new):
+        """A column changed (AlterField, RenameField), old field -> new field."""
+        column = old.column
+        if not self.reads(table, column):
+            return "safe", "unused", table, column
+        if old.column != new.column:
+            return "unsafe", "rename-column", table, column
+        old_type = old.db_parameters(gate_connection)["type"]
+        new_type = new.db_parameters(gate_connection)["type"]
+        if old_type != new_type:
+            old_length, new_length = gate_text_length(old), gate_text_length(new)
+            if not (old_length and new_length and new_length >= old_length):
+                return "unsafe", "type", table, column
+        if old.null and not new.null and not gate_has_db_default(new):
+            return "unsafe", "not-null", table, column
+        if self.vendor == "postgresql" and ((new.unique and not old.unique) or (new.db_index and not old.db_index)):
+            return "locks", "locks", table, column
+        return "safe", "no-change", table, column
+
+    def statements(self, app, operation, before, after):
+        """The SQL an operation runs, as sqlmigrate shows it."""
+        try:
+            with gate_connection.schema_editor(collect_sql=True, atomic=False) as editor:
+                operation.database_forwards(app, editor, before, after)
+            return [statement for statement in editor.collected_sql if not statement.startswith("--")]
+        except Exception as error:  # noqa: BLE001 - told as its own words, judged unknown
+            return [f"-- could not be shown: {type(error).__name__}: {error}"]
+
+
+def migration_verdicts(executor, plan):
+    """The gate's verdicts on `plan`, and the live release's schema they were judged against."""
+    state = executor._create_project_state(with_applied_migrations=True)
+    gate = MigrationGate(state, gate_connection.vendor)
+    return gate.judge_plan(plan), gate.live

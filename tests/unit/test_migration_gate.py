@@ -1,0 +1,387 @@
+"""The migration gate on projects made by Django's own tools (startproject, startapp,
+makemigrations; the operations makemigrations cannot write, in a migration it made with --empty):
+each operation Django ships judged against the live release's models (templates/app/migration-gate.py,
+in the project's Django), RunSQL by its statements (django-migration-linter's rules), and the
+policy's refusal with its words."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from pyinfra.api.exceptions import OperationError
+
+from deploys.djangoapp import maintenance, migration_gate
+from deploys.djangoapp.context import TEMPLATES
+from deploys.djangoapp.migration_gate import Finding, check_migrations, judge_statements, refusal, report, settle
+from deploys.djangoapp.settings import problems
+from tests.unit.sites import VALID, settings
+from tests.unit.steps import Steps
+
+DJANGO_ADMIN = str(Path(sys.executable).parent / "django-admin")
+
+LIVE_MODELS = """
+from django.db import models
+
+
+class Note(models.Model):
+    text = models.CharField(max_length=50)
+    mood = models.CharField(max_length=20)
+    title = models.CharField(max_length=20)
+    body = models.TextField(null=True)
+    score = models.IntegerField(default=0)
+    renamed = models.IntegerField(default=0)
+    kept_apart = models.IntegerField(default=0)
+
+
+class Gone(models.Model):
+    name = models.CharField(max_length=10)
+
+
+class Labelled(models.Model):
+    name = models.CharField(max_length=10)
+
+    class Meta:
+        db_table = "labelled_old"
+
+
+class Reader(models.Model):
+    name = models.CharField(max_length=10)
+"""
+
+NEW_MODELS = """
+from django.db import models
+
+
+class Note(models.Model):
+    text = models.CharField(max_length=100)
+    mood = models.CharField(max_length=10)
+    body = models.TextField()
+    score = models.IntegerField(default=0, db_column="points")
+    renamed = models.IntegerField(default=0)
+    kept_apart = models.IntegerField(default=0)
+    extra = models.CharField(max_length=5, null=True)
+    required = models.IntegerField(default=1)
+    defaulted = models.IntegerField(db_default=1)
+    readers = models.ManyToManyField("Reader")
+
+    class Meta:
+        indexes = [models.Index(fields=["text"], name="note_text_idx")]
+        constraints = [models.CheckConstraint(condition=models.Q(renamed__gte=0), name="renamed_positive")]
+
+
+class Fresh(models.Model):
+    name = models.CharField(max_length=10)
+
+
+class Labelled(models.Model):
+    name = models.CharField(max_length=10)
+
+    class Meta:
+        db_table = "labelled_new"
+
+
+class Reader(models.Model):
+    name = models.CharField(max_length=10)
+
+    class Meta:
+        ordering = ["name"]
+"""
+
+# Written into the migration `makemigrations --empty` made after the one above.
+HAND_WRITTEN = """
+    operations = [
+        migrations.RenameField("note", "renamed", "renamed_to"),
+        migrations.RenameModel("Fresh", "Newer"),
+        migrations.SeparateDatabaseAndState(state_operations=[migrations.RemoveField("note", "kept_apart")]),
+        migrations.RunSQL("UPDATE notes_note SET mood = 'fine'", migrations.RunSQL.noop),
+        migrations.RunSQL('ALTER TABLE "notes_note" DROP COLUMN "kept_apart"'),
+        migrations.RunPython(lambda apps, schema_editor: None),
+        migrations.RunPython(migrations.RunPython.noop),
+        migrations.RunSQL(migrations.RunSQL.noop),
+    ]
+"""
+
+# Run in the project: the gate's verdicts on the pending migrations, as the inspection gives them
+# (the database's own vendor), and as they would be on PostgreSQL.
+VERDICTS = """
+import json, os, sys
+os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+import django
+django.setup()
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+exec(open(sys.argv[1]).read())
+executor = MigrationExecutor(connection)
+plan = [migration for migration, _ in executor.migration_plan(executor.loader.graph.leaf_nodes())]
+verdicts, live = migration_verdicts(executor, plan)
+postgres = MigrationGate(executor._create_project_state(with_applied_migrations=True), "postgresql")
+print(json.dumps({"verdicts": verdicts, "live": live, "vendor": connection.vendor,
+                  "postgresql": postgres.judge_plan(plan)}))
+"""
+
+
+def run(project: Path, *command: str) -> str:
+    done = subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def manage(project: Path, *arguments: str) -> str:
+    return run(project, sys.executable, "manage.py", *arguments)
+
+
+def make_project(root: Path, models: str) -> Path:
+    """A startproject site with an app `notes` holding `models`, migrated: the live release."""
+    root.mkdir()
+    run(root, DJANGO_ADMIN, "startproject", "config", ".")
+    manage(root, "startapp", "notes")
+    config = root / "config" / "settings.py"
+    config.write_text(config.read_text().replace("INSTALLED_APPS = [", 'INSTALLED_APPS = [\n    "notes",'))
+    (root / "notes" / "models.py").write_text(models)
+    manage(root, "makemigrations", "notes", "--noinput")
+    manage(root, "migrate", "--noinput")
+    return root
+
+
+def empty_migration(project: Path, name: str, operations: str) -> None:
+    """makemigrations --empty, its operations then written by hand."""
+    manage(project, "makemigrations", "notes", "--empty", "--name", name)
+    (path,) = (project / "notes" / "migrations").glob(f"*_{name}.py")
+    text = path.read_text()
+    body = textwrap.indent(textwrap.dedent(operations).strip("\n"), "    ")
+    path.write_text(text[:text.index("    operations = [")] + body + "\n")
+
+
+def verdicts_of(project: Path) -> dict:
+    return json.loads(run(project, sys.executable, "-c", VERDICTS, str(TEMPLATES / "app" / "migration-gate.py")))
+
+
+@pytest.fixture(scope="module")
+def gated(tmp_path_factory) -> dict:
+    project = make_project(tmp_path_factory.mktemp("gate") / "site", LIVE_MODELS)
+    (project / "notes" / "models.py").write_text(NEW_MODELS)
+    manage(project, "makemigrations", "notes", "--noinput")
+    empty_migration(project, "by_hand", HAND_WRITTEN)
+    return verdicts_of(project)
+
+
+def by_operation(verdicts: list[dict]) -> dict[str, tuple[str, str, str | None, str | None]]:
+    return {v["operation"]: (v["kind"], v["change"], v["table"], v["column"]) for v in verdicts}
+
+
+def test_each_operation_makemigrations_writes_is_judged_against_the_live_models(gated):
+    judged = by_operation(gated["verdicts"])
+    assert judged["Create model Fresh"] == ("safe", "new-table", "notes_fresh", None)
+    assert judged["Delete model Gone"] == ("unsafe", "drop-table", "notes_gone", None)
+    assert judged["Rename table for labelled to labelled_new"] == ("unsafe", "rename-table", "labelled_old", None)
+    assert judged["Change Meta options on reader"] == ("safe", "no-change", None, None)
+    assert judged["Remove field title from note"] == ("unsafe", "drop-column", "notes_note", "title")
+    assert judged["Add field extra to note"] == ("safe", "new-column", "notes_note", "extra")
+    assert judged["Add field required to note"] == ("unsafe", "not-null-column", "notes_note", "required")
+    assert judged["Add field defaulted to note"] == ("safe", "new-column", "notes_note", "defaulted")
+    assert judged["Add field readers to note"] == ("safe", "new-table", "notes_note", None)
+    assert judged["Alter field text on note"] == ("safe", "no-change", "notes_note", "text")  # wider
+    assert judged["Alter field mood on note"] == ("unsafe", "type", "notes_note", "mood")  # narrower
+    assert judged["Alter field body on note"] == ("unsafe", "not-null", "notes_note", "body")
+    assert judged["Alter field score on note"] == ("unsafe", "rename-column", "notes_note", "score")
+    assert judged["Create index note_text_idx on field(s) text of model note"] == ("safe", "index", "notes_note", None)
+    assert judged["Create constraint renamed_positive on model note"] == ("safe", "index", "notes_note", None)
+    # The live release's models: what the migrations applied so far describe.
+    assert gated["live"]["notes_note"] == ["body", "id", "kept_apart", "mood", "renamed", "score", "text", "title"]
+    assert "notes_fresh" not in gated["live"] and gated["vendor"] == "sqlite"
+
+
+def test_the_operations_written_by_hand_are_judged_too(gated):
+    hand = [v for v in gated["verdicts"] if v["migration"].endswith("_by_hand")]
+    assert [(v["operation"], v["kind"], v["change"]) for v in hand] == [
+        ("Rename field renamed on note to renamed_to", "unsafe", "rename-column"),
+        ("Rename model Fresh to Newer", "safe", "unused"),  # a table the live release never had
+        # SeparateDatabaseAndState with state operations only: nothing touches the database.
+        ("Raw SQL operation", "sql", "sql"),
+        ("Raw SQL operation", "sql", "sql"),
+        ("Raw Python operation", "python", "python"),
+        ("Raw Python operation", "safe", "no-change"),
+        ("Raw SQL operation", "safe", "no-change"),
+    ]
+    assert hand[2]["statements"] == ["UPDATE notes_note SET mood = 'fine';"]
+    findings = settle(gated)
+    by_hand = [f for f in findings if f.migration.endswith("_by_hand")]
+    assert (by_hand[2].kind, by_hand[3].kind) == ("safe", "unsafe")
+    assert (by_hand[3].change, by_hand[3].table, by_hand[3].column) == ("drop-column", "notes_note", "kept_apart")
+
+
+def test_on_postgresql_indexes_and_constraints_on_live_tables_lock(gated):
+    judged = by_operation(gated["postgresql"])
+    assert judged["Create index note_text_idx on field(s) text of model note"][0] == "locks"
+    assert judged["Create constraint renamed_positive on model note"][0] == "locks"
+    assert judged["Add field readers to note"][0] == "safe"
+    assert judged["Add field extra to note"][0] == "safe"
+
+
+def test_dropping_a_column_takes_two_releases_and_the_gate_lets_the_second_through(tmp_path):
+    project = make_project(tmp_path / "site", LIVE_MODELS)
+    # Release 1: the code stops using `title`; the models lose it, the table keeps it.
+    (project / "notes" / "models.py").write_text(LIVE_MODELS.replace(
+        "    title = models.CharField(max_length=20)\n", ""))
+    empty_migration(project, "title_out_of_the_models", """
+        operations = [migrations.SeparateDatabaseAndState(state_operations=[migrations.RemoveField("note", "title")])]
+    """)
+    first = verdicts_of(project)
+    assert first["verdicts"] == [] and refusal(settings(), "1", settle(first)) is None
+    manage(project, "migrate", "--noinput")
+    # Release 2: the column goes; the live release (release 1) does not read it.
+    empty_migration(project, "drop_title", """
+        operations = [migrations.RunSQL('ALTER TABLE "notes_note" DROP COLUMN "title"')]
+    """)
+    second = settle(verdicts_of(project))
+    assert [(f.kind, f.change) for f in second] == [("safe", "sql")]
+    assert refusal(settings(), "2", second) is None
+    manage(project, "migrate", "--noinput")
+
+
+def test_sql_is_judged_by_what_it_does_to_what_the_live_release_reads():
+    live = {"notes_note": ["id", "mood", "title"]}
+    assert judge_statements("notes.0003", "Raw SQL operation", ['ALTER TABLE "notes_note" DROP COLUMN "title";'], live,
+                            "postgresql") == Finding("notes.0003", "Raw SQL operation", "unsafe", "drop-column",
+                                                     "notes_note", "title")
+    assert judge_statements("n.1", "op", ['ALTER TABLE "notes_note" DROP COLUMN "gone";'], live,
+                            "postgresql").kind == "safe"
+    assert judge_statements("n.1", "op", ['DROP TABLE "notes_old";'], live, "sqlite").kind == "safe"
+    assert judge_statements("n.1", "op", ['DROP TABLE "notes_note";'], live, "sqlite").change == "drop-table"
+    assert judge_statements("n.1", "op", ['CREATE INDEX "i" ON "notes_note" ("mood");'], live, "postgresql") \
+        == Finding("n.1", "op", "locks", "locks", None)
+    assert judge_statements("n.1", "op", ['CREATE INDEX "i" ON "notes_note" ("mood");'], live, "sqlite").kind \
+        == "safe"
+    unknown = judge_statements("n.1", "op", ["-- could not be shown: ValueError: no"], live, "sqlite")
+    assert (unknown.kind, unknown.change, unknown.column) == ("python", "unknown-sql", "could not be shown: ValueError: no")
+
+
+FINDINGS = [
+    Finding("notes.0002_auto", "Remove field title from note", "unsafe", "drop-column", "notes_note", "title"),
+    Finding("notes.0002_auto", "Add field extra to note", "safe", "new-column", "notes_note", "extra"),
+    Finding("notes.0003_data", "Raw Python operation", "python", "python"),
+    Finding("notes.0004_index", "Create index i", "locks", "locks", "notes_note"),
+]
+
+
+def test_refuse_names_each_unsafe_operation_with_the_two_release_way_and_the_override():
+    said = refusal(settings(), "v7", FINDINGS)
+    assert said.splitlines() == [
+        "migration_safety: the migrations of release v7 would break the live release while they run (it serves on "
+        "until the switch); nothing was changed:",
+        "  - notes.0002_auto: Remove field title from note: drops the column notes_note.title, which the live "
+        "release reads; first release code that no longer uses it (remove the field with SeparateDatabaseAndState("
+        "state_operations=[RemoveField(...)]), and null=True first if it is NOT NULL), then drop the column in a "
+        "later release",
+        "  - notes.0003_data: Raw Python operation: runs Python (RunPython): what it does to the live release's rows "
+        "is not known; if it changes nothing the live release reads, name it in allow_unsafe_migrations",
+        "To run them all the same, with the live release serving: "
+        "--data allow_unsafe_migrations=notes.0002_auto,notes.0003_data"]
+
+
+def test_named_migrations_pass_for_one_release_and_allow_passes_all():
+    assert refusal(settings(allow_unsafe_migrations="notes.0002_auto"), "v7", FINDINGS).splitlines()[1] \
+        .startswith("  - notes.0003_data: ")
+    assert refusal(settings(allow_unsafe_migrations="notes.0002_auto, notes.0003_data"), "v7", FINDINGS) is None
+    assert refusal(settings(migration_safety="allow"), "v7", FINDINGS) is None
+    assert refusal(settings(), "v7", [FINDINGS[1], FINDINGS[3]]) is None  # safe, or only locking
+
+
+def test_the_report_shows_what_is_not_plainly_safe_or_sums_up():
+    assert report(FINDINGS) == [FINDINGS[0].words(), FINDINGS[2].words(),
+                                "notes.0004_index: Create index i: holds a lock on notes_note that stops its "
+                                "writes while it runs (PostgreSQL)"]
+    assert report([FINDINGS[1]]) == ["the 1 pending operations are safe while the live release serves"]
+    assert report([]) == ["no pending migrations"]
+
+
+def test_the_variables_are_checked():
+    assert settings().migration_safety == "refuse" and settings().allow_unsafe_migrations == []
+    assert problems({**VALID, "migration_safety": "maybe"})[1][0].startswith("migration_safety: ")
+    found = problems({**VALID, "allow_unsafe_migrations": "notes.0002; rm -rf /"})[1]
+    assert found == ["allow_unsafe_migrations: each must be an app label and a migration name, e.g. "
+                     "blog.0003_drop_subtitle (got 'notes.0002; rm -rf /')"]
+
+
+def test_a_gate_that_could_not_judge_refuses_unless_allowed():
+    findings = settle({"error": "LookupError: App 'x' doesn't have a 'Y' model."})
+    assert refusal(settings(), "v2", findings).splitlines()[1] == (
+        "  - the pending migrations: the migration gate: the gate could not judge them: LookupError: App 'x' "
+        "doesn't have a 'Y' model.; set migration_safety=allow for this release to run them unjudged")
+    assert refusal(settings(), "v2", findings).splitlines()[-1] == (
+        "To run them all the same, with the live release serving: --data migration_safety=allow")
+    assert refusal(settings(migration_safety="allow"), "v2", findings) is None
+
+
+class AnsweringHost:
+    """pyinfra's host for a python.call callback: runs `cat` of the inspection's answer."""
+
+    print_prefix = "[web1] "
+
+    def __init__(self, answer: dict | None):
+        self.answer, self.asked = answer, []
+        self.current_op_global_arguments = {"_sudo": True, "_sudo_user": "root", "_if": None}
+
+    def run_shell_command(self, command, **arguments):
+        self.asked.append((command, arguments))
+        lines = [json.dumps(self.answer)] if self.answer is not None else []
+        return self.answer is not None, type("Output", (), {"stdout_lines": lines})()
+
+
+def test_the_callback_reads_the_answer_with_the_operations_sudo_and_stops_a_refused_release(caplog):
+    caplog.set_level(logging.INFO, logger="pyinfra")
+    unsafe = {"pending": ["notes.0002_x"], "gate": {"vendor": "sqlite", "live": {"notes_note": ["id", "title"]},
+                                                     "verdicts": [{"migration": "notes.0002_x",
+                                                                   "operation": "Remove field title from note",
+                                                                   "kind": "unsafe", "change": "drop-column",
+                                                                   "table": "notes_note", "column": "title"}]}}
+    host = AnsweringHost(unsafe)
+    with pytest.raises(OperationError) as refused:
+        check_migrations(None, host, settings(), "v2", "/srv/www/mysite/releases/v2/.django.json")
+    assert str(refused.value) == refusal(settings(), "v2", settle(unsafe["gate"]))
+    assert host.asked == [("cat /srv/www/mysite/releases/v2/.django.json", {"_sudo": True, "_sudo_user": "root"})]
+    check_migrations(None, AnsweringHost(unsafe), settings(allow_unsafe_migrations="notes.0002_x"), "v2", "/a")
+    assert "allow_unsafe_migrations lets notes.0002_x run while the live release serves" in caplog.text
+    check_migrations(None, AnsweringHost({"pending": [], "gate": None}), settings(), "v2", "/a")
+    assert "migration gate: no pending migrations" in caplog.text
+    # An inspection script from before the gate: told, never passed as safe.
+    with pytest.raises(OperationError) as old:
+        check_migrations(None, AnsweringHost({"pending": ["notes.0002_x"]}), settings(), "v2", "/a")
+    assert "predates the migration gate: run deploys/skeleton.py" in str(old.value)
+    with pytest.raises(OperationError) as unread:
+        check_migrations(None, AnsweringHost(None), settings(), "v2", "/a")
+    assert str(unread.value) == "the inspection's answer (/a) could not be read"
+
+
+def test_under_maintenance_the_page_is_up_on_web_hosts_only_while_unsafe_migrations_run(monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="pyinfra")
+    monkeypatch.setattr(maintenance, "UNSAFE_MIGRATIONS", set())
+    monkeypatch.setattr(migration_gate, "UNSAFE_MIGRATIONS", maintenance.UNSAFE_MIGRATIONS)
+    steps = Steps(monkeypatch).replace(maintenance, "server")
+    site = settings(migration_safety="maintenance")
+    migrated = []
+    maintenance.maintenance_while_migrating(site, "v2", "/srv/www/mysite/releases/v2", lambda: migrated.append(1))
+    assert steps.calls() == [("server.shell", "Maintenance page up while migrating"),
+                             ("server.shell", "Maintenance page down: migrations done")] and migrated == [1]
+    up, down = steps
+    assert not up.runs() and not down.runs()  # the gate has not found them unsafe (yet)
+    unsafe = {"pending": ["notes.0002_x"], "gate": {"vendor": "sqlite", "live": {}, "verdicts": [
+        {"migration": "notes.0002_x", "operation": "Raw Python operation", "kind": "python", "change": "python",
+         "table": None, "column": None}]}}
+    # Named for this release: it runs while the live release serves, no page.
+    check_migrations(None, AnsweringHost(unsafe), settings(migration_safety="maintenance",
+                                                         allow_unsafe_migrations="notes.0002_x"), "v2", "/a")
+    assert not up.runs()
+    check_migrations(None, AnsweringHost(unsafe), site, "v2", "/a")
+    assert up.runs() and down.runs()
+    assert "migration_safety=maintenance: the maintenance page is up on every web host while they run" in caplog.text
+    # Without the policy, none of it.
+    steps.clear()
+    maintenance.maintenance_while_migrating(settings(), "v2", "/r", lambda: None)
+    assert steps == []
