@@ -7,8 +7,8 @@ a reload.
 Two flags, so that neither undoes the other: `on`, set and cleared by deploys/maintenance.py, and
 `migrating`, set by a release with `maintenance=during_migrations` (or whose migrations the
 migration gate found unsafe, with migration_safety = "maintenance") on every web host while the
-migration host migrates (only when the release has migrations to apply) and cleared right after,
-or by the release's failure cleanup.
+migration host migrates (only when the release has migrations to apply) and cleared right after
+(for unsafe migrations: once the new release serves), or by the release's failure cleanup.
 """
 
 from __future__ import annotations
@@ -59,21 +59,29 @@ def take_down_migrating(settings: Settings) -> str:
 UNSAFE_MIGRATIONS: set[str] = set()
 
 
-def maintenance_while_migrating(settings: Settings, release_id: str, release_dir: str, migrate) -> None:
-    """Run `migrate()` (which adds the migration's operations) between the page going up and down
-    on every web host, when the release asks for it (maintenance=during_migrations), or when the
-    migration gate found its migrations unsafe and migration_safety is "maintenance"."""
+def maintenance_while_migrating(settings: Settings, release_id: str, release_dir: str, migrate, switch) -> None:
+    """Run `migrate()`, then `switch()` (each adds its operations), with the maintenance page up on
+    every web host when the release asks for it: from before the migrations until they are done
+    (maintenance=during_migrations), or, when the migration gate found them unsafe under
+    migration_safety = "maintenance", until the new release serves (the live one breaks on the
+    new schema until then)."""
     if settings.maintenance != "during_migrations" and settings.migration_safety != "maintenance":
         migrate()
+        switch()
         return
     put_up, take_down = migrating_commands(settings, release_dir)
 
-    def wanted() -> bool:  # asked when the step runs: after the gate
-        return settings.is_web and (settings.maintenance == "during_migrations" or release_id in UNSAFE_MIGRATIONS)
+    def unsafe() -> bool:  # asked when the steps run: after the gate
+        return release_id in UNSAFE_MIGRATIONS
 
-    server.shell(name="Maintenance page up while migrating", commands=[put_up], _if=wanted)
+    server.shell(name="Maintenance page up while migrating", commands=[put_up],
+                 _if=lambda: settings.is_web and (settings.maintenance == "during_migrations" or unsafe()))
     migrate()
-    server.shell(name="Maintenance page down: migrations done", commands=[take_down], _if=wanted)
+    server.shell(name="Maintenance page down: migrations done", commands=[take_down],
+                 _if=lambda: settings.is_web and settings.maintenance == "during_migrations" and not unsafe())
+    switch()
+    server.shell(name="Maintenance page down: the new release serves", commands=[take_down],
+                 _if=lambda: settings.is_web and unsafe())
 
 
 @deploy("Maintenance")

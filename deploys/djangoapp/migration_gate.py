@@ -158,9 +158,14 @@ def report(findings: list[Finding]) -> list[str]:
                      if findings else "no pending migrations"]
 
 
-def check_migrations(state, host, settings: Settings, release_id: str, django_json: str) -> None:
+def check_migrations(state, host, settings: Settings, release_id: str, django_json: str,
+                     live_release: Optional[str]) -> None:
     """A python.call callback on the host that migrates, after the inspection: the gate's verdicts
-    (in `django_json`) settled, said, and the release stopped when they refuse it."""
+    (in `django_json`) settled, said, and the release stopped when they refuse it. With no live
+    release, nothing serves on the schema while the migrations run: there is nothing to judge."""
+    if live_release is None:
+        logger.info(f"{host.print_prefix}migration gate: no release serves yet, so none can break")
+        return
     arguments = host.current_op_global_arguments or {}
     done, output = host.run_shell_command(
         f"cat {q(django_json)}", **{key: arguments[key] for key in CONNECTOR_ARGUMENT_KEYS if key in arguments})

@@ -119,10 +119,11 @@ def release():
                     judge_migrations=settings.runs_migrations)
     python.call(name="Migration gate: may the pending migrations run while the live release serves",
                 function=check_migrations, settings=settings, release_id=release_id,
-                django_json=f"{release_dir}/.django.json", _if=only(settings.runs_migrations))
+                django_json=f"{release_dir}/.django.json", live_release=live["id"] if live else None,
+                _if=only(settings.runs_migrations))
     maintenance_while_migrating(settings, release_id, release_dir,
-                                lambda: _migrate(settings, release_id, release_dir, manage))
-    switch_in_batches(settings, release_id)
+                                migrate=lambda: _migrate(settings, release_id, release_dir, manage),
+                                switch=lambda: switch_in_batches(settings, release_id))
     _clean_up(settings, release_id)
     # An override of the migration gate is the operator's call: the audit log keeps it.
     overrides = (f"; allow_unsafe_migrations={','.join(settings.allow_unsafe_migrations)}"

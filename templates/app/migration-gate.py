@@ -11,7 +11,8 @@
 #           writes while it runs (an index built without CONCURRENTLY, a constraint validated)
 #   sql     RunSQL (or an operation Django does not ship): its statements, judged by the control
 #           machine with django-migration-linter's rules
-#   python  RunPython: what it does to the rows the live code reads is not known
+#   python  RunPython: what it does to the rows the live code reads is not known (Django's own
+#           apps' data migrations aside)
 from django.db import connection as gate_connection
 from django.db.migrations import operations as gate_operations
 from django.db.models import NOT_PROVIDED
@@ -69,6 +70,8 @@ class MigrationGate:
         after = state.clone()
         operation.state_forwards(migration.app_label, after)
         kind, change, table, column = self.verdict(migration.app_label, operation, before, after)
+        if kind == "python" and type(migration).__module__.startswith("django.contrib."):
+            kind, change = "safe", "django"  # Django's own data migrations keep its older code working
         verdict = {"migration": f"{migration.app_label}.{migration.name}", "operation": operation.describe(),
                    "kind": kind, "change": change, "table": table, "column": column}
         if kind == "sql":

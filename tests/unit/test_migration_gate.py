@@ -136,8 +136,9 @@ def manage(project: Path, *arguments: str) -> str:
     return run(project, sys.executable, "manage.py", *arguments)
 
 
-def make_project(root: Path, models: str) -> Path:
-    """A startproject site with an app `notes` holding `models`, migrated: the live release."""
+def make_project(root: Path, models: str, *migrated: str) -> Path:
+    """A startproject site with an app `notes` holding `models`, migrated (or only the apps
+    `migrated`): the live release."""
     root.mkdir()
     run(root, DJANGO_ADMIN, "startproject", "config", ".")
     manage(root, "startapp", "notes")
@@ -145,7 +146,8 @@ def make_project(root: Path, models: str) -> Path:
     config.write_text(config.read_text().replace("INSTALLED_APPS = [", 'INSTALLED_APPS = [\n    "notes",'))
     (root / "notes" / "models.py").write_text(models)
     manage(root, "makemigrations", "notes", "--noinput")
-    manage(root, "migrate", "--noinput")
+    for app in migrated or ("",):
+        manage(root, "migrate", *([app] if app else []), "--noinput")
     return root
 
 
@@ -243,6 +245,18 @@ def test_dropping_a_column_takes_two_releases_and_the_gate_lets_the_second_throu
     assert [(f.kind, f.change) for f in second] == [("safe", "sql")]
     assert refusal(settings(), "2", second) is None
     manage(project, "migrate", "--noinput")
+
+
+def test_django_s_own_data_migrations_are_trusted_and_a_project_s_are_not(tmp_path):
+    # Live: contenttypes and the project's notes only; auth's migrations (0011 runs Python) pending.
+    project = make_project(tmp_path / "site", LIVE_MODELS, "contenttypes", "notes")
+    empty_migration(project, "data", """
+        operations = [migrations.RunPython(lambda apps, schema_editor: None)]
+    """)
+    judged = {v["migration"]: (v["kind"], v["change"]) for v in verdicts_of(project)["verdicts"]
+              if v["operation"] == "Raw Python operation"}
+    assert judged["auth.0011_update_proxy_permissions"] == ("safe", "django")
+    assert judged["notes.0002_data"] == ("python", "python")
 
 
 def test_sql_is_judged_by_what_it_does_to_what_the_live_release_reads():
@@ -343,19 +357,24 @@ def test_the_callback_reads_the_answer_with_the_operations_sudo_and_stops_a_refu
                                                                    "table": "notes_note", "column": "title"}]}}
     host = AnsweringHost(unsafe)
     with pytest.raises(OperationError) as refused:
-        check_migrations(None, host, settings(), "v2", "/srv/www/mysite/releases/v2/.django.json")
+        check_migrations(None, host, settings(), "v2", "/srv/www/mysite/releases/v2/.django.json", "v1")
     assert str(refused.value) == refusal(settings(), "v2", settle(unsafe["gate"]))
     assert host.asked == [("cat /srv/www/mysite/releases/v2/.django.json", {"_sudo": True, "_sudo_user": "root"})]
-    check_migrations(None, AnsweringHost(unsafe), settings(allow_unsafe_migrations="notes.0002_x"), "v2", "/a")
+    check_migrations(None, AnsweringHost(unsafe), settings(allow_unsafe_migrations="notes.0002_x"), "v2", "/a",
+                     "v1")
     assert "allow_unsafe_migrations lets notes.0002_x run while the live release serves" in caplog.text
-    check_migrations(None, AnsweringHost({"pending": [], "gate": None}), settings(), "v2", "/a")
+    check_migrations(None, AnsweringHost({"pending": [], "gate": None}), settings(), "v2", "/a", "v1")
     assert "migration gate: no pending migrations" in caplog.text
     # An inspection script from before the gate: told, never passed as safe.
     with pytest.raises(OperationError) as old:
-        check_migrations(None, AnsweringHost({"pending": ["notes.0002_x"]}), settings(), "v2", "/a")
+        check_migrations(None, AnsweringHost({"pending": ["notes.0002_x"]}), settings(), "v2", "/a", "v1")
     assert "predates the migration gate: run deploys/skeleton.py" in str(old.value)
+    # The first release: nothing serves, nothing to judge (the answer is not even read).
+    first = AnsweringHost(unsafe)
+    check_migrations(None, first, settings(), "v1", "/a", None)
+    assert first.asked == [] and "migration gate: no release serves yet, so none can break" in caplog.text
     with pytest.raises(OperationError) as unread:
-        check_migrations(None, AnsweringHost(None), settings(), "v2", "/a")
+        check_migrations(None, AnsweringHost(None), settings(), "v2", "/a", "v1")
     assert str(unread.value) == "the inspection's answer (/a) could not be read"
 
 
@@ -365,23 +384,34 @@ def test_under_maintenance_the_page_is_up_on_web_hosts_only_while_unsafe_migrati
     monkeypatch.setattr(migration_gate, "UNSAFE_MIGRATIONS", maintenance.UNSAFE_MIGRATIONS)
     steps = Steps(monkeypatch).replace(maintenance, "server")
     site = settings(migration_safety="maintenance")
-    migrated = []
-    maintenance.maintenance_while_migrating(site, "v2", "/srv/www/mysite/releases/v2", lambda: migrated.append(1))
-    assert steps.calls() == [("server.shell", "Maintenance page up while migrating"),
-                             ("server.shell", "Maintenance page down: migrations done")] and migrated == [1]
-    up, down = steps
-    assert not up.runs() and not down.runs()  # the gate has not found them unsafe (yet)
+    done = []
+    maintenance.maintenance_while_migrating(site, "v2", "/srv/www/mysite/releases/v2",
+                                            migrate=lambda: steps.append("migrate"),
+                                            switch=lambda: steps.append("switch"))
+    assert [step if isinstance(step, str) else step.name for step in steps] == [
+        "Maintenance page up while migrating", "migrate", "Maintenance page down: migrations done", "switch",
+        "Maintenance page down: the new release serves"]
+    up, _, after_migrating, _, after_switching = steps
+    # The gate has not found them unsafe (yet): none of it.
+    assert not up.runs() and not after_migrating.runs() and not after_switching.runs()
     unsafe = {"pending": ["notes.0002_x"], "gate": {"vendor": "sqlite", "live": {}, "verdicts": [
         {"migration": "notes.0002_x", "operation": "Raw Python operation", "kind": "python", "change": "python",
          "table": None, "column": None}]}}
     # Named for this release: it runs while the live release serves, no page.
     check_migrations(None, AnsweringHost(unsafe), settings(migration_safety="maintenance",
-                                                         allow_unsafe_migrations="notes.0002_x"), "v2", "/a")
+                                                         allow_unsafe_migrations="notes.0002_x"), "v2", "/a", "v1")
     assert not up.runs()
-    check_migrations(None, AnsweringHost(unsafe), site, "v2", "/a")
-    assert up.runs() and down.runs()
+    check_migrations(None, AnsweringHost(unsafe), site, "v2", "/a", "v1")
+    # Up from before the migrations until the new release serves: the live one breaks meanwhile.
+    assert up.runs() and not after_migrating.runs() and after_switching.runs()
     assert "migration_safety=maintenance: the maintenance page is up on every web host while they run" in caplog.text
-    # Without the policy, none of it.
+    # Asked for by the release (maintenance=during_migrations): up while migrating only.
     steps.clear()
-    maintenance.maintenance_while_migrating(settings(), "v2", "/r", lambda: None)
-    assert steps == []
+    maintenance.maintenance_while_migrating(settings(maintenance="during_migrations"), "v3", "/r",
+                                            migrate=lambda: None, switch=lambda: None)
+    assert [step.runs() for step in steps] == [True, True, False]
+    # Without either, none of it.
+    steps.clear()
+    maintenance.maintenance_while_migrating(settings(), "v2", "/r", migrate=lambda: done.append("migrate"),
+                                            switch=lambda: done.append("switch"))
+    assert steps == [] and done == ["migrate", "switch"]
