@@ -86,69 +86,30 @@ class MigrationGate:
         """(kind, change, table, column) of one operation: what deploys/djangoapp/migration_gate.py
         says of each change."""
         ops = gate_operations
-        postgres = self.vendor == "postgresql"
-        if isinstance(operation, ops.CreateModel):
-            return "safe", "new-table", gate_model(after, app, operation.name)._meta.db_table, None
-        if isinstance(operation, ops.DeleteModel):
-            table = gate_model(before, app, operation.name)._meta.db_table
-            if self.reads(table):
-                return "unsafe", "drop-table", table, None
-            return "safe", "unused", table, None
-        if isinstance(operation, (ops.RenameModel, ops.AlterModelTable)):
-            old_name = operation.old_name if isinstance(operation, ops.RenameModel) else operation.name
-            new_name = operation.new_name if isinstance(operation, ops.RenameModel) else operation.name
-            old = gate_model(before, app, old_name)._meta.db_table
-            new = gate_model(after, app, new_name)._meta.db_table
-            if old != new and self.reads(old):
-                return "unsafe", "rename-table", old, None
-            return "safe", "unused", old, None
+        if isinstance(operation, (ops.CreateModel, ops.DeleteModel, ops.RenameModel, ops.AlterModelTable)):
+            return self.table_changed(app, operation, before, after)
         if isinstance(operation, ops.AddField):
-            model = gate_model(after, app, operation.model_name)
-            field = model._meta.get_field(operation.name)
-            table = model._meta.db_table
-            if field.many_to_many:
-                return "safe", "new-table", table, None
-            if not self.reads(table):
-                return "safe", "unused", table, field.column
-            if not field.null and not gate_has_db_default(field):
-                return "unsafe", "not-null-column", table, field.column
-            if postgres and (field.db_index or field.unique or field.is_relation):
-                return "locks", "locks", table, field.column
-            return "safe", "new-column", table, field.column
+            return self.added(gate_model(after, app, operation.model_name), operation.name)
         if isinstance(operation, ops.RemoveField):
-            model = gate_model(before, app, operation.model_name)
-            field = model._meta.get_field(operation.name)
-            if field.many_to_many:
-                table = field.remote_field.through._meta.db_table
-                if self.reads(table):
-                    return "unsafe", "drop-table", table, None
-                return "safe", "unused", table, None
-            table = model._meta.db_table
-            if self.reads(table, field.column):
-                return "unsafe", "drop-column", table, field.column
-            return "safe", "unused", table, field.column
+            return self.removed(gate_model(before, app, operation.model_name), operation.name)
         if isinstance(operation, (ops.AlterField, ops.RenameField)):
             old_name = operation.old_name if isinstance(operation, ops.RenameField) else operation.name
             new_name = operation.new_name if isinstance(operation, ops.RenameField) else operation.name
             old_model = gate_model(before, app, operation.model_name)
-            old = old_model._meta.get_field(old_name)
             new = gate_model(after, app, operation.model_name)._meta.get_field(new_name)
-            return self.altered(old_model._meta.db_table, old, new)
+            return self.altered(old_model._meta.db_table, old_model._meta.get_field(old_name), new)
         if isinstance(operation, (ops.AddIndex, ops.AddConstraint, ops.AlterUniqueTogether,
                                   getattr(ops, "AlterIndexTogether", ops.AlterUniqueTogether))):
-            table = gate_model(after, app, operation.model_name if hasattr(operation, "model_name")
-                               else operation.name)._meta.db_table
-            if postgres and self.reads(table) and type(operation).__name__ != "AddIndexConcurrently":
+            name = operation.model_name if hasattr(operation, "model_name") else operation.name
+            table = gate_model(after, app, name)._meta.db_table
+            if self.vendor == "postgresql" and self.reads(table) and type(operation).__name__ != "AddIndexConcurrently":
                 return "locks", "locks", table, None
             return "safe", "index", table, None
         if isinstance(operation, ops.RunPython):
-            if operation.code is ops.RunPython.noop:
-                return "safe", "no-change", None, None
-            return "python", "python", None, None
+            return ("safe", "no-change", None, None) if operation.code is ops.RunPython.noop else \
+                ("python", "python", None, None)
         if isinstance(operation, ops.RunSQL):
-            if operation.sql == ops.RunSQL.noop:
-                return "safe", "no-change", None, None
-            return "sql", "sql", None, None
+            return ("safe", "no-change", None, None) if operation.sql == ops.RunSQL.noop else ("sql", "sql", None, None)
         if operation.reduces_to_sql is False or not hasattr(operation, "database_forwards"):
             return "python", "python", None, None
         if isinstance(operation, (ops.AlterModelOptions, ops.AlterModelManagers, ops.RemoveIndex,
@@ -156,6 +117,46 @@ class MigrationGate:
                 "RemoveIndexConcurrently", "AlterModelTableComment"):
             return "safe", "no-change", None, None
         return "sql", "sql", None, None
+
+    def table_changed(self, app, operation, before, after):
+        """CreateModel, DeleteModel, RenameModel, AlterModelTable."""
+        ops = gate_operations
+        if isinstance(operation, ops.CreateModel):
+            return "safe", "new-table", gate_model(after, app, operation.name)._meta.db_table, None
+        if isinstance(operation, ops.DeleteModel):
+            table = gate_model(before, app, operation.name)._meta.db_table
+            return ("unsafe", "drop-table", table, None) if self.reads(table) else ("safe", "unused", table, None)
+        renamed = isinstance(operation, ops.RenameModel)
+        old = gate_model(before, app, operation.old_name if renamed else operation.name)._meta.db_table
+        new = gate_model(after, app, operation.new_name if renamed else operation.name)._meta.db_table
+        if old != new and self.reads(old):
+            return "unsafe", "rename-table", old, None
+        return "safe", "unused", old, None
+
+    def added(self, model, name):
+        """AddField: a column (or a many-to-many table) added to `model`."""
+        field = model._meta.get_field(name)
+        table = model._meta.db_table
+        if field.many_to_many:
+            return "safe", "new-table", table, None
+        if not self.reads(table):
+            return "safe", "unused", table, field.column
+        if not field.null and not gate_has_db_default(field):
+            return "unsafe", "not-null-column", table, field.column
+        if self.vendor == "postgresql" and (field.db_index or field.unique or field.is_relation):
+            return "locks", "locks", table, field.column
+        return "safe", "new-column", table, field.column
+
+    def removed(self, model, name):
+        """RemoveField: a column (or a many-to-many table) of `model` dropped."""
+        field = model._meta.get_field(name)
+        if field.many_to_many:
+            table = field.remote_field.through._meta.db_table
+            return ("unsafe", "drop-table", table, None) if self.reads(table) else ("safe", "unused", table, None)
+        table = model._meta.db_table
+        if self.reads(table, field.column):
+            return "unsafe", "drop-column", table, field.column
+        return "safe", "unused", table, field.column
 
     def altered(self, table, old, new):
         """A column changed (AlterField, RenameField), old field -> new field."""

@@ -273,7 +273,8 @@ def test_sql_is_judged_by_what_it_does_to_what_the_live_release_reads():
     assert judge_statements("n.1", "op", ['CREATE INDEX "i" ON "notes_note" ("mood");'], live, "sqlite").kind \
         == "safe"
     unknown = judge_statements("n.1", "op", ["-- could not be shown: ValueError: no"], live, "sqlite")
-    assert (unknown.kind, unknown.change, unknown.column) == ("python", "unknown-sql", "could not be shown: ValueError: no")
+    assert (unknown.kind, unknown.change, unknown.column) == ("python", "unknown-sql",
+                                                              "could not be shown: ValueError: no")
 
 
 FINDINGS = [
