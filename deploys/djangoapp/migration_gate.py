@@ -18,7 +18,8 @@ import shlex
 from dataclasses import dataclass
 from typing import Optional
 
-from pyinfra import logger
+from pyinfra import host, logger
+from pyinfra.api import FactBase
 from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 from pyinfra.api.exceptions import OperationError
 
@@ -190,3 +191,28 @@ def check_migrations(state, host, settings: Settings, release_id: str, django_js
         UNSAFE_MIGRATIONS.add(release_id)
         logger.warning(f"{host.print_prefix}migration gate: migration_safety=maintenance: the maintenance page is up "
                        "on every web host while they run")
+
+
+class GateVerdicts(FactBase):
+    """The gate's verdicts on the migrations a release ran (the "gate" of its .django.json), or
+    None: it ran none, was made before the gate, or is not there."""
+
+    def command(self, django_json: str) -> str:
+        return f"tail -n 1 {q(django_json)} 2>/dev/null || true"
+
+    def process(self, output):
+        try:
+            return json.loads("\n".join(output)).get("gate") or None
+        except (ValueError, AttributeError):
+            return None
+
+
+def gate_status(settings: Settings) -> list[str]:
+    """Lines for status.py, on the host that migrates: what the gate said of the live release's
+    migrations."""
+    if not settings.runs_migrations:
+        return []
+    gate = host.get_fact(GateVerdicts, django_json=f"{settings.current_link}/.django.json")
+    if not gate:
+        return ["migration gate of the live release: nothing judged (no migrations, or released before the gate)"]
+    return [f"migration gate of the live release: {line}" for line in report(settle(gate))]

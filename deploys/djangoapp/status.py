@@ -1,6 +1,7 @@
 """Status: the releases on each host, which one is live, snapshots, disk use, the certificate (its
 issuer and end; a warning when it ends within 14 days or its renewal fails), scheduled commands,
-the audit log's last entries, the deploy lock and the last backup.
+the audit log's last entries, the deploy lock, the last backup, and what the migration gate said
+of the live release's migrations.
 Reads only: no operation is added."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from .audit import last_entries_command
 from .backups import backup_status
 from .context import current_settings
 from .fleet import ROLES
+from .migration_gate import gate_status
 
 q = shlex.quote
 
@@ -74,5 +76,5 @@ def status():
                            renewal_failure=settings.certificate_renewal_failure if settings.is_web else "")
     logger.info(f"{host.print_prefix}{settings.websiteproject} at {settings.project_root} "
                 f"(roles: {', '.join(role for role in ROLES if role in settings.roles)})")
-    for line in report + backup_status(settings):
+    for line in report + backup_status(settings) + gate_status(settings):
         (logger.warning if line.startswith("warning:") else logger.info)(f"{host.print_prefix}{line}")

@@ -140,6 +140,9 @@ def test_the_migration_gate_refuses_a_release_that_drops_a_column_the_live_relea
     assert "mood" not in note_table_columns(host) and "written under v2" in https_get(host, "/").text
     audit = host.exec(f"tail -n 1 {ROOT}/audit.jsonl").stdout
     assert "v3 live (was v2); allow_unsafe_migrations=guestbook.0003_remove_mood" in audit
+    status = run_pyinfra(fleet_file, "deploys/status.py")
+    assert ("migration gate of the live release: guestbook.0003_remove_mood: Remove field mood from note: drops "
+            "the column guestbook_note.mood") in status.output
 
 
 def test_failed_health_check_switches_back(live_host, tmp_path):

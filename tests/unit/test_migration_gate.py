@@ -11,6 +11,7 @@ import logging
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,16 @@ from pyinfra.api.exceptions import OperationError
 
 from deploys.djangoapp import maintenance, migration_gate
 from deploys.djangoapp.context import TEMPLATES
-from deploys.djangoapp.migration_gate import Finding, check_migrations, judge_statements, refusal, report, settle
+from deploys.djangoapp.migration_gate import (
+    Finding,
+    GateVerdicts,
+    check_migrations,
+    gate_status,
+    judge_statements,
+    refusal,
+    report,
+    settle,
+)
 from deploys.djangoapp.settings import problems
 from tests.unit.sites import VALID, settings
 from tests.unit.steps import Steps
@@ -416,3 +426,27 @@ def test_under_maintenance_the_page_is_up_on_web_hosts_only_while_unsafe_migrati
     maintenance.maintenance_while_migrating(settings(), "v2", "/r", migrate=lambda: done.append("migrate"),
                                             switch=lambda: done.append("switch"))
     assert steps == [] and done == ["migrate", "switch"]
+
+
+def test_status_shows_what_the_gate_said_of_the_live_release_s_migrations(monkeypatch, tmp_path):
+    gate = {"vendor": "sqlite", "live": {"notes_note": ["id", "title"]}, "verdicts": [
+        {"migration": "notes.0002_x", "operation": "Remove field title from note", "kind": "unsafe",
+         "change": "drop-column", "table": "notes_note", "column": "title"}]}
+    answer = tmp_path / ".django.json"
+    answer.write_text("System check identified some issues\n" + json.dumps({"pending": ["notes.0002_x"], "gate": gate}))
+    fact = GateVerdicts()
+    read = subprocess.run(["sh", "-c", fact.command(str(answer))], capture_output=True, text=True, check=True)
+    assert fact.process(read.stdout.splitlines()) == gate
+    assert fact.process([]) is None and fact.process(['{"gate": null}']) is None and fact.process(["[1]"]) is None
+    assert fact.process(["not json"]) is None
+    assert subprocess.run(["sh", "-c", fact.command(str(tmp_path / "gone"))], capture_output=True).returncode == 0
+
+    fake = Steps(monkeypatch).host(migration_gate, facts={GateVerdicts: gate})
+    site = settings(allow_unsafe_migrations="notes.0002_x")
+    assert gate_status(site) == ["migration gate of the live release: " + settle(gate)[0].words()]
+    assert fake.asked == [(GateVerdicts, {"django_json": "/srv/www/mysite/current/.django.json"})]
+    fake.facts[GateVerdicts] = None
+    assert gate_status(site) == ["migration gate of the live release: nothing judged (no migrations, or released "
+                                 "before the gate)"]
+    site._fleet = replace(site.fleet, migration_host="web2")  # another host migrates
+    assert gate_status(site) == []
