@@ -239,24 +239,38 @@ def read_json(path: str, key: str) -> str:
             f"print(value if isinstance(value, str) else json.dumps(value))' {q(path)} {q(key)}")
 
 
+# A migration stopped by its lock timeout is tried again this many times, after 1 s, then 2 s, ...
+# (only when every pending migration runs in a transaction: a stopped one then left nothing).
+MIGRATION_LOCK_RETRIES = 2
+
+
 def migrate_command(release_dir: str, manage: str, snapshot: str, take_snapshot: str, restore_snapshot: str,
                     live_migrations: str, lock_timeout: int = 0) -> str:
     """Shell: when migrations are pending, snapshot the database and migrate; if a migration
     fails, undo it the least destructive way (undo_failed_migrations_command). Fails when the
     migrations did. `lock_timeout` (PostgreSQL, seconds; 0: none): a migration waiting longer for
-    a table's lock fails rather than hold every query of the site on that table behind it."""
+    a table's lock is stopped rather than hold every query of the site on that table behind it,
+    and tried again (MIGRATION_LOCK_RETRIES) before the release fails."""
     pending = read_json(f"{release_dir}/.django.json", "pending")
+    non_atomic = read_json(f"{release_dir}/.django.json", "non_atomic")
     undo = undo_failed_migrations_command(release_dir, manage, snapshot, restore_snapshot, live_migrations)
     limit = f" --lock-timeout {int(lock_timeout)}" if lock_timeout else ""
-    timed_out = (f"a migration waited more than {int(lock_timeout)} s (migration_lock_timeout) for a lock another "
-                 "session holds (a long query or transaction of the site, a psql session left open): it was "
+    waited = f"a migration waited more than {int(lock_timeout)} s (migration_lock_timeout) for a lock another session holds"
+    timed_out = (f"{waited} (a long query or transaction of the site, a psql session left open): it was "
                  "stopped so that the site's queries do not queue behind it; release again once that session ends")
+    again = (f'[ "$tries" -lt {MIGRATION_LOCK_RETRIES} ] && grep -q "lock timeout" "$errors" && '
+             f'[ "$({non_atomic} 2>/dev/null)" = "[]" ]') if lock_timeout else "false"
     return (
         f'if [ "$({pending})" = "[]" ]; then echo "no migrations to apply"; else '
         f"{take_snapshot} && printf '%s\\n' {q(snapshot)} > {q(release_dir)}/.snapshot && "
-        'errors=$(mktemp) && '
-        f'if ! {manage}{limit} migrate --noinput 2> "$errors"; then cat "$errors" >&2; '
-        f'if grep -q "lock timeout" "$errors"; then echo {q(timed_out)} >&2; fi; rm -f "$errors"; {undo}; exit 1; fi; '
+        'errors=$(mktemp) && tries=0 && '
+        f'until {manage}{limit} migrate --noinput 2> "$errors"; do '
+        f'if {again}; then tries=$((tries + 1)); delay=$((1 << (tries - 1))); '
+        f'echo {q(waited)}": trying again in $delay s ($tries of {MIGRATION_LOCK_RETRIES})" >&2; sleep "$delay"; '
+        'continue; fi; cat "$errors" >&2; '
+        f'if grep -q "lock timeout" "$errors"; then echo {q(timed_out)} >&2; '
+        '[ "$tries" -eq 0 ] || echo "it was tried $((tries + 1)) times" >&2; fi; '
+        f'rm -f "$errors"; {undo}; exit 1; done; '
         'cat "$errors" >&2; rm -f "$errors"; fi'
     )
 

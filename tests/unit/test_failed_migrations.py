@@ -7,6 +7,7 @@ import json
 import os
 import sqlite3
 import subprocess
+import time
 import sys
 from pathlib import Path
 
@@ -148,13 +149,36 @@ def test_a_migration_stopped_by_its_lock_timeout_says_why_and_is_undone(tmp_path
         {"pending": ["notes.0002_mood"], "non_atomic": [], "migrations": {"notes": "0002_mood"}}))
     command = migrate_command(str(tmp_path), str(manage), str(tmp_path / "snapshot.dump"), "true", "false",
                               str(tmp_path / "live.json"), lock_timeout=7)
+    started = time.monotonic()
     result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "canceling statement due to lock timeout" in result.stderr
-    assert "a migration waited more than 7 s (migration_lock_timeout) for a lock another session holds" in result.stderr
+    waited = "a migration waited more than 7 s (migration_lock_timeout) for a lock another session holds"
+    # Tried again twice, after 1 s and 2 s, then stopped for good and undone.
+    assert f"{waited}: trying again in 1 s (1 of 2)" in result.stderr
+    assert f"{waited}: trying again in 2 s (2 of 2)" in result.stderr
+    assert "release again once that session ends\nit was tried 3 times" in result.stderr
+    assert time.monotonic() - started >= 3
     calls = Path(f"{manage}.calls").read_text().splitlines()
-    assert calls[0] == "--lock-timeout 7 migrate --noinput"  # only the forward migration is limited
+    assert calls[:3] == ["--lock-timeout 7 migrate --noinput"] * 3  # only the forward migration is limited
     assert "notes zero --noinput" in calls[-1] and "--lock-timeout" not in calls[-1]
+
+
+def test_a_plan_with_a_migration_outside_a_transaction_is_not_tried_again(tmp_path):
+    # Stopped by its lock timeout, a migration with atomic = False may have done part of its work.
+    manage = tmp_path / "manage"
+    manage.write_text('#!/bin/sh\necho "$*" >> "$0.calls"\n'
+                      'case "$*" in *" migrate --noinput") echo "canceling statement due to lock timeout" >&2; exit 1;; '
+                      'esac\n')
+    manage.chmod(0o755)
+    (tmp_path / ".django.json").write_text(json.dumps(
+        {"pending": ["notes.0002_mood"], "non_atomic": ["notes.0002_mood"], "migrations": {"notes": "0002_mood"}}))
+    command = migrate_command(str(tmp_path), str(manage), str(tmp_path / "snapshot.dump"), "true", "false",
+                              str(tmp_path / "live.json"), lock_timeout=7)
+    result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "trying again" not in result.stderr
+    assert "release again once that session ends" in result.stderr and "it was tried" not in result.stderr
+    assert Path(f"{manage}.calls").read_text().splitlines().count("--lock-timeout 7 migrate --noinput") == 1
 
 
 def test_migrations_wait_for_a_backups_dump_holding_the_migration_lock_and_say_so(tmp_path):
