@@ -226,6 +226,40 @@ class Bench:
                  f"connection: {retried}",
                  "(goal 0; the new release served at the end)")
 
+    def schema_changes(self, live: str):
+        """A release with a schema change under load, by what the migration gate makes of it, each on
+        a host of its own: a column added (safe: it goes live), a column the live release reads
+        dropped (refused before anything changes), and the same drop under migration_safety =
+        "maintenance" (live behind the maintenance page). Failed page requests, the maintenance
+        page's 503s apart, and the longest page request."""
+        cases = [("a column added (AddField with a db_default)", {"mood_migration": True}, {}, True),
+                 ("a column the live release reads dropped: refused", {"mood_dropped": True}, {}, False),
+                 ("the same drop, migration_safety=maintenance", {"mood_dropped": True},
+                  {"migration_safety": "maintenance"}, True)]
+        for what, changes, data, goes_live in cases:
+            (host,), fleet_file = self.start(live)
+            if "mood_dropped" in changes:  # the live release has the column first
+                release_id, source = self.new_source(mood_migration=True)
+                self.deploy(fleet_file, "deploys/release.py", django_source_dir=str(source), release_id=release_id)
+            release_id, source = self.new_source(**changes)
+            load = Load(host.https_port, self.clients)
+            load.start()
+            started = time.monotonic()
+            result = run_pyinfra(fleet_file, "deploys/release.py",
+                                 data={"django_source_dir": str(source), "release_id": release_id, **data})
+            took = time.monotonic() - started
+            load.stop()
+            self.stop_all()
+            if (result.returncode == 0) != goes_live:
+                raise RuntimeError(f"{what}: the release {'failed' if goes_live else 'went live'}: "
+                                   f"{result.output[-3000:]}")
+            # 503s are the maintenance page's only where it was asked for: elsewhere they are failures.
+            unavailable = load.reasons["page 503"] if data.get("migration_safety") == "maintenance" else 0
+            self.row(f"release under load ({self.clients} clients), {what}",
+                     f"{'live' if goes_live else 'refused'} in {took:.1f} s; pages: {load.failed - unavailable} "
+                     f"failed and {unavailable} maintenance 503s of {load.total}; longest page request "
+                     f"{load.longest:.2f} s (n=1)", "(goal: 0 failed; 503s only behind the maintenance page)")
+
     def fleet_release(self, bare: str):
         """One host holding every role against the four-host fleet (web1, web2, worker1, db1), the
         same project (PostgreSQL, Celery) on both, each prepared from bare hosts by all.py."""
@@ -305,7 +339,7 @@ class Bench:
 
 
 MEASURES = ["first_deploy", "no_op", "code_release", "dependency_release", "rollback", "release_under_load",
-            "app_servers", "fleet_release", "browser", "memory", "scaling"]
+            "schema_changes", "app_servers", "fleet_release", "browser", "memory", "scaling"]
 # The measures that start from bare hosts only; the others from a host with the example app live.
 FROM_BARE = {"fleet_release", "memory", "scaling"}
 APP_SERVERS = ["uwsgi", "gunicorn", "asgi"]

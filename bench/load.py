@@ -35,6 +35,7 @@ class Load:
         self.port, self.clients, self.server_name, self.path = port, clients, server_name, path
         self.deadline, self.request_limit = time.monotonic() + limit_seconds, request_limit
         self.total = self.failed = self.assets = self.assets_failed = self.retried = 0
+        self.longest = 0.0  # the longest page request, in seconds
         self.release_seen_last = None
         self.reasons: Counter[str] = Counter()  # "page 502", "asset ConnectionResetError": how many
         self.lock = threading.Lock()
@@ -82,10 +83,13 @@ class Load:
     def client(self):
         state = {"context": ssl._create_unverified_context(), "connection": None}
         while self.going():
+            started = time.monotonic()
             failure, release, body = self.fetch(state, self.path)
+            took = time.monotonic() - started
             assets = [] if failure else linked_assets(body.decode(errors="replace"))
             with self.lock:
                 self.total += 1
+                self.longest = max(self.longest, took)
                 if failure:
                     self.failed += 1
                     self.reasons[f"page {failure}"] += 1

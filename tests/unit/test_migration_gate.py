@@ -58,10 +58,15 @@ class Labelled(models.Model):
 
     class Meta:
         db_table = "labelled_old"
+        indexes = [models.Index(fields=["name"], name="labelled_name_idx")]
+        constraints = [models.UniqueConstraint(fields=["name"], name="labelled_name_unique")]
 
 
 class Reader(models.Model):
     name = models.CharField(max_length=10)
+
+    class Meta:
+        indexes = [models.Index(fields=["name"], name="reader_name_idx")]
 """
 
 NEW_MODELS = """
@@ -96,11 +101,18 @@ class Labelled(models.Model):
         db_table = "labelled_new"
 
 
+class ReaderManager(models.Manager):
+    use_in_migrations = True
+
+
 class Reader(models.Model):
     name = models.CharField(max_length=10)
+    people = ReaderManager()
 
     class Meta:
         ordering = ["name"]
+        unique_together = [("name",)]
+        indexes = [models.Index(fields=["name"], name="reader_name_index")]
 """
 
 # Written into the migration `makemigrations --empty` made after the one above.
@@ -204,6 +216,14 @@ def test_each_operation_makemigrations_writes_is_judged_against_the_live_models(
     assert judged["Alter field score on note"] == ("unsafe", "rename-column", "notes_note", "score")
     assert judged["Create index note_text_idx on field(s) text of model note"] == ("safe", "index", "notes_note", None)
     assert judged["Create constraint renamed_positive on model note"] == ("safe", "index", "notes_note", None)
+    assert judged["Remove index labelled_name_idx from labelled"] == ("safe", "no-change", None, None)
+    assert judged["Remove constraint labelled_name_unique from model labelled"] == ("safe", "no-change", None, None)
+    assert judged["Alter unique_together for reader (1 constraint(s))"] == ("safe", "index", "notes_reader", None)
+    assert judged["Change managers on reader"] == ("safe", "no-change", None, None)
+    # Django ships more than the gate names: judged by their SQL (an index renamed changes nothing read).
+    assert judged["Rename index reader_name_idx on reader to reader_name_index"] == ("sql", "sql", None, None)
+    settled = {finding.operation: finding for finding in settle(gated)}
+    assert settled["Rename index reader_name_idx on reader to reader_name_index"].kind == "safe"
     # The live release's models: what the migrations applied so far describe.
     assert gated["live"]["notes_note"] == ["body", "id", "kept_apart", "mood", "renamed", "score", "text", "title"]
     assert "notes_fresh" not in gated["live"] and gated["vendor"] == "sqlite"
@@ -232,6 +252,7 @@ def test_on_postgresql_indexes_and_constraints_on_live_tables_lock(gated):
     judged = by_operation(gated["postgresql"])
     assert judged["Create index note_text_idx on field(s) text of model note"][0] == "locks"
     assert judged["Create constraint renamed_positive on model note"][0] == "locks"
+    assert judged["Alter unique_together for reader (1 constraint(s))"][0] == "locks"
     assert judged["Add field readers to note"][0] == "safe"
     assert judged["Add field extra to note"][0] == "safe"
 
