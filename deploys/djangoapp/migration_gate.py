@@ -83,7 +83,7 @@ class Finding:
 
     def words(self) -> str:
         what, fix = CHANGES.get(self.change, ("{column}", ""))
-        said = f"{self.migration}: {self.operation}: {what.format(table=self.table, column=self.column)}"
+        said = f"{self.migration}: {self.operation}: {what.format(table=self.table or 'its table', column=self.column)}"
         return f"{said}; {fix}" if fix and self.kind in BLOCKING else said
 
 
@@ -101,21 +101,22 @@ def judge_statements(migration: str, operation: str, statements: list[str], live
     if unknown:
         return Finding(migration, operation, "python", "unknown-sql", None, unknown[0].removeprefix("-- "))
     # Imported here: it imports Django (about 0.1 s), which a run without RunSQL need not pay.
-    from django_migration_linter.sql_analyser import analyse_sql_statements, get_sql_analyser_class
+    from django_migration_linter.sql_analyser import SqliteAnalyser, analyse_sql_statements, get_sql_analyser_class
 
     analyser = get_sql_analyser_class(vendor)
     errors, _, warnings = analyse_sql_statements(analyser, statements)
+    # A rule over several statements names no table: each statement's is looked at (the sqlite
+    # analyser's finder reads `CREATE INDEX ... ON "table"` too, which is the same SQL everywhere).
+    named = [table for table in map(SqliteAnalyser.detect_table, statements) if table]
     for issue in errors:
-        # A rule over several statements names no table: each statement's is looked at.
-        tables = [issue.table] if issue.table else \
-            [table for table in map(analyser.detect_table, statements) if table] or [None]
+        tables = [issue.table] if issue.table else named or [None]
         for table in tables:
             if _reads(live, table, issue.column):
                 if issue.code in LINTER_CHANGES:
                     return Finding(migration, operation, "unsafe", LINTER_CHANGES[issue.code], table, issue.column)
                 return Finding(migration, operation, "unsafe", "sql-rule", table, issue.message)
     if warnings and vendor == "postgresql":
-        return Finding(migration, operation, "locks", "locks", warnings[0].table)
+        return Finding(migration, operation, "locks", "locks", warnings[0].table or next(iter(named), None))
     return Finding(migration, operation, "safe", "sql")
 
 

@@ -299,8 +299,10 @@ def test_sql_is_judged_by_what_it_does_to_what_the_live_release_reads():
                             "postgresql").kind == "safe"
     assert judge_statements("n.1", "op", ['DROP TABLE "notes_old";'], live, "sqlite").kind == "safe"
     assert judge_statements("n.1", "op", ['DROP TABLE "notes_note";'], live, "sqlite").change == "drop-table"
-    assert judge_statements("n.1", "op", ['CREATE INDEX "i" ON "notes_note" ("mood");'], live, "postgresql") \
-        == Finding("n.1", "op", "locks", "locks", None)
+    locking = judge_statements("n.1", "op", ['CREATE INDEX "i" ON "notes_note" ("mood");'], live, "postgresql")
+    assert locking == Finding("n.1", "op", "locks", "locks", "notes_note")
+    assert locking.words() == "n.1: op: holds a lock on notes_note that stops its writes while it runs (PostgreSQL)"
+    assert Finding("n.1", "op", "locks", "locks").words().startswith("n.1: op: holds a lock on its table ")
     assert judge_statements("n.1", "op", ['CREATE INDEX "i" ON "notes_note" ("mood");'], live, "sqlite").kind \
         == "safe"
     unknown = judge_statements("n.1", "op", ["-- could not be shown: ValueError: no"], live, "sqlite")
