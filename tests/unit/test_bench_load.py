@@ -1,6 +1,7 @@
 """The load client's reading of a page: the static files a browser would fetch (bench/load.py)."""
 
 import http.client
+import time
 
 from bench.load import Load, linked_assets
 
@@ -72,3 +73,18 @@ def test_a_new_connection_failing_and_an_error_answer_are_failures_not_sent_agai
     load = ScriptedLoad(TimeoutError())
     assert load.fetch(kept_alive(), "/")[0] == "TimeoutError"
     assert load.retried == 0
+
+
+def test_the_longest_page_request_is_kept():
+    class SlowLoad(ScriptedLoad):
+        def get(self, connection, path):
+            if path == "/":
+                time.sleep(self.delays.pop(0))
+            return super().get(connection, path)
+
+    load = SlowLoad(200, 200, 200, 200)
+    load.delays = [0.05, 0.2]
+    load.request_limit = 4  # two pages, each with its one asset
+    load.client()
+    assert load.total == 2 and load.assets == 2
+    assert 0.2 <= load.longest < 1.0
