@@ -199,11 +199,12 @@ def test_a_backup_holds_the_migration_lock_shared_while_it_dumps_the_database_on
 
     # A release migrating holds it exclusively: the backup waits for it, saying so, then goes on.
     (paths["tools"] / "lock-states").unlink()
-    holder = subprocess.Popen(["flock", "-x", str(lock), "sleep", "2"])
+    released = tmp_path / "migrated"  # written by the holder before it lets go
+    holder = subprocess.Popen(["flock", "-x", str(lock), "sh", "-c", f"sleep 2; touch {released}"])
     try:
         wait_until_held(lock)
         done = run_backup(s, paths, FAKE_MIGRATION_LOCK=str(lock))
-        let_go_first = holder.poll() is not None  # it had let go before the backup could end
+        let_go_first = released.exists()  # it had let go before the backup could end
     finally:
         holder.wait(timeout=10)
     assert done.returncode == 0, done.stderr
@@ -264,10 +265,11 @@ def test_a_backup_waits_for_a_running_deploy_and_for_another_backup(tmp_path):
     # It never takes the deploy lock itself: a release is never held up by a backup.
     assert s.lock_dir not in backup_script(s).replace(f"[ -d {s.lock_dir} ]", "").replace(f"cat {s.lock_dir}/holder.json", "")
     # Another backup (or a restore) holds the backup lock: this one waits for it.
-    holder = subprocess.Popen(["flock", str(paths["state"]), "sleep", "1.5"])
+    released = tmp_path / "other-backup-done"  # written by the holder before it lets go
+    holder = subprocess.Popen(["flock", str(paths["state"]), "sh", "-c", f"sleep 1.5; touch {released}"])
     wait_until_held(paths["state"])
     assert run_backup(s, paths).returncode == 0
-    assert holder.poll() is not None  # it had let go before the backup could end
+    assert released.exists()  # it had let go before the backup could end
     holder.wait()
 
 

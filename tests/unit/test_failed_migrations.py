@@ -186,12 +186,13 @@ def test_migrations_wait_for_a_backups_dump_holding_the_migration_lock_and_say_s
 
     lock = tmp_path / "locks" / "migration"
     lock.parent.mkdir()
-    holder = subprocess.Popen(["flock", "-s", str(lock), "sleep", "2"])
+    dumped = tmp_path / "dumped"  # written by the holder before it lets go
+    holder = subprocess.Popen(["flock", "-s", str(lock), "sh", "-c", f"sleep 2; touch {dumped}"])
     try:
         wait_until_held(lock)
         result = subprocess.run(["sh", "-c", under_migration_lock(str(lock), "echo migrated")],
                                 capture_output=True, text=True, timeout=30)
-        let_go_first = holder.poll() is not None  # the dump had let go before the migrations ran
+        let_go_first = dumped.exists()  # the dump had let go before the migrations ran
     finally:
         holder.wait(timeout=10)
     assert result.returncode == 0

@@ -43,14 +43,16 @@ def test_the_job_runs_its_command_word_for_word(tmp_path):
 
 def test_a_job_waits_while_migrations_hold_the_lock(tmp_path):
     site, script = site_in(tmp_path)
-    migrating = subprocess.Popen(["sh", "-c", under_migration_lock(site.migration_lock, "sleep 2")])
+    migrated = tmp_path / "migrated"
+    # The migrations note that they are done before they let go of the lock.
+    migrating = subprocess.Popen(["sh", "-c", under_migration_lock(site.migration_lock, f"sleep 2; touch {migrated}")])
     try:
         wait_until_held(site.migration_lock)  # the migrations have the lock
         ran = subprocess.run([str(script)], capture_output=True, text=True, timeout=20)
-        let_go_first = migrating.poll() is not None  # the job ran once the migrations had ended
+        waited = migrated.exists()  # the job ended after the migrations had (it would take 0.1 s alone)
     finally:
         migrating.wait(timeout=20)
-    assert ran.returncode == 0 and let_go_first, ran.stderr
+    assert ran.returncode == 0 and waited, ran.stderr
 
 
 def test_the_units_run_the_script_on_the_calendar_and_hold_no_arguments(tmp_path):
