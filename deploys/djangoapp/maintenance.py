@@ -20,7 +20,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import files, server
 
 from . import audit
-from .context import current_settings, only, render_template, write_files
+from .context import current_settings, render_template, write_files
 from .host_files import HostFile
 from .operations import read_json
 from .settings import DeployRefused, Settings
