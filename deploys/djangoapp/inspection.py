@@ -71,7 +71,8 @@ def bridge_assets(source: str, target: str) -> str:
 
 @operation(is_idempotent=False)
 def inspect_release(release_dir: str, manage: str, script: str, link_shared: str, python: str, link: str,
-                    app_user: str, build_commands: list[str], stand_ins: dict[str, str], judge_migrations: bool = False):
+                    app_user: str, build_commands: list[str], stand_ins: dict[str, str],
+                    judge_migrations: bool = False):
     """Ask the new release's Django, in one start (inspect-release.py's inspect_release), while its
     bytecode compiles:
     1. as root: the build commands (django_build_commands), collectstatic, and where STATIC_ROOT,

@@ -59,9 +59,10 @@ def take_down_migrating(settings: Settings) -> str:
 UNSAFE_MIGRATIONS: set[str] = set()
 
 
-def maintenance_while_migrating(settings: Settings, release_id: str, release_dir: str, migrate, switch) -> None:
-    """Run `migrate()`, then `switch()` (each adds its operations), with the maintenance page up on
-    every web host when the release asks for it: from before the migrations until they are done
+def maintenance_window(settings: Settings, release_id: str, release_dir: str, migrate, switch) -> None:
+    """A release's migrations and switch: `migrate()`, then `switch()` (each adds its operations),
+    with the maintenance page up on every web host when the release asks for it: from before the
+    migrations until they are done
     (maintenance=during_migrations), or, when the migration gate found them unsafe under
     migration_safety = "maintenance", until the new release serves (the live one breaks on the
     new schema until then)."""

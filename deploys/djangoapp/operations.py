@@ -255,7 +255,8 @@ def migrate_command(release_dir: str, manage: str, snapshot: str, take_snapshot:
     non_atomic = read_json(f"{release_dir}/.django.json", "non_atomic")
     undo = undo_failed_migrations_command(release_dir, manage, snapshot, restore_snapshot, live_migrations)
     limit = f" --lock-timeout {int(lock_timeout)}" if lock_timeout else ""
-    waited = f"a migration waited more than {int(lock_timeout)} s (migration_lock_timeout) for a lock another session holds"
+    waited = (f"a migration waited more than {int(lock_timeout)} s (migration_lock_timeout) for a lock another "
+              "session holds")
     timed_out = (f"{waited} (a long query or transaction of the site, a psql session left open): it was "
                  "stopped so that the site's queries do not queue behind it; release again once that session ends")
     again = (f'[ "$tries" -lt {MIGRATION_LOCK_RETRIES} ] && grep -q "lock timeout" "$errors" && '

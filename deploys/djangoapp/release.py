@@ -51,7 +51,7 @@ from .dependencies import (
 from .host_prep import UV, tools_ready
 from .inspection import inspect_release
 from .lock import OPERATOR, RUN_TOKEN, hold_lock
-from .maintenance import maintenance_while_migrating, take_down_migrating
+from .maintenance import maintenance_window, take_down_migrating
 from .migration_gate import check_migrations
 from .notifications import notify_when_done
 from .operations import (
@@ -63,7 +63,7 @@ from .operations import (
 )
 from .settings import DeployRefused, DeploySettingsError, Settings
 from .source import RUN_RELEASE_ID, PackedSource, release_source
-from .switch import SwitchPlan, switch_release, undo_command
+from .switch import switch_in_batches, switch_plan, undo_command
 
 q = shlex.quote
 
@@ -121,48 +121,15 @@ def release():
                 function=check_migrations, settings=settings, release_id=release_id,
                 django_json=f"{release_dir}/.django.json", live_release=live["id"] if live else None,
                 _if=only(settings.runs_migrations))
-    maintenance_while_migrating(settings, release_id, release_dir,
-                                migrate=lambda: _migrate(settings, release_id, release_dir, manage),
-                                switch=lambda: switch_in_batches(settings, release_id))
+    maintenance_window(settings, release_id, release_dir,
+                       migrate=lambda: _migrate(settings, release_id, release_dir, manage),
+                       switch=lambda: switch_in_batches(settings, release_id))
     _clean_up(settings, release_id)
     # An override of the migration gate is the operator's call: the audit log keeps it.
     overrides = (f"; allow_unsafe_migrations={','.join(settings.allow_unsafe_migrations)}"
                  if settings.allow_unsafe_migrations else "")
     audit.record(settings, "release", f"{release_id} live (was {live['id'] if live else 'nothing'}){overrides}")
     notify_when_done(settings, "release", "released", release_id, live["id"] if live else None, source.revision)
-
-
-def switch_plan(settings: Settings, release_id: str, switch_back_at_once: bool = True) -> SwitchPlan:
-    """How this host switches to a release and checks it (switch.py)."""
-    return SwitchPlan(
-        link=settings.current_link,
-        release_dir=f"{settings.releases_dir}/{release_id}",
-        release_id=release_id,
-        app_service=settings.app_service if settings.is_web else None,
-        app_restart=settings.app_restart,
-        master_fifo=settings.uwsgi_master_fifo if settings.runs_uwsgi else None,
-        as_app_user=settings.as_app_user,
-        health_url=f"https://{settings.url}{settings.health_check_path or '/'}",
-        resolve=f"{settings.url}:443:127.0.0.1",
-        strict_health=settings.health_check_path is not None,
-        celery_services=tuple(settings.celery_services),
-        timeout=settings.health_check_timeout,
-        switch_back_at_once=switch_back_at_once,
-    )
-
-
-def switch_in_batches(settings: Settings, release_id: str, switch_back_at_once: bool = True):
-    """Switch the fleet to a release, batch after batch (one batch: all hosts at once), each host
-    as switch.py says: `current` -> the release, uWSGI and Celery on it, their checks, or back to
-    the release it pointed at before (at once, or in the run's failure cleanup). Releases and
-    rollbacks both end this way."""
-    batches = settings.fleet.switch_batches(settings.rolling_batch_size)
-    plan = switch_plan(settings, release_id, switch_back_at_once)
-    for number, batch in enumerate(host.loop(batches), 1):
-        label = f" (batch {number} of {len(batches)})" if len(batches) > 1 else ""
-        # One name on every host: pyinfra shows a step by its name, and a batch is one step.
-        switch_release(name=f"Switch to release {release_id} and check it{label}",
-                       plan=plan, _if=only(host.name in batch))
 
 
 def _lock(settings: Settings, release_id: str, release_dir: str):

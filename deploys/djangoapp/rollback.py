@@ -38,11 +38,10 @@ from .inspection import bridge_assets
 from .lock import RUN_TOKEN, hold_lock
 from .notifications import notify_when_done
 from .operations import under_migration_lock
-from .release import switch_in_batches, switch_plan
 from .rollback_steps import (RollbackFacts, check_dropped_data, finish_rollback, migrate_back,
                              refuse_to_drop_data_command)
 from .settings import DeployRefused, Settings
-from .switch import undo_command
+from .switch import switch_in_batches, switch_plan, undo_command
 
 
 def rollback_target(settings: Settings, releases: dict[str, str], live_id: str, host_name: str) -> str:

@@ -16,8 +16,10 @@
               leaves even the failing host's going back to the run's failure cleanup, which
               migrates the database forward first (rollback.py)
 
-Each function returns shell text (POSIX sh: pyinfra runs commands with `sh -c`, dash on Debian),
-so a unit test can read, and run, what runs on the host.
+Each of these is a function that returns shell text (POSIX sh: pyinfra runs commands with
+`sh -c`, dash on Debian), so a unit test can read, and run, what runs on the host. A fleet
+switches batch after batch (switch_in_batches), each host as its settings say (switch_plan):
+releases and rollbacks both end this way.
 """
 
 from __future__ import annotations
@@ -26,7 +28,11 @@ import shlex
 from dataclasses import dataclass
 from typing import Optional
 
+from pyinfra import host
 from pyinfra.api import operation
+
+from .context import only
+from .settings import Settings
 
 q = shlex.quote
 
@@ -174,3 +180,36 @@ def undo_command(plan: SwitchPlan) -> str:
 def switch_release(plan: SwitchPlan):
     """Switch this host to a release and keep it only if it proves healthy (see the module)."""
     yield switch_command(plan)
+
+
+def switch_plan(settings: Settings, release_id: str, switch_back_at_once: bool = True) -> SwitchPlan:
+    """How this host switches to a release and checks it (the functions above)."""
+    return SwitchPlan(
+        link=settings.current_link,
+        release_dir=f"{settings.releases_dir}/{release_id}",
+        release_id=release_id,
+        app_service=settings.app_service if settings.is_web else None,
+        app_restart=settings.app_restart,
+        master_fifo=settings.uwsgi_master_fifo if settings.runs_uwsgi else None,
+        as_app_user=settings.as_app_user,
+        health_url=f"https://{settings.url}{settings.health_check_path or '/'}",
+        resolve=f"{settings.url}:443:127.0.0.1",
+        strict_health=settings.health_check_path is not None,
+        celery_services=tuple(settings.celery_services),
+        timeout=settings.health_check_timeout,
+        switch_back_at_once=switch_back_at_once,
+    )
+
+
+def switch_in_batches(settings: Settings, release_id: str, switch_back_at_once: bool = True):
+    """Switch the fleet to a release, batch after batch (one batch: all hosts at once), each host
+    as switch_command says: `current` -> the release, uWSGI and Celery on it, their checks, or back to
+    the release it pointed at before (at once, or in the run's failure cleanup). Releases and
+    rollbacks both end this way."""
+    batches = settings.fleet.switch_batches(settings.rolling_batch_size)
+    plan = switch_plan(settings, release_id, switch_back_at_once)
+    for number, batch in enumerate(host.loop(batches), 1):
+        label = f" (batch {number} of {len(batches)})" if len(batches) > 1 else ""
+        # One name on every host: pyinfra shows a step by its name, and a batch is one step.
+        switch_release(name=f"Switch to release {release_id} and check it{label}",
+                       plan=plan, _if=only(host.name in batch))

@@ -56,6 +56,10 @@ class FakeHost:
     def noop(self, text: str) -> None:
         self.noops.append(text)
 
+    def loop(self, items):
+        """pyinfra's host.loop: the items, in order (it also numbers the operations added meanwhile)."""
+        return iter(items)
+
 
 class Steps(list):
     """The steps recorded, in order. `changed`: the names of the steps that are to report a change."""

@@ -419,9 +419,8 @@ def test_under_maintenance_the_page_is_up_on_web_hosts_only_while_unsafe_migrati
     steps = Steps(monkeypatch).replace(maintenance, "server")
     site = settings(migration_safety="maintenance")
     done = []
-    maintenance.maintenance_while_migrating(site, "v2", "/srv/www/mysite/releases/v2",
-                                            migrate=lambda: steps.append("migrate"),
-                                            switch=lambda: steps.append("switch"))
+    maintenance.maintenance_window(site, "v2", "/srv/www/mysite/releases/v2",
+                                   migrate=lambda: steps.append("migrate"), switch=lambda: steps.append("switch"))
     assert [step if isinstance(step, str) else step.name for step in steps] == [
         "Maintenance page up while migrating", "migrate", "Maintenance page down: migrations done", "switch",
         "Maintenance page down: the new release serves"]
@@ -441,13 +440,13 @@ def test_under_maintenance_the_page_is_up_on_web_hosts_only_while_unsafe_migrati
     assert "migration_safety=maintenance: the maintenance page is up on every web host while they run" in caplog.text
     # Asked for by the release (maintenance=during_migrations): up while migrating only.
     steps.clear()
-    maintenance.maintenance_while_migrating(settings(maintenance="during_migrations"), "v3", "/r",
-                                            migrate=lambda: None, switch=lambda: None)
+    maintenance.maintenance_window(settings(maintenance="during_migrations"), "v3", "/r",
+                                   migrate=lambda: None, switch=lambda: None)
     assert [step.runs() for step in steps] == [True, True, False]
     # Without either, none of it.
     steps.clear()
-    maintenance.maintenance_while_migrating(settings(), "v2", "/r", migrate=lambda: done.append("migrate"),
-                                            switch=lambda: done.append("switch"))
+    maintenance.maintenance_window(settings(), "v2", "/r", migrate=lambda: done.append("migrate"),
+                                   switch=lambda: done.append("switch"))
     assert steps == [] and done == ["migrate", "switch"]
 
 

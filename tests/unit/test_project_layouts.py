@@ -25,7 +25,8 @@ from deploys.djangoapp.environment import (
     mask_credentials,
     secret_file_content,
 )
-from deploys.djangoapp.fleet import plan_fleet
+from deploys.djangoapp import switch
+from deploys.djangoapp.fleet import Fleet, plan_fleet
 from deploys.djangoapp.inspection import explain_failure
 from deploys.djangoapp.settings import DeploySettingsError
 from deploys.djangoapp.source import pack_directory
@@ -35,11 +36,13 @@ from deploys.djangoapp.switch import (
     back_command,
     restart_services,
     switch_command,
+    switch_plan,
     wake_master,
     web_check,
     worker_check,
 )
-from tests.unit.sites import settings
+from tests.unit.sites import placed_fleet, settings
+from tests.unit.steps import Steps
 
 REPO = Path(__file__).resolve().parents[2]
 UV_PYPROJECT = b'[project]\nname = "mysite"\nrequires-python = ">=3.12"\ndependencies = ["django>=5.2"]\n'
@@ -763,3 +766,39 @@ def test_with_nothing_to_restart_or_check_a_switch_only_moves_the_link(logging_b
     workers = plan(link=str(tmp_path / "current"), release_dir=str(release), app_service=None)
     done, calls = calls_of(f"previous=; {back_command(workers)}", logging_bin)
     assert calls == ["systemctl stop celery-mysite celery-beat-mysite"]
+
+
+def test_each_host_switches_as_its_settings_say():
+    site = settings(health_check_path="/health/", health_check_timeout=30)
+    assert switch_plan(site, "v2") == SwitchPlan(
+        link="/srv/www/mysite/current", release_dir="/srv/www/mysite/releases/v2", release_id="v2",
+        app_service=site.app_service, app_restart=site.app_restart, master_fifo=site.uwsgi_master_fifo,
+        as_app_user=site.as_app_user, health_url="https://mysite.example.com/health/",
+        resolve="mysite.example.com:443:127.0.0.1", strict_health=True, celery_services=(), timeout=30,
+        switch_back_at_once=True)
+    assert site.app_service == "uwsgi-mysite" and site.uwsgi_master_fifo
+    stock = switch_plan(settings(), "v3", switch_back_at_once=False)
+    assert (stock.health_url, stock.strict_health, stock.switch_back_at_once) == ("https://mysite.example.com/", False,
+                                                                               False)
+    assert switch_plan(settings(app_server="gunicorn"), "v2").master_fifo is None
+    # A worker-only host has no app server to check; its Celery services are.
+    worker = settings(celery=True, redis_url="redis://10.0.0.3:6379/0")
+    worker._fleet, worker._host = Fleet({"web1": frozenset({"web"}), "worker1": frozenset({"worker"})},
+                                        {"web1": "10.0.0.1", "worker1": "10.0.0.2"}, "web1"), "worker1"
+    assert switch_plan(worker, "v2").app_service is None
+    assert switch_plan(worker, "v2").celery_services == tuple(worker.celery_services) != ()
+
+
+def test_the_fleet_switches_batch_after_batch_each_host_in_its_own(monkeypatch):
+    sites = placed_fleet(rolling_batch_size=1)
+    steps = Steps(monkeypatch).replace(switch, "switch_release")
+    steps.host(switch, "web2")
+    switch.switch_in_batches(sites["web2"], "v2", switch_back_at_once=False)
+    assert [step.name for step in steps] == ["Switch to release v2 and check it (batch 1 of 2)",
+                                             "Switch to release v2 and check it (batch 2 of 2)"]
+    assert [step.runs() for step in steps] == [False, True]  # web2 is in the second batch
+    assert steps[0].kwargs["plan"] == switch_plan(sites["web2"], "v2", switch_back_at_once=False)
+    steps.clear()
+    switch.switch_in_batches(placed_fleet()["web2"], "v3")
+    assert [(step.name, step.runs()) for step in steps] == [("Switch to release v3 and check it", True)]
+    assert steps[0].kwargs["plan"].switch_back_at_once
