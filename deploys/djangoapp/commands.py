@@ -43,13 +43,19 @@ def runs_here(settings: Settings) -> bool:
     return settings.runs_migrations or (settings.manage_on == "all" and settings.holds_releases)
 
 
-def run_shown(state, host, command: str, secrets: dict[str, str], what: str) -> None:
-    """A python.call callback: run `command` as the operation runs its commands (pyinfra hands a
+def run_as_operation(host, command: str):
+    """In a python.call callback: run `command` as the operation runs its commands (pyinfra hands a
     callback none of the operation's _sudo, _sudo_user, ...: they are taken from the operation
-    here, so a sudo login works), show what it printed with secrets masked, fail if it did."""
+    here, so a sudo login works). pyinfra's (succeeded, output)."""
     arguments = host.current_op_global_arguments or {}
-    done, output = host.run_shell_command(
-        command, **{key: arguments[key] for key in CONNECTOR_ARGUMENT_KEYS if key in arguments})
+    return host.run_shell_command(command, **{key: arguments[key] for key in CONNECTOR_ARGUMENT_KEYS
+                                              if key in arguments})
+
+
+def run_shown(state, host, command: str, secrets: dict[str, str], what: str) -> None:
+    """A python.call callback: run `command` as the operation would (run_as_operation), show what
+    it printed with secrets masked, fail if it did."""
+    done, output = run_as_operation(host, command)
     for line in output.output_lines:
         logger.info(f"{host.print_prefix}{mask_secrets(line, secrets)}")
     if not done:

@@ -20,9 +20,9 @@ from typing import Optional
 
 from pyinfra import host, logger
 from pyinfra.api import FactBase
-from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 from pyinfra.api.exceptions import OperationError
 
+from .commands import run_as_operation
 from .maintenance import UNSAFE_MIGRATIONS
 from .settings import Settings
 
@@ -168,9 +168,7 @@ def check_migrations(state, host, settings: Settings, release_id: str, django_js
     if live_release is None:
         logger.info(f"{host.print_prefix}migration gate: no release serves yet, so none can break")
         return
-    arguments = host.current_op_global_arguments or {}
-    done, output = host.run_shell_command(
-        f"cat {q(django_json)}", **{key: arguments[key] for key in CONNECTOR_ARGUMENT_KEYS if key in arguments})
+    done, output = run_as_operation(host, f"cat {q(django_json)}")
     if not done:
         raise OperationError(f"the inspection's answer ({django_json}) could not be read")
     answer = json.loads("\n".join(output.stdout_lines))
