@@ -79,6 +79,7 @@ release_id = None  # Name of the new release; default: UTC time of the run, e.g.
 release_break_lock = False  # Break the deploy lock another (killed) run left on the host.
 lock_wait = 0  # Seconds a deploy waits for another one holding the project's lock (0: fail at once).
 migration_lock_timeout = 2  # PostgreSQL: seconds a migration waits for a table's lock before it is stopped and tried again (twice), then fails (0: no limit).
+migration_statement_timeout = 0  # PostgreSQL: seconds one statement of a migration may run before it is stopped and the release fails (0: no limit): an ALTER rewriting a big table blocks it all that time.
 migration_safety = "refuse"  # Pending migrations the live release cannot run beside (drops, renames, NOT NULL, RunPython): "refuse" stops the release before they run; "maintenance" runs them behind the maintenance page; "allow" runs them.
 allow_unsafe_migrations = []  # This release only: migrations ("app.0003_name", comma-separated) the gate lets run though it judged them unsafe.
 rollback_to = None  # deploys/rollback.py: release id to go back to; default: the previous good release.

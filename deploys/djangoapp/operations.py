@@ -245,16 +245,23 @@ MIGRATION_LOCK_RETRIES = 2
 
 
 def migrate_command(release_dir: str, manage: str, snapshot: str, take_snapshot: str, restore_snapshot: str,
-                    live_migrations: str, lock_timeout: int = 0) -> str:
+                    live_migrations: str, lock_timeout: int = 0, statement_timeout: int = 0) -> str:
     """Shell: when migrations are pending, snapshot the database and migrate; if a migration
     fails, undo it the least destructive way (undo_failed_migrations_command). Fails when the
-    migrations did. `lock_timeout` (PostgreSQL, seconds; 0: none): a migration waiting longer for
-    a table's lock is stopped rather than hold every query of the site on that table behind it,
-    and tried again (MIGRATION_LOCK_RETRIES) before the release fails."""
+    migrations did. On PostgreSQL (seconds; 0: none): a migration waiting longer than
+    `lock_timeout` for a table's lock is stopped rather than hold every query of the site on that
+    table behind it, and tried again (MIGRATION_LOCK_RETRIES) before the release fails; a statement
+    running longer than `statement_timeout` (an ALTER rewriting a big table holds its lock all that
+    time) is stopped and the release fails: it would take as long again."""
     pending = read_json(f"{release_dir}/.django.json", "pending")
     non_atomic = read_json(f"{release_dir}/.django.json", "non_atomic")
     undo = undo_failed_migrations_command(release_dir, manage, snapshot, restore_snapshot, live_migrations)
-    limit = f" --lock-timeout {int(lock_timeout)}" if lock_timeout else ""
+    limit = (f" --lock-timeout {int(lock_timeout)}" if lock_timeout else "") + (
+        f" --statement-timeout {int(statement_timeout)}" if statement_timeout else "")
+    ran_long = (f"a migration statement ran longer than {int(statement_timeout)} s (migration_statement_timeout) "
+                "and was stopped, so that the table it locked does not stay locked for the site: make the change "
+                "without a long lock (an index with AddIndexConcurrently, a column without a rewrite), or give it "
+                "a longer migration_statement_timeout")
     waited = (f"a migration waited more than {int(lock_timeout)} s (migration_lock_timeout) for a lock another "
               "session holds")
     timed_out = (f"{waited} (a long query or transaction of the site, a psql session left open): it was "
@@ -271,6 +278,7 @@ def migrate_command(release_dir: str, manage: str, snapshot: str, take_snapshot:
         'continue; fi; cat "$errors" >&2; '
         f'if grep -q "lock timeout" "$errors"; then echo {q(timed_out)} >&2; '
         '[ "$tries" -eq 0 ] || echo "it was tried $((tries + 1)) times" >&2; fi; '
+        f'if grep -q "statement timeout" "$errors"; then echo {q(ran_long)} >&2; fi; '
         f'rm -f "$errors"; {undo}; exit 1; done; '
         'cat "$errors" >&2; rm -f "$errors"; fi'
     )
@@ -340,11 +348,12 @@ def under_migration_lock(lock: str, command: str) -> str:
 
 @operation(is_idempotent=False)
 def migrate_with_snapshot(release_dir: str, manage: str, snapshot: str, take_snapshot: str,
-                          restore_snapshot: str, lock: str, live_migrations: str, lock_timeout: int = 0):
+                          restore_snapshot: str, lock: str, live_migrations: str, lock_timeout: int = 0,
+                          statement_timeout: int = 0):
     """Migrate the database from the new release (migrate_command): the live release keeps the
     database it knows if a migration fails."""
     yield under_migration_lock(lock, migrate_command(release_dir, manage, snapshot, take_snapshot, restore_snapshot,
-                                                     live_migrations, lock_timeout))
+                                                     live_migrations, lock_timeout, statement_timeout))
 
 
 @operation(is_idempotent=False)

@@ -200,6 +200,8 @@ def _migrate(settings: Settings, release_id: str, release_dir: str, manage: str)
                           manage=manage, snapshot=snapshot, take_snapshot=take, restore_snapshot=restore,
                           lock=settings.migration_lock, live_migrations=f"{settings.current_link}/.migrations.json",
                           lock_timeout=settings.migration_lock_timeout if settings.database == "postgresql" else 0,
+                          statement_timeout=(settings.migration_statement_timeout
+                                             if settings.database == "postgresql" else 0),
                           _if=only(settings.runs_migrations))
 
 

@@ -181,6 +181,30 @@ def test_a_plan_with_a_migration_outside_a_transaction_is_not_tried_again(tmp_pa
     assert Path(f"{manage}.calls").read_text().splitlines().count("--lock-timeout 7 migrate --noinput") == 1
 
 
+def test_a_migration_statement_stopped_by_its_statement_timeout_is_not_tried_again_and_says_why(tmp_path):
+    # A manage command standing in for PostgreSQL's answer when statement_timeout ends an ALTER.
+    manage = tmp_path / "manage"
+    manage.write_text('#!/bin/sh\necho "$*" >> "$0.calls"\n'
+                      'case "$*" in *" migrate --noinput") '
+                      'echo "psycopg.errors.QueryCanceled: canceling statement due to statement timeout" >&2; exit 1;; '
+                      'esac\n')
+    manage.chmod(0o755)
+    (tmp_path / ".django.json").write_text(json.dumps(
+        {"pending": ["notes.0002_mood"], "non_atomic": [], "migrations": {"notes": "0002_mood"}}))
+    command = migrate_command(str(tmp_path), str(manage), str(tmp_path / "snapshot.dump"), "true", "false",
+                              str(tmp_path / "live.json"), lock_timeout=7, statement_timeout=30)
+    result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "trying again" not in result.stderr
+    assert ("a migration statement ran longer than 30 s (migration_statement_timeout) and was stopped"
+            in result.stderr)
+    assert "(migration_lock_timeout)" not in result.stderr
+    calls = Path(f"{manage}.calls").read_text().splitlines()
+    assert calls[0] == "--lock-timeout 7 --statement-timeout 30 migrate --noinput"
+    assert calls.count(calls[0]) == 1
+    # Undone without either limit: migrating back must not be stopped halfway.
+    assert "notes zero --noinput" in calls[-1] and "timeout" not in calls[-1]
+
+
 def test_migrations_wait_for_a_backups_dump_holding_the_migration_lock_and_say_so(tmp_path):
     from deploys.djangoapp.operations import under_migration_lock
 

@@ -175,8 +175,16 @@ def test_django_as_root_writes_its_log_and_home_only_where_root_owns_the_folders
         limited = subprocess.run([str(manage), "--release", str(release), "--lock-timeout", "7", "migrate"],
                                  capture_output=True, text=True, check=True).stdout.splitlines()
         assert limited[-1] == "PGOPTIONS=-c lock_timeout=7s"
-        refused = subprocess.run([str(manage), "--lock-timeout", "7; id", "migrate"], capture_output=True, text=True)
-        assert refused.returncode == 2 and "--lock-timeout: whole seconds" in refused.stderr
+        # ... and a statement running longer than its time fails too.
+        both = subprocess.run([str(manage), "--release", str(release), "--lock-timeout", "7", "--statement-timeout",
+                               "30", "migrate"], capture_output=True, text=True, check=True).stdout.splitlines()
+        assert both[-1] == "PGOPTIONS=-c lock_timeout=7s -c statement_timeout=30s"
+        alone = subprocess.run([str(manage), "--release", str(release), "--statement-timeout", "30", "migrate"],
+                               capture_output=True, text=True, check=True).stdout.splitlines()
+        assert alone[-1] == "PGOPTIONS=-c statement_timeout=30s"
+        for option in ("--lock-timeout", "--statement-timeout"):
+            refused = subprocess.run([str(manage), option, "7; id", "migrate"], capture_output=True, text=True)
+            assert refused.returncode == 2 and f"{option}: whole seconds" in refused.stderr
     finally:
         shutil.rmtree(top)
 

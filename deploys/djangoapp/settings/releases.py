@@ -25,6 +25,7 @@ class ReleaseInputs(BaseModel):
     release_break_lock: bool = False
     lock_wait: int = 0
     migration_lock_timeout: int = 2
+    migration_statement_timeout: int = 0
     migration_safety: Literal["refuse", "maintenance", "allow"] = "refuse"
     allow_unsafe_migrations: list[str] = []
     rollback_to: Optional[str] = None
@@ -37,7 +38,7 @@ class ReleaseInputs(BaseModel):
     def _releases_positive_int(cls, value: Any) -> Any:
         return positive_int(value)
 
-    @field_validator("lock_wait", "migration_lock_timeout", mode="before")
+    @field_validator("lock_wait", "migration_lock_timeout", "migration_statement_timeout", mode="before")
     @classmethod
     def _seconds(cls, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
