@@ -99,6 +99,15 @@ def on_failure(state: State, host, command: str, first: bool = False, undoes: st
         _first[:] = [host.name]
 
 
+def settle(state: State) -> None:
+    """The run's work stands whatever fails from now on: no host undoes anything, nothing is
+    announced as a failed release (a release live on every host, whose last step fails)."""
+    _cleanups.clear()
+    _first.clear()
+    _waiting.clear()
+    _run_failure_callbacks.clear()
+
+
 def on_run_failure(state: State, callback: Callable[[], None]) -> None:
     """Call `callback` on the control machine once if an operation fails on any host from now on."""
     _watch(state)

@@ -11,7 +11,7 @@ import shlex
 
 from pyinfra.api import operation
 
-from .operations import read_json
+from .operations import MIGRATE_FIRST, read_json
 
 q = shlex.quote
 
@@ -100,8 +100,9 @@ def inspect_release(release_dir: str, manage: str, script: str, link_shared: str
             f'elif [ ! -e {q(own)} ]; then step="to link its shared paths"; else step="its deploy checks"; fi')
     start_compiling, wait_compiled = compile_command(python, release_dir)
     yield (
-        # Left by an earlier attempt at this release, they would misname the failed step.
-        f"rm -f {q(release_dir)}/.paths.json {q(own)}; "
+        # Left by an earlier attempt at this release, they would misname the failed step, or keep
+        # migrations back until the switch when this run's policy no longer asks it (MIGRATE_FIRST).
+        f"rm -f {q(release_dir)}/.paths.json {q(own)} {q(release_dir)}/{MIGRATE_FIRST}; "
         f"{start_compiling}; "
         f"if ! {manage} --user root shell --verbosity 0 -c {q(code)} > {q(out)} 2>&1; then "
         f"{step}; {explain_failure(out, '$step')}; exit 1; fi; "

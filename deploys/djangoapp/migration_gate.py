@@ -7,7 +7,9 @@ NOT NULL column it does not write, a narrowed type, RunPython. RunSQL's statemen
 on the control machine, with django-migration-linter's rules, against the same models. Then
 migration_safety decides: "refuse" (the default) stops the release before its migrations run,
 naming each unsafe operation and how to make the change in two releases; "maintenance" runs
-them behind the maintenance page on every web host (maintenance.py); "allow" runs them.
+them behind the maintenance page on every web host (maintenance.py); "switch-first" runs the
+drops the new release works beside after it serves, the migrations before them before the switch
+(switch_first_plan), and refuses what it cannot prove; "allow" runs them.
 allow_unsafe_migrations lets named migrations through for one release.
 """
 
@@ -23,7 +25,9 @@ from pyinfra.api import FactBase
 from pyinfra.api.exceptions import OperationError
 
 from .commands import run_as_operation
+from .failure import settle as settle_run
 from .maintenance import UNSAFE_MIGRATIONS
+from .operations import MIGRATE_FIRST, migration_limits, under_migration_lock
 from .settings import Settings
 
 q = shlex.quote
@@ -80,10 +84,13 @@ class Finding:
     change: str
     table: Optional[str] = None
     column: Optional[str] = None
+    contract: bool = False  # a drop that may wait until the new release serves (switch-first)
 
     def words(self) -> str:
         what, fix = CHANGES.get(self.change, ("{column}", ""))
         said = f"{self.migration}: {self.operation}: {what.format(table=self.table or 'its table', column=self.column)}"
+        if self.contract:
+            fix += "; or let the release drop it once the new code serves: migration_safety=switch-first"
         return f"{said}; {fix}" if fix and self.kind in BLOCKING else said
 
 
@@ -132,20 +139,79 @@ def settle(gate: dict) -> list[Finding]:
                                              gate["live"], gate["vendor"]))
         else:
             findings.append(Finding(verdict["migration"], verdict["operation"], verdict["kind"], verdict["change"],
-                                    verdict.get("table"), verdict.get("column")))
+                                    verdict.get("table"), verdict.get("column"), verdict.get("contract", False)))
     return findings
 
 
-def refusal(settings: Settings, release_id: str, findings: list[Finding]) -> Optional[str]:
-    """Why the release must not migrate while the live release serves, or None when it may."""
-    if settings.migration_safety != "refuse":
-        return None
+@dataclass(frozen=True)
+class SwitchFirst:
+    """How a release's pending migrations run under migration_safety = "switch-first": `before`
+    the switch, `after` it (the drops the new release works beside), or, when that cannot be
+    shown safe, the `problems` that stop the release."""
+
+    before: list[str]
+    after: list[str]
+    problems: list[str]
+
+    def targets(self) -> list[tuple[str, str]]:
+        """(app, migration) to migrate each app to before the switch, in the plan's order: the
+        plan's first part is closed under its dependencies, so each app's last one brings it."""
+        last = {}
+        for name in self.before:
+            app, migration = name.split(".", 1)
+            last.pop(app, None)
+            last[app] = migration
+        return list(last.items())
+
+
+def switch_first_plan(findings: list[Finding], pending: list[str], non_atomic: list[str],
+                      allowed: set[str]) -> SwitchFirst:
+    """The migrations before the first unsafe one run before the switch; it and all after it run
+    once the new release serves, if each of their operations is a drop the new release works
+    beside (Finding.contract) or changes nothing it reads, and each runs in a transaction (a
+    failure after the switch leaves nothing half done). Anything else among them: a problem."""
+    blocking = [finding.migration for finding in findings
+                if finding.kind in BLOCKING and finding.migration not in allowed]
+    if not blocking:
+        return SwitchFirst(list(pending), [], [])
+    first = min(pending.index(name) for name in blocking)
+    after = pending[first:]
+    problems = [f"{name} runs outside a transaction (atomic = False): after the switch, a failure would leave it "
+                "half done" for name in after if name in non_atomic]
+    for finding in findings:
+        if finding.migration not in after or finding.contract or (
+                finding.kind == "safe" and finding.change in ("no-change", "unused")):
+            continue
+        if finding.kind in BLOCKING and finding.change in ("drop-column", "drop-table"):
+            problems.append(f"{finding.words()}; the new release cannot work beside it until it is dropped "
+                            "(it is NOT NULL without a database default, or holds a foreign key): make it "
+                            "null=True, and drop its foreign key, in an earlier release")
+        elif finding.kind in BLOCKING:
+            problems.append(finding.words())
+        else:
+            problems.append(f"{finding.migration}: {finding.operation}: comes after {pending[first]}, which must "
+                            "wait until the new release serves, and the new release may need it before: put the "
+                            "drops in migrations of their own, after the others")
+    return SwitchFirst(pending[:first], after, problems)
+
+
+def refusal(settings: Settings, release_id: str, findings: list[Finding],
+            switch_first: Optional[SwitchFirst] = None) -> Optional[str]:
+    """Why the release must not migrate while the live release serves, or None when it may.
+    Under "switch-first", `switch_first` says what could not wait for the switch."""
     allowed = set(settings.allow_unsafe_migrations)
     blocking = [finding for finding in findings if finding.kind in BLOCKING and finding.migration not in allowed]
-    if not blocking:
-        return None
     names = ",".join(dict.fromkeys(finding.migration for finding in blocking if finding.change != "gate-error"))
     override = f"allow_unsafe_migrations={names}" if names else "migration_safety=allow"
+    if settings.migration_safety == "switch-first" and switch_first and switch_first.problems:
+        return "\n".join([
+            f"migration_safety=switch-first: the migrations of release {release_id} from {switch_first.after[0]} on "
+            "must wait until the new release serves (the live one reads what they change), and these cannot; "
+            "nothing was changed:",
+            *(f"  - {problem}" for problem in switch_first.problems),
+            f"To run them all the same, with the live release serving: --data {override}"])
+    if settings.migration_safety != "refuse" or not blocking:
+        return None
     return "\n".join([
         f"migration_safety: the migrations of release {release_id} would break the live release while they run "
         "(it serves on until the switch); nothing was changed:",
@@ -178,9 +244,15 @@ def check_migrations(state, host, settings: Settings, release_id: str, django_js
     findings = settle(answer.get("gate") or {"verdicts": [], "live": {}, "vendor": ""})
     for line in report(findings):
         logger.info(f"{host.print_prefix}migration gate: {line}")
-    refused = refusal(settings, release_id, findings)
+    switch_first = None
+    if settings.migration_safety == "switch-first":
+        switch_first = switch_first_plan(findings, answer.get("pending", []), answer.get("non_atomic", []),
+                                         set(settings.allow_unsafe_migrations))
+    refused = refusal(settings, release_id, findings, switch_first)
     if refused:
         raise OperationError(refused)
+    if switch_first and switch_first.after:
+        _migrate_first(host, settings, release_id, switch_first)
     unsafe = [finding for finding in findings if finding.kind in BLOCKING]
     allowed = sorted({finding.migration for finding in unsafe} & set(settings.allow_unsafe_migrations))
     if allowed and settings.migration_safety != "allow":
@@ -190,6 +262,72 @@ def check_migrations(state, host, settings: Settings, release_id: str, django_js
         UNSAFE_MIGRATIONS.add(release_id)
         logger.warning(f"{host.print_prefix}migration gate: migration_safety=maintenance: the maintenance page is up "
                        "on every web host while they run")
+
+
+def time_limits(settings: Settings) -> tuple[int, int]:
+    """The lock and statement timeouts of a release's migrations: PostgreSQL's (sqlite has neither)."""
+    if settings.database != "postgresql":
+        return 0, 0
+    return settings.migration_lock_timeout, settings.migration_statement_timeout
+
+
+# Releases (by id) -> the migrations that run once the new release serves (switch-first), as
+# decided by the gate on the migration host (contract_after_switch runs them).
+AFTER_SWITCH: dict[str, list[str]] = {}
+
+
+def _migrate_first(host, settings: Settings, release_id: str, switch_first: SwitchFirst) -> None:
+    """The migrations that run before the switch, for the release's migrate step (MIGRATE_FIRST:
+    one "app migration" line per app to migrate to, in the release's folder, which is root's)."""
+    path = f"{settings.releases_dir}/{release_id}/{MIGRATE_FIRST}"
+    lines = "".join(f"{app} {name}\n" for app, name in switch_first.targets())
+    done, _ = run_as_operation(host, f"printf %s {q(lines)} > {q(path)}")
+    if not done:
+        raise OperationError(f"the migrations to run before the switch could not be written to {path}")
+    AFTER_SWITCH[release_id] = switch_first.after
+    first = ", ".join(switch_first.before) or "none"
+    logger.warning(f"{host.print_prefix}migration gate: migration_safety=switch-first: {first} run before the "
+                   f"switch; {', '.join(switch_first.after)} once the new release serves (it works beside what "
+                   "they drop)")
+
+
+# Releases (by id) whose migrations after the switch failed: the run fails at its end, the
+# release staying live (did_contract_migrations_fail).
+CONTRACT_FAILED: set[str] = set()
+
+
+def contract_after_switch(state, host, settings: Settings, release_id: str, manage: str) -> None:
+    """A python.call callback on the migration host once every host serves the new release: the
+    migrations switch-first kept back (AFTER_SWITCH), under the migration lock and the same time
+    limits as the others. Each runs in a transaction (switch_first_plan saw to it): a failure
+    leaves the one that failed undone, the release live, and the rest pending; the next release
+    runs them again. The run fails at its end (fail_if_contract_failed), not here: nothing may
+    switch back to a release that reads what they dropped."""
+    after = AFTER_SWITCH.get(release_id)
+    if not after:
+        return
+    limits = migration_limits(*time_limits(settings))
+    done, output = run_as_operation(host, under_migration_lock(
+        settings.migration_lock, f"{manage}{limits} migrate --noinput"))
+    for line in output.output_lines:
+        logger.info(f"{host.print_prefix}{line}")
+    if done:
+        logger.info(f"{host.print_prefix}migration gate: after the switch, {', '.join(after)} ran")
+        return
+    CONTRACT_FAILED.add(release_id)
+    logger.error(f"{host.print_prefix}migration gate: after the switch, the migrations {', '.join(after)} failed "
+                 f"(output above): release {release_id} stays live, it does not read what they drop; each ran in a "
+                 "transaction, so the one that failed left nothing; those not applied run with the next release")
+
+
+def fail_if_contract_failed(state, host, settings: Settings, release_id: str) -> None:
+    """The last step of a release: its run fails if migrations after the switch did, once the
+    release is recorded live and nothing is left to undo (failure.settle)."""
+    if release_id not in CONTRACT_FAILED:
+        return
+    settle_run(state)
+    raise OperationError(f"release {release_id} is live, but its migrations after the switch failed (see above); "
+                         "release again to run them")
 
 
 class GateVerdicts(FactBase):

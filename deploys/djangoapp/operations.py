@@ -242,6 +242,15 @@ def read_json(path: str, key: str) -> str:
 # A migration stopped by its lock timeout is tried again this many times, after 1 s, then 2 s, ...
 # (only when every pending migration runs in a transaction: a stopped one then left nothing).
 MIGRATION_LOCK_RETRIES = 2
+# In a release's folder, when some of its migrations wait until it serves (migration_safety =
+# "switch-first"): one "app migration" line per app, what to migrate to before the switch.
+MIGRATE_FIRST = ".migrate-first"
+
+
+def migration_limits(lock_timeout: int, statement_timeout: int) -> str:
+    """bin/manage's options for PostgreSQL's time limits on a release's migrations (0: none)."""
+    return (f" --lock-timeout {int(lock_timeout)}" if lock_timeout else "") + (
+        f" --statement-timeout {int(statement_timeout)}" if statement_timeout else "")
 
 
 def migrate_command(release_dir: str, manage: str, snapshot: str, take_snapshot: str, restore_snapshot: str,
@@ -252,12 +261,16 @@ def migrate_command(release_dir: str, manage: str, snapshot: str, take_snapshot:
     `lock_timeout` for a table's lock is stopped rather than hold every query of the site on that
     table behind it, and tried again (MIGRATION_LOCK_RETRIES) before the release fails; a statement
     running longer than `statement_timeout` (an ALTER rewriting a big table holds its lock all that
-    time) is stopped and the release fails: it would take as long again."""
+    time) is stopped and the release fails: it would take as long again. When the migration gate
+    kept some migrations until the release serves (MIGRATE_FIRST), only those before them run."""
     pending = read_json(f"{release_dir}/.django.json", "pending")
     non_atomic = read_json(f"{release_dir}/.django.json", "non_atomic")
     undo = undo_failed_migrations_command(release_dir, manage, snapshot, restore_snapshot, live_migrations)
-    limit = (f" --lock-timeout {int(lock_timeout)}" if lock_timeout else "") + (
-        f" --statement-timeout {int(statement_timeout)}" if statement_timeout else "")
+    limit = migration_limits(lock_timeout, statement_timeout)
+    first = f"{release_dir}/{MIGRATE_FIRST}"
+    forward = (f"if [ -f {q(first)} ]; then ( while read -r app name; do "
+               f'{manage}{limit} migrate "$app" "$name" --noinput || exit 1; done < {q(first)} ); '
+               f"else {manage}{limit} migrate --noinput; fi")
     ran_long = (f"a migration statement ran longer than {int(statement_timeout)} s (migration_statement_timeout) "
                 "and was stopped, so that the table it locked does not stay locked for the site: make the change "
                 "without a long lock (an index with AddIndexConcurrently, a column without a rewrite), or give it "
@@ -272,7 +285,7 @@ def migrate_command(release_dir: str, manage: str, snapshot: str, take_snapshot:
         f'if [ "$({pending})" = "[]" ]; then echo "no migrations to apply"; else '
         f"{take_snapshot} && printf '%s\\n' {q(snapshot)} > {q(release_dir)}/.snapshot && "
         'errors=$(mktemp) && tries=0 && '
-        f'until {manage}{limit} migrate --noinput 2> "$errors"; do '
+        f'until {{ {forward}; }} 2> "$errors"; do '
         f'if {again}; then tries=$((tries + 1)); delay=$((1 << (tries - 1))); '
         f'echo {q(waited)}": trying again in $delay s ($tries of {MIGRATION_LOCK_RETRIES})" >&2; sleep "$delay"; '
         'continue; fi; cat "$errors" >&2; '

@@ -13,6 +13,8 @@ keep the old one serving when anything goes wrong.
     switch    `current` -> releases/<id> atomically, graceful uWSGI reload and Celery restart
               (warm shutdown: running tasks finish); the new release must answer through the
               webserver and its Celery worker come up, or the host switches back (switch.py)
+    contract  migration_safety=switch-first: the drops the gate kept back, now that the old code
+              no longer serves
     clean up  record the release, remove releases beyond keep_releases, release the lock
 
 Several hosts: pyinfra runs each step on every host before the next one starts, so every web and
@@ -52,7 +54,7 @@ from .host_prep import UV, tools_ready
 from .inspection import inspect_release
 from .lock import OPERATOR, RUN_TOKEN, hold_lock
 from .maintenance import maintenance_window, take_down_migrating
-from .migration_gate import check_migrations
+from .migration_gate import check_migrations, contract_after_switch, fail_if_contract_failed, time_limits
 from .notifications import notify_when_done
 from .operations import (
     ReleaseInfo,
@@ -124,12 +126,17 @@ def release():
     maintenance_window(settings, release_id, release_dir,
                        migrate=lambda: _migrate(settings, release_id, release_dir, manage),
                        switch=lambda: switch_in_batches(settings, release_id))
+    python.call(name="Migrations kept until the new release serves (migration_safety=switch-first)",
+                function=contract_after_switch, settings=settings, release_id=release_id, manage=manage,
+                _if=only(settings.runs_migrations and settings.migration_safety == "switch-first"))
     _clean_up(settings, release_id)
     # An override of the migration gate is the operator's call: the audit log keeps it.
     overrides = (f"; allow_unsafe_migrations={','.join(settings.allow_unsafe_migrations)}"
                  if settings.allow_unsafe_migrations else "")
     audit.record(settings, "release", f"{release_id} live (was {live['id'] if live else 'nothing'}){overrides}")
     notify_when_done(settings, "release", "released", release_id, live["id"] if live else None, source.revision)
+    python.call(name="Migrations after the switch done", function=fail_if_contract_failed, settings=settings,
+                release_id=release_id, _if=only(settings.runs_migrations and settings.migration_safety == "switch-first"))
 
 
 def _lock(settings: Settings, release_id: str, release_dir: str):
@@ -199,9 +206,7 @@ def _migrate(settings: Settings, release_id: str, release_dir: str, manage: str)
     migrate_with_snapshot(name="Migrate the database (snapshot first)", release_dir=release_dir,
                           manage=manage, snapshot=snapshot, take_snapshot=take, restore_snapshot=restore,
                           lock=settings.migration_lock, live_migrations=f"{settings.current_link}/.migrations.json",
-                          lock_timeout=settings.migration_lock_timeout if settings.database == "postgresql" else 0,
-                          statement_timeout=(settings.migration_statement_timeout
-                                             if settings.database == "postgresql" else 0),
+                          lock_timeout=time_limits(settings)[0], statement_timeout=time_limits(settings)[1],
                           _if=only(settings.runs_migrations))
 
 

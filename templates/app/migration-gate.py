@@ -6,7 +6,8 @@
 #   safe    the live code works on the new schema: a new table, a column it does not know that is
 #           nullable or has a database default, a change to what it does not use
 #   unsafe  the live code breaks on it: a column or table it reads dropped or renamed, a column
-#           narrowed or made NOT NULL, a NOT NULL column it does not write
+#           narrowed or made NOT NULL, a NOT NULL column it does not write; "contract" says
+#           whether it is a drop that may wait until the new release serves
 #   locks   safe for the live code, but on PostgreSQL it holds a lock that stops the table's
 #           writes while it runs (an index built without CONCURRENTLY, a constraint validated)
 #   sql     RunSQL (or an operation Django does not ship): its statements, judged by the control
@@ -76,7 +77,24 @@ class MigrationGate:
                    "kind": kind, "change": change, "table": table, "column": column}
         if kind == "sql":
             verdict["statements"] = self.statements(migration.app_label, operation, before, after)
+        if kind == "unsafe":
+            verdict["contract"] = self.contract(migration.app_label, operation, before)
         self.verdicts.append(verdict)
+
+    def contract(self, app, operation, before):
+        """Whether a drop may wait until the new release serves (migration_safety = "switch-first"):
+        the new release, which no longer has the column or table, works beside it. A column must
+        take rows without it (nullable, or a database default), and neither may hold a foreign key
+        (the new release's deletes of the rows it points at would fail on it)."""
+        ops = gate_operations
+        if isinstance(operation, ops.RemoveField):
+            field = gate_model(before, app, operation.model_name)._meta.get_field(operation.name)
+            return not field.is_relation and (field.null or gate_has_db_default(field))
+        if isinstance(operation, ops.DeleteModel):
+            model = gate_model(before, app, operation.name)
+            return not model._meta.local_many_to_many and not any(
+                field.is_relation for field in model._meta.local_concrete_fields)
+        return False
 
     def reads(self, table, column=None):
         """Whether the live release's models have the table (and column)."""

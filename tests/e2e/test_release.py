@@ -132,7 +132,24 @@ def test_the_migration_gate_refuses_a_release_that_drops_a_column_the_live_relea
     assert {entry["id"]: entry["status"] for entry in history(host)}["v3"] == "failed"
     assert host.exec(f"test -d {ROOT}/.deploy-lock", check=False).returncode != 0
 
-    # Named for this release, it runs: the column goes.
+    # switch-first: v3 works beside the column (it has a database default), so the drop waits
+    # until v3 serves, and the site answers throughout.
+    with under_load(host, limit=2000) as answers:
+        switched = release(fleet_file, v3, release_id="v3", migration_safety="switch-first")
+    assert switched.returncode == 0, switched.output
+    assert ("migration_safety=switch-first: none run before the switch; guestbook.0003_remove_mood once the new "
+            "release serves") in switched.output
+    assert "migration gate: after the switch, guestbook.0003_remove_mood ran" in switched.output
+    assert answers and set(answers) == {200}, answers
+    assert "mood" not in note_table_columns(host) and live_release(host) == "v3"
+    # Rolled back, the column comes back (with its default) for v2.
+    back = run_pyinfra(fleet_file, "deploys/rollback.py")
+    assert back.returncode == 0, back.output
+    assert sorted(note_table_columns(host)) == sorted(columns) and applied_migrations(host) == migrations
+    assert https_get(host, "/").headers["X-Release-Id"] == "v2"
+
+    # Named for this release, it runs before the switch: the column goes (what switch-first kept
+    # back in the earlier attempt at v3 is not).
     allowed = release(fleet_file, v3, release_id="v3", allow_unsafe_migrations="guestbook.0003_remove_mood")
     assert allowed.returncode == 0, allowed.output
     assert "allow_unsafe_migrations lets guestbook.0003_remove_mood run while the live release serves" \

@@ -205,6 +205,31 @@ def test_a_migration_statement_stopped_by_its_statement_timeout_is_not_tried_aga
     assert "notes zero --noinput" in calls[-1] and "timeout" not in calls[-1]
 
 
+def test_with_migrations_kept_until_the_switch_only_those_before_them_run(tmp_path):
+    # migration_safety = "switch-first": the gate wrote where each app goes before the switch.
+    manage = tmp_path / "manage"
+    manage.write_text('#!/bin/sh\necho "$*" >> "$0.calls"\n'
+                      'case "$*" in *"migrate auth 0012_b --noinput") echo "auth failed" >&2; exit 1;; esac\n')
+    manage.chmod(0o755)
+    (tmp_path / ".django.json").write_text(json.dumps(
+        {"pending": ["notes.0002_a", "notes.0003_drop"], "non_atomic": [], "migrations": {"notes": "0003_drop"}}))
+    (tmp_path / ".migrate-first").write_text("notes 0002_a\n")
+    command = migrate_command(str(tmp_path), str(manage), str(tmp_path / "snapshot.dump"), "true", "false",
+                              str(tmp_path / "live.json"), lock_timeout=7)
+    result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert Path(f"{manage}.calls").read_text().splitlines() == ["--lock-timeout 7 migrate notes 0002_a --noinput"]
+    # A failure on the way stops there and is undone like any other.
+    Path(f"{manage}.calls").unlink()
+    (tmp_path / ".migrate-first").write_text("notes 0002_a\nauth 0012_b\nblog 0002_c\n")
+    result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "auth failed" in result.stderr
+    calls = Path(f"{manage}.calls").read_text().splitlines()
+    assert calls[:2] == ["--lock-timeout 7 migrate notes 0002_a --noinput",
+                         "--lock-timeout 7 migrate auth 0012_b --noinput"]
+    assert not any("blog" in call for call in calls) and "notes zero --noinput" in calls[-1]
+
+
 def test_migrations_wait_for_a_backups_dump_holding_the_migration_lock_and_say_so(tmp_path):
     from deploys.djangoapp.operations import under_migration_lock
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from pyinfra.api.exceptions import OperationError
 
-from deploys.djangoapp import maintenance, migration_gate
+from deploys.djangoapp import failure, maintenance, migration_gate
 from deploys.djangoapp.context import TEMPLATES
 from deploys.djangoapp.migration_gate import (
     Finding,
@@ -28,6 +28,7 @@ from deploys.djangoapp.migration_gate import (
     refusal,
     report,
     settle,
+    switch_first_plan,
 )
 from deploys.djangoapp.settings import problems
 from tests.unit.sites import VALID, settings
@@ -472,3 +473,133 @@ def test_status_shows_what_the_gate_said_of_the_live_release_s_migrations(monkey
                                  "before the gate)"]
     site._fleet = replace(site.fleet, migration_host="web2")  # another host migrates
     assert gate_status(site) == []
+
+
+SWITCH_FIRST_LIVE = """
+from django.db import models
+
+
+class Spare(models.Model):
+    name = models.CharField(max_length=10)
+
+
+class Note(models.Model):
+    text = models.CharField(max_length=50)
+    title = models.CharField(max_length=20, null=True)
+"""
+
+
+def test_switch_first_runs_the_drops_the_new_code_works_beside_after_the_switch(tmp_path):
+    project = make_project(tmp_path / "site", SWITCH_FIRST_LIVE)
+    models = project / "notes" / "models.py"
+    # The new release: a column added (its own migration), then the nullable title and the Spare
+    # table dropped (the next one), as makemigrations writes them when the code changes twice.
+    models.write_text(SWITCH_FIRST_LIVE + "    extra = models.CharField(max_length=5, null=True)\n")
+    manage(project, "makemigrations", "notes", "--noinput", "--name", "extra")
+    models.write_text(SWITCH_FIRST_LIVE.replace("    title = models.CharField(max_length=20, null=True)\n",
+                                                "    extra = models.CharField(max_length=5, null=True)\n")
+                      .replace("class Spare(models.Model):\n    name = models.CharField(max_length=10)\n", ""))
+    manage(project, "makemigrations", "notes", "--noinput", "--name", "drops")
+    findings = settle(verdicts_of(project))
+    assert {(f.operation, f.contract) for f in findings if f.kind == "unsafe"} == {
+        ("Remove field title from note", True), ("Delete model Spare", True)}
+    pending = ["notes.0002_extra", "notes.0003_drops"]
+    plan = switch_first_plan(findings, pending, [], set())
+    assert plan == migration_gate.SwitchFirst(["notes.0002_extra"], ["notes.0003_drops"], [])
+    assert plan.targets() == [("notes", "0002_extra")]
+    assert refusal(settings(migration_safety="switch-first"), "v2", findings, plan) is None
+    # What switch-first relies on: the new code works on the schema before the drops ...
+    manage(project, "migrate", "notes", "0002_extra", "--noinput")
+    manage(project, "shell", "-c", "from notes.models import Note; Note.objects.create(text='new', extra='x')")
+    # ... and the drops run once it serves.
+    manage(project, "migrate", "--noinput")
+    assert "[X] 0003_drops" in manage(project, "showmigrations", "notes")
+    # In refuse mode the same drops are refused, with switch-first named as a way out.
+    refused = refusal(settings(), "v2", findings)
+    assert "or let the release drop it once the new code serves: migration_safety=switch-first" in refused
+
+
+def test_switch_first_refuses_what_the_new_code_cannot_work_beside_or_may_need(tmp_path):
+    live = SWITCH_FIRST_LIVE.replace("    title = models.CharField(max_length=20, null=True)\n",
+                                     "    code = models.CharField(max_length=5)\n"
+                                     "    spare = models.ForeignKey(Spare, null=True, on_delete=models.SET_NULL)\n")
+    project = make_project(tmp_path / "site", live)
+    models = project / "notes" / "models.py"
+    # Why NOT NULL is refused: code without the column cannot insert while the column is there.
+    models.write_text(SWITCH_FIRST_LIVE.replace("    title = models.CharField(max_length=20, null=True)\n", ""))
+    inserted = subprocess.run([sys.executable, "manage.py", "shell", "-c",
+                               "from notes.models import Note; Note.objects.create(text='new')"],
+                              cwd=project, capture_output=True, text=True)
+    assert inserted.returncode != 0 and "NOT NULL constraint failed: notes_note.code" in inserted.stderr
+    models.write_text(SWITCH_FIRST_LIVE.replace("    title = models.CharField(max_length=20, null=True)\n",
+                                                "    extra = models.CharField(max_length=5, null=True)\n"))
+    manage(project, "makemigrations", "notes", "--noinput", "--name", "mixed")
+    findings = settle(verdicts_of(project))
+    plan = switch_first_plan(findings, ["notes.0002_mixed"], ["notes.0002_mixed"], set())
+    assert plan.before == [] and plan.after == ["notes.0002_mixed"]
+    problems = "\n".join(plan.problems)
+    assert "notes.0002_mixed runs outside a transaction" in problems
+    # NOT NULL without a database default: the new code's inserts would fail on it.
+    assert "drops the column notes_note.code" in problems and "cannot work beside it" in problems
+    # A foreign key: the new code's deletes of the rows it points at would fail on it.
+    assert "drops the column notes_note.spare_id" in problems
+    # Added in the same migration as the drops: the new code may need it before the switch.
+    assert "Add field extra to note: comes after notes.0002_mixed" in problems
+    refused = refusal(settings(migration_safety="switch-first"), "v2", findings, plan)
+    assert refused.startswith("migration_safety=switch-first: the migrations of release v2 from notes.0002_mixed on")
+    assert refused.splitlines()[-1] == ("To run them all the same, with the live release serving: "
+                                        "--data allow_unsafe_migrations=notes.0002_mixed")
+    # Nothing unsafe: everything runs before the switch, as under refuse.
+    safe = [Finding("notes.0002_x", "Add field extra to note", "safe", "new-column", "notes_note", "extra")]
+    assert switch_first_plan(safe, ["notes.0002_x"], [], set()) == migration_gate.SwitchFirst(
+        ["notes.0002_x"], [], [])
+
+
+def test_switch_first_callbacks_write_what_runs_first_and_run_the_rest_after_the_switch(monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="pyinfra")
+    monkeypatch.setattr(migration_gate, "AFTER_SWITCH", {})
+    monkeypatch.setattr(migration_gate, "CONTRACT_FAILED", set())
+    drop = {"migration": "notes.0003_drops", "operation": "Remove field title from note", "kind": "unsafe",
+            "change": "drop-column", "table": "notes_note", "column": "title", "contract": True}
+    answer = {"pending": ["notes.0002_extra", "notes.0003_drops"], "non_atomic": [],
+              "gate": {"vendor": "postgresql", "live": {"notes_note": ["id", "title"]}, "verdicts": [drop]}}
+    site = settings(migration_safety="switch-first", database="postgresql", migration_statement_timeout=30,
+                    django_environment_variables={"DJANGO_DB_PASSWORD": "not-a-secret"})
+    host = AnsweringHost(answer)
+    check_migrations(None, host, site, "v2", "/a", "v1")
+    written, arguments = host.asked[1]
+    assert written == f"printf %s 'notes 0002_extra\n' > {site.releases_dir}/v2/.migrate-first"
+    assert arguments == {"_sudo": True, "_sudo_user": "root"}
+    assert migration_gate.AFTER_SWITCH == {"v2": ["notes.0003_drops"]}
+    assert "switch-first: notes.0002_extra run before the switch; notes.0003_drops once the new release serves" \
+        in caplog.text
+
+    class Migrating(AnsweringHost):
+        def __init__(self, works: bool):
+            super().__init__({})
+            self.works = works
+
+        def run_shell_command(self, command, **arguments):
+            self.asked.append((command, arguments))
+            return self.works, type("Output", (), {"output_lines": ["Applying notes.0003_drops..."]})()
+
+    after = Migrating(True)
+    migration_gate.contract_after_switch(None, after, site, "v2", "/srv/www/mysite/bin/manage --release r")
+    (command, _), = after.asked
+    assert "flock -o" in command and f"{site.migration_lock}" in command
+    assert "--lock-timeout 2 --statement-timeout 30 migrate --noinput" in command
+    assert "after the switch, notes.0003_drops ran" in caplog.text
+    migration_gate.fail_if_contract_failed(None, after, site, "v2")  # nothing failed
+    # A failure: said, the release stays live, and the run fails at its end with nothing undone.
+    failed = Migrating(False)
+    migration_gate.contract_after_switch(None, failed, site, "v2", "manage")
+    assert "release v2 stays live, it does not read what they drop" in caplog.text
+    failure._cleanups["web1"] = {"the deploy": "switch back"}
+    with pytest.raises(OperationError) as stopped:
+        migration_gate.fail_if_contract_failed(None, failed, site, "v2")
+    assert "release v2 is live, but its migrations after the switch failed" in str(stopped.value)
+    assert failure._cleanups == {}
+    # A release with nothing kept back runs nothing after the switch.
+    quiet = Migrating(True)
+    migration_gate.contract_after_switch(None, quiet, site, "v3", "manage")
+    assert quiet.asked == []

@@ -26,7 +26,7 @@ class ReleaseInputs(BaseModel):
     lock_wait: int = 0
     migration_lock_timeout: int = 2
     migration_statement_timeout: int = 0
-    migration_safety: Literal["refuse", "maintenance", "allow"] = "refuse"
+    migration_safety: Literal["refuse", "maintenance", "switch-first", "allow"] = "refuse"
     allow_unsafe_migrations: list[str] = []
     rollback_to: Optional[str] = None
     rollback_restore_snapshot: bool = False
