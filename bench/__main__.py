@@ -59,6 +59,31 @@ python3 -m venv /opt/tools && /opt/tools/bin/pip install -q uv==0.13.8
 """
 
 
+# The index_on_big_table measure's migrations, each after PREVIOUS.
+PLAIN_INDEX = """from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("guestbook", "PREVIOUS")]
+    operations = [migrations.AddIndex("note", models.Index(fields=["text"], name="note_text_idx"))]
+"""
+DROP_INDEX = """from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("guestbook", "PREVIOUS")]
+    operations = [migrations.RemoveIndex("note", "note_text_idx")]
+"""
+CONCURRENT_INDEX = """from django.contrib.postgres.operations import AddIndexConcurrently
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    atomic = False
+    dependencies = [("guestbook", "PREVIOUS")]
+    operations = [AddIndexConcurrently("note", models.Index(fields=["text"], name="note_text_idx"))]
+"""
+
 # The project of the one-host against four-hosts measure.
 FLEET_PROJECT = {"database": "postgresql", "celery": True, "django_environment_variables": {
     "DJANGO_SECRET_KEY": "bench-only-key-0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d",
@@ -266,6 +291,49 @@ class Bench:
                      f"failed and {unavailable} maintenance 503s of {load.total}; longest page request "
                      f"{load.longest:.2f} s (n=1)", goal)
 
+    def index_on_big_table(self, bare: str):
+        """An index on a table of a million rows (PostgreSQL; its text 128 characters), built by a
+        release while the clients write to that table: without CONCURRENTLY (CREATE INDEX stops
+        the table's writes until it is built), the same with migration_statement_timeout = 1
+        (stopped, the release failing), and with AddIndexConcurrently. Failed writes and the
+        longest write."""
+        (host,), fleet_file = self.start(bare, data=FLEET_PROJECT)
+        self.deploy(fleet_file, "deploys/all.py")
+        self.ssh(host, "runuser -u postgres -- psql -q -d guestbook -c \"INSERT INTO guestbook_note "
+                       "(text, created_by, created_at) SELECT repeat(md5(g::text), 4), 'bench', now() "
+                       "FROM generate_series(1, 1000000) g\"")
+        migrations: list[tuple[str, str]] = []
+        cases = [("without CONCURRENTLY, migration_statement_timeout=1", PLAIN_INDEX, {"migration_statement_timeout": 1},
+                  False),
+                 ("without CONCURRENTLY", PLAIN_INDEX, {}, True),
+                 (None, DROP_INDEX, {}, True),  # back to no index, not measured
+                 ("with AddIndexConcurrently", CONCURRENT_INDEX, {}, True)]
+        for what, migration, data, goes_live in cases:
+            release_id, source = self.new_source()
+            if goes_live:
+                migrations.append((f"000{len(migrations) + 2}_{release_id}", migration))
+            written = migrations if goes_live else [*migrations, (f"000{len(migrations) + 2}_{release_id}", migration)]
+            previous = "0001_initial"
+            for name, text in written:
+                (source / "guestbook" / "migrations" / f"{name}.py").write_text(text.replace("PREVIOUS", previous))
+                previous = name
+            load = Load(host.https_port, self.clients, path="/notes/", form="text=bench")
+            load.start()
+            started = time.monotonic()
+            result = run_pyinfra(fleet_file, "deploys/release.py",
+                                 data={"django_source_dir": str(source), "release_id": release_id, **data})
+            took = time.monotonic() - started
+            load.stop()
+            if (result.returncode == 0) != goes_live:
+                raise RuntimeError(f"{what}: the release {'failed' if goes_live else 'went live'}: "
+                                   f"{result.output[-3000:]}")
+            if what:
+                self.row(f"index on a table of 1 million rows (PostgreSQL) under {self.clients} writing clients, "
+                         f"{what}", f"{'live' if goes_live else 'failed, undone'} in {took:.1f} s; writes: "
+                         f"{load.failed} failed of {load.total}; longest write {load.longest:.2f} s (n=1)",
+                         "(goal: 0 failed)")
+        self.stop_all()
+
     def fleet_release(self, bare: str):
         """One host holding every role against the four-host fleet (web1, web2, worker1, db1), the
         same project (PostgreSQL, Celery) on both, each prepared from bare hosts by all.py."""
@@ -345,9 +413,9 @@ class Bench:
 
 
 MEASURES = ["first_deploy", "no_op", "code_release", "dependency_release", "rollback", "release_under_load",
-            "schema_changes", "app_servers", "fleet_release", "browser", "memory", "scaling"]
+            "schema_changes", "index_on_big_table", "app_servers", "fleet_release", "browser", "memory", "scaling"]
 # The measures that start from bare hosts only; the others from a host with the example app live.
-FROM_BARE = {"fleet_release", "memory", "scaling"}
+FROM_BARE = {"index_on_big_table", "fleet_release", "memory", "scaling"}
 APP_SERVERS = ["uwsgi", "gunicorn", "asgi"]
 
 

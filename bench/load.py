@@ -24,15 +24,17 @@ def linked_assets(page: str) -> list[str]:
 
 
 class Load:
-    """`clients` threads loading `path` as a browser does, page and then the static assets it links,
+    """`clients` threads loading `path` as a browser does, page and then the static assets it links
+    (or, with `form`, POSTing it there: a write),
     over HTTPS to 127.0.0.1:port as `server_name`, until stopped (at most 10 minutes), or, with
     `request_limit`, until that many requests (pages and assets) were made. Counts requests, and
     failures: answers that are not 2xx and connection errors, of pages and of assets apart; and
     the requests sent again because the server closed a kept-alive connection (see fetch)."""
 
     def __init__(self, port: int, clients: int, server_name: str = "localhost", path: str = "/",
-                 limit_seconds: float = 600, request_limit: int | None = None):
+                 limit_seconds: float = 600, request_limit: int | None = None, form: str | None = None):
         self.port, self.clients, self.server_name, self.path = port, clients, server_name, path
+        self.form = form  # POSTed to `path` (a write, answered without assets) instead of a GET
         self.deadline, self.request_limit = time.monotonic() + limit_seconds, request_limit
         self.total = self.failed = self.assets = self.assets_failed = self.retried = 0
         self.longest = 0.0  # the longest page request, in seconds
@@ -43,7 +45,11 @@ class Load:
         self.threads = [threading.Thread(target=self.client, daemon=True) for _ in range(clients)]
 
     def get(self, connection, path: str) -> tuple[int, str | None, bytes]:
-        connection.request("GET", path, headers={"Host": self.server_name})
+        if self.form is not None and path == self.path:
+            connection.request("POST", path, body=self.form, headers={
+                "Host": self.server_name, "Content-Type": "application/x-www-form-urlencoded"})
+        else:
+            connection.request("GET", path, headers={"Host": self.server_name})
         response = connection.getresponse()
         body = response.read()
         return response.status, response.getheader("X-Release-Id"), body

@@ -292,7 +292,7 @@ def _migrate_first(host, settings: Settings, release_id: str, switch_first: Swit
 
 
 # Releases (by id) whose migrations after the switch failed: the run fails at its end, the
-# release staying live (did_contract_migrations_fail).
+# release staying live (fail_if_contract_failed).
 CONTRACT_FAILED: set[str] = set()
 
 

@@ -76,6 +76,14 @@ class Migration(migrations.Migration):
 '''
 
 
+# One statement that runs three seconds (PostgreSQL): longer than a migration_statement_timeout of 1.
+LONG_STATEMENT_MIGRATION = '''from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("guestbook", "0002_note_mood")]
+    operations = [migrations.RunSQL("SELECT pg_sleep(3)", migrations.RunSQL.noop)]
+'''
 DROP_MOOD_MIGRATION = '''from django.db import migrations
 
 
@@ -91,21 +99,24 @@ RUNS_PYTHON = "guestbook.0003_fail,guestbook.0004_fail,guestbook.0003_half,guest
 def example_source(dest: Path, version: str = "v1", *, mood_migration: bool = False,
                    failing_migration: bool = False, irreversible_migration: bool = False,
                    slow_migration: bool = False, tag_table: bool = False, half_done_migration: bool = False,
-                   mood_dropped: bool = False,
+                   mood_dropped: bool = False, long_statement: bool = False,
                    failing_health: bool = False, failing_check: bool = False,
                    required_secret: str | None = None) -> Path:
     """A copy of the example app at `dest`, its stylesheet saying `version`. tag_table: a new
     table (guestbook_tag) after the mood migration; with failing_migration, the failing one comes after
     it. half_done_migration: one outside a transaction that creates a table (guestbook_half), then fails.
-    mood_dropped: the mood column, added by the mood migration, dropped again (the model without it)."""
+    mood_dropped: the mood column, added by the mood migration, dropped again (the model without it).
+    long_statement: after the mood migration, one whose statement runs three seconds (PostgreSQL)."""
     shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("__pycache__", "staticfiles", "*.sqlite3"))
     stylesheet = dest / "guestbook" / "static" / "guestbook" / "site.css"
     stylesheet.write_text(stylesheet.read_text().replace("guestbook stylesheet v1", f"guestbook stylesheet {version}"))
     if mood_migration or failing_migration or irreversible_migration or slow_migration or tag_table \
-            or half_done_migration:
+            or half_done_migration or long_statement:
         models = dest / "guestbook" / "models.py"
         models.write_text(models.read_text().replace("    created_at =", MOOD_FIELD + "    created_at =", 1))
         (dest / "guestbook" / "migrations" / "0002_note_mood.py").write_text(MOOD_MIGRATION)
+    if long_statement:
+        (dest / "guestbook" / "migrations" / "0003_long_statement.py").write_text(LONG_STATEMENT_MIGRATION)
     if tag_table:
         models = dest / "guestbook" / "models.py"
         models.write_text(models.read_text() + TAG_MODEL)

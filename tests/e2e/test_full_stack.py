@@ -52,7 +52,8 @@ def postgres(host, sql: str) -> str:
 def assert_failed_migrations_leave_no_trace(host, fleet_file, tmp_path):
     """On PostgreSQL, migrations that committed before one failed are undone: migrated back when
     each ran in a transaction, the snapshot restored when the failing one did not; and the
-    migration gate refuses a release that drops a column the live release reads."""
+    migration gate refuses a release that drops a column the live release reads; a statement that
+    runs longer than migration_statement_timeout is stopped."""
     manage = f"{ROOT}/bin/manage"
     applied = postgres(host, "SELECT name FROM django_migrations WHERE app = 'guestbook' ORDER BY id")
     host.exec(f"{manage} add_note 'written before'")
@@ -89,6 +90,16 @@ def assert_failed_migrations_leave_no_trace(host, fleet_file, tmp_path):
     assert postgres(host, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'guestbook_note' "
                           "AND column_name = 'mood'") == "1"
     assert postgres(host, "SELECT name FROM django_migrations WHERE app = 'guestbook' ORDER BY id") == applied
+    # A statement running longer than migration_statement_timeout is stopped, not tried again.
+    long = run_pyinfra(fleet_file, "deploys/release.py", data={
+        "django_source_dir": example_source(tmp_path / "v4-long", "v4", long_statement=True), "release_id": "v4-long",
+        "migration_statement_timeout": 1})
+    assert long.returncode != 0
+    assert "canceling statement due to statement timeout" in long.output
+    assert "a migration statement ran longer than 1 s (migration_statement_timeout) and was stopped" in long.output
+    assert "trying again" not in long.output
+    assert postgres(host, "SELECT name FROM django_migrations WHERE app = 'guestbook' ORDER BY id") == applied
+    assert https_get(host, "/").headers["X-Release-Id"] == "v3"
 
 
 @pytest.mark.long(minutes=4)
