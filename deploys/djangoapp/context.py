@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import jinja2
@@ -87,3 +88,9 @@ def only(condition: bool):
     run's operations by each host's own sequence: when every host adds the same operations, a
     step on one host (the migrations) or on one batch cannot slip ahead of another host's."""
     return lambda: condition
+
+
+def dry_run() -> bool:
+    """Whether this is `pyinfra --dry`: operations are listed, none runs. pyinfra keeps the flag to
+    its command line, so it is read from there."""
+    return "--dry" in sys.argv[1:]

@@ -20,11 +20,12 @@ import shlex
 from dataclasses import dataclass
 from typing import Optional
 
-from pyinfra import host, logger
+from pyinfra import host, logger, state
 from pyinfra.api import FactBase
 from pyinfra.api.exceptions import OperationError
 
 from .commands import run_as_operation
+from .failure import login_arguments
 from .failure import settle as settle_run
 from .maintenance import UNSAFE_MIGRATIONS
 from .operations import MIGRATE_FIRST, migration_limits, under_migration_lock
@@ -328,6 +329,62 @@ def fail_if_contract_failed(state, host, settings: Settings, release_id: str) ->
     settle_run(state)
     raise OperationError(f"release {release_id} is live, but its migrations after the switch failed (see above); "
                          "release again to run them")
+
+
+def dry_run_gate_command(settings: Settings, scratch: str) -> str:
+    """Shell, for a dry run on the host that migrates (dry_run_gate): the new release's source,
+    uploaded to `scratch` (a folder of root's in /tmp) as source.tar.gz, unpacked there beside the
+    live release's virtualenv, and its pending migrations judged by its Django as the app user,
+    the answer (inspect-release.py's pending_migrations) printed last. Nothing else is written."""
+    script = f"{settings.project_root}/bin/inspect-release.py"
+    code = f"exec(open({script!r}).read()); print(json.dumps(pending_migrations(True)))"
+    folder = q(scratch)
+    return (f"tar -xzf {folder}/source.tar.gz -C {folder} --no-same-owner && rm {folder}/source.tar.gz && "
+            f"echo dry-run > {folder}/REVISION && "
+            f'ln -s "$(readlink -f {q(settings.current_link)}/.venv)" {folder}/.venv && '
+            f"chmod -R u=rwX,go=rX {folder} && chgrp {q(settings.uwsgi_group)} {folder} && chmod 750 {folder} && "
+            f"{settings.manage_command} --release {folder} shell --verbosity 0 -c {q(code)}")
+
+
+def dry_run_gate(settings: Settings, archive: str, same_dependencies: bool) -> None:
+    """In a dry run, on the host that migrates while a release serves: what the gate would say
+    of the release's pending migrations, judged by its own Django as in a release, from a copy of
+    its source in a scratch folder removed at once. Only when its dependencies are the live
+    release's: a dry run builds no virtualenv."""
+    prefix = f"{host.print_prefix}migration gate (dry run): "
+    if not same_dependencies:
+        logger.info(f"{prefix}not judged: the release's dependencies differ from the live release's, and a dry run "
+                    "builds no virtualenv; the release judges its migrations after its build")
+        return
+    arguments = login_arguments(state, host)
+    made, output = host.run_shell_command("mktemp -d /tmp/django-deploy-gate.XXXXXX", **arguments)
+    scratch = "\n".join(output.stdout_lines).strip() if made else ""
+    if not scratch.startswith("/tmp/django-deploy-gate."):
+        raise OperationError("migration gate (dry run): no scratch folder could be made in /tmp")
+    try:
+        uploaded = host.put_file(archive, f"{scratch}/source.tar.gz", **arguments)
+        judged, output = host.run_shell_command(dry_run_gate_command(settings, scratch), **arguments) \
+            if uploaded else (False, None)
+    finally:
+        host.run_shell_command(f"rm -rf {q(scratch)}", **arguments)
+    if not judged:
+        said = "\n".join(output.stderr_lines[-20:]) if output else "the source could not be uploaded"
+        logger.warning(f"{prefix}could not judge the pending migrations: {said}")
+        return
+    answer = json.loads(output.stdout_lines[-1])
+    findings = settle(answer.get("gate") or {"verdicts": [], "live": {}, "vendor": ""})
+    for line in report(findings):
+        logger.info(f"{prefix}{line}")
+    switch_first = None
+    if settings.migration_safety == "switch-first":
+        switch_first = switch_first_plan(findings, answer["pending"], answer["non_atomic"],
+                                         set(settings.allow_unsafe_migrations))
+        if switch_first.after and not switch_first.problems:
+            logger.info(f"{prefix}switch-first: {', '.join(switch_first.before) or 'none'} would run before the "
+                        f"switch; {', '.join(switch_first.after)} once the new release serves")
+    refused = refusal(settings, "this release", findings, switch_first)
+    if refused:
+        logger.warning(f"{prefix}the release would stop before its migrations:\n{refused}")
 
 
 class GateVerdicts(FactBase):

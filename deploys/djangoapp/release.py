@@ -39,7 +39,7 @@ from pyinfra.operations import python, server
 from . import audit
 from .app_server import UWSGI_PYTHON, app_server_install, uwsgi_python_problem
 from .app_user import refuse_until_moved
-from .context import current_settings, fact_before_run, only, require_whole_fleet
+from .context import current_settings, dry_run, fact_before_run, only, require_whole_fleet
 from .database import snapshot_commands, snapshot_path
 from .dependencies import (
     DependencyPlan,
@@ -54,7 +54,13 @@ from .host_prep import UV, tools_ready
 from .inspection import inspect_release
 from .lock import OPERATOR, RUN_TOKEN, hold_lock
 from .maintenance import maintenance_window, take_down_migrating
-from .migration_gate import check_migrations, contract_after_switch, fail_if_contract_failed, time_limits
+from .migration_gate import (
+    check_migrations,
+    contract_after_switch,
+    dry_run_gate,
+    fail_if_contract_failed,
+    time_limits,
+)
 from .notifications import notify_when_done
 from .operations import (
     ReleaseInfo,
@@ -106,6 +112,8 @@ def release():
                             "source; choose another release_id; nothing was changed")
     logger.info(f"{host.print_prefix}release {release_id} ({source.revision}) is to replace "
                 f"{live['id'] if live else 'nothing: it is the first release'}")
+    if dry_run() and live and settings.runs_migrations:
+        dry_run_gate(settings, source.archive, live.get("dependency_hash") == dependencies)
 
     _lock(settings, release_id, release_dir)
     _prepare(settings, source, release_id, release_dir, dependencies)

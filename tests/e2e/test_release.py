@@ -118,8 +118,16 @@ def test_the_migration_gate_refuses_a_release_that_drops_a_column_the_live_relea
     manage(host, "add_note", "'written under v2'")
     columns, migrations = note_table_columns(host), applied_migrations(host)
 
-    # Dropping the column v2 reads: refused before anything changes, v2 serving all along.
+    # Dropping the column v2 reads: a dry run says the gate would refuse it, and why.
     v3 = example_source(tmp_path / "v3", "v3", mood_dropped=True)
+    dry = run_pyinfra(fleet_file, "deploys/release.py", data={"django_source_dir": v3, "release_id": "v3"},
+                      extra=("--dry",))
+    assert dry.returncode == 0, dry.output
+    assert ("migration gate (dry run): guestbook.0003_remove_mood: Remove field mood from note: drops the column "
+            "guestbook_note.mood, which the live release reads") in dry.output
+    assert "migration gate (dry run): the release would stop before its migrations" in dry.output
+    assert host.exec("ls -d /tmp/django-deploy-gate.* 2>/dev/null", check=False).stdout == ""
+    # Refused before anything changes, v2 serving all along.
     with under_load(host, limit=2000) as answers:
         refused = release(fleet_file, v3, release_id="v3")
     assert refused.returncode != 0

@@ -603,3 +603,32 @@ def test_switch_first_callbacks_write_what_runs_first_and_run_the_rest_after_the
     quiet = Migrating(True)
     migration_gate.contract_after_switch(None, quiet, site, "v3", "manage")
     assert quiet.asked == []
+
+
+def test_a_dry_run_judges_the_source_beside_the_live_virtualenv_as_the_app_user(tmp_path):
+    site = settings(django_deployment_root_folder=str(tmp_path / "root"), uwsgi_group="nogroup")
+    venv = tmp_path / "root" / "venvs" / "abc"
+    venv.mkdir(parents=True)
+    Path(site.releases_dir, "v1").mkdir(parents=True)
+    Path(site.releases_dir, "v1", ".venv").symlink_to(venv)
+    Path(site.current_link).symlink_to(Path(site.releases_dir, "v1"))
+    # bin/manage standing in: what it was asked and what it found, then an answer.
+    manage = Path(site.manage_command)
+    manage.parent.mkdir(parents=True)
+    manage.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$0.args"; cat "$2/REVISION"; readlink "$2/.venv"; '
+                      'stat -c "%a %G" "$2"; cat "$2/app/views.py"; ls "$2"\n')
+    manage.chmod(0o755)
+    source = tmp_path / "source"
+    (source / "app").mkdir(parents=True)
+    (source / "app" / "views.py").write_text("x = 1\n")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    subprocess.run(["tar", "-czf", str(scratch / "source.tar.gz"), "-C", str(source), "."], check=True)
+    done = subprocess.run(["sh", "-c", migration_gate.dry_run_gate_command(site, str(scratch))],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["dry-run", str(venv), "750 nogroup", "x = 1", "REVISION", "app"]  # the archive gone
+    arguments = Path(f"{manage}.args").read_text().splitlines()
+    assert arguments[:5] == ["--release", str(scratch), "shell", "--verbosity", "0"]
+    assert arguments[5:] == ["-c", f"exec(open({site.project_root + '/bin/inspect-release.py'!r}).read()); "
+                                   "print(json.dumps(pending_migrations(True)))"]
