@@ -76,6 +76,13 @@ def test_every_deploy_file_works_through_a_sudo_login(live_host, fleet_key, tmp_
     run("deploys/release.py", django_source_dir=str(example_source(tmp_path / "v3", "v3")), release_id="v3")
     run("deploys/rollback.py")
     assert https_get(host, "/").headers["X-Release-Id"] == "v2"
+    # A dry run's migration gate: the source uploaded and judged through sudo, then gone.
+    dry = run_pyinfra(as_deployer, "deploys/release.py", extra=("--dry",), data={
+        **data, "django_source_dir": str(example_source(tmp_path / "v4", "v4", mood_migration=True)),
+        "release_id": "v4"})
+    assert dry.returncode == 0, dry.output
+    assert "migration gate (dry run): the 1 pending operations are safe while the live release serves" in dry.output
+    assert host.exec("ls -d /tmp/django-deploy-gate.* 2>/dev/null", check=False).stdout == ""
     for deploy_file in ("deploys/host_prep.py", "deploys/skeleton.py"):
         assert run(deploy_file).changed() == []
     run("deploys/remove.py", confirm_remove="guestbook")
