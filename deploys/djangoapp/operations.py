@@ -253,6 +253,21 @@ def migration_limits(lock_timeout: int, statement_timeout: int) -> str:
         f" --statement-timeout {int(statement_timeout)}" if statement_timeout else "")
 
 
+# On PostgreSQL, once a migration gave up waiting for a lock: the database's other sessions that
+# are not idle (one of them holds it), longest-open transaction first. The app's role sees what its
+# own sessions do; of another role's, only the role and the program (PostgreSQL hides the rest).
+# Control characters in a query are blanked.
+OPEN_TRANSACTIONS = (
+    "SELECT format('  session %s of %s (%s): %s', pid, usename, coalesce(nullif(application_name, ''), 'unnamed'), "
+    "CASE WHEN state IS NULL THEN 'what it does is not shown to the app''s role' "
+    "WHEN xact_start IS NULL THEN state "
+    "ELSE format('%s, its transaction open for %s s: %s', state, extract(epoch FROM now() - xact_start)::int, "
+    "left(regexp_replace(coalesce(query, ''), '[[:cntrl:]]+', ' ', 'g'), 120)) END) "
+    "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+    "AND usename IS NOT NULL AND state IS DISTINCT FROM 'idle' ORDER BY xact_start NULLS LAST LIMIT 10"
+)
+
+
 def migrate_command(release_dir: str, manage: str, snapshot: str, take_snapshot: str, restore_snapshot: str,
                     live_migrations: str, lock_timeout: int = 0, statement_timeout: int = 0) -> str:
     """Shell: when migrations are pending, snapshot the database and migrate; if a migration
@@ -290,7 +305,9 @@ def migrate_command(release_dir: str, manage: str, snapshot: str, take_snapshot:
         f'echo {q(waited)}": trying again in $delay s ($tries of {MIGRATION_LOCK_RETRIES})" >&2; sleep "$delay"; '
         'continue; fi; cat "$errors" >&2; '
         f'if grep -q "lock timeout" "$errors"; then echo {q(timed_out)} >&2; '
-        '[ "$tries" -eq 0 ] || echo "it was tried $((tries + 1)) times" >&2; fi; '
+        '[ "$tries" -eq 0 ] || echo "it was tried $((tries + 1)) times" >&2; '
+        "echo 'the sessions of the database that are not idle (one of them holds the lock):' >&2; "
+        f"{manage} dbshell -- -AtX -c {q(OPEN_TRANSACTIONS)} >&2 || true; fi; "
         f'if grep -q "statement timeout" "$errors"; then echo {q(ran_long)} >&2; fi; '
         f'rm -f "$errors"; {undo}; exit 1; done; '
         'cat "$errors" >&2; rm -f "$errors"; fi'

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import subprocess
 import time
 
@@ -215,6 +216,9 @@ def test_nginx_postgresql_celery_redis(start_hosts, suite, tmp_path):
         assert "a migration waited more than 2 s (migration_lock_timeout) for a lock another session holds" \
             in waited.output
         assert "the database undid the one that failed: it is as it was" in waited.output
+        # What held it: the psql session of another role, named by its role and program.
+        assert re.search(r"session \d+ of postgres \(psql\): what it does is not shown to the app's role",
+                         waited.output), waited.output
         # Queries on the table queued behind the ALTER for at most its 2 s, then went on.
         assert answers and set(answers) == {200}, answers
         assert max(seconds) < 5, seconds

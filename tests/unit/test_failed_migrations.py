@@ -11,7 +11,7 @@ import time
 import sys
 from pathlib import Path
 
-from deploys.djangoapp.operations import migrate_command
+from deploys.djangoapp.operations import OPEN_TRANSACTIONS, migrate_command
 from tests.unit.holding import wait_until_held
 
 SETTINGS = """SECRET_KEY = "test"
@@ -161,6 +161,9 @@ def test_a_migration_stopped_by_its_lock_timeout_says_why_and_is_undone(tmp_path
     assert time.monotonic() - started >= 3
     calls = Path(f"{manage}.calls").read_text().splitlines()
     assert calls[:3] == ["--lock-timeout 7 migrate --noinput"] * 3  # only the forward migration is limited
+    # What held the lock: the database's sessions at work, asked through the app's dbshell.
+    assert "the sessions of the database that are not idle (one of them holds the lock):" in result.stderr
+    assert calls[3] == f"dbshell -- -AtX -c {OPEN_TRANSACTIONS}"
     assert "notes zero --noinput" in calls[-1] and "--lock-timeout" not in calls[-1]
 
 
