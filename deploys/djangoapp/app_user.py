@@ -21,7 +21,7 @@ from pyinfra import host, state
 from pyinfra.operations import server
 
 from .context import fact_before_run
-from .operations import FolderStates
+from .host_state import FolderStates
 from .refresh import stamps_command
 from .settings import DeployRefused, Settings
 

@@ -32,14 +32,15 @@ from pyinfra.operations.util import any_changed
 
 from . import audit
 from .app_user import no_system_user, system_user
-from .commands import run_shown
+from .callbacks import run_shown
 from .context import current_settings, rendered, template, write_files
 from .database import postgres_connect, snapshot_commands
 from .host_files import HostFile, absent
 from .layout import as_user
 from .lock import hold_lock, let_go, wait_while
 from .notifications import notify_program, notify_when_done
-from .operations import ReleaseInfo, under_migration_lock
+from .host_state import ReleaseInfo
+from .lock import under_migration_lock
 from .refresh import remove_units
 from .settings import DeployRefused, Settings
 

@@ -25,7 +25,7 @@ import shlex
 from typing import Optional
 
 from pyinfra import host
-from pyinfra.api import FactBase
+from pyinfra.api import FactBase, operation
 from pyinfra.facts.files import FileContents
 from pyinfra.operations import files, server, systemd
 
@@ -42,7 +42,7 @@ from .certificate_sync import (
     sync_source,
 )
 from .context import fact_before_run, template, write_files
-from .host_files import ExistingPaths, HostFile, absent
+from .host_files import ExistingPaths, FileStates, HostFile, absent
 from .refresh import unit_paths
 from .settings import Settings
 
@@ -198,3 +198,23 @@ def no_acme_certificate(settings: Settings) -> None:
     no_fetcher(settings)
     absent(name="Remove the renewal recorder and its failure note",
            paths=[settings.certificate_renewal_recorder, settings.certificate_renewal_failure])
+
+
+@operation()
+def self_signed_certificate(certificate: str, key: str, common_name: str, replace: bool = False):
+    """Generate a self-signed certificate and its key, unless both exist already (or `replace`).
+    The key is readable by root alone, from its first byte on: the webserver's master reads it as
+    root, and no other process of the host (the apps of this and other projects) needs it."""
+    found = host.get_fact(FileStates, paths=[certificate, key])
+    key_access = f"chown root:root {q(key)} && chmod 600 {q(key)}"
+    if not replace and certificate in found and key in found:
+        if found[key][1:] == ("root", "root", "600"):
+            host.noop(f"{certificate} exists")
+        else:
+            yield key_access
+        return
+    yield (
+        "(umask 077 && openssl req -x509 -newkey rsa:2048 -sha256 -days 825 -nodes -batch "
+        f"-subj {q('/CN=' + common_name)} -addext {q('subjectAltName=DNS:' + common_name)} "
+        f"-keyout {q(key)} -out {q(certificate)} 2>/dev/null) && chmod 644 {q(certificate)} && {key_access}"
+    )

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import shlex
 
-from pyinfra import host, logger, state
+from pyinfra import host, state
 from pyinfra.api import deploy
-from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
-from pyinfra.api.exceptions import OperationError
 from pyinfra.operations import python
 
 from . import audit, failure
 from .context import current_settings
-from .environment import mask_credentials
-from .operations import ReleaseInfo
+from .callbacks import mask_secrets, run_shown
+from .host_state import ReleaseInfo
 from .settings import DeployRefused, Settings
 
 q = shlex.quote
@@ -31,35 +29,8 @@ def management_command(settings: Settings) -> str:
     return " ".join([q(settings.manage_command), *(q(word) for word in shlex.split(settings.manage))])
 
 
-def mask_secrets(text: str, secrets: dict[str, str]) -> str:
-    """`text` with every secret value (and any URL's password) replaced by ***."""
-    for value in sorted(secrets.values(), key=len, reverse=True):
-        if len(value) >= 4:
-            text = text.replace(value, "***")
-    return mask_credentials(text)
-
-
 def runs_here(settings: Settings) -> bool:
     return settings.runs_migrations or (settings.manage_on == "all" and settings.holds_releases)
-
-
-def run_as_operation(host, command: str):
-    """In a python.call callback: run `command` as the operation runs its commands (pyinfra hands a
-    callback none of the operation's _sudo, _sudo_user, ...: they are taken from the operation
-    here, so a sudo login works). pyinfra's (succeeded, output)."""
-    arguments = host.current_op_global_arguments or {}
-    return host.run_shell_command(command, **{key: arguments[key] for key in CONNECTOR_ARGUMENT_KEYS
-                                              if key in arguments})
-
-
-def run_shown(state, host, command: str, secrets: dict[str, str], what: str) -> None:
-    """A python.call callback: run `command` as the operation would (run_as_operation), show what
-    it printed with secrets masked, fail if it did."""
-    done, output = run_as_operation(host, command)
-    for line in output.output_lines:
-        logger.info(f"{host.print_prefix}{mask_secrets(line, secrets)}")
-    if not done:
-        raise OperationError(f"{what} failed (its output is above)")
 
 
 @deploy("Manage")

@@ -41,7 +41,7 @@ from .host_files import HostFile
 from .layout import database_name
 from .lock import (RUN_TOKEN, DeployLock, break_command, let_go_if_command, lock_holder, release_lock_command,
                    take_command)
-from .operations import secret_file
+from .host_files import secret_file
 from .postgres import postgres_access
 from .refresh import refresh_service
 from .settings import DeployRefused, Settings

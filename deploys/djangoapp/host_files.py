@@ -20,7 +20,7 @@ from io import BytesIO
 from pyinfra import host, logger, state
 from pyinfra.api import FactBase, FileUploadCommand, StringCommand, operation
 from pyinfra.api.output import format_text
-from pyinfra.facts.files import FileContents
+from pyinfra.facts.files import FileContents, Sha256File
 from pyinfra.operations.util.files import generate_color_diff
 
 q = shlex.quote
@@ -146,3 +146,34 @@ def absent(paths: list[str]):
         host.noop(f"none of {', '.join(paths)}" if len(paths) < 3 else f"none of the {len(paths)} paths")
         return
     yield f"rm -rf {' '.join(q(path) for path in found)}"
+
+
+@operation()
+def install_tested_config(staged: str, dest: str, test_command: str):
+    """Put the staged copy of a webserver config in place when the config there differs from it
+    (a new version, or a hand edit), if the webserver's config test accepts it; a rejected one is
+    taken back out and the staged copy dropped (so the next run tries again), and the run fails."""
+    staged_sum = host.get_fact(Sha256File, path=staged)
+    if staged_sum and staged_sum == host.get_fact(Sha256File, path=dest):
+        host.noop(f"{dest} is as rendered")
+        return
+    yield install_config_command(staged, dest, test_command)
+
+
+def install_config_command(staged: str, dest: str, test_command: str) -> str:
+    """Shell: the staged config in place if `test_command` accepts it; else the one before back
+    (or none, if there was none), the staged copy dropped, and a failure naming the file."""
+    rejected = f"the webserver rejected the new {dest}: the previous one stays"
+    return (f"if [ -f {q(dest)} ]; then cp -a {q(dest)} {q(dest)}.previous; fi && "
+            f"install -m 644 {q(staged)} {q(dest)} && "
+            f"if ! {test_command}; then "
+            f"if [ -f {q(dest)}.previous ]; then mv -f {q(dest)}.previous {q(dest)}; else rm -f {q(dest)}; fi; "
+            f"rm -f {q(staged)}; echo {q(rejected)} >&2; exit 1; fi; rm -f {q(dest)}.previous")
+
+
+@operation()
+def secret_file(path: str, content: str, user: str, group: str, mode: str):
+    """Install a file holding secrets without its content ever appearing in pyinfra's output (only
+    hashes are compared: files.template/put would print it with --diff), the file readable by
+    root alone until it has its final owner and mode (host_files.py)."""
+    yield from host_files._inner(files=[HostFile(path, content.encode(), mode, user, group, secret=True)])

@@ -11,7 +11,8 @@ import shlex
 
 from pyinfra.api import operation
 
-from .operations import MIGRATE_FIRST, read_json
+from .migrate import MIGRATE_FIRST
+from .shell import read_json
 
 q = shlex.quote
 

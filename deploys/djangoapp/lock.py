@@ -176,3 +176,16 @@ def hold_lock(settings: Settings, purpose: str, on_failure: str = "", check_live
 def let_go(settings: Settings) -> None:
     """Release the deploy lock at the end of a deploy."""
     release_deploy_lock(name="Release the deploy lock", lock_dir=settings.lock_dir, token=RUN_TOKEN)
+
+
+def under_migration_lock(lock: str, command: str) -> str:
+    """Shell: `command` (migrations) holding the migration lock exclusively: scheduled jobs that
+    run hold it shared (schedules.py), as does a backup while it dumps the database (a dump's
+    table locks would make a migration's ALTER wait, and every query of the site queue behind
+    it), so they finish first, and new ones wait; the run says when it waits. The lock's folder
+    is root's alone; flock keeps the lock to itself (-o): no process the command starts (the app's
+    code, as the app user) inherits it and could hold it past the migrations."""
+    waiting = ("waiting for the scheduled commands or the backup's database dump that hold the migration lock "
+               "to end")
+    return (f"install -d -m 700 {q(os.path.dirname(lock))} && "
+            f"{{ flock -n -o {q(lock)} true || echo {q(waiting)}; }} && flock -o {q(lock)} sh -c {q(command)}")

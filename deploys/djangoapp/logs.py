@@ -20,10 +20,11 @@ from typing import Optional
 from pyinfra import host, inventory, logger, state
 from pyinfra.api import FactBase, deploy
 
-from .commands import mask_secrets
+from .callbacks import mask_secrets
 from .context import current_settings, settings_of
 from .schedules import job_unit
 from .settings import Settings
+from .shell import visible
 
 q = shlex.quote
 
@@ -31,10 +32,6 @@ q = shlex.quote
 # their own formats.
 NGINX_TIME = re.compile(r"^(\d{4})/(\d\d)/(\d\d) (\d\d:\d\d:\d\d) ")
 APACHE_TIME = re.compile(r"^\[(\w{3} \w{3} \d\d \d\d:\d\d:\d\d\.\d+ \d{4})\] ")
-# Control characters but the tab (C0 with ESC, DEL, C1): the app's text (a request's path, an
-# exception) reaches the operator's terminal, where they would clear it, retitle the window or
-# hide lines.
-CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 
 def units(settings: Settings, kind: Optional[str]) -> list[str]:
@@ -75,11 +72,6 @@ def sort_key(line: str) -> str:
     if APACHE_TIME.match(text):
         return datetime.strptime(APACHE_TIME.match(text).group(1), "%a %b %d %H:%M:%S.%f %Y").isoformat()
     return text.split(" ", 1)[0]
-
-
-def visible(text: str) -> str:
-    """`text` with each control character but the tab written out (ESC as \\x1b)."""
-    return CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
 
 
 def merged(lines_by_host: dict[str, list[str]], grep: Optional[str], secrets: dict[str, str]) -> list[str]:

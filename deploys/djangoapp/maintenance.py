@@ -22,7 +22,7 @@ from pyinfra.operations import files, server
 from . import audit
 from .context import current_settings, render_template, write_files
 from .host_files import HostFile
-from .operations import read_json
+from .shell import read_json
 from .settings import DeployRefused, Settings
 
 q = shlex.quote

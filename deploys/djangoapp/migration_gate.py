@@ -24,11 +24,12 @@ from pyinfra import host, logger, state
 from pyinfra.api import FactBase
 from pyinfra.api.exceptions import OperationError
 
-from .commands import run_as_operation
+from .callbacks import run_as_operation
 from .failure import login_arguments
 from .failure import settle as settle_run
 from .maintenance import UNSAFE_MIGRATIONS
-from .operations import MIGRATE_FIRST, migration_limits, under_migration_lock
+from .lock import under_migration_lock
+from .migrate import MIGRATE_FIRST, migration_limits
 from .settings import Settings
 
 q = shlex.quote

@@ -24,7 +24,7 @@ from . import failure
 from .context import only, rendered
 from .host_files import HostFile, absent
 from .lock import OPERATOR
-from .operations import secret_file
+from .host_files import secret_file
 from .settings import Settings
 
 # Close enough to when the run started: this module is loaded with the deploy files.

@@ -62,13 +62,10 @@ from .migration_gate import (
     time_limits,
 )
 from .notifications import notify_when_done
-from .operations import (
-    ReleaseInfo,
-    build_virtualenv,
-    finish_release,
-    migrate_with_snapshot,
-    upload_and_unpack,
-)
+from .build import build_virtualenv, upload_and_unpack
+from .finish import finish_release
+from .host_state import ReleaseInfo
+from .migrate import migrate_with_snapshot
 from .settings import DeployRefused, DeploySettingsError, Settings
 from .source import RUN_RELEASE_ID, PackedSource, release_source
 from .switch import switch_in_batches, switch_plan, undo_command

@@ -19,7 +19,7 @@ from .context import current_settings
 from .database import snapshot_commands
 from .db_host import shared_services
 from .lock import hold_lock
-from .operations import apache_enabled
+from .webserver import apache_enabled
 from .postgres import PostgresNames
 from .settings import DeployRefused, Settings
 from .refresh import remove_units

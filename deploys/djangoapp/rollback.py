@@ -37,7 +37,7 @@ from .database import snapshot_commands
 from .inspection import bridge_assets
 from .lock import RUN_TOKEN, hold_lock
 from .notifications import notify_when_done
-from .operations import under_migration_lock
+from .lock import under_migration_lock
 from .rollback_steps import (RollbackFacts, check_dropped_data, finish_rollback, migrate_back,
                              refuse_to_drop_data_command)
 from .settings import DeployRefused, Settings

@@ -11,10 +11,10 @@ from pyinfra import host, logger
 from pyinfra.api import FactBase, operation
 
 from .context import TEMPLATES
-from .lock import release_lock_command
-from .logs import visible
-from .operations import Releases, under_migration_lock
+from .host_state import Releases
+from .lock import release_lock_command, under_migration_lock
 from .settings import DeployRefused, Settings
+from .shell import visible
 
 q = shlex.quote
 

@@ -36,13 +36,10 @@ from .host_prep import finish_host_prep
 from .lock import hold_lock, let_go
 from .maintenance import maintenance_page
 from .notifications import host_webhooks, notifier_file
-from .operations import (
-    apache_enabled,
-    folders,
-    install_tested_config,
-    secret_file,
-    self_signed_certificate,
-)
+from .certificates import self_signed_certificate
+from .host_files import install_tested_config, secret_file
+from .host_state import folders
+from .webserver import apache_enabled
 from .postgres import postgres_role_and_database
 from .refresh import refresh_service, remove_units, stamps_command
 from .schedules import scheduled_jobs

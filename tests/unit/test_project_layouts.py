@@ -616,7 +616,7 @@ def test_a_host_that_switched_goes_back_when_the_run_fails_elsewhere(tmp_path, f
     ("false", "false", "restoring the snapshot /s/v2.dump failed too"),
 ])
 def test_a_failed_migration_says_whether_the_snapshot_came_back(tmp_path, migrates, restores, words):
-    from deploys.djangoapp.operations import migrate_command
+    from deploys.djangoapp.migrate import migrate_command
 
     # A manage command that fails every time: the migrations cannot be migrated back either.
     (tmp_path / ".django.json").write_text(json.dumps(

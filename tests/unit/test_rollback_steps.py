@@ -12,7 +12,7 @@ import pytest
 
 from deploys.djangoapp.context import render_template
 from deploys.djangoapp.lock import release_lock_command, take_command
-from deploys.djangoapp.operations import releases_to_prune
+from deploys.djangoapp.finish import releases_to_prune
 from deploys.djangoapp.rollback import back_on_failure_command, rollback_target
 from deploys.djangoapp.rollback_steps import RollbackFacts, finish_rollback_command
 from deploys.djangoapp.settings import DeployRefused, problems

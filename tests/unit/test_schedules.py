@@ -6,7 +6,7 @@ from pathlib import Path
 
 from deploys.djangoapp.context import render_template
 from deploys.djangoapp.logs import units
-from deploys.djangoapp.operations import under_migration_lock
+from deploys.djangoapp.lock import under_migration_lock
 from deploys.djangoapp.schedules import job_script
 from deploys.djangoapp.settings import problems
 from tests.unit.sites import VALID, placed_fleet, settings

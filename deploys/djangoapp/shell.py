@@ -1,0 +1,25 @@
+"""Small shell pieces every concern uses: quoting, reading a value of a JSON file on the host,
+making text safe to print."""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+q = shlex.quote
+
+# Control characters but the tab (C0 with ESC, DEL, C1): the app's text (a request's path, an
+# exception) reaches the operator's terminal, where they would clear it, retitle the window or
+# hide lines.
+CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def read_json(path: str, key: str) -> str:
+    """Shell: one value of a JSON file (strings as they are, anything else as JSON)."""
+    return (f"python3 -c 'import json, sys; value = json.load(open(sys.argv[1]))[sys.argv[2]]; "
+            f"print(value if isinstance(value, str) else json.dumps(value))' {q(path)} {q(key)}")
+
+
+def visible(text: str) -> str:
+    """`text` with each control character but the tab written out (ESC as \\x1b)."""
+    return CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
