@@ -14,7 +14,7 @@ import pytest
 import requests
 import urllib3
 
-from deploys.djangoapp.audit import LOCK_STEPS
+from deploys.djangoapp.core.audit import LOCK_STEPS
 from tests import fleet
 
 REPO = Path(__file__).resolve().parents[1]

@@ -5,17 +5,17 @@ them starts by validating the settings of all hosts, so a bad value stops the ru
 is touched.
 """
 
-from .backups import backup_now, restore
-from .commands import run_management_command
-from .host_prep import prepare_host
-from .logs import logs
-from .maintenance import maintenance_mode
-from .release import release
-from .remove import remove
-from .restart import restart
-from .rollback import rollback
-from .skeleton import app_skeleton
-from .status import status
+from .services.backups import backup_now, restore
+from .operate.manage import run_management_command
+from .host.host_prep import prepare_host
+from .operate.logs import logs
+from .site.maintenance import maintenance_mode
+from .release.release import release
+from .operate.remove import remove
+from .operate.restart import restart
+from .release.rollback import rollback
+from .site.skeleton import app_skeleton
+from .operate.status import status
 
 __all__ = ["app_skeleton", "backup_now", "logs", "maintenance_mode", "prepare_host", "release", "remove", "restart",
            "restore", "rollback", "run_management_command", "status"]

@@ -1,5 +1,5 @@
 # The migration gate's look at a release's pending migrations, in the new release's Django (the
-# inspection includes this file; deploys/djangoapp/migration_gate.py decides on what it finds).
+# inspection includes this file; deploys/djangoapp/release/migration_gate.py decides on what it finds).
 # While the new release migrates, the live release still serves, on the schema the migrations
 # make: each operation that changes the database is judged against the live release's models
 # (as its applied migrations describe them):
@@ -101,7 +101,7 @@ class MigrationGate:
         return table in self.live and (column is None or column in self.live[table])
 
     def verdict(self, app, operation, before, after):
-        """(kind, change, table, column) of one operation: what deploys/djangoapp/migration_gate.py
+        """(kind, change, table, column) of one operation: what deploys/djangoapp/release/migration_gate.py
         says of each change."""
         ops = gate_operations
         if isinstance(operation, (ops.CreateModel, ops.DeleteModel, ops.RenameModel, ops.AlterModelTable)):

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from deploys.djangoapp.dependencies import POETRY
+from deploys.djangoapp.release.dependencies import POETRY
 
 BIN = Path(sys.executable).parent
 

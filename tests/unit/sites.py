@@ -6,7 +6,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from deploys.djangoapp.fleet import plan_fleet
+from deploys.djangoapp.settings.placement import plan_fleet
 from deploys.djangoapp.settings import problems
 
 VALID = {"websiteproject": "mysite", "url": "mysite.example.com", "webserver": "nginx",

@@ -7,19 +7,19 @@ import subprocess
 
 import pytest
 
-from deploys.djangoapp.certificate_sync import (
+from deploys.djangoapp.site.certificate_sync import (
     CERTIFICATES_SED,
     KEY_SED,
     CertificateDigest,
     authorized_key_line,
     publish_command,
 )
-from deploys.djangoapp.certificates import AcmeCertificate, AcmeTraces, certbot_command
-from deploys.djangoapp.context import render_template
-from deploys.djangoapp.fleet import plan_fleet
+from deploys.djangoapp.site.certificates import AcmeCertificate, AcmeTraces, certbot_command
+from deploys.djangoapp.core.context import render_template
+from deploys.djangoapp.settings.placement import plan_fleet
 from deploys.djangoapp.settings import problems
-from deploys.djangoapp.skeleton import webserver_reload
-from deploys.djangoapp.status import ProjectStatus
+from deploys.djangoapp.site.skeleton import webserver_reload
+from deploys.djangoapp.operate.status import ProjectStatus
 from tests.unit.sites import VALID, settings
 
 CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"

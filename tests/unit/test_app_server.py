@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from deploys.djangoapp.app_server import (
+from deploys.djangoapp.site.app_server import (
     uwsgi_handover_start_command,
     uwsgi_handover_stop_command,
     uwsgi_stop_commands,
 )
-from deploys.djangoapp.context import render_template
-from deploys.djangoapp.dependencies import DependencyPlan, dependency_hash
+from deploys.djangoapp.core.context import render_template
+from deploys.djangoapp.release.dependencies import DependencyPlan, dependency_hash
 from deploys.djangoapp.settings import problems
 from tests.unit.sites import VALID, app_folder, settings
 
@@ -278,7 +278,7 @@ def test_the_asgi_entry_answers_with_the_release_id_and_passes_websockets(tmp_pa
 
 
 def test_gunicorn_is_installed_unless_the_project_brings_its_own():
-    from deploys.djangoapp.app_server import brings_gunicorn, gunicorn_install_command
+    from deploys.djangoapp.site.app_server import brings_gunicorn, gunicorn_install_command
 
     assert gunicorn_install_command("/v/abc", "/opt/uv") == "/opt/uv pip install --quiet --python /v/abc/bin/python " \
         "gunicorn==27.0.1"
@@ -287,7 +287,7 @@ def test_gunicorn_is_installed_unless_the_project_brings_its_own():
 
 
 def test_uwsgi_refuses_a_virtualenv_python_other_than_its_plugins():
-    from deploys.djangoapp.app_server import uwsgi_python_problem
+    from deploys.djangoapp.site.app_server import uwsgi_python_problem
 
     other = settings(python_interpreter="/usr/bin/python3.13")
     problem = uwsgi_python_problem(other, "3.13.5", "3.11.2")
@@ -316,7 +316,7 @@ def drain(tmp_path, children_seconds: float, timeout: int) -> tuple[float, list[
     import subprocess
     import time
 
-    from deploys.djangoapp.app_server import drained_reload
+    from deploys.djangoapp.site.app_server import drained_reload
 
     webserver = subprocess.Popen(["sh", "-c", f"sleep {children_seconds} & sleep {children_seconds} & wait"])
     try:
@@ -351,7 +351,7 @@ def test_a_drained_reload_waits_no_longer_than_its_timeout(tmp_path):
 
 
 def test_the_webserver_reload_is_drained_only_when_the_app_server_is_being_switched(monkeypatch):
-    from deploys.djangoapp import app_server
+    from deploys.djangoapp.site import app_server
 
     present = set()
 

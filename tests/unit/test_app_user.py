@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from deploys.djangoapp.app_user import app_trees, let_in_command, move_command
+from deploys.djangoapp.host.app_user import app_trees, let_in_command, move_command
 from tests.unit.sites import settings
 
 OLD, NEW = ("daemon", "daemon"), ("nobody", "nogroup")

@@ -4,7 +4,7 @@ import json
 import stat
 import subprocess
 
-from deploys.djangoapp.audit import audit_command, failure_command, last_entries_command
+from deploys.djangoapp.core.audit import audit_command, failure_command, last_entries_command
 from tests.unit.sites import settings
 
 

@@ -11,8 +11,9 @@ from dataclasses import replace
 
 import pytest
 
-from deploys.djangoapp import backups, context
-from deploys.djangoapp.backups import (
+from deploys.djangoapp.services import backups
+from deploys.djangoapp.core import context
+from deploys.djangoapp.services.backups import (
     BackupStatus,
     backup_script,
     backup_status,

@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from deploys.djangoapp.backups import (
+from deploys.djangoapp.services.backups import (
     CHOOSE_PROGRAM,
     MIGRATION_LOCK_FD,
     backup_now_command,
@@ -30,9 +30,9 @@ from deploys.djangoapp.backups import (
     restore_command,
     state_dir,
 )
-from deploys.djangoapp.context import render_template
-from deploys.djangoapp.environment import environment_file_content, secret_file_content
-from deploys.djangoapp.notifications import notify_program
+from deploys.djangoapp.core.context import render_template
+from deploys.djangoapp.settings.environment import environment_file_content, secret_file_content
+from deploys.djangoapp.services.notifications import notify_program
 from deploys.djangoapp.settings import problems
 from deploys.djangoapp.settings.backups import CALENDAR, S3_REPOSITORY, SFTP_REPOSITORY, SNAPSHOT_ID
 from tests.unit.sites import VALID, app_folder, settings
@@ -561,7 +561,7 @@ def test_a_restore_migrates_an_older_backup_and_refuses_one_newer_than_the_live_
 
 
 def test_the_migrations_of_a_postgresql_backup_are_read_from_pg_restores_text():
-    from deploys.djangoapp.backups import newer_migrations
+    from deploys.djangoapp.services.backups import newer_migrations
 
     text = ["SET client_encoding = 'UTF8';\n",
             "COPY public.django_migrations (id, app, name, applied) FROM stdin;\n",

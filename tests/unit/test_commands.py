@@ -2,8 +2,8 @@
 
 import subprocess
 
-from deploys.djangoapp.callbacks import mask_secrets
-from deploys.djangoapp.commands import management_command, runs_here
+from deploys.djangoapp.core.callbacks import mask_secrets
+from deploys.djangoapp.operate.manage import management_command, runs_here
 from deploys.djangoapp.settings import problems
 from tests.unit.sites import VALID, placed_fleet, settings
 

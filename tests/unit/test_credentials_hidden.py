@@ -7,13 +7,13 @@ import subprocess
 
 import pytest
 
-from deploys.djangoapp.app_server import gunicorn_install_command
-from deploys.djangoapp.dependencies import DependencyPlan, install_commands
-from deploys.djangoapp.host_prep import UV, UV_BINARY, tools_install_command
-from deploys.djangoapp.build import virtualenv_commands
-from deploys.djangoapp.proxy import APT_PROXY_CONF, PROXY_ENV, apt_proxy_content, proxy_env_content, uv_files
+from deploys.djangoapp.site.app_server import gunicorn_install_command
+from deploys.djangoapp.release.dependencies import DependencyPlan, install_commands
+from deploys.djangoapp.host.host_prep import UV, UV_BINARY, tools_install_command
+from deploys.djangoapp.release.build import virtualenv_commands
+from deploys.djangoapp.host.proxy import APT_PROXY_CONF, PROXY_ENV, apt_proxy_content, proxy_env_content, uv_files
 from deploys.djangoapp.settings import DeploySettingsError, problems
-from deploys.djangoapp.source import _export_git, _git_failure
+from deploys.djangoapp.release.source import _export_git, _git_failure
 from tests.unit.sites import VALID, settings
 
 SECRET = "s3cr@t-T0KEN"

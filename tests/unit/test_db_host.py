@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from deploys.djangoapp.db_host import (
+from deploys.djangoapp.host.db_host import (
     REDIS_ADMIN,
     DbHostClaims,
     RedisMajorVersion,
@@ -30,7 +30,7 @@ from deploys.djangoapp.db_host import (
     stale_db_host_lock,
     take_db_host_lock_command,
 )
-from deploys.djangoapp.lock import release_lock_command
+from deploys.djangoapp.core.lock import release_lock_command
 
 
 def claim(project, listen=(), postgresql=True, redis=None, redis_db=None):

@@ -4,7 +4,7 @@ with dash against a fake virtualenv and wheel folder."""
 import subprocess
 from pathlib import Path
 
-from deploys.djangoapp.host_prep import (
+from deploys.djangoapp.host.host_prep import (
     DEBIAN_PIP_WHEELS,
     BackgroundJob,
     UvVersion,

@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from deploys.djangoapp import deploy_user
-from deploys.djangoapp.deploy_user import deploy_user_plan, sudo_users_command, sudoers_file
+from deploys.djangoapp.host import deploy_user
+from deploys.djangoapp.host.deploy_user import deploy_user_plan, sudo_users_command, sudoers_file
 from deploys.djangoapp.settings import DeployRefused
 from tests.unit.sites import settings
 

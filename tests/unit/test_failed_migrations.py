@@ -11,7 +11,7 @@ import time
 import sys
 from pathlib import Path
 
-from deploys.djangoapp.migrate import OPEN_TRANSACTIONS, migrate_command
+from deploys.djangoapp.release.migrate import OPEN_TRANSACTIONS, migrate_command
 from tests.unit.holding import wait_until_held
 
 SETTINGS = """SECRET_KEY = "test"
@@ -234,7 +234,7 @@ def test_with_migrations_kept_until_the_switch_only_those_before_them_run(tmp_pa
 
 
 def test_migrations_wait_for_a_backups_dump_holding_the_migration_lock_and_say_so(tmp_path):
-    from deploys.djangoapp.lock import under_migration_lock
+    from deploys.djangoapp.core.lock import under_migration_lock
 
     lock = tmp_path / "locks" / "migration"
     lock.parent.mkdir()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from deploys.djangoapp import failure
+from deploys.djangoapp.core import failure
 
 
 class FakeHost:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from deploys.djangoapp.host_files import FileStates, HostFile, put_in_place_command
+from deploys.djangoapp.core.host_files import FileStates, HostFile, put_in_place_command
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="sets owners: runs as root")
 
@@ -69,7 +69,7 @@ def test_the_command_never_names_a_content_and_gives_each_file_its_mode_before_i
 
 
 def test_every_step_stages_its_uploads_apart_and_a_day_old_folder_goes(tmp_path, monkeypatch):
-    from deploys.djangoapp import host_files
+    from deploys.djangoapp.core import host_files
 
     # Two runs writing the same host-wide file at once each have their own folder.
     assert host_files.staging_dir() != host_files.staging_dir()
@@ -86,7 +86,7 @@ def test_every_step_stages_its_uploads_apart_and_a_day_old_folder_goes(tmp_path,
 
 @pytest.mark.parametrize("secret", [False, True])
 def test_a_diff_shows_a_files_lines_but_never_a_secret_ones(monkeypatch, secret):
-    from deploys.djangoapp import host_files
+    from deploys.djangoapp.core import host_files
 
     shown = []
 

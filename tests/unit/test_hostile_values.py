@@ -10,14 +10,14 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from deploys.djangoapp.context import render_template
-from deploys.djangoapp.environment import (
+from deploys.djangoapp.core.context import render_template
+from deploys.djangoapp.settings.environment import (
     environment_file_content,
     mask_credentials,
     secret_file_content,
 )
 from deploys.djangoapp.settings import RELEASE_ID, URL_PATH, problems
-from deploys.djangoapp.switch import SwitchPlan, switch_command
+from deploys.djangoapp.release.switch import SwitchPlan, switch_command
 
 VALID = {"websiteproject": "mysite", "url": "mysite.example.com", "webserver": "nginx",
          "django_deployment_root_folder": "/srv/www", "django_settings_folder": "mysite",

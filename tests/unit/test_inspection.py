@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from deploys.djangoapp.context import render_template
-from deploys.djangoapp.layout import ROOT_HAS_NONE
+from deploys.djangoapp.core.context import render_template
+from deploys.djangoapp.settings.layout import ROOT_HAS_NONE
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="gives up root's rights as the deploy does")
 
@@ -346,7 +346,7 @@ def test_a_hard_coded_media_root_and_database_others_can_write_are_stand_ins_for
 def test_a_file_that_does_not_compile_fails_the_release_naming_file_and_line(tmp_path):
     """The bytecode compiles in the background while Django starts: a syntax error in the release
     stops it with compileall's words (the file, the line); a release that compiles goes on."""
-    from deploys.djangoapp.inspection import compile_command
+    from deploys.djangoapp.release.inspection import compile_command
 
     (tmp_path / "app").mkdir()
     (tmp_path / "app" / "views.py").write_text("def view(request):\n    return 1\n")

@@ -2,7 +2,7 @@
 
 import subprocess
 
-from deploys.djangoapp.lock import (
+from deploys.djangoapp.core.lock import (
     break_command,
     expect_live_command,
     held_lock_commands,
@@ -117,7 +117,7 @@ def test_the_lock_is_written_whole_in_one_step(tmp_path):
 
 
 def test_holding_the_lock_takes_it_for_the_purpose_and_cleans_up_only_a_lock_this_run_holds(monkeypatch, tmp_path):
-    from deploys.djangoapp import lock
+    from deploys.djangoapp.core import lock
     from tests.unit.sites import settings
     from tests.unit.steps import Steps
 

@@ -4,8 +4,8 @@ database snapshot goes (database.py)."""
 import os
 import subprocess
 
-from deploys.djangoapp.database import snapshot_path
-from deploys.djangoapp.lock import DeployLock, OPERATOR, RUN_TOKEN, describe_lock_holder, lock_holder
+from deploys.djangoapp.host.database import snapshot_path
+from deploys.djangoapp.core.lock import DeployLock, OPERATOR, RUN_TOKEN, describe_lock_holder, lock_holder
 from tests.unit.sites import settings
 
 

@@ -2,8 +2,8 @@
 
 import shlex
 
-from deploys.djangoapp.fleet import plan_fleet
-from deploys.djangoapp.logs import RecentLogs, merged, sort_key, units
+from deploys.djangoapp.settings.placement import plan_fleet
+from deploys.djangoapp.operate.logs import RecentLogs, merged, sort_key, units
 from deploys.djangoapp.settings import problems
 from tests.unit.sites import VALID, settings
 

@@ -4,8 +4,8 @@ import json
 import re
 import subprocess
 
-from deploys.djangoapp.context import render_template
-from deploys.djangoapp.maintenance import maintenance_page_content, migrating_commands
+from deploys.djangoapp.core.context import render_template
+from deploys.djangoapp.site.maintenance import maintenance_page_content, migrating_commands
 from deploys.djangoapp.settings import problems
 from tests.unit.sites import VALID, settings
 

@@ -17,9 +17,11 @@ from pathlib import Path
 import pytest
 from pyinfra.api.exceptions import OperationError
 
-from deploys.djangoapp import failure, maintenance, migration_gate
-from deploys.djangoapp.context import TEMPLATES
-from deploys.djangoapp.migration_gate import (
+from deploys.djangoapp.core import failure
+from deploys.djangoapp.site import maintenance
+from deploys.djangoapp.release import migration_gate
+from deploys.djangoapp.core.context import TEMPLATES
+from deploys.djangoapp.release.migration_gate import (
     Finding,
     GateVerdicts,
     check_migrations,

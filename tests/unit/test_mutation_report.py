@@ -8,9 +8,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 from mutation_report import changed_lines, equivalents, parse_results, report  # noqa: E402
 
 RESULTS = """
-    deploys.djangoapp.switch.x_link_command__mutmut_1: killed
-    deploys.djangoapp.switch.x_link_command__mutmut_2: survived
-    deploys.djangoapp.switch.x_web_check__mutmut_1: timeout
+    deploys.djangoapp.release.switch.x_link_command__mutmut_1: killed
+    deploys.djangoapp.release.switch.x_link_command__mutmut_2: survived
+    deploys.djangoapp.release.switch.x_web_check__mutmut_1: timeout
     deploys.djangoapp.settings.project.xǁProjectSettingsǁ_safe__mutmut_3: no tests
     deploys.djangoapp.settings.project.xǁProjectSettingsǁ_safe__mutmut_4: killed
 """
@@ -19,12 +19,12 @@ RESULTS = """
 def test_the_score_counts_killed_timed_out_and_explained_mutants_by_module():
     statuses = parse_results(RESULTS)
     assert statuses["deploys.djangoapp.settings.project.xǁProjectSettingsǁ_safe__mutmut_3"] == "no tests"
-    explained = equivalents("# why\ndeploys.djangoapp.switch.x_link_command__mutmut_2: same command  # note\n")
-    assert explained == {"deploys.djangoapp.switch.x_link_command__mutmut_2": "same command"}
-    text = report(statuses, explained, {"deploys.djangoapp.switch.x_link_command__mutmut_2":
+    explained = equivalents("# why\ndeploys.djangoapp.release.switch.x_link_command__mutmut_2: same command  # note\n")
+    assert explained == {"deploys.djangoapp.release.switch.x_link_command__mutmut_2": "same command"}
+    text = report(statuses, explained, {"deploys.djangoapp.release.switch.x_link_command__mutmut_2":
                                         "-    return a\n+    return b"}, 75)
     assert "+    return b" in text
-    assert "| deploys.djangoapp.switch | 3 | 2 | 1 | 100.0 % |" in text
+    assert "| deploys.djangoapp.release.switch | 3 | 2 | 1 | 100.0 % |" in text
     assert "| deploys.djangoapp.settings.project | 2 | 1 | 0 | 50.0 % |" in text
     assert "| **all** | 5 | 3 | 1 | 80.0 % |" in text
     assert "## Survived (1)" in text and "in 1 min 15 s" in text

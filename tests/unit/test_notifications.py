@@ -5,8 +5,8 @@ import json
 import subprocess
 import sys
 
-from deploys.djangoapp.context import render_template
-from deploys.djangoapp.notifications import notice, post
+from deploys.djangoapp.core.context import render_template
+from deploys.djangoapp.services.notifications import notice, post
 from deploys.djangoapp.settings import problems
 from tests.receiver import Receiver
 from tests.unit.sites import VALID, settings

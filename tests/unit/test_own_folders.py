@@ -10,8 +10,9 @@ import subprocess
 
 import pytest
 
-from deploys.djangoapp import host_files, host_prep
-from deploys.djangoapp.own_folders import (
+from deploys.djangoapp.core import host_files
+from deploys.djangoapp.host import host_prep
+from deploys.djangoapp.core.own_folders import (
     BACKUP_REPOSITORY,
     DEPLOYMENT_ROOT,
     GUARDED,
@@ -25,7 +26,7 @@ from deploys.djangoapp.settings import problems
 from deploys.djangoapp.settings.checks import SAFE_NAME, SYSTEM_FOLDERS, SYSTEM_TREES
 from tests.unit.sites import VALID, settings
 
-remove = importlib.import_module("deploys.djangoapp.remove")
+remove = importlib.import_module("deploys.djangoapp.operate.remove")
 
 DANGEROUS = ["/", "/etc", "/usr", "/var", "/var/lib", "/home", "/root", "/boot", "/bin", "/sbin", "/lib", "/lib64",
              "/proc", "/sys", "/dev", "/run", "/tmp", "/srv", "/opt", "/var/backups", "/var/log",
@@ -208,7 +209,7 @@ def test_a_mount_point_is_refused_as_project_root_and_backup_repository_not_as_d
 
 def test_each_guarded_deploy_is_named_as_its_function_declares_it():
     sources = {name: inspect.getsource(importlib.import_module(f"deploys.djangoapp.{module}")) for name, module in (
-        ("Prepare host", "host_prep"), ("App skeleton", "skeleton"), ("Remove", "remove"))}
+        ("Prepare host", "host.host_prep"), ("App skeleton", "site.skeleton"), ("Remove", "operate.remove"))}
     for name, source in sources.items():
         assert f'@deploy("{name}")' in source, name
     assert set(GUARDED) == set(sources)

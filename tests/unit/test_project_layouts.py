@@ -11,26 +11,26 @@ from pathlib import Path
 
 import pytest
 
-from deploys.djangoapp.context import render_template
-from deploys.djangoapp.dependencies import (
+from deploys.djangoapp.core.context import render_template
+from deploys.djangoapp.release.dependencies import (
     dependency_hash,
     install_commands,
     plan_dependencies,
     poetry_specifier,
     python_mismatch,
 )
-from deploys.djangoapp.environment import (
+from deploys.djangoapp.settings.environment import (
     environment_file_content,
     has_credentials,
     mask_credentials,
     secret_file_content,
 )
-from deploys.djangoapp import switch
-from deploys.djangoapp.fleet import Fleet, plan_fleet
-from deploys.djangoapp.inspection import explain_failure
+from deploys.djangoapp.release import switch
+from deploys.djangoapp.settings.placement import Fleet, plan_fleet
+from deploys.djangoapp.release.inspection import explain_failure
 from deploys.djangoapp.settings import DeploySettingsError
-from deploys.djangoapp.source import pack_directory
-from deploys.djangoapp.switch import (
+from deploys.djangoapp.release.source import pack_directory
+from deploys.djangoapp.release.switch import (
     LOG_LINES,
     SwitchPlan,
     back_command,
@@ -86,8 +86,8 @@ def test_the_key_of_several_requirements_files_is_the_same_in_every_run(tmp_path
     """Python orders sets differently from one process to the next: the key must not follow."""
     source(tmp_path / "project", {"requirements/prod.txt": b"-r base.txt\n", "requirements/base.txt": b"x\n",
                                   "requirements/dev.txt": b"y\n"})
-    code = ("from deploys.djangoapp.dependencies import plan_dependencies, dependency_hash; "
-            "from deploys.djangoapp.settings import problems; from deploys.djangoapp.source import pack_directory; "
+    code = ("from deploys.djangoapp.release.dependencies import plan_dependencies, dependency_hash; "
+            "from deploys.djangoapp.settings import problems; from deploys.djangoapp.release.source import pack_directory; "
             "import sys; s = problems({'websiteproject': 'a', 'url': 'a.b', 'webserver': 'nginx', "
             "'django_deployment_root_folder': '/srv/www', 'django_settings_folder': 'a', 'django_settings_file': 'a.s', "
             "'django_dependency_file': 'requirements/prod.txt'})[0]; "
@@ -391,7 +391,7 @@ def test_the_switch_run_with_a_failing_check_ends_where_it_started(tmp_path, fak
 def test_a_rollbacks_switch_with_a_failing_check_leaves_going_back_to_the_cleanup(tmp_path, fake_bin):
     """A rollback's host stays on the target when its check fails (the run's cleanup migrates the
     database forward first, then brings it back: undo_command)."""
-    from deploys.djangoapp.switch import undo_command
+    from deploys.djangoapp.release.switch import undo_command
 
     link = tmp_path / "current"
     link.symlink_to("/srv/www/mysite/releases/3")
@@ -526,7 +526,7 @@ def test_every_shape_of_switch_parses_under_dash(celery_services, app_service, s
 
 
 def test_the_postgresql_password_is_set_without_psql_getenv_and_quoted_as_sql():
-    from deploys.djangoapp.skeleton import set_password_command
+    from deploys.djangoapp.site.skeleton import set_password_command
 
     site = settings(database="postgresql", django_environment_variables={"DJANGO_DB_PASSWORD": "x"})
     command = set_password_command(site)
@@ -566,7 +566,7 @@ def test_every_value_reaches_the_app_exactly_as_given(tmp_path):
 
 
 def test_assets_of_the_neighbour_release_are_bridged_never_more(tmp_path):
-    from deploys.djangoapp.inspection import bridge_assets
+    from deploys.djangoapp.release.inspection import bridge_assets
 
     def release(name: str, files: dict[str, str]) -> Path:
         static = tmp_path / name / "static-root"
@@ -592,7 +592,7 @@ def test_assets_of_the_neighbour_release_are_bridged_never_more(tmp_path):
 
 
 def test_a_host_that_switched_goes_back_when_the_run_fails_elsewhere(tmp_path, fake_bin):
-    from deploys.djangoapp.switch import undo_command
+    from deploys.djangoapp.release.switch import undo_command
 
     releases = tmp_path / "releases"
     (releases / "1").mkdir(parents=True)
@@ -616,7 +616,7 @@ def test_a_host_that_switched_goes_back_when_the_run_fails_elsewhere(tmp_path, f
     ("false", "false", "restoring the snapshot /s/v2.dump failed too"),
 ])
 def test_a_failed_migration_says_whether_the_snapshot_came_back(tmp_path, migrates, restores, words):
-    from deploys.djangoapp.migrate import migrate_command
+    from deploys.djangoapp.release.migrate import migrate_command
 
     # A manage command that fails every time: the migrations cannot be migrated back either.
     (tmp_path / ".django.json").write_text(json.dumps(

@@ -3,7 +3,7 @@
 import os
 import subprocess
 
-from deploys.djangoapp.refresh import NewerThan
+from deploys.djangoapp.core.units import NewerThan
 
 
 def newer(stamp, paths) -> list[str]:

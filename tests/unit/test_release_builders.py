@@ -11,14 +11,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from deploys.djangoapp.database import snapshot_commands
-from deploys.djangoapp.dependencies import PythonVersion, UvPythonVersion
-from deploys.djangoapp.lock import release_lock_command, take_command
-from deploys.djangoapp.build import virtualenv_commands
-from deploys.djangoapp.finish import finish_command, prune_commands, releases_to_prune
-from deploys.djangoapp.host_files import install_config_command
-from deploys.djangoapp.host_state import Releases
-from deploys.djangoapp.rollback_steps import migrate_back_command
+from deploys.djangoapp.host.database import snapshot_commands
+from deploys.djangoapp.release.dependencies import PythonVersion, UvPythonVersion
+from deploys.djangoapp.core.lock import release_lock_command, take_command
+from deploys.djangoapp.release.build import virtualenv_commands
+from deploys.djangoapp.release.finish import finish_command, prune_commands, releases_to_prune
+from deploys.djangoapp.core.host_files import install_config_command
+from deploys.djangoapp.core.host_state import Releases
+from deploys.djangoapp.release.rollback_steps import migrate_back_command
 from tests.unit.sites import APP_USER, NOBODY, app_folder
 
 
@@ -379,7 +379,7 @@ def test_folders_are_made_and_set_right_in_one_command(tmp_path):
     import grp
     import pwd
 
-    from deploys.djangoapp.host_state import FolderStates, folders_command
+    from deploys.djangoapp.core.host_state import FolderStates, folders_command
 
     user, group = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
     root = tmp_path / "it's a root"

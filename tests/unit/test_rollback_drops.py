@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from deploys.djangoapp import rollback_steps
-from deploys.djangoapp.rollback_steps import (DroppedData, dropped_data_command, migrate_back_command,
+from deploys.djangoapp.release import rollback_steps
+from deploys.djangoapp.release.rollback_steps import (DroppedData, dropped_data_command, migrate_back_command,
                                               refuse_to_drop_data_command)
 from deploys.djangoapp.settings import DeployRefused
 from tests.unit.sites import settings

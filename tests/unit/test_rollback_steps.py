@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from deploys.djangoapp.context import render_template
-from deploys.djangoapp.lock import release_lock_command, take_command
-from deploys.djangoapp.finish import releases_to_prune
-from deploys.djangoapp.rollback import back_on_failure_command, rollback_target
-from deploys.djangoapp.rollback_steps import RollbackFacts, finish_rollback_command
+from deploys.djangoapp.core.context import render_template
+from deploys.djangoapp.core.lock import release_lock_command, take_command
+from deploys.djangoapp.release.finish import releases_to_prune
+from deploys.djangoapp.release.rollback import back_on_failure_command, rollback_target
+from deploys.djangoapp.release.rollback_steps import RollbackFacts, finish_rollback_command
 from deploys.djangoapp.settings import DeployRefused, problems
 
 

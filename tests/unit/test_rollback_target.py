@@ -4,13 +4,13 @@ import importlib
 
 import pytest
 
-from deploys.djangoapp.rollback import rollback_target
+from deploys.djangoapp.release.rollback import rollback_target
 from deploys.djangoapp.settings import DeployRefused, problems
 from tests.unit.sites import placed_fleet
 from tests.unit.steps import Steps
 
 # The module (deploys.djangoapp's `rollback` is the deploy function of the same name).
-rollback = importlib.import_module("deploys.djangoapp.rollback")
+rollback = importlib.import_module("deploys.djangoapp.release.rollback")
 
 VALID = {"websiteproject": "site", "url": "site.example.com", "webserver": "nginx",
          "django_deployment_root_folder": "/srv/www", "django_settings_folder": "site",
@@ -46,7 +46,7 @@ def test_rollback_to_an_older_good_or_rolled_back_release():
 
 
 def test_an_app_the_target_release_did_not_have_is_migrated_to_zero():
-    from deploys.djangoapp.rollback import _migration_steps
+    from deploys.djangoapp.release.rollback import _migration_steps
 
     live = {"guestbook": "0002_mood", "shop": "0003_price", "blog": "0001_initial"}
     target = {"guestbook": "0001_initial", "blog": "0001_initial"}

@@ -4,10 +4,10 @@ bin/manage, and the migration lock between jobs and migrations."""
 import subprocess
 from pathlib import Path
 
-from deploys.djangoapp.context import render_template
-from deploys.djangoapp.logs import units
-from deploys.djangoapp.lock import under_migration_lock
-from deploys.djangoapp.schedules import job_script
+from deploys.djangoapp.core.context import render_template
+from deploys.djangoapp.operate.logs import units
+from deploys.djangoapp.core.lock import under_migration_lock
+from deploys.djangoapp.services.schedules import job_script
 from deploys.djangoapp.settings import problems
 from tests.unit.sites import VALID, placed_fleet, settings
 from tests.unit.holding import wait_until_held
@@ -100,7 +100,7 @@ esac
 
 
 def test_status_tells_when_each_job_ran_and_runs_next_even_while_it_runs(tmp_path):
-    from deploys.djangoapp.status import scheduled_jobs_status
+    from deploys.djangoapp.operate.status import scheduled_jobs_status
 
     units_dir, bin_dir = tmp_path / "units", tmp_path / "bin"
     units_dir.mkdir()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from deploys.djangoapp.fleet import plan_fleet
+from deploys.djangoapp.settings.placement import plan_fleet
 from deploys.djangoapp.settings import Settings, problems
 
 VALID = {

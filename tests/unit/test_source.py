@@ -5,9 +5,9 @@ import tarfile
 
 import pytest
 
-from deploys.djangoapp import source
+from deploys.djangoapp.release import source
 from deploys.djangoapp.settings import DeploySettingsError
-from deploys.djangoapp.source import _export_git, pack_directory
+from deploys.djangoapp.release.source import _export_git, pack_directory
 from tests.unit.sites import settings
 
 
@@ -134,7 +134,7 @@ def test_the_same_content_gives_the_same_digest_in_a_git_tree_and_a_plain_folder
 
 
 def test_an_archive_is_found_by_its_pattern_in_a_folder_with_the_environment_filled_in(tmp_path, monkeypatch):
-    from deploys.djangoapp.source import _archive_path, _single_top_folder
+    from deploys.djangoapp.release.source import _archive_path, _single_top_folder
     from tests.unit.sites import settings
 
     (tmp_path / "site-r42.tar.gz").write_text("archive")

@@ -8,8 +8,8 @@ two (and the README's table) in step.
 Each concern declares its own variables and checks in a module of this package (project.py,
 services.py, app_server.py, certificates.py, releases.py, day2.py, schedules.py, backups.py,
 maintenance.py, notifications.py, fleet.py); Settings puts them together with what is derived from
-them (paths in ../layout.py, the fleet's places in ../fleet.py, the app server's names in
-../app_server_layout.py).
+them (paths in layout.py, the fleet's places in placement.py, the app server's names in
+app_server_layout.py, the app's environment in environment.py).
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from typing import Any, Optional
 from pydantic import ConfigDict, PrivateAttr, ValidationError
 from pyinfra.api.exceptions import PyinfraError
 
-from ..app_server_layout import AppServerPlace
-from ..environment import mask_credentials, split_environment
-from ..fleet import Fleet, FleetPlace, plan_fleet
-from ..layout import Layout
+from .app_server_layout import AppServerPlace
+from .environment import mask_credentials, split_environment
+from .placement import Fleet, FleetPlace, plan_fleet
+from .layout import Layout
 from .app_server import AppServerInputs
 from .backups import BackupInputs
 from .certificates import CertificateInputs

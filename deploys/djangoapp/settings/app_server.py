@@ -6,7 +6,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, field_validator
 
-from ..app_server_layout import option_problem
+from .app_server_layout import option_problem
 from .checks import dotted_module, positive_int
 
 

@@ -1,4 +1,4 @@
-"""Where a host stands in a fleet of several (the fleet's plan is in ../fleet.py)."""
+"""Where a host stands in a fleet of several (the fleet's plan is in placement.py)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,3 @@
+"""The site a host serves (the old role's "skeleton"): the webserver's config and Apache's tools
+(webserver), the app server under systemd (app_server), TLS with its issuing and syncing
+(certificates, certificate_sync), the maintenance page; skeleton puts them together."""
