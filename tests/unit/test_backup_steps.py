@@ -115,7 +115,7 @@ def test_backups_off_or_on_another_host_remove_everything_but_the_repository(ste
         site._fleet = replace(site.fleet, migration_host="web2")
     else:
         site = settings()
-    assert not backups.backs_up(site)
+    assert not site.backs_up
     backup_units(site)
     assert steps.calls() == [("remove_units", ""), ("absent", "Remove the backup script, credentials and state of mysite"),
                              ("no_system_user", "")]

@@ -20,7 +20,6 @@ import shlex
 from pyinfra import host, state
 from pyinfra.api import FactBase, operation
 
-from ..services.backups import backs_up
 from ..settings import DeployRefused, Settings
 
 q = shlex.quote
@@ -80,7 +79,7 @@ class FolderStates(FactBase):
 def guarded_folders(settings: Settings) -> dict[str, str]:
     """Kind -> path of the folders the kit takes as root for this host."""
     folders = {DEPLOYMENT_ROOT: settings.django_deployment_root_folder, PROJECT_ROOT: settings.project_root}
-    if backs_up(settings) and settings.backup_repository.startswith("/"):
+    if settings.backs_up and settings.backup_repository.startswith("/"):
         folders[BACKUP_REPOSITORY] = settings.backup_repository
     return folders
 

@@ -23,3 +23,9 @@ def read_json(path: str, key: str) -> str:
 def visible(text: str) -> str:
     """`text` with each control character but the tab written out (ESC as \\x1b)."""
     return CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
+def fifo_write(fifo: str) -> str:
+    """Shell: what comes on standard input, written to uWSGI's master FIFO at once or not at all
+    (no reader: it fails), never through a link and never to a file made in its place."""
+    return f"dd of={q(fifo)} oflag=nonblock,nofollow conv=notrunc,nocreat status=none"

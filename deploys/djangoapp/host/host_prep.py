@@ -8,7 +8,6 @@ from pyinfra import host, state
 from pyinfra.api import FactBase, deploy, operation
 from pyinfra.operations import apt, files, systemd
 
-from ..services.backups import backs_up
 from ..core.context import current_settings, write_files
 from .deploy_user import deploy_users, refuse_locking_this_login_out
 from ..core.host_files import HostFile, absent
@@ -44,9 +43,9 @@ def _packages(settings: Settings) -> list[str]:
         packages += ["certbot"] if settings.acme_email else []
         # ssh fetches the certificate from the web host that gets it from the CA.
         packages += ["openssh-client"] if settings.fetches_certificate else []
-    packages += ["restic"] if backs_up(settings) else []
+    packages += ["restic"] if settings.backs_up else []
     # restic reaches an SFTP target with ssh.
-    packages += ["openssh-client"] if backs_up(settings) and settings.backup_repository.startswith("sftp:") else []
+    packages += ["openssh-client"] if settings.backs_up and settings.backup_repository.startswith("sftp:") else []
     return packages
 
 

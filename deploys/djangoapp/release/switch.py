@@ -32,6 +32,7 @@ from pyinfra import host
 from pyinfra.api import operation
 
 from ..core.context import only
+from ..core.shell import fifo_write
 from ..settings import Settings
 
 q = shlex.quote
@@ -101,12 +102,6 @@ def worker_check(plan: SwitchPlan, since: str) -> str:
                    f"its log:' >&2; journalctl -u {q(service)} -n {LOG_LINES} --no-pager -o cat >&2; false; }}; }}"
                    for service in others]
     return " && ".join([wait_ready, *beat_checks])
-
-
-def fifo_write(fifo: str) -> str:
-    """Shell: what comes on standard input, written to uWSGI's master FIFO at once or not at all
-    (no reader: it fails), never through a link and never to a file made in its place."""
-    return f"dd of={q(fifo)} oflag=nonblock,nofollow conv=notrunc,nocreat status=none"
 
 
 def wake_master(fifo: str, as_app_user: str, times: int = 60, pause: float = 0.05) -> str:

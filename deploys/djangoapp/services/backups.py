@@ -89,11 +89,6 @@ def as_backup_user(settings: Settings) -> str:
     return as_user(settings.backup_user, settings.backup_user, keep_environment=True)
 
 
-def backs_up(settings: Settings) -> bool:
-    """This host runs the project's backups."""
-    return bool(settings.backup_repository) and settings.runs_migrations
-
-
 def database_file(settings: Settings) -> str:
     """The database's name inside the repository."""
     return f"{settings.websiteproject}.{'sqlite3' if settings.database == 'sqlite' else 'dump'}"
@@ -395,7 +390,7 @@ class BackupStatus(FactBase):
 
 def backup_status(settings: Settings) -> list[str]:
     """Lines for status.py."""
-    if not backs_up(settings):
+    if not settings.backs_up:
         return []
     return host.get_fact(BackupStatus, state=state_dir(settings), timer=f"{backup_service(settings)}.timer",
                          last=last_backup(settings)) or [
@@ -411,7 +406,7 @@ def make_backup_user(settings: Settings) -> None:
 def backup_units(settings: Settings) -> None:
     """The backup user, its credentials, the backup script, service and timer on the host that
     backs up (skeleton.py); nothing of them anywhere else, nor anywhere once backups are off."""
-    if not backs_up(settings):
+    if not settings.backs_up:
         remove_backups(settings)
         return
     make_backup_user(settings)
@@ -465,7 +460,7 @@ def _refuse_unless_set(settings: Settings, action: str) -> None:
 def backup_now():
     settings = current_settings()
     _refuse_unless_set(settings, "take")
-    if backs_up(settings):
+    if settings.backs_up:
         python.call(name=f"Back up {settings.websiteproject} now", function=run_shown,
                     command=backup_now_command(settings), secrets={**settings.secrets, **settings.backup_secrets},
                     what="the backup")
@@ -483,7 +478,7 @@ def restore():
             f"host {host.name}: confirm_restore: restoring {settings.restore_from} replaces the database and "
             f"uploads of {settings.websiteproject} (a snapshot of both is kept on the host); run with "
             f"--data confirm_restore={settings.websiteproject} to confirm; nothing was changed")
-    if not backs_up(settings):
+    if not settings.backs_up:
         return
     if not host.get_fact(Directory, path=state_dir(settings)):
         raise DeployRefused(f"host {host.name}: backups are not set up here yet: run deploys/all.py first; "

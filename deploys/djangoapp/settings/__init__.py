@@ -77,6 +77,13 @@ class Settings(FleetPlace, Layout, AppServerPlace,
         """The environment every process of the app gets (uWSGI, Celery, manage.py): no secrets here."""
         return split_environment(self)[0]
 
+    # ------------------------------------------------------------------ derived roles
+
+    @property
+    def backs_up(self) -> bool:
+        """This host runs the project's backups (services/backups.py)."""
+        return bool(self.backup_repository) and self.runs_migrations
+
 
 # Every variable, in the order of the model; group_data/all.py and the README follow it.
 VARIABLES = tuple(Settings.model_fields)

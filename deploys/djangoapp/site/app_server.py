@@ -33,7 +33,7 @@ from ..core.context import fact_before_run, rendered, template, write_files
 from ..core.host_files import ExistingPaths, absent
 from ..host.host_prep import UV, finish_host_prep, tools_ready
 from ..core.units import refresh_service, remove_units, unit_paths
-from ..release.switch import fifo_write
+from ..core.shell import fifo_write
 
 q = shlex.quote
 
