@@ -5,17 +5,17 @@ them starts by validating the settings of all hosts, so a bad value stops the ru
 is touched.
 """
 
-from .services.backups import backup_now, restore
-from .operate.manage import run_management_command
 from .host.host_prep import prepare_host
 from .operate.logs import logs
-from .site.maintenance import maintenance_mode
-from .release.release import release
+from .operate.manage import run_management_command
 from .operate.remove import remove
 from .operate.restart import restart
-from .release.rollback import rollback
-from .site.skeleton import app_skeleton
 from .operate.status import status
+from .release.release import release
+from .release.rollback import rollback
+from .services.backups import backup_now, restore
+from .site.maintenance import maintenance_mode
+from .site.skeleton import app_skeleton
 
 __all__ = ["app_skeleton", "backup_now", "logs", "maintenance_mode", "prepare_host", "release", "remove", "restart",
            "restore", "rollback", "run_management_command", "status"]

@@ -11,16 +11,15 @@ second run that changes nothing leaves the log as it is.
 from __future__ import annotations
 
 import json
-import shlex
 from typing import Callable
 
 from pyinfra import host, state
 from pyinfra.operations import server
 
-from .lock import OPERATOR
 from ..settings import Settings
+from .lock import OPERATOR
+from .shell import q
 
-q = shlex.quote
 SHOWN = 8  # entries status.py shows
 # Steps that leave a host as they found it: a lock taken and released.
 LOCK_STEPS = ("Take the deploy lock", "Release the deploy lock", "Take the db host lock", "Release the db host lock")

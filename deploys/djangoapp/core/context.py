@@ -9,8 +9,8 @@ import jinja2
 
 from pyinfra import host, inventory, state
 
-from .host_files import HostFile, host_files
 from ..settings import DeployRefused, Settings, validate_inventory
+from .host_files import HostFile, host_files
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "templates"
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shlex
 import uuid
 from dataclasses import dataclass
 from io import BytesIO
@@ -23,7 +22,7 @@ from pyinfra.api.output import format_text
 from pyinfra.facts.files import FileContents, Sha256File
 from pyinfra.operations.util.files import generate_color_diff
 
-q = shlex.quote
+from .shell import q
 
 # Where uploads wait to be put in place: root's alone.
 STAGING_ROOT = "/var/lib/django-deploy/uploads"

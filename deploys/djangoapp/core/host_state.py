@@ -4,12 +4,11 @@ one, the history) and the state of the kit's folders; and the operation that mak
 from __future__ import annotations
 
 import json
-import shlex
 
 from pyinfra import host
 from pyinfra.api import FactBase, operation
 
-q = shlex.quote
+from .shell import q
 
 
 class ReleaseInfo(FactBase):

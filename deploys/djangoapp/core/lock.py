@@ -12,7 +12,6 @@ from __future__ import annotations
 import getpass
 import json
 import os
-import shlex
 import socket
 import uuid
 from datetime import datetime, timezone
@@ -21,10 +20,9 @@ from typing import Optional
 from pyinfra import host, state
 from pyinfra.api import FactBase, operation
 
-from . import failure
 from ..settings import Settings
-
-q = shlex.quote
+from . import failure
+from .shell import q
 
 # One token per run: the lock it takes is released only by it.
 RUN_TOKEN = uuid.uuid4().hex

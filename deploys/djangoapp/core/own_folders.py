@@ -15,14 +15,12 @@ kit only makes folders in it.
 
 from __future__ import annotations
 
-import shlex
 
 from pyinfra import host, state
 from pyinfra.api import FactBase, operation
 
 from ..settings import DeployRefused, Settings
-
-q = shlex.quote
+from .shell import q
 
 MARKER = ".django-deploy"
 MARKER_TEXT = ("This folder was made by the django deploy kit (pyinfra) for one project: deploys/remove.py "

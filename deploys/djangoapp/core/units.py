@@ -8,7 +8,6 @@ run reloads it, whichever run wrote the file. With no stamp yet, the service is 
 
 from __future__ import annotations
 
-import shlex
 
 from pyinfra import host
 from pyinfra.api import FactBase, operation
@@ -16,8 +15,7 @@ from pyinfra.operations import server
 
 from .context import fact_before_run
 from .host_files import ExistingPaths
-
-q = shlex.quote
+from .shell import q
 
 STAMP_DIR = "/var/lib/django-deploy/refreshed"
 

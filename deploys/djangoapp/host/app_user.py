@@ -15,17 +15,15 @@ reading their static files). Release and rollback refuse until then.
 
 from __future__ import annotations
 
-import shlex
 
 from pyinfra import host, state
 from pyinfra.operations import server
 
 from ..core.context import fact_before_run
 from ..core.host_state import FolderStates
+from ..core.shell import q
 from ..core.units import stamps_command
 from ..settings import DeployRefused, Settings
-
-q = shlex.quote
 
 # (run, host) whose app files this run moves to the app's user (all.py: before its release).
 _moved: set[tuple[int, str]] = set()

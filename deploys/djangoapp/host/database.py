@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import shlex
 
+from ..core.shell import q
 from ..settings import Settings
-
-q = shlex.quote
 
 
 def snapshot_path(settings: Settings, release_id: str) -> str:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shlex
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 from typing import Optional
@@ -37,16 +36,14 @@ from pyinfra.operations import files, systemd
 
 from ..core import failure
 from ..core.context import render_template, write_files
-from ..core.host_files import HostFile
-from ..settings.layout import database_name
+from ..core.host_files import HostFile, secret_file
 from ..core.lock import (RUN_TOKEN, DeployLock, break_command, let_go_if_command, lock_holder, release_lock_command,
-                   take_command)
-from ..core.host_files import secret_file
-from .postgres import postgres_access
+                         take_command)
+from ..core.shell import q
 from ..core.units import refresh_service
 from ..settings import DeployRefused, Settings
-
-q = shlex.quote
+from ..settings.layout import database_name
+from .postgres import postgres_access
 
 CLAIMS_DIR = "/etc/django-deploy/db-host"
 REDIS_USERS_DIR = "/etc/redis/django-deploy"

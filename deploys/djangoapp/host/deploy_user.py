@@ -9,7 +9,6 @@ keys would all go, it is refused before any change.
 
 from __future__ import annotations
 
-import shlex
 from typing import Optional
 
 from pyinfra import host
@@ -18,6 +17,7 @@ from pyinfra.operations import server
 
 from ..core.context import fact_before_run, write_files
 from ..core.host_files import HostFile, absent
+from ..core.shell import q
 from ..settings import DeployRefused, Settings
 
 SUDOERS_DIR = "/etc/sudoers.d"
@@ -31,7 +31,7 @@ def sudoers_file(user: str) -> str:
 def sudo_users_command(folder: str = SUDOERS_DIR) -> str:
     """Shell: "sudo <user>" for each sudoers file the deploys wrote (by its name), then "login
     <user>" for the user this run logs in as (sudo tells it; without sudo, the user itself)."""
-    return (f"for path in {shlex.quote(folder)}/{SUDOERS_PREFIX}*; do [ -f \"$path\" ] && "
+    return (f"for path in {q(folder)}/{SUDOERS_PREFIX}*; do [ -f \"$path\" ] && "
             f"echo \"sudo ${{path##*/{SUDOERS_PREFIX}}}\"; done; echo \"login ${{SUDO_USER:-$(id -un)}}\"")
 
 

@@ -1,7 +1,6 @@
 """Host preparation: the system packages each host needs for its roles (web: the webserver and
 uWSGI; web and worker: Python for the releases; db: PostgreSQL, and Redis for Celery)."""
 
-import shlex
 from dataclasses import dataclass
 
 from pyinfra import host, state
@@ -9,11 +8,12 @@ from pyinfra.api import FactBase, deploy, operation
 from pyinfra.operations import apt, files, systemd
 
 from ..core.context import current_settings, write_files
-from .deploy_user import deploy_users, refuse_locking_this_login_out
 from ..core.host_files import HostFile, absent
 from ..core.lock import RUN_TOKEN
-from .proxy import APT_PROXY_CONF, PROXY_ENV, apt_proxy_content, load_proxy_env, uv_files
+from ..core.shell import q
 from ..settings import Settings
+from .deploy_user import deploy_users, refuse_locking_this_login_out
+from .proxy import APT_PROXY_CONF, PROXY_ENV, apt_proxy_content, load_proxy_env, uv_files
 
 # uv builds the release virtualenvs (much faster than pip, and it caches wheels on the host).
 UV_VERSION = "0.13.8"
@@ -65,7 +65,7 @@ class UvVersion(FactBase):
     """The version of the uv at a path (e.g. "0.13.8"), or None when there is none."""
 
     def command(self, uv: str) -> str:
-        return f"{shlex.quote(uv)} --version 2>/dev/null || true"
+        return f"{q(uv)} --version 2>/dev/null || true"
 
     def process(self, output):
         words = " ".join(output).split()
@@ -77,7 +77,6 @@ def tools_install_command(venv: str, version: str, pip_wheels: str = DEBIAN_PIP_
     """Shell: a virtualenv at `venv` (kept if there is one) with uv `version` in it. The
     virtualenv gets no pip of its own (ensurepip takes seconds): Debian's pip wheel installs uv,
     run by the virtualenv's Python, so it installs there, through the proxy of `proxy_env`."""
-    q = shlex.quote
     return (f"{load_proxy_env(proxy_env)} && "
             f"{{ [ -x {q(venv)}/bin/python ] || /usr/bin/python3 -m venv --without-pip {q(venv)}; }} && "
             f"wheel=$(ls -d {pip_wheels} | tail -n 1) && [ -n \"$wheel\" ] && "
@@ -122,7 +121,6 @@ _unfinished: set[str] = set()
 def background_command(command: str, token: str, job: BackgroundJob) -> str:
     """Shell: `command` run in the background, detached from the SSH session, its output in the
     job's log and, at its end, "`token` <exit status>" in its status file."""
-    q = shlex.quote
     job_shell = (f"({command}) > {q(job.log)} 2>&1; printf '%s %s\\n' {q(token)} $? > {q(job.status)}.new && "
                  f"mv -f {q(job.status)}.new {q(job.status)}")
     return f"nohup flock {q(job.lock)} sh -c {q(job_shell)} < /dev/null > /dev/null 2>&1 &"
@@ -131,7 +129,6 @@ def background_command(command: str, token: str, job: BackgroundJob) -> str:
 def wait_command(token: str, job: BackgroundJob) -> str:
     """Shell: wait for the job of run `token` to end; when it failed (or did not end within its
     timeout), show its output and fail; else its files go."""
-    q = shlex.quote
     return (f"deadline=$(($(date +%s) + {int(job.timeout)})); "
             f"until [ \"$(cut -d ' ' -f 1 {q(job.status)} 2>/dev/null)\" = {q(token)} ]; do "
             f"if [ \"$(date +%s)\" -ge $deadline ]; then "

@@ -3,12 +3,11 @@ where the server listens, and which hosts may connect."""
 
 from __future__ import annotations
 
-import shlex
 
 from pyinfra import host
 from pyinfra.api import FactBase, operation
 
-q = shlex.quote
+from ..core.shell import q
 
 
 class PostgresNames(FactBase):

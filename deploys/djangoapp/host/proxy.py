@@ -9,10 +9,10 @@ writes to its log).
 
 from __future__ import annotations
 
-import shlex
 from typing import Optional
 
 from ..core.host_files import HostFile
+from ..core.shell import q
 
 APT_PROXY_CONF = "/etc/apt/apt.conf.d/90django-deploy-proxy"
 PROXY_ENV = "/etc/django-deploy/proxy.env"
@@ -22,7 +22,7 @@ HEADER = "# site_proxy, written by the deploys (host_prep.py, release.py): reada
 def proxy_env_content(proxy: Optional[str]) -> str:
     """PROXY_ENV: the variables curl, pip and uv read, in both spellings."""
     names = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY") if proxy else ()
-    return HEADER + "".join(f"{name}={shlex.quote(proxy)}\n" for name in names)
+    return HEADER + "".join(f"{name}={q(proxy)}\n" for name in names)
 
 
 def apt_proxy_content(proxy: str) -> str:
@@ -33,13 +33,13 @@ def apt_proxy_content(proxy: str) -> str:
 def load_proxy_env(path: str = PROXY_ENV) -> str:
     """Shell: the variables of the proxy file `path` exported to what runs next (none when there
     is no such file yet: a host prepared before it)."""
-    return f"if [ -e {shlex.quote(path)} ]; then set -a && . {shlex.quote(path)} && set +a; fi"
+    return f"if [ -e {q(path)} ]; then set -a && . {q(path)} && set +a; fi"
 
 
 def uv_script(binary: str, env_file: str = PROXY_ENV) -> str:
     """The program the deploys call uv: uv (`binary`) with the proxy's variables."""
     return (f"#!/bin/sh\n# uv through site_proxy, read from {env_file} (root's alone), never given on a "
-            f"command line.\n{load_proxy_env(env_file)}\nexec {shlex.quote(binary)} \"$@\"\n")
+            f"command line.\n{load_proxy_env(env_file)}\nexec {q(binary)} \"$@\"\n")
 
 
 def uv_files(proxy: Optional[str], uv: str, binary: str) -> list[HostFile]:

@@ -13,7 +13,6 @@ Reads only: no operation is added.
 from __future__ import annotations
 
 import re
-import shlex
 from datetime import datetime
 from typing import Optional
 
@@ -22,11 +21,9 @@ from pyinfra.api import FactBase, deploy
 
 from ..core.callbacks import mask_secrets
 from ..core.context import current_settings, settings_of
+from ..core.shell import q, visible
 from ..services.schedules import job_unit
 from ..settings import Settings
-from ..core.shell import visible
-
-q = shlex.quote
 
 # Journal lines (-o short-iso-precise) start with their time; the webservers' error logs have
 # their own formats.

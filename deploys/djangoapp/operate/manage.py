@@ -16,12 +16,11 @@ from pyinfra.api import deploy
 from pyinfra.operations import python
 
 from ..core import audit, failure
-from ..core.context import current_settings
 from ..core.callbacks import mask_secrets, run_shown
+from ..core.context import current_settings
 from ..core.host_state import ReleaseInfo
+from ..core.shell import q
 from ..settings import DeployRefused, Settings
-
-q = shlex.quote
 
 
 def management_command(settings: Settings) -> str:

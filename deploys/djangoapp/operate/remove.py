@@ -4,7 +4,6 @@ stay, and so do PostgreSQL and Redis with what the other projects need of them."
 
 from __future__ import annotations
 
-import shlex
 from datetime import datetime, timezone
 
 from pyinfra import host
@@ -12,23 +11,22 @@ from pyinfra.api import deploy
 from pyinfra.facts.files import Directory, File
 from pyinfra.operations import files, server, systemd
 
-from ..host.app_user import remove_app_user
-from ..services.backups import remove_backups
-from ..site.certificates import no_acme_certificate
 from ..core.context import current_settings
+from ..core.lock import hold_lock
+from ..core.shell import q
+from ..core.units import remove_units
+from ..host.app_user import remove_app_user
 from ..host.database import snapshot_commands
 from ..host.db_host import shared_services
-from ..core.lock import hold_lock
-from ..site.webserver import apache_enabled
 from ..host.postgres import PostgresNames
-from ..settings import DeployRefused, Settings
-from ..core.units import remove_units
+from ..services.backups import remove_backups
 from ..services.schedules import JobUnits, job_unit
+from ..settings import DeployRefused, Settings
+from ..site.certificates import no_acme_certificate
 from ..site.skeleton import all_celery_services, staged_path
+from ..site.webserver import apache_enabled
 
 BACKUP_DIR = "/var/backups/django-deploy"
-q = shlex.quote
-
 
 def _final_backup(settings: Settings) -> None:
     if settings.database == "sqlite":

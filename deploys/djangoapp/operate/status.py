@@ -6,18 +6,16 @@ Reads only: no operation is added."""
 
 from __future__ import annotations
 
-import shlex
 
 from pyinfra import host, logger
 from pyinfra.api import FactBase, deploy
 
 from ..core.audit import last_entries_command
-from ..services.backups import backup_status
 from ..core.context import current_settings
-from ..settings.placement import ROLES
+from ..core.shell import q
 from ..release.migration_gate import gate_status
-
-q = shlex.quote
+from ..services.backups import backup_status
+from ..settings.placement import ROLES
 
 # A certificate this close to its end is shown as a warning (certbot renews 30 days before).
 WARN_DAYS = 14

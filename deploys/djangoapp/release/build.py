@@ -4,15 +4,13 @@ dependencies make (shared by releases with the same dependencies)."""
 from __future__ import annotations
 
 import json
-import shlex
 
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, operation
 from pyinfra.facts.files import Directory, File, Link
 
+from ..core.shell import q
 from .switch import link_command
-
-q = shlex.quote
 
 
 @operation()

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import re
-import shlex
 import tomllib
 from dataclasses import dataclass
 from typing import Optional
@@ -28,11 +27,10 @@ from typing import Optional
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from pyinfra.api import FactBase
 
-from ..settings.app_server_layout import GUNICORN
+from ..core.shell import q
 from ..settings import DeploySettingsError, Settings
+from ..settings.app_server_layout import GUNICORN
 from .source import PackedSource
-
-q = shlex.quote
 
 AUTO_ORDER = ("uv.lock", "poetry.lock", "pyproject.toml", "requirements.txt")
 # Poetry and its export plugin, run by `uv tool run` on the host (cached by uv) only when a

@@ -3,15 +3,13 @@ pruned (with their archives, virtualenvs and snapshots nothing else uses), the d
 
 from __future__ import annotations
 
-import shlex
 
 from pyinfra import host
 from pyinfra.api import operation
 
-from ..core.host_state import Releases, ReleaseInfo
+from ..core.host_state import ReleaseInfo, Releases
 from ..core.lock import release_lock_command
-
-q = shlex.quote
+from ..core.shell import q
 
 
 @operation(is_idempotent=False)

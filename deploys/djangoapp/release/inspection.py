@@ -7,14 +7,11 @@ the variable that fixes it, with Django's own output below.
 
 from __future__ import annotations
 
-import shlex
 
 from pyinfra.api import operation
 
+from ..core.shell import q, read_json
 from .migrate import MIGRATE_FIRST
-from ..core.shell import read_json
-
-q = shlex.quote
 
 # (text in Django's last line of output, what to say). First match wins.
 CAUSES = (

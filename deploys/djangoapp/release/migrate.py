@@ -3,14 +3,11 @@ PostgreSQL, and a failed migration undone the least destructive way."""
 
 from __future__ import annotations
 
-import shlex
 
 from pyinfra.api import operation
 
 from ..core.lock import under_migration_lock
-from ..core.shell import read_json
-
-q = shlex.quote
+from ..core.shell import q, read_json
 
 
 # A migration stopped by its lock timeout is tried again this many times, after 1 s, then 2 s, ...

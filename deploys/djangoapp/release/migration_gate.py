@@ -16,7 +16,6 @@ allow_unsafe_migrations lets named migrations through for one release.
 from __future__ import annotations
 
 import json
-import shlex
 from dataclasses import dataclass
 from typing import Optional
 
@@ -25,14 +24,12 @@ from pyinfra.api import FactBase
 from pyinfra.api.exceptions import OperationError
 
 from ..core.callbacks import run_as_operation
-from ..core.failure import login_arguments
-from ..core.failure import settle as settle_run
-from ..site.maintenance import UNSAFE_MIGRATIONS
+from ..core.failure import login_arguments, settle as settle_run
 from ..core.lock import under_migration_lock
-from .migrate import MIGRATE_FIRST, migration_limits
+from ..core.shell import q
 from ..settings import Settings
-
-q = shlex.quote
+from ..site.maintenance import UNSAFE_MIGRATIONS
+from .migrate import MIGRATE_FIRST, migration_limits
 
 # What each change does, in words ({table}, {column} filled in), and how to make it in two releases.
 CHANGES = {

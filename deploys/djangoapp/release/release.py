@@ -29,7 +29,6 @@ locks released (failure.py); `current` still points at the release that was live
 from __future__ import annotations
 
 import os
-import shlex
 from datetime import datetime, timezone
 
 from pyinfra import host, logger
@@ -37,10 +36,18 @@ from pyinfra.api import deploy
 from pyinfra.operations import python, server
 
 from ..core import audit
-from ..site.app_server import UWSGI_PYTHON, app_server_install, uwsgi_python_problem
-from ..host.app_user import refuse_until_moved
 from ..core.context import current_settings, dry_run, fact_before_run, only, require_whole_fleet
+from ..core.host_state import ReleaseInfo
+from ..core.lock import OPERATOR, RUN_TOKEN, hold_lock
+from ..core.shell import q
+from ..host.app_user import refuse_until_moved
 from ..host.database import snapshot_commands, snapshot_path
+from ..host.host_prep import UV, tools_ready
+from ..services.notifications import notify_when_done
+from ..settings import DeployRefused, DeploySettingsError, Settings
+from ..site.app_server import UWSGI_PYTHON, app_server_install, uwsgi_python_problem
+from ..site.maintenance import maintenance_window, take_down_migrating
+from .build import build_virtualenv, upload_and_unpack
 from .dependencies import (
     DependencyPlan,
     PythonVersion,
@@ -50,10 +57,9 @@ from .dependencies import (
     plan_dependencies,
     python_mismatch,
 )
-from ..host.host_prep import UV, tools_ready
+from .finish import finish_release
 from .inspection import inspect_release
-from ..core.lock import OPERATOR, RUN_TOKEN, hold_lock
-from ..site.maintenance import maintenance_window, take_down_migrating
+from .migrate import migrate_with_snapshot
 from .migration_gate import (
     check_migrations,
     contract_after_switch,
@@ -61,16 +67,8 @@ from .migration_gate import (
     fail_if_contract_failed,
     time_limits,
 )
-from ..services.notifications import notify_when_done
-from .build import build_virtualenv, upload_and_unpack
-from .finish import finish_release
-from ..core.host_state import ReleaseInfo
-from .migrate import migrate_with_snapshot
-from ..settings import DeployRefused, DeploySettingsError, Settings
-from .source import RUN_RELEASE_ID, PackedSource, release_source
+from .source import PackedSource, RUN_RELEASE_ID, release_source
 from .switch import switch_in_batches, switch_plan, undo_command
-
-q = shlex.quote
 
 
 @deploy("Release")

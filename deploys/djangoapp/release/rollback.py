@@ -25,22 +25,21 @@ the migration host alone migrates the database, and hosts switch in the batches 
 from __future__ import annotations
 
 import json
-import shlex
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
 
 from ..core import audit
-from ..host.app_user import refuse_until_moved
 from ..core.context import current_settings, only, require_whole_fleet
+from ..core.lock import RUN_TOKEN, hold_lock, under_migration_lock
+from ..core.shell import q
+from ..host.app_user import refuse_until_moved
 from ..host.database import snapshot_commands
-from .inspection import bridge_assets
-from ..core.lock import RUN_TOKEN, hold_lock
 from ..services.notifications import notify_when_done
-from ..core.lock import under_migration_lock
+from ..settings import DeployRefused, Settings
+from .inspection import bridge_assets
 from .rollback_steps import (RollbackFacts, check_dropped_data, finish_rollback, migrate_back,
                              refuse_to_drop_data_command)
-from ..settings import DeployRefused, Settings
 from .switch import switch_in_batches, switch_plan, undo_command
 
 
@@ -91,7 +90,7 @@ def back_on_failure_command(settings: Settings, live_manage: str, target_id: str
     release's migrations, under the migration lock, if there were any to undo; then each host that
     switched to the target goes back to the live release, and the failure goes to the audit log."""
     forward = (under_migration_lock(settings.migration_lock,
-                                    f"echo {shlex.quote(f'migrating the database forward to release {live_id} again')}"
+                                    f"echo {q(f'migrating the database forward to release {live_id} again')}"
                                     f" >&2; {live_manage} migrate --noinput")
                if settings.runs_migrations and steps else None)
     back = undo_command(switch_plan(settings, target_id, switch_back_at_once=False))
@@ -142,7 +141,7 @@ def rollback():
     # Everything above was decided from the live release: it must still be live under the lock.
     # Then, in the same step, pages the live release served keep their stylesheets and scripts
     # after the switch back: its static files are copied into the target's (web hosts).
-    bridge = bridge_assets(shlex.quote(live_dir), shlex.quote(target_dir)) if settings.is_web else None
+    bridge = bridge_assets(q(live_dir), q(target_dir)) if settings.is_web else None
     hold_lock(settings, f"rollback to {target_id}", check_live=True, expected_live=live_dir, then=bridge,
               on_failure=back_on_failure_command(settings, live_manage, target_id, live_id, steps),
               cleanup_first=settings.runs_migrations)

@@ -5,7 +5,6 @@ its end in one command."""
 from __future__ import annotations
 
 import json
-import shlex
 
 from pyinfra import host, logger
 from pyinfra.api import FactBase, operation
@@ -13,10 +12,8 @@ from pyinfra.api import FactBase, operation
 from ..core.context import TEMPLATES
 from ..core.host_state import Releases
 from ..core.lock import release_lock_command, under_migration_lock
+from ..core.shell import q, visible
 from ..settings import DeployRefused, Settings
-from ..core.shell import visible
-
-q = shlex.quote
 
 
 class RollbackFacts(FactBase):

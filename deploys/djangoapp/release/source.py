@@ -26,8 +26,8 @@ from fnmatch import fnmatchcase
 from functools import lru_cache
 from typing import NamedTuple
 
-from ..settings.environment import mask_credentials
 from ..settings import DeploySettingsError, Settings
+from ..settings.environment import mask_credentials
 
 # Never shipped, whatever git or .deployignore say: a release carries code, not this machine's
 # secrets (.env files, private keys) nor its local state (SQLite databases and their journals), and

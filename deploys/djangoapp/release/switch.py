@@ -24,7 +24,6 @@ releases and rollbacks both end this way.
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass
 from typing import Optional
 
@@ -32,10 +31,8 @@ from pyinfra import host
 from pyinfra.api import operation
 
 from ..core.context import only
-from ..core.shell import fifo_write
+from ..core.shell import fifo_write, q
 from ..settings import Settings
-
-q = shlex.quote
 
 LOG_LINES = 15
 # The shell variable holding what `current` pointed at before the switch.

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import shlex
 from datetime import datetime, timezone
 
 from pyinfra import host
@@ -31,20 +30,18 @@ from pyinfra.operations import files, python, systemd
 from pyinfra.operations.util import any_changed
 
 from ..core import audit
-from ..host.app_user import no_system_user, system_user
 from ..core.callbacks import run_shown
 from ..core.context import current_settings, rendered, template, write_files
-from ..host.database import postgres_connect, snapshot_commands
 from ..core.host_files import HostFile, absent
-from ..settings.layout import as_user
-from ..core.lock import hold_lock, let_go, wait_while
-from .notifications import notify_program, notify_when_done
 from ..core.host_state import ReleaseInfo
-from ..core.lock import under_migration_lock
+from ..core.lock import hold_lock, let_go, under_migration_lock, wait_while
+from ..core.shell import q
 from ..core.units import remove_units
+from ..host.app_user import no_system_user, system_user
+from ..host.database import postgres_connect, snapshot_commands
 from ..settings import DeployRefused, Settings
-
-q = shlex.quote
+from ..settings.layout import as_user
+from .notifications import notify_program, notify_when_done
 
 # How long a backup waits for a deploy to end, or a restore for a backup (seconds).
 LOCK_WAIT = 3600

@@ -22,9 +22,8 @@ from pyinfra.operations import python
 
 from ..core import failure
 from ..core.context import only, rendered
-from ..core.host_files import HostFile, absent
+from ..core.host_files import HostFile, absent, secret_file
 from ..core.lock import OPERATOR
-from ..core.host_files import secret_file
 from ..settings import Settings
 
 # Close enough to when the run started: this module is loaded with the deploy files.

@@ -18,10 +18,10 @@ from pyinfra.operations.util import any_changed
 
 from ..core.context import rendered, template, write_files
 from ..core.host_files import HostFile
+from ..core.shell import q
 from ..core.units import remove_units
 from ..settings import Settings
 
-q = shlex.quote
 UNITS = "/etc/systemd/system"
 
 

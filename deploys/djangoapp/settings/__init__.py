@@ -20,18 +20,18 @@ from typing import Any, Optional
 from pydantic import ConfigDict, PrivateAttr, ValidationError
 from pyinfra.api.exceptions import PyinfraError
 
-from .app_server_layout import AppServerPlace
-from .environment import mask_credentials, split_environment
-from .placement import Fleet, FleetPlace, plan_fleet
-from .layout import Layout
 from .app_server import AppServerInputs
+from .app_server_layout import AppServerPlace
 from .backups import BackupInputs
 from .certificates import CertificateInputs
 from .checks import RELEASE_ID, URL_PATH  # noqa: F401 (read by the checks of other modules)
 from .day2 import Day2Inputs
+from .environment import mask_credentials, split_environment
 from .fleet import FleetInputs
+from .layout import Layout
 from .maintenance import MaintenanceInputs
 from .notifications import NotificationInputs
+from .placement import Fleet, FleetPlace, plan_fleet
 from .project import ProjectInputs
 from .releases import ReleaseInputs
 from .schedules import ScheduleInputs

@@ -8,10 +8,10 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, field_validator, model_validator
 
-from .layout import kit_app_user
 from .checks import (ENV_NAME, HOSTNAME, PLAIN_PATH, PROXY_URL, SAFE_NAME, UNIX_NAME, absolute_clean_path,
                      command_problem, dotted_module, inside_release_problem, pem_or_file, positive_int,
                      system_folder_problem)
+from .layout import kit_app_user
 
 
 class ProjectInputs(BaseModel):

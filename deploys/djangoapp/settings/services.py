@@ -8,9 +8,9 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, field_validator, model_validator
 
+from .checks import PYTHON_VERSION, UNIX_NAME, absolute_clean_path, dotted_module, positive_int
 from .environment import mask_credentials
 from .placement import LOOPBACK
-from .checks import PYTHON_VERSION, UNIX_NAME, absolute_clean_path, dotted_module, positive_int
 
 REDIS_PASSWORD = re.compile(r"^[A-Za-z0-9_.~-]{16,128}$")
 

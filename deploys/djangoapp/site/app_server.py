@@ -21,21 +21,18 @@ other's units and config.
 
 from __future__ import annotations
 
-import shlex
 
 from pyinfra import host
 from pyinfra.facts.files import File, Link
 from pyinfra.operations import server, systemd
 from pyinfra.operations.util import any_changed
 
-from ..settings.app_server_layout import GUNICORN
 from ..core.context import fact_before_run, rendered, template, write_files
 from ..core.host_files import ExistingPaths, absent
-from ..host.host_prep import UV, finish_host_prep, tools_ready
+from ..core.shell import fifo_write, q
 from ..core.units import refresh_service, remove_units, unit_paths
-from ..core.shell import fifo_write
-
-q = shlex.quote
+from ..host.host_prep import UV, finish_host_prep, tools_ready
+from ..settings.app_server_layout import GUNICORN
 
 
 def gunicorn_install_command(venv: str, uv: str) -> str:

@@ -23,7 +23,6 @@ the issuer can send the fetchers a certificate for the site, never run anything 
 
 from __future__ import annotations
 
-import shlex
 from io import StringIO
 from typing import Optional
 
@@ -34,11 +33,10 @@ from pyinfra.operations import files, server, systemd
 
 from ..core.context import template, write_files
 from ..core.host_files import HostFile, absent
-from ..services.notifications import notify_program
+from ..core.shell import q
 from ..core.units import remove_units
+from ..services.notifications import notify_program
 from ..settings import Settings
-
-q = shlex.quote
 
 # The PEM blocks of a certificate chain, and of a private key: the copy the fetchers get is made
 # of these alone, so that what a fetcher installs is byte for byte what the issuer published.

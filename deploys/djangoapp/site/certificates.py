@@ -21,7 +21,6 @@ failure, with when it began and its cause, in a file that status.py shows; a suc
 
 from __future__ import annotations
 
-import shlex
 from typing import Optional
 
 from pyinfra import host
@@ -29,6 +28,11 @@ from pyinfra.api import FactBase, operation
 from pyinfra.facts.files import FileContents
 from pyinfra.operations import files, server, systemd
 
+from ..core.context import fact_before_run, template, write_files
+from ..core.host_files import ExistingPaths, FileStates, HostFile, absent
+from ..core.shell import q
+from ..core.units import unit_paths
+from ..settings import Settings
 from .certificate_sync import (
     Account,
     fetch_certificate,
@@ -41,12 +45,6 @@ from .certificate_sync import (
     sync_key,
     sync_source,
 )
-from ..core.context import fact_before_run, template, write_files
-from ..core.host_files import ExistingPaths, FileStates, HostFile, absent
-from ..core.units import unit_paths
-from ..settings import Settings
-
-q = shlex.quote
 
 LIVE_DIR = "/etc/letsencrypt/live"
 RENEWAL_DIR = "/etc/letsencrypt/renewal"

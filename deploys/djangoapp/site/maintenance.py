@@ -13,7 +13,6 @@ migration host migrates (only when the release has migrations to apply) and clea
 
 from __future__ import annotations
 
-import shlex
 
 from pyinfra import host
 from pyinfra.api import deploy
@@ -22,10 +21,8 @@ from pyinfra.operations import files, server
 from ..core import audit
 from ..core.context import current_settings, render_template, write_files
 from ..core.host_files import HostFile
-from ..core.shell import read_json
+from ..core.shell import q, read_json
 from ..settings import DeployRefused, Settings
-
-q = shlex.quote
 
 
 def maintenance_page_content(settings: Settings) -> str:

@@ -9,7 +9,6 @@ web hosts TLS, the app server (app_server.py) and the webserver site.
 """
 
 import os
-import shlex
 
 from pyinfra import host
 from pyinfra.api import deploy
@@ -18,6 +17,21 @@ from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from ..core import audit
+from ..core.context import current_settings, rendered, template, write_files
+from ..core.host_files import HostFile, install_tested_config, secret_file
+from ..core.host_state import folders
+from ..core.lock import hold_lock, let_go
+from ..core.shell import q
+from ..core.units import refresh_service, remove_units, stamps_command
+from ..host.app_user import let_app_in, make_app_user, move_app, moving_from
+from ..host.db_host import shared_services
+from ..host.host_prep import finish_host_prep
+from ..host.postgres import postgres_role_and_database
+from ..services.backups import backup_units
+from ..services.notifications import host_webhooks, notifier_file
+from ..services.schedules import scheduled_jobs
+from ..settings import Settings
+from ..settings.environment import environment_file_content, secret_file_content
 from .app_server import (
     app_server,
     remove_other_app_server,
@@ -25,25 +39,9 @@ from .app_server import (
     uwsgi_socket_is_new,
     webserver_reload_command,
 )
-from ..host.app_user import let_app_in, make_app_user, move_app, moving_from
-from ..services.backups import backup_units
-from .certificates import acme_certificate, had_acme_certificate, no_acme_certificate
-from ..core.context import current_settings, rendered, template, write_files
-from ..host.db_host import shared_services
-from ..settings.environment import environment_file_content, secret_file_content
-from ..core.host_files import HostFile
-from ..host.host_prep import finish_host_prep
-from ..core.lock import hold_lock, let_go
+from .certificates import acme_certificate, had_acme_certificate, no_acme_certificate, self_signed_certificate
 from .maintenance import maintenance_page
-from ..services.notifications import host_webhooks, notifier_file
-from .certificates import self_signed_certificate
-from ..core.host_files import install_tested_config, secret_file
-from ..core.host_state import folders
 from .webserver import apache_enabled
-from ..host.postgres import postgres_role_and_database
-from ..core.units import refresh_service, remove_units, stamps_command
-from ..services.schedules import scheduled_jobs
-from ..settings import Settings
 
 
 def _directories(settings: Settings, moving_from: tuple[str, str] | None):
@@ -117,7 +115,7 @@ def set_password_command(settings: Settings) -> str:
     """Set the role's password to DJANGO_DB_PASSWORD of the secrets. It goes from the secrets into
     python3's environment and through a pipe into psql: never on a command line. (psql's
     \\getenv would do it in one step, but needs PostgreSQL 15; Ubuntu 22.04 has 14.)"""
-    return (f"{settings.secrets_loader} python3 -c {shlex.quote(PASSWORD_SQL)} {shlex.quote(settings.db_name)} | "
+    return (f"{settings.secrets_loader} python3 -c {q(PASSWORD_SQL)} {q(settings.db_name)} | "
             "runuser -u postgres -- psql -Xq -v ON_ERROR_STOP=1")
 
 
@@ -244,7 +242,7 @@ def _nginx(settings: Settings, certificate_files: list[str]):
 
 def config_test(settings: Settings) -> str:
     """Shell: the webserver's own test of its whole config."""
-    return f"{shlex.quote(settings.nginx_binary_name)} -t -q" if settings.webserver == "nginx" else "apache2ctl -t"
+    return f"{q(settings.nginx_binary_name)} -t -q" if settings.webserver == "nginx" else "apache2ctl -t"
 
 
 def webserver_reload(settings: Settings) -> str:

@@ -3,13 +3,12 @@ tool: a link in sites-enabled)."""
 
 from __future__ import annotations
 
-import shlex
 
 from pyinfra import host
 from pyinfra.api import operation
 from pyinfra.facts.files import Link
 
-q = shlex.quote
+from ..core.shell import q
 
 
 APACHE_ITEMS = {
