@@ -1,4 +1,4 @@
-"""Which app server runs the app, and how (its deploy steps are in ../app_server.py)."""
+"""Which app server runs the app, and how (its deploy steps are in site/app_server.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The app server's names, paths and options (a mixin of Settings; its deploy steps are in
-app_server.py)."""
+site/app_server.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Backups off the host with restic, and the restore that brings them back (the deploy steps are
-in ../backups.py)."""
+in services/backups.py)."""
 
 from __future__ import annotations
 

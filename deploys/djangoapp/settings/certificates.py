@@ -1,5 +1,5 @@
 """Certificates from an ACME server such as Let's Encrypt (the deploy steps are in
-../certificates.py and ../certificate_sync.py)."""
+site/certificates.py and site/certificate_sync.py)."""
 
 from __future__ import annotations
 

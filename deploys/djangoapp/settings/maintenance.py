@@ -1,4 +1,4 @@
-"""Maintenance mode (the deploy steps are in ../maintenance.py)."""
+"""Maintenance mode (the deploy steps are in site/maintenance.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Where a release, rollback or failed run is announced (the sending is in ../notifications.py)."""
+"""Where a release, rollback or failed run is announced (the sending is in services/notifications.py)."""
 
 from __future__ import annotations
 

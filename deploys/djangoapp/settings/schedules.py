@@ -1,4 +1,4 @@
-"""Management commands run on a schedule (the deploy steps are in ../schedules.py)."""
+"""Management commands run on a schedule (the deploy steps are in services/schedules.py)."""
 
 from __future__ import annotations
 
