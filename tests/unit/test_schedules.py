@@ -2,6 +2,7 @@
 bin/manage, and the migration lock between jobs and migrations."""
 
 import subprocess
+import time
 from pathlib import Path
 
 from deploys.djangoapp.core.context import render_template
@@ -10,7 +11,6 @@ from deploys.djangoapp.core.lock import under_migration_lock
 from deploys.djangoapp.services.schedules import job_script
 from deploys.djangoapp.settings import problems
 from tests.unit.sites import VALID, placed_fleet, settings
-from tests.unit.holding import wait_until_held
 
 JOB = {"command": "add_note 'two words; rm -rf /' --verbosity 0", "schedule": "*-*-* 03:30:00"}
 
@@ -43,11 +43,16 @@ def test_the_job_runs_its_command_word_for_word(tmp_path):
 
 def test_a_job_waits_while_migrations_hold_the_lock(tmp_path):
     site, script = site_in(tmp_path)
-    migrated = tmp_path / "migrated"
-    # The migrations note that they are done before they let go of the lock.
-    migrating = subprocess.Popen(["sh", "-c", under_migration_lock(site.migration_lock, f"sleep 2; touch {migrated}")])
+    started, migrated = tmp_path / "started", tmp_path / "migrated"
+    # The migrations note that they hold the lock, and that they are done before they let go of it.
+    # (Not wait_until_held: under_migration_lock's own probe holds the lock for an instant first.)
+    migrating = subprocess.Popen(["sh", "-c", under_migration_lock(
+        site.migration_lock, f"touch {started}; sleep 2; touch {migrated}")])
     try:
-        wait_until_held(site.migration_lock)  # the migrations have the lock
+        deadline = time.monotonic() + 20
+        while not started.exists():  # the migrations have the lock
+            assert time.monotonic() < deadline, "the migrations did not take the lock"
+            time.sleep(0.02)
         ran = subprocess.run([str(script)], capture_output=True, text=True, timeout=20)
         waited = migrated.exists()  # the job ended after the migrations had (it would take 0.1 s alone)
     finally:

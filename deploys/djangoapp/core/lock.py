@@ -22,7 +22,7 @@ from pyinfra.api import FactBase, operation
 
 from ..settings import Settings
 from . import failure
-from .shell import q
+from .shell import q, wait_until
 
 # One token per run: the lock it takes is released only by it.
 RUN_TOKEN = uuid.uuid4().hex
@@ -82,9 +82,8 @@ def break_command(lock_dir: str, stale_token: str) -> str:
 def wait_while(busy: str, lock_dir: str, wait: int, what: str = "the lock of this project") -> str:
     """Shell: while the command `busy` succeeds, wait, for up to `wait` seconds; then fail naming
     the lock's holder."""
-    return (f"deadline=$(($(date +%s) + {int(wait)})) && while {busy}; do "
-            f"if [ \"$(date +%s)\" -ge $deadline ]; then echo \"another deploy holds {what}: "
-            f"$(cat {q(lock_dir)}/holder.json 2>/dev/null)\" >&2; exit 1; fi; sleep 1; done")
+    held = f"echo \"another deploy holds {what}: $(cat {q(lock_dir)}/holder.json 2>/dev/null)\" >&2; exit 1"
+    return wait_until(f"! {{ {busy}; }}", wait, held, pause=1)
 
 
 def take_command(lock_dir: str, holder: dict, wait: int, what: str = "the lock of this project") -> str:

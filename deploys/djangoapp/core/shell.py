@@ -20,6 +20,14 @@ def read_json(path: str, key: str) -> str:
             f"print(value if isinstance(value, str) else json.dumps(value))' {q(path)} {q(key)}")
 
 
+def wait_until(ready: str, seconds: int, on_timeout: str, pause: float = 0.2) -> str:
+    """Shell: `ready` tried every `pause` seconds until it succeeds; once `seconds` have passed,
+    `on_timeout` runs, and must end the wait (`exit 1`, or `break` to go on). One command in
+    braces: after `&&` it runs only when what came before succeeded."""
+    return (f"{{ deadline=$(($(date +%s) + {int(seconds)})); until {ready}; do "
+            f'if [ "$(date +%s)" -ge $deadline ]; then {on_timeout}; fi; sleep {pause}; done; }}')
+
+
 def visible(text: str) -> str:
     """`text` with each control character but the tab written out (ESC as \\x1b)."""
     return CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)

@@ -10,7 +10,7 @@ from pyinfra.operations import apt, files, systemd
 from ..core.context import current_settings, write_files
 from ..core.host_files import HostFile, absent
 from ..core.lock import RUN_TOKEN
-from ..core.shell import q
+from ..core.shell import q, wait_until
 from ..settings import Settings
 from .deploy_user import deploy_users, refuse_locking_this_login_out
 from .proxy import APT_PROXY_CONF, PROXY_ENV, apt_proxy_content, load_proxy_env, uv_files
@@ -129,11 +129,9 @@ def background_command(command: str, token: str, job: BackgroundJob) -> str:
 def wait_command(token: str, job: BackgroundJob) -> str:
     """Shell: wait for the job of run `token` to end; when it failed (or did not end within its
     timeout), show its output and fail; else its files go."""
-    return (f"deadline=$(($(date +%s) + {int(job.timeout)})); "
-            f"until [ \"$(cut -d ' ' -f 1 {q(job.status)} 2>/dev/null)\" = {q(token)} ]; do "
-            f"if [ \"$(date +%s)\" -ge $deadline ]; then "
-            f"echo {q(f'{job.what} did not end within {job.timeout} s:')} >&2; "
-            f"cat {q(job.log)} >&2; exit 1; fi; sleep 0.2; done; "
+    ended = f"[ \"$(cut -d ' ' -f 1 {q(job.status)} 2>/dev/null)\" = {q(token)} ]"
+    late = f"echo {q(f'{job.what} did not end within {job.timeout} s:')} >&2; cat {q(job.log)} >&2; exit 1"
+    return (f"{wait_until(ended, job.timeout, late)}; "
             f"if [ \"$(cut -d ' ' -f 2 {q(job.status)})\" != 0 ]; then echo {q(f'{job.what} failed:')} >&2; "
             f"cat {q(job.log)} >&2; exit 1; fi; rm -f {q(job.status)} {q(job.log)}")
 

@@ -31,7 +31,7 @@ from pyinfra import host
 from pyinfra.api import operation
 
 from ..core.context import only
-from ..core.shell import fifo_write, q
+from ..core.shell import fifo_write, q, wait_until
 from ..settings import Settings
 
 LOG_LINES = 15
@@ -77,11 +77,10 @@ def web_check(plan: SwitchPlan) -> str:
             'the site name (the app gets it as DJANGO_ALLOWED_HOSTS)" >&2;; 5*) echo "the app fails: its log '
             f'follows" >&2; journalctl -u {q(plan.app_service or "")} -n {LOG_LINES} --no-pager -o cat >&2;; '
             '000\\ *) echo "nothing answers: is the webserver running?" >&2;; esac')
-    return (f"(deadline=$(($(date +%s) + {plan.timeout})); "
-            f"until answer=\"$({answer})\"; {healthy}; do "
-            f"if [ \"$(date +%s)\" -ge $deadline ]; then "
-            f"echo \"health check failed: {plan.health_url} did not give {wanted} within {plan.timeout} s "
-            f"(last answer: $answer)\" >&2; {hint}; exit 1; fi; sleep 0.2; done)")
+    failed = (f"echo \"health check failed: {plan.health_url} did not give {wanted} within {plan.timeout} s "
+              f"(last answer: $answer)\" >&2; {hint}; exit 1")
+    check = f'answer="$({answer})"; {healthy}'
+    return f"({wait_until(check, plan.timeout, failed)})"
 
 
 def worker_check(plan: SwitchPlan, since: str) -> str:
@@ -90,11 +89,9 @@ def worker_check(plan: SwitchPlan, since: str) -> str:
     worker, *others = plan.celery_services
     log = f"journalctl -u {q(worker)} --since \"@{since}\" --no-pager -o cat"
     ready = f"{log} | grep -q ' ready\\.$' && systemctl is-active -q {q(worker)}"
-    wait_ready = (f"(deadline=$(($(date +%s) + {plan.timeout})); "
-                  f"until {ready}; do "
-                  f"if [ \"$(date +%s)\" -ge $deadline ]; then echo \"the Celery worker of release {plan.release_id} "
-                  f"did not become ready within {plan.timeout} s; its log:\" >&2; {log} | tail -n {LOG_LINES} >&2; "
-                  f"exit 1; fi; sleep 0.5; done)")
+    not_ready = (f"echo \"the Celery worker of release {plan.release_id} did not become ready within "
+                 f"{plan.timeout} s; its log:\" >&2; {log} | tail -n {LOG_LINES} >&2; exit 1")
+    wait_ready = f"({wait_until(ready, plan.timeout, not_ready, pause=0.5)})"
     beat_checks = [f"{{ systemctl is-active -q {q(service)} || {{ echo 'Celery beat of the new release does not run; "
                    f"its log:' >&2; journalctl -u {q(service)} -n {LOG_LINES} --no-pager -o cat >&2; false; }}; }}"
                    for service in others]

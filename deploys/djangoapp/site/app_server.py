@@ -29,7 +29,7 @@ from pyinfra.operations.util import any_changed
 
 from ..core.context import fact_before_run, rendered, template, write_files
 from ..core.host_files import ExistingPaths, absent
-from ..core.shell import fifo_write, q
+from ..core.shell import fifo_write, q, wait_until
 from ..core.units import refresh_service, remove_units, unit_paths
 from ..host.host_prep import UV, finish_host_prep, tools_ready
 from ..settings.app_server_layout import GUNICORN
@@ -135,8 +135,7 @@ def uwsgi_handover_stop_command(settings, timeout: int = 70) -> str:
     then its FIFO and ini gone."""
     unit, fifo = q(settings.uwsgi_handover_service), settings.uwsgi_handover_fifo
     return (f"if systemctl is-active -q {unit}; then printf q | {settings.as_app_user} {fifo_write(fifo)}; "
-            f"deadline=$(($(date +%s) + {int(timeout)})); while systemctl is-active -q {unit}; do "
-            f'if [ "$(date +%s)" -ge $deadline ]; then systemctl stop {unit}; break; fi; sleep 0.1; done; fi; '
+            f"{wait_until(f'! systemctl is-active -q {unit}', timeout, f'systemctl stop {unit}; break', 0.1)}; fi; "
             f"{settings.as_app_user} rm -f {q(fifo)}; rm -f {q(settings.uwsgi_handover_ini)}")
 
 
