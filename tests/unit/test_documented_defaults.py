@@ -44,3 +44,14 @@ def test_readme_table_lists_every_variable_with_its_default():
     for name, field in Settings.model_fields.items():
         shown = "required" if name in REQUIRED else f"`{field.default!r}`"
         assert table[name] == shown, name
+
+
+def test_the_version_is_the_changelog_s_newest_and_every_renamed_variable_is_in_it():
+    from deploys.djangoapp.settings import RENAMED
+
+    version = (REPO / "VERSION").read_text().strip()
+    changelog = (REPO / "CHANGELOG.md").read_text()
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version), version
+    assert re.findall(r"^## (\S+)", changelog, re.M)[0] == version
+    for name in RENAMED:
+        assert f"`{name}`" in changelog, name

@@ -356,3 +356,14 @@ def test_a_problem_without_a_variable_is_named_by_its_message_and_credentials_ar
                       "input": "caddy"}) == "webserver: Input should be 'nginx' or 'apache' (got 'caddy')"
     assert _describe({"loc": ("broker",), "msg": "Value error, bad redis://:hunter2@h:1/0", "type": "value_error"}) \
         == "broker: bad redis://***@h:1/0"
+
+
+def test_a_variable_a_new_version_renamed_is_refused_with_its_new_name(monkeypatch):
+    # A copy's group_data/ still sets a variable under the name an older version of the kit gave it.
+    import deploys.djangoapp.settings as settings_module
+
+    monkeypatch.setattr(settings_module, "RENAMED", {
+        "uwsgi_processes": "now uwsgi_number_workers", "deploy_banner": "removed: the kit no longer shows one"})
+    settings, found = check(uwsgi_processes=4, deploy_banner="hi")
+    assert settings is None
+    assert found == ["deploy_banner: removed: the kit no longer shows one", "uwsgi_processes: now uwsgi_number_workers"]

@@ -42,6 +42,12 @@ OWN_PREFIXES = ("django_", "uwsgi_", "app_server", "manage_", "acme_", "nginx_",
                 "release_", "deploy_", "rollback_", "confirm_", "maintenance_", "backup_", "restore_")
 
 
+# Variables a version of the kit renamed or removed: old name -> what to write instead. A copy of
+# the repository that takes a new version keeps its group_data/ and inventories/; a variable they
+# still set under its old name is refused with its new one, never ignored (CHANGELOG.md lists them).
+RENAMED: dict[str, str] = {}
+
+
 class DeploySettingsError(PyinfraError):
     """Raised before any operation is added: the message lists every bad variable of every host."""
 
@@ -106,10 +112,11 @@ def _describe(error: dict) -> str:
 
 def problems(data: dict[str, Any]) -> tuple[Optional[Settings], list[str]]:
     """Validate one host's data: the settings, or every problem found, each naming its variable."""
+    found = [f"{key}: {RENAMED[key]}" for key in sorted(data) if key in RENAMED and data[key] is not None]
     unknown = sorted(
-        key for key in data if key.startswith(OWN_PREFIXES) and key not in Settings.model_fields
+        key for key in data if key.startswith(OWN_PREFIXES) and key not in Settings.model_fields and key not in RENAMED
     )
-    found = [f"{key}: is not a variable of this project (a typo?)" for key in unknown]
+    found += [f"{key}: is not a variable of this project (a typo?)" for key in unknown]
     # pyinfra gives unset data as None: treat it as not given, so defaults and "required" apply.
     given = {key: value for key, value in data.items() if value is not None}
     try:
