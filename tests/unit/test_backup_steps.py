@@ -12,7 +12,7 @@ from dataclasses import replace
 import pytest
 
 from deploys.djangoapp.services import backups
-from deploys.djangoapp.core import context
+from deploys.djangoapp.core import context, units
 from deploys.djangoapp.services.backups import (
     BackupStatus,
     backup_script,
@@ -35,8 +35,9 @@ TIMER = "/etc/systemd/system/backup-mysite.timer"
 @pytest.fixture
 def steps(monkeypatch) -> Steps:
     recorded = Steps(monkeypatch)
-    recorded.replace(backups, "files", "systemd", "python", "absent", "system_user", "no_system_user",
+    recorded.replace(backups, "files", "python", "absent", "system_user", "no_system_user",
                      "remove_units", "hold_lock", "let_go", "notify_when_done")
+    recorded.replace(units, "systemd")
     recorded.replace(backups.audit, "record")
     recorded.replace(context, "host_files")
     return recorded

@@ -22,7 +22,7 @@ from pyinfra.api.output import format_text
 from pyinfra.facts.files import FileContents, Sha256File
 from pyinfra.operations.util.files import generate_color_diff
 
-from .shell import q
+from .shell import each_path, q
 
 # Where uploads wait to be put in place: root's alone.
 STAGING_ROOT = "/var/lib/django-deploy/uploads"
@@ -50,9 +50,8 @@ class FileStates(FactBase):
     default = dict
 
     def command(self, paths: list[str]) -> str:
-        return (f"for path in {' '.join(q(path) for path in paths)}; do "
-                '[ -f "$path" ] && [ ! -L "$path" ] && '
-                'echo "$(sha256sum < "$path" | cut -c1-64) $(stat -c \'%U %G %a\' "$path") $path"; done; true')
+        return each_path(paths, '[ -f "$path" ] && [ ! -L "$path" ] && '
+                                'echo "$(sha256sum < "$path" | cut -c1-64) $(stat -c \'%U %G %a\' "$path") $path"')
 
     def process(self, output):
         found = {}
@@ -129,8 +128,7 @@ class ExistingPaths(FactBase):
     default = list
 
     def command(self, paths: list[str]) -> str:
-        return (f"for path in {' '.join(q(path) for path in paths)}; do "
-                '{ [ -e "$path" ] || [ -L "$path" ]; } && echo "$path"; done; true')
+        return each_path(paths, '{ [ -e "$path" ] || [ -L "$path" ]; } && echo "$path"')
 
     def process(self, output):
         return [line for line in output if line]

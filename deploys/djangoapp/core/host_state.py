@@ -8,7 +8,7 @@ import json
 from pyinfra import host
 from pyinfra.api import FactBase, operation
 
-from .shell import q
+from .shell import each_path, q
 
 
 class ReleaseInfo(FactBase):
@@ -85,8 +85,7 @@ class FolderStates(FactBase):
     default = dict
 
     def command(self, paths: list[str]) -> str:
-        return (f"for path in {' '.join(q(path) for path in paths)}; do "
-                "[ -d \"$path\" ] && stat -L -c '%U %G %a %n' \"$path\"; done; true")
+        return each_path(paths, "[ -d \"$path\" ] && stat -L -c '%U %G %a %n' \"$path\"")
 
     def process(self, output):
         found = {}

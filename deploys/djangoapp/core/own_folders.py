@@ -20,7 +20,7 @@ from pyinfra import host, state
 from pyinfra.api import FactBase, operation
 
 from ..settings import DeployRefused, Settings
-from .shell import q
+from .shell import each_path, q
 
 MARKER = ".django-deploy"
 MARKER_TEXT = ("This folder was made by the django deploy kit (pyinfra) for one project: deploys/remove.py "
@@ -46,9 +46,8 @@ def folder_states_command(paths: list[str]) -> str:
     project root of the kit's)."""
     made = '{ [ -d "$1/releases" ] || [ -L "$1/current" ] || [ -f "$1/bin/with-secrets" ]; }'
     project = f'{{ [ -e "$1/{MARKER}" ] || {made}; }}'
-    return (
-        f"made() {{ {made}; }}; is_project() {{ {project}; }}; "
-        f"for path in {' '.join(q(path) for path in paths)}; do line=\"$path\"; "
+    return f"made() {{ {made}; }}; is_project() {{ {project}; }}; " + each_path(paths, (
+        'line="$path"; '
         'if [ ! -e "$path" ] && [ ! -L "$path" ]; then echo "$line missing"; continue; fi; '
         'if [ ! -d "$path" ]; then echo "$line file"; continue; fi; '
         'mountpoint -q "$path" && line="$line mount"; '
@@ -58,7 +57,7 @@ def folder_states_command(paths: list[str]) -> str:
         'made "$path" && line="$line made"; '
         '[ -f "$path/config" ] && [ -d "$path/keys" ] && line="$line restic"; '
         'for child in "$path"/*/; do is_project "${child%/}" && { line="$line projects"; break; }; done; '
-        'echo "$line"; done; true')
+        'echo "$line"'))
 
 
 class FolderStates(FactBase):

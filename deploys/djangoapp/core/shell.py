@@ -20,6 +20,12 @@ def read_json(path: str, key: str) -> str:
             f"print(value if isinstance(value, str) else json.dumps(value))' {q(path)} {q(key)}")
 
 
+def each_path(paths: list[str], body: str) -> str:
+    """Shell: `body` run for each of `paths` in turn (as "$path"), whatever it answers: the facts
+    that look at several paths in one command."""
+    return f"for path in {' '.join(q(path) for path in paths)}; do {body}; done; true"
+
+
 def wait_until(ready: str, seconds: int, on_timeout: str, pause: float = 0.2) -> str:
     """Shell: `ready` tried every `pause` seconds until it succeeds; once `seconds` have passed,
     `on_timeout` runs, and must end the wait (`exit 1`, or `break` to go on). One command in

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import FactBase, operation
-from pyinfra.operations import server
+from pyinfra.operations import server, systemd
+from pyinfra.operations.util import any_changed
 
 from .context import fact_before_run
 from .host_files import ExistingPaths
-from .shell import q
+from .shell import each_path, q
 
 STAMP_DIR = "/var/lib/django-deploy/refreshed"
 
@@ -30,9 +31,8 @@ class NewerThan(FactBase):
     default = list
 
     def command(self, stamp: str, paths: list[str]) -> str:
-        return (f"for path in {' '.join(q(path) for path in paths)}; do "
-                f'[ -e "$path" ] || continue; '
-                f'if [ ! -e {q(stamp)} ] || [ "$path" -nt {q(stamp)} ]; then echo "$path"; fi; done')
+        return each_path(paths, f'if [ -e "$path" ] && {{ [ ! -e {q(stamp)} ] || [ "$path" -nt {q(stamp)} ]; }}; '
+                                'then echo "$path"; fi')
 
     def process(self, output):
         return [line.strip() for line in output if line.strip()]
@@ -48,6 +48,20 @@ def unit_paths(service: str) -> list[str]:
     """The unit files a service may have: its .service, a .socket when systemd holds its socket, a
     .timer when systemd starts it on a schedule."""
     return [f"/etc/systemd/system/{service}.{kind}" for kind in ("service", "socket", "timer")]
+
+
+def reload_units(*written) -> None:
+    """systemd told of changed unit files: one daemon-reload, only when any of the steps that
+    wrote them (`written`) changed something."""
+    systemd.daemon_reload(name="Reload systemd units", _if=any_changed(*written))
+
+
+def timer_on(timer: str, service_step, timer_step) -> None:
+    """A timer whose service and timer files the steps wrote: systemd told when they changed, the
+    timer running and enabled, and restarted when its own file changed (a new schedule)."""
+    reload_units(service_step, timer_step)
+    systemd.service(name=f"Start and enable {timer}", service=timer, running=True, enabled=True)
+    systemd.service(name=f"Restart {timer} (new schedule)", service=timer, restarted=True, _if=timer_step.did_change)
 
 
 def remove_units(services: list[str]) -> None:

@@ -7,9 +7,13 @@ from ..core.shell import q
 from ..settings import Settings
 
 
+def dump_suffix(settings: Settings) -> str:
+    """The file suffix of a copy of the database: sqlite's own file, or pg_dump's custom format."""
+    return "sqlite3" if settings.database == "sqlite" else "dump"
+
+
 def snapshot_path(settings: Settings, release_id: str) -> str:
-    suffix = "sqlite3" if settings.database == "sqlite" else "dump"
-    return f"{settings.snapshots_dir}/{release_id}.{suffix}"
+    return f"{settings.snapshots_dir}/{release_id}.{dump_suffix(settings)}"
 
 
 def postgres_connect(settings: Settings) -> str:

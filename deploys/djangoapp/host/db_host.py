@@ -32,7 +32,7 @@ from typing import Optional
 from pyinfra import host, state
 from pyinfra.api import FactBase, operation
 from pyinfra.facts.files import File
-from pyinfra.operations import files, systemd
+from pyinfra.operations import files
 
 from ..core import failure
 from ..core.context import render_template, write_files
@@ -40,7 +40,7 @@ from ..core.host_files import HostFile, secret_file
 from ..core.lock import (RUN_TOKEN, DeployLock, break_command, let_go_if_command, lock_holder, release_lock_command,
                          take_command)
 from ..core.shell import q
-from ..core.units import refresh_service
+from ..core.units import refresh_service, reload_units
 from ..settings import DeployRefused, Settings
 from ..settings.layout import database_name
 from .postgres import postgres_access
@@ -292,7 +292,7 @@ def _redis(claims: dict[str, dict], settings: Settings, claim: Optional[dict]) -
                               [HostFile(REDIS_DROP_IN, redis_drop_in(claims, redis_major).encode(), "644")])
     else:
         drop_in = files.file(name="Redis back to Debian's settings", path=REDIS_DROP_IN, present=False)
-    systemd.daemon_reload(name="Reload systemd units", _if=drop_in.did_change)
+    reload_units(drop_in)
     refresh_service(name="Redis with its addresses and users", service="redis-server",
                     inputs=[REDIS_DROP_IN, REDIS_USERS_DIR, user_file],
                     command=redis_apply_command(redis_bind(claims), redis_default_user(claims, redis_major)))

@@ -16,7 +16,7 @@ from ..core.lock import hold_lock
 from ..core.shell import q
 from ..core.units import remove_units
 from ..host.app_user import remove_app_user
-from ..host.database import snapshot_commands
+from ..host.database import dump_suffix, snapshot_commands
 from ..host.db_host import shared_services
 from ..host.postgres import PostgresNames
 from ..services.backups import remove_backups
@@ -36,7 +36,7 @@ def _final_backup(settings: Settings) -> None:
     if not exists:
         return
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
-    backup = f"{BACKUP_DIR}/{settings.websiteproject}-{stamp}.{'sqlite3' if settings.database == 'sqlite' else 'dump'}"
+    backup = f"{BACKUP_DIR}/{settings.websiteproject}-{stamp}.{dump_suffix(settings)}"
     files.directory(name="Backups folder (root only)", path=BACKUP_DIR, user="root", group="root", mode="700")
     take = snapshot_commands(settings, backup)[0]
     server.shell(name=f"Final backup of the database: {backup}", commands=[take])

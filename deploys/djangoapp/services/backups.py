@@ -26,8 +26,7 @@ from datetime import datetime, timezone
 from pyinfra import host
 from pyinfra.api import FactBase, deploy
 from pyinfra.facts.files import Directory
-from pyinfra.operations import files, python, systemd
-from pyinfra.operations.util import any_changed
+from pyinfra.operations import files, python
 
 from ..core import audit
 from ..core.callbacks import run_shown
@@ -36,9 +35,9 @@ from ..core.host_files import HostFile, absent
 from ..core.host_state import ReleaseInfo
 from ..core.lock import hold_lock, let_go, under_migration_lock, wait_while
 from ..core.shell import q
-from ..core.units import remove_units
+from ..core.units import remove_units, timer_on
 from ..host.app_user import no_system_user, system_user
-from ..host.database import postgres_connect, snapshot_commands
+from ..host.database import dump_suffix, postgres_connect, snapshot_commands
 from ..settings import DeployRefused, Settings
 from ..settings.layout import as_user
 from .notifications import notify_program, notify_when_done
@@ -88,7 +87,7 @@ def as_backup_user(settings: Settings) -> str:
 
 def database_file(settings: Settings) -> str:
     """The database's name inside the repository."""
-    return f"{settings.websiteproject}.{'sqlite3' if settings.database == 'sqlite' else 'dump'}"
+    return f"{settings.websiteproject}.{dump_suffix(settings)}"
 
 
 def restic_environment(settings: Settings) -> str:
@@ -293,7 +292,7 @@ def restore_command(settings: Settings, wanted: str, stamp: str) -> str:
     work = f"{settings.project_root}/restore-{stamp}"
     fetched = f"{settings.shared_dir}/.restore-{stamp}"
     before = f"{settings.snapshots_dir}/before-restore-{stamp}"
-    suffix = "sqlite3" if settings.database == "sqlite" else "dump"
+    suffix = dump_suffix(settings)
     take_before, _ = snapshot_commands(settings, f"{before}.{suffix}")
     _, put_back = snapshot_commands(settings, f"{work}/database")
     owner = f"{settings.uwsgi_user}:{settings.uwsgi_group}"
@@ -429,11 +428,7 @@ def backup_units(settings: Settings) -> None:
                  loader=credentials_loader(settings))])
     # Its own step: a changed timer means restarting the timer.
     timer = template("backups/backup.timer.j2", timer_file, settings, mode="644")
-    systemd.daemon_reload(name="Reload systemd units", _if=any_changed(service, timer))
-    timer_unit = f"{backup_service(settings)}.timer"
-    systemd.service(name=f"Start and enable {timer_unit}", service=timer_unit, running=True, enabled=True)
-    systemd.service(name=f"Restart {timer_unit} (new schedule)", service=timer_unit, restarted=True,
-                    _if=timer.did_change)
+    timer_on(f"{backup_service(settings)}.timer", service, timer)
 
 
 def remove_backups(settings: Settings) -> None:

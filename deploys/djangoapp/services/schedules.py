@@ -13,13 +13,12 @@ import shlex
 
 from pyinfra import host
 from pyinfra.api import FactBase
-from pyinfra.operations import files, systemd
-from pyinfra.operations.util import any_changed
+from pyinfra.operations import files
 
 from ..core.context import rendered, template, write_files
 from ..core.host_files import HostFile
 from ..core.shell import q
-from ..core.units import remove_units
+from ..core.units import remove_units, timer_on
 from ..settings import Settings
 
 UNITS = "/etc/systemd/system"
@@ -68,10 +67,7 @@ def scheduled_jobs(settings: Settings) -> None:
         # Its own step: a changed timer means restarting the timer.
         timer = template("schedules/job.timer.j2", f"{UNITS}/{unit}.timer", settings, mode="644", job_name=name,
                          job=job)
-        systemd.daemon_reload(name="Reload systemd units", _if=any_changed(service, timer))
-        systemd.service(name=f"Timer of scheduled job {name}", service=f"{unit}.timer", running=True, enabled=True)
-        systemd.service(name=f"Restart the timer of {name} (new schedule)", service=f"{unit}.timer", restarted=True,
-                        _if=timer.did_change)
+        timer_on(f"{unit}.timer", service, timer)
     gone = [name for name in host.get_fact(JobUnits, prefix=settings.websiteproject) if name not in wanted]
     remove_units([job_unit(settings, name) for name in gone])
     for name in gone:

@@ -25,12 +25,11 @@ from __future__ import annotations
 from pyinfra import host
 from pyinfra.facts.files import File, Link
 from pyinfra.operations import server, systemd
-from pyinfra.operations.util import any_changed
 
 from ..core.context import fact_before_run, rendered, template, write_files
 from ..core.host_files import ExistingPaths, absent
 from ..core.shell import fifo_write, q, wait_until
-from ..core.units import refresh_service, remove_units, unit_paths
+from ..core.units import refresh_service, reload_units, remove_units, unit_paths
 from ..host.host_prep import UV, finish_host_prep, tools_ready
 from ..settings.app_server_layout import GUNICORN
 
@@ -109,7 +108,7 @@ def _listen(settings, written) -> None:
     socket starts with its restart, at the skeleton's end."""
     socket_path = unit_paths(settings.app_service)[1]
     socket = template("app_server/app.socket.j2", socket_path, settings, mode="644")
-    systemd.daemon_reload(name="Reload systemd units", _if=any_changed(socket, written))
+    reload_units(socket, written)
     systemd.service(name=f"Listen on {settings.app_socket}", service=f"{settings.app_service}.socket",
                     running=None if uwsgi_socket_is_new(settings) else True, enabled=True)
     server.shell(name=f"Owner and mode of {settings.app_socket} as changed", commands=[socket_owner_command(settings)],

@@ -29,12 +29,12 @@ from typing import Optional
 from pyinfra import host, inventory, state
 from pyinfra.api import FactBase, operation
 from pyinfra.facts.files import File, FileContents
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import files, server
 
 from ..core.context import template, write_files
 from ..core.host_files import HostFile, absent
 from ..core.shell import q
-from ..core.units import remove_units
+from ..core.units import remove_units, timer_on
 from ..services.notifications import notify_program
 from ..settings import Settings
 
@@ -190,12 +190,10 @@ def fetcher(settings: Settings, reload_command: str) -> None:
     template("certificates/fetch-certificate.sh.j2", settings.certificate_fetch_script, settings, mode="700",
              reload_command=reload_command, certificates_sed=CERTIFICATES_SED, key_sed=KEY_SED)
     service, timer = timer_paths(settings)
-    units = [template("certificates/certificate-sync.service.j2", service, settings, mode="644",
+    timer_on(f"{settings.certificate_sync_service}.timer",
+             template("certificates/certificate-sync.service.j2", service, settings, mode="644",
                       record_result=settings.certificate_renewal_recorder),
-             template("certificates/certificate-sync.timer.j2", timer, settings, mode="644")]
-    systemd.daemon_reload(name="Reload systemd units", _if=[lambda: any(unit.did_change() for unit in units)])
-    systemd.service(name=f"{settings.certificate_sync_service}.timer running and enabled",
-                    service=f"{settings.certificate_sync_service}.timer", running=True, enabled=True)
+             template("certificates/certificate-sync.timer.j2", timer, settings, mode="644"))
 
 
 class Account(FactBase):

@@ -26,12 +26,12 @@ from typing import Optional
 from pyinfra import host
 from pyinfra.api import FactBase, operation
 from pyinfra.facts.files import FileContents
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import files, server
 
 from ..core.context import fact_before_run, template, write_files
 from ..core.host_files import ExistingPaths, FileStates, HostFile, absent
 from ..core.shell import q
-from ..core.units import unit_paths
+from ..core.units import reload_units, unit_paths
 from ..settings import Settings
 from .certificate_sync import (
     Account,
@@ -98,7 +98,7 @@ def _issuer(settings: Settings, reload_command: str) -> None:
     renewal_recorder(settings)
     result_drop_in = template("certificates/certbot-result.conf.j2", settings.certbot_result_drop_in, settings,
                               mode="644")
-    systemd.daemon_reload(name="Reload systemd units", _if=[lambda: drop_in.did_change() or result_drop_in.did_change()])
+    reload_units(drop_in, result_drop_in)
     fetchers = settings.certificate_fetchers
     if fetchers:
         sync_source(settings, fetchers)
@@ -183,7 +183,7 @@ def _no_issuer(settings: Settings) -> None:
     removed = absent(name="Remove certbot's drop-ins, hook, CA and challenge folder of the project",
                      paths=[*ours, settings.certbot_result_drop_in, settings.acme_deploy_hook, settings.acme_ca_file,
                             settings.acme_webroot])
-    systemd.daemon_reload(name="Reload systemd units", _if=removed.did_change)
+    reload_units(removed)
     no_sync_source(settings)
 
 

@@ -22,7 +22,7 @@ from ..core.host_files import HostFile, install_tested_config, secret_file
 from ..core.host_state import folders
 from ..core.lock import hold_lock, let_go
 from ..core.shell import q
-from ..core.units import refresh_service, remove_units, stamps_command
+from ..core.units import refresh_service, reload_units, remove_units, stamps_command
 from ..host.app_user import let_app_in, make_app_user, move_app, moving_from
 from ..host.db_host import shared_services
 from ..host.host_prep import finish_host_prep
@@ -167,7 +167,7 @@ def _celery(settings: Settings, restart_later: bool):
     for service, (kind, command) in zip(settings.celery_services, kinds):
         unit = template("systemd/celery.service.j2", f"/etc/systemd/system/{service}.service", settings,
                         mode="644", kind=kind, command=command)
-        systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
+        reload_units(unit)
         systemd.service(name=f"Enable {service}", service=service, running=None, enabled=True)
         if restart_later:
             continue
