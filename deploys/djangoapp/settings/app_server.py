@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Literal, Optional
 
 from pydantic import BaseModel, field_validator
 
 from .app_server_layout import option_problem
-from .checks import dotted_module, positive_int
+from .checks import DottedModule, PositiveCount
 
 
 class AppServerInputs(BaseModel):
     app_server: Literal["uwsgi", "gunicorn", "asgi"] = "uwsgi"
-    app_server_workers: int = 2
+    app_server_workers: PositiveCount = 2
     app_server_options: list[str] = []
-    django_asgi_module: Optional[str] = None
+    django_asgi_module: Optional[DottedModule] = None
 
     @field_validator("app_server_options")
     @classmethod
@@ -23,13 +23,3 @@ class AppServerInputs(BaseModel):
         if found:
             raise ValueError("; ".join(found))
         return value
-
-    @field_validator("app_server_workers", mode="before")
-    @classmethod
-    def _app_server_positive_int(cls, value: Any) -> Any:
-        return positive_int(value)
-
-    @field_validator("django_asgi_module")
-    @classmethod
-    def _app_server_dotted(cls, value: Optional[str]) -> Optional[str]:
-        return dotted_module(value)

@@ -8,14 +8,14 @@ from typing import Optional
 
 from pydantic import BaseModel, field_validator, model_validator
 
-from .checks import EMAIL, host_names, pem_or_file
+from .checks import EMAIL, HostNames, PemCertificate
 
 
 class CertificateInputs(BaseModel):
     acme_email: Optional[str] = None
     acme_directory: str = "https://acme-v02.api.letsencrypt.org/directory"
-    acme_ca_certificate: Optional[str] = None
-    acme_extra_domains: list[str] = []
+    acme_ca_certificate: Optional[PemCertificate] = None
+    acme_extra_domains: HostNames = []
 
     @field_validator("acme_email")
     @classmethod
@@ -30,16 +30,6 @@ class CertificateInputs(BaseModel):
         if not re.fullmatch(r"^https://[A-Za-z0-9.-]+(:\d+)?(/[A-Za-z0-9._~/-]*)?$", value):
             raise ValueError(f"must be the https:// URL of an ACME directory (got {value!r})")
         return value
-
-    @field_validator("acme_extra_domains")
-    @classmethod
-    def _certificates_host_names(cls, value: list[str]) -> list[str]:
-        return host_names(value)
-
-    @field_validator("acme_ca_certificate")
-    @classmethod
-    def _certificates_pem_or_file(cls, value: Optional[str]) -> Optional[str]:
-        return pem_or_file(value, "CERTIFICATE")
 
     @model_validator(mode="after")
     def _one_kind_of_certificate(self):

@@ -9,7 +9,9 @@ import os
 import posixpath
 import re
 import shlex
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
+
+from pydantic import AfterValidator, BeforeValidator
 
 SAFE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
@@ -146,3 +148,20 @@ def pem_or_file(value: Any, kind: str) -> Any:
     if not re.search(rf"-----BEGIN [A-Z ]*{kind}-----.+-----END [A-Z ]*{kind}-----", text, re.S):
         raise ValueError(f"is not a PEM {kind.lower()}")
     return text
+
+
+def seconds(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"must be a whole number of seconds, 0 or more (got {value!r})")
+    return value
+
+
+# The shapes of value several variables share, each with its check: a field of one of these types
+# needs no validator of its own.
+PositiveCount = Annotated[int, BeforeValidator(positive_int)]
+Seconds = Annotated[int, BeforeValidator(seconds)]
+DottedModule = Annotated[str, AfterValidator(dotted_module)]
+OneLine = Annotated[str, AfterValidator(one_line)]
+HostNames = Annotated[list[str], AfterValidator(host_names)]
+PemCertificate = Annotated[str, AfterValidator(lambda value: pem_or_file(value, "CERTIFICATE"))]
+PemPrivateKey = Annotated[str, AfterValidator(lambda value: pem_or_file(value, "PRIVATE KEY"))]

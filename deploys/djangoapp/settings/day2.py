@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal, Optional
+from typing import Literal, Optional
 
 from pydantic import BaseModel, field_validator
 
-from .checks import command_problem, one_line, positive_int
+from .checks import OneLine, PositiveCount, command_problem
 
 JOURNAL_TIME = re.compile(r"^[A-Za-z0-9 :+.-]{1,40}$")
 
@@ -16,8 +16,8 @@ class Day2Inputs(BaseModel):
     manage: Optional[str] = None
     manage_on: Literal["migration_host", "all"] = "migration_host"
     since: str = "1 hour ago"
-    lines: int = 100
-    grep: Optional[str] = None
+    lines: PositiveCount = 100
+    grep: Optional[OneLine] = None
     unit: Optional[Literal["app", "celery", "beat", "webserver", "jobs"]] = None
 
     @field_validator("manage")
@@ -35,13 +35,3 @@ class Day2Inputs(BaseModel):
             raise ValueError(f'must be a time journalctl reads, e.g. "1 hour ago", "today" or "2026-11-25 14:00" '
                              f"(got {value!r})")
         return value
-
-    @field_validator("lines", mode="before")
-    @classmethod
-    def _day2_positive_int(cls, value: Any) -> Any:
-        return positive_int(value)
-
-    @field_validator("grep")
-    @classmethod
-    def _day2_one_line(cls, value: Optional[str]) -> Optional[str]:
-        return one_line(value)

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Optional
+from typing import Optional
 
 from pydantic import BaseModel, field_validator
 
-from .checks import positive_int
+from .checks import PositiveCount
 
 
 class FleetInputs(BaseModel):
     private_address: Optional[str] = None
     migration_host: Optional[str] = None
-    rolling_batch_size: Optional[int] = None
+    rolling_batch_size: Optional[PositiveCount] = None
 
     @field_validator("private_address")
     @classmethod
@@ -24,8 +24,3 @@ class FleetInputs(BaseModel):
             return str(ipaddress.ip_address(value))
         except ValueError:
             raise ValueError(f"must be an IP address on the fleet's private network (got {value!r})") from None
-
-    @field_validator("rolling_batch_size", mode="before")
-    @classmethod
-    def _fleet_positive_int(cls, value: Any) -> Any:
-        return value if value is None else positive_int(value)

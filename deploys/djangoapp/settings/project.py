@@ -8,8 +8,8 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, field_validator, model_validator
 
-from .checks import (ENV_NAME, HOSTNAME, PLAIN_PATH, PROXY_URL, SAFE_NAME, UNIX_NAME, absolute_clean_path,
-                     command_problem, dotted_module, inside_release_problem, pem_or_file, positive_int,
+from .checks import (ENV_NAME, HOSTNAME, PLAIN_PATH, PROXY_URL, SAFE_NAME, UNIX_NAME, DottedModule, PemCertificate,
+                     PemPrivateKey, PositiveCount, absolute_clean_path, command_problem, inside_release_problem,
                      system_folder_problem)
 from .layout import kit_app_user
 
@@ -20,8 +20,8 @@ class ProjectInputs(BaseModel):
     url: str
     webserver: Literal["nginx", "apache2"]
     django_deployment_root_folder: str
-    django_settings_folder: str
-    django_settings_file: str
+    django_settings_folder: DottedModule
+    django_settings_file: DottedModule
     django_source_folder: str = ""
     django_archives_to_deflate: list[str] = []
     django_dependencies: list[str] = []
@@ -34,12 +34,12 @@ class ProjectInputs(BaseModel):
     django_webapplication_additional_environment_settings: dict[str, str] = {}
     django_revision_file_pattern: Optional[str] = None
     application_additional_packages: list[str] = []
-    site_certificate: Optional[str] = None
-    site_key: Optional[str] = None
+    site_certificate: Optional[PemCertificate] = None
+    site_key: Optional[PemPrivateKey] = None
     site_proxy: Optional[str] = None
 
     # --- uWSGI (seed role) ---
-    uwsgi_number_workers: int = 2
+    uwsgi_number_workers: PositiveCount = 2
     # None: a user (and group) of the project's own, django-<websiteproject> (app_user.py).
     uwsgi_user: Optional[str] = None
     uwsgi_group: Optional[str] = None
@@ -114,11 +114,6 @@ class ProjectInputs(BaseModel):
             raise ValueError(f"must be a command name or path: letters, digits, '.', '_', '-' and '/' (got {value!r})")
         return value
 
-    @field_validator("django_settings_folder", "django_settings_file")
-    @classmethod
-    def _project_dotted(cls, value: str) -> str:
-        return dotted_module(value)
-
     @field_validator("django_source_folder")
     @classmethod
     def _relative_inside(cls, value: str) -> str:
@@ -171,16 +166,6 @@ class ProjectInputs(BaseModel):
         if not UNIX_NAME.fullmatch(value):
             raise ValueError(f"must be a user or group name (got {value!r})")
         return value
-
-    @field_validator("uwsgi_number_workers", mode="before")
-    @classmethod
-    def _project_positive_int(cls, value: Any) -> Any:
-        return positive_int(value)
-
-    @field_validator("site_certificate", "site_key")
-    @classmethod
-    def _project_pem_or_file(cls, value: Optional[str], info) -> Optional[str]:
-        return pem_or_file(value, "PRIVATE KEY" if info.field_name == "site_key" else "CERTIFICATE")
 
     @model_validator(mode="after")
     def _linked_paths_apart(self):

@@ -7,43 +7,31 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, field_validator, model_validator
 
-from .checks import MIGRATION_NAME, RELEASE_ID, URL_PATH, positive_int
+from .checks import MIGRATION_NAME, RELEASE_ID, URL_PATH, PositiveCount, Seconds
 
 # Where a release comes from: exactly one of these (see source.py).
 SOURCES = ("django_source_dir", "django_release_archive", "django_git_repo")
 
 
 class ReleaseInputs(BaseModel):
-    keep_releases: int = 5
+    keep_releases: PositiveCount = 5
     health_check_path: Optional[str] = None
-    health_check_timeout: int = 60
+    health_check_timeout: PositiveCount = 60
     django_source_dir: Optional[str] = None
     django_release_archive: Optional[str] = None
     django_git_repo: Optional[str] = None
     django_git_ref: str = "HEAD"
     release_id: Optional[str] = None
     release_break_lock: bool = False
-    lock_wait: int = 0
-    migration_lock_timeout: int = 2
-    migration_statement_timeout: int = 0
+    lock_wait: Seconds = 0
+    migration_lock_timeout: Seconds = 2
+    migration_statement_timeout: Seconds = 0
     migration_safety: Literal["refuse", "maintenance", "switch-first", "allow"] = "refuse"
     allow_unsafe_migrations: list[str] = []
     rollback_to: Optional[str] = None
     rollback_restore_snapshot: bool = False
     rollback_drop_data: Optional[str] = None
     confirm_remove: Optional[str] = None
-
-    @field_validator("keep_releases", "health_check_timeout", mode="before")
-    @classmethod
-    def _releases_positive_int(cls, value: Any) -> Any:
-        return positive_int(value)
-
-    @field_validator("lock_wait", "migration_lock_timeout", "migration_statement_timeout", mode="before")
-    @classmethod
-    def _seconds(cls, value: Any) -> Any:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"must be a whole number of seconds, 0 or more (got {value!r})")
-        return value
 
     @field_validator("allow_unsafe_migrations", mode="before")
     @classmethod

@@ -8,7 +8,7 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, field_validator, model_validator
 
-from .checks import PYTHON_VERSION, UNIX_NAME, absolute_clean_path, dotted_module, positive_int
+from .checks import PYTHON_VERSION, UNIX_NAME, absolute_clean_path, DottedModule, PositiveCount
 from .environment import mask_credentials
 from .placement import LOOPBACK
 
@@ -19,23 +19,13 @@ class ServiceInputs(BaseModel):
     database: Literal["sqlite", "postgresql"] = "sqlite"
     celery: bool = False
     celery_beat: bool = False
-    celery_app: Optional[str] = None
-    celery_concurrency: int = 2
+    celery_app: Optional[DottedModule] = None
+    celery_concurrency: PositiveCount = 2
     redis_url: str = "redis://127.0.0.1:6379/0"
     memcached: bool = False
     deploy_user: Optional[str] = None
     deploy_user_ssh_keys: list[str] = []
     python_interpreter: str = "/usr/bin/python3"
-
-    @field_validator("celery_app")
-    @classmethod
-    def _services_dotted(cls, value: Optional[str]) -> Optional[str]:
-        return dotted_module(value)
-
-    @field_validator("celery_concurrency", mode="before")
-    @classmethod
-    def _services_positive_int(cls, value: Any) -> Any:
-        return positive_int(value)
 
     @field_validator("deploy_user")
     @classmethod
