@@ -1,5 +1,5 @@
 """The arithmetic and the words of the benchmark table, and what it reads of a host's /proc:
-pure functions, tested in tests/unit/test_bench_figures.py."""
+pure functions, tested in tests/unit/tooling/test_bench_figures.py."""
 
 from __future__ import annotations
 

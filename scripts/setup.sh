@@ -11,9 +11,9 @@ command -v dockerd >/dev/null || missing+=(docker.io)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
 command -v docker-compose >/dev/null || missing+=(docker-compose)
 command -v ssh >/dev/null || missing+=(openssh-client)
-# The unit tests of the Redis users start a real Redis (tests/unit/test_db_host.py).
+# The unit tests of the Redis users start a real Redis (tests/unit/host/test_db_host.py).
 command -v redis-server >/dev/null || missing+=(redis-server)
-# The unit test of moving an app to another user sets and reads ACLs (tests/unit/test_app_user.py).
+# The unit test of moving an app to another user sets and reads ACLs (tests/unit/host/test_app_user.py).
 command -v setfacl >/dev/null || missing+=(acl)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing ${missing[*]}" >&2

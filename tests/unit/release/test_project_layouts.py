@@ -44,7 +44,7 @@ from deploys.djangoapp.release.switch import (
 from tests.unit.sites import placed_fleet, settings
 from tests.unit.steps import Steps
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 UV_PYPROJECT = b'[project]\nname = "mysite"\nrequires-python = ">=3.12"\ndependencies = ["django>=5.2"]\n'
 
 
