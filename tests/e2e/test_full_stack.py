@@ -53,8 +53,9 @@ def postgres(host, sql: str) -> str:
 def assert_failed_migrations_leave_no_trace(host, fleet_file, tmp_path):
     """On PostgreSQL, migrations that committed before one failed are undone: migrated back when
     each ran in a transaction, the snapshot restored when the failing one did not; and the
-    migration gate refuses a release that drops a column the live release reads; a statement that
-    runs longer than migration_statement_timeout is stopped."""
+    migration gate refuses a release that drops a column the live release reads, under load; a
+    statement that runs longer than migration_statement_timeout is stopped; under
+    migration_safety = "maintenance" the drop goes live behind the maintenance page."""
     manage = f"{ROOT}/bin/manage"
     applied = postgres(host, "SELECT name FROM django_migrations WHERE app = 'guestbook' ORDER BY id")
     host.exec(f"{manage} add_note 'written before'")
@@ -82,10 +83,14 @@ def assert_failed_migrations_leave_no_trace(host, fleet_file, tmp_path):
     assert postgres(host, "SELECT name FROM django_migrations WHERE app = 'guestbook' ORDER BY id") == applied
     assert "written before" in https_get(host, "/").text
     assert https_get(host, "/").headers["X-Release-Id"] == "v3"
-    # The migration gate on PostgreSQL: dropping the column v3 reads is refused, the column kept.
-    refused = run_pyinfra(fleet_file, "deploys/release.py", data={
-        "django_source_dir": example_source(tmp_path / "v4-drop", "v4", mood_dropped=True), "release_id": "v4-drop"})
+    # The migration gate on PostgreSQL: dropping the column v3 reads is refused, the column kept,
+    # no request failing.
+    v4_drop = example_source(tmp_path / "v4-drop", "v4", mood_dropped=True)
+    with under_load(host, limit=2000) as answers:
+        refused = run_pyinfra(fleet_file, "deploys/release.py", data={"django_source_dir": v4_drop,
+                                                                      "release_id": "v4-drop"})
     assert refused.returncode != 0
+    assert answers and set(answers) == {200}, answers
     assert "guestbook.0003_remove_mood: Remove field mood from note: drops the column guestbook_note.mood" \
         in refused.output
     assert postgres(host, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'guestbook_note' "
@@ -101,6 +106,18 @@ def assert_failed_migrations_leave_no_trace(host, fleet_file, tmp_path):
     assert "trying again" not in long.output
     assert postgres(host, "SELECT name FROM django_migrations WHERE app = 'guestbook' ORDER BY id") == applied
     assert https_get(host, "/").headers["X-Release-Id"] == "v3"
+    # With migration_safety = "maintenance" the drop goes live behind the maintenance page: every
+    # answer meanwhile a 200 or the page's 503.
+    with under_load(host, limit=2000) as answers:
+        behind_page = run_pyinfra(fleet_file, "deploys/release.py", data={
+            "django_source_dir": v4_drop, "release_id": "v4-drop", "migration_safety": "maintenance"})
+    assert behind_page.returncode == 0, behind_page.output
+    assert answers and set(answers) <= {200, 503}, answers
+    assert "migration_safety=maintenance: the maintenance page is up on every web host while they run" \
+        in behind_page.output
+    assert postgres(host, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'guestbook_note' "
+                          "AND column_name = 'mood'") == "0"
+    assert https_get(host, "/").headers["X-Release-Id"] == "v4-drop"
 
 
 @pytest.mark.long(minutes=4)
@@ -223,11 +240,13 @@ def test_nginx_postgresql_celery_redis(start_hosts, suite, tmp_path):
         assert answers and set(answers) == {200}, answers
         assert max(seconds) < 5, seconds
         assert https_get(host, "/").headers["X-Release-Id"] == "v2"
-        # Once the session ended, the same release goes through.
-        again = run_pyinfra(fleet_file, "deploys/release.py", data={
-            "django_source_dir": example_source(tmp_path / "v3-again", "v3", mood_migration=True),
-            "release_id": "v3"})
+        # Once the session ended, the same release (a column added) goes through, no request failing.
+        with under_load(host, limit=2000) as answers:
+            again = run_pyinfra(fleet_file, "deploys/release.py", data={
+                "django_source_dir": example_source(tmp_path / "v3-again", "v3", mood_migration=True),
+                "release_id": "v3"})
         assert again.returncode == 0, again.output
+        assert answers and set(answers) == {200}, answers
         assert_failed_migrations_leave_no_trace(host, fleet_file, tmp_path)
 
     # Turned off, Celery (worker and beat) and memcached leave nothing behind; the site serves on.
