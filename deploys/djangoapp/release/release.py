@@ -79,17 +79,7 @@ def release():
         host.noop("holds no release (db host)")
         return
     refuse_until_moved(settings)
-    try:
-        source = release_source(settings)
-        plan = plan_dependencies(settings, source)
-        host_python = _release_python(settings)
-        mismatch = python_mismatch(settings, plan, host_python) or uwsgi_python_problem(
-            settings, host_python, fact_before_run(PythonVersion, interpreter=UWSGI_PYTHON) if settings.is_web else None)
-        if mismatch:
-            raise DeploySettingsError(mismatch)
-    except DeploySettingsError as error:
-        raise DeploySettingsError(f"invalid deploy settings, nothing was changed:\nhost {host.name}:\n  - {error}")
-    dependencies = dependency_hash(settings, plan)
+    source, plan, dependencies = _what_to_build(settings)
     live = host.get_fact(ReleaseInfo, link=settings.current_link)
     if live and (live.get("source_digest"), live.get("dependency_hash"), live.get("build_commands", [])) == (
             source.digest, dependencies, settings.django_build_commands):
@@ -115,23 +105,8 @@ def release():
     # uv, if all.py's host preparation is still installing it in the background.
     tools_ready()
     _build(settings, plan, release_dir, dependencies)
-    built = "Build commands, collectstatic" if settings.django_build_commands else "Collectstatic"
-    inspect_release(name=f"{built}, bytecode, shared paths linked, deploy checks",
-                    release_dir=release_dir, manage=manage, script=f"{settings.project_root}/bin/inspect-release.py",
-                    link_shared=f"{settings.project_root}/bin/link-shared.py", python=f"{release_dir}/.venv/bin/python",
-                    link=settings.current_link, app_user=settings.uwsgi_user,
-                    build_commands=settings.django_build_commands, stand_ins=settings.root_build_stand_ins,
-                    judge_migrations=settings.runs_migrations)
-    python.call(name="Migration gate: may the pending migrations run while the live release serves",
-                function=check_migrations, settings=settings, release_id=release_id,
-                django_json=f"{release_dir}/.django.json", live_release=live["id"] if live else None,
-                _if=only(settings.runs_migrations))
-    maintenance_window(settings, release_id, release_dir,
-                       migrate=lambda: _migrate(settings, release_id, release_dir, manage),
-                       switch=lambda: switch_in_batches(settings, release_id))
-    python.call(name="Migrations kept until the new release serves (migration_safety=switch-first)",
-                function=contract_after_switch, settings=settings, release_id=release_id, manage=manage,
-                _if=only(settings.runs_migrations and settings.migration_safety == "switch-first"))
+    _inspect(settings, release_dir, manage)
+    _migrate_and_switch(settings, release_id, release_dir, manage, live["id"] if live else None)
     _clean_up(settings, release_id)
     # An override of the migration gate is the operator's call: the audit log keeps it.
     overrides = (f"; allow_unsafe_migrations={','.join(settings.allow_unsafe_migrations)}"
@@ -140,6 +115,46 @@ def release():
     notify_when_done(settings, "release", "released", release_id, live["id"] if live else None, source.revision)
     python.call(name="Migrations after the switch done", function=fail_if_contract_failed, settings=settings,
                 release_id=release_id, _if=only(settings.runs_migrations and settings.migration_safety == "switch-first"))
+
+
+def _what_to_build(settings: Settings) -> tuple[PackedSource, DependencyPlan, str]:
+    """The source packed, its dependencies planned and keyed, and the Python they need checked
+    against the host's, before anything changes."""
+    try:
+        source = release_source(settings)
+        plan = plan_dependencies(settings, source)
+        host_python = _release_python(settings)
+        mismatch = python_mismatch(settings, plan, host_python) or uwsgi_python_problem(
+            settings, host_python, fact_before_run(PythonVersion, interpreter=UWSGI_PYTHON) if settings.is_web else None)
+        if mismatch:
+            raise DeploySettingsError(mismatch)
+    except DeploySettingsError as error:
+        raise DeploySettingsError(f"invalid deploy settings, nothing was changed:\nhost {host.name}:\n  - {error}")
+    return source, plan, dependency_hash(settings, plan)
+
+
+def _inspect(settings: Settings, release_dir: str, manage: str):
+    built = "Build commands, collectstatic" if settings.django_build_commands else "Collectstatic"
+    inspect_release(name=f"{built}, bytecode, shared paths linked, deploy checks",
+                    release_dir=release_dir, manage=manage, script=f"{settings.project_root}/bin/inspect-release.py",
+                    link_shared=f"{settings.project_root}/bin/link-shared.py", python=f"{release_dir}/.venv/bin/python",
+                    link=settings.current_link, app_user=settings.uwsgi_user,
+                    build_commands=settings.django_build_commands, stand_ins=settings.root_build_stand_ins,
+                    judge_migrations=settings.runs_migrations)
+
+
+def _migrate_and_switch(settings: Settings, release_id: str, release_dir: str, manage: str, live_id: str | None):
+    """The gate, the migrations and the switch (behind the maintenance page when the release asks
+    for it), then what switch-first kept until the new release serves."""
+    python.call(name="Migration gate: may the pending migrations run while the live release serves",
+                function=check_migrations, settings=settings, release_id=release_id,
+                django_json=f"{release_dir}/.django.json", live_release=live_id, _if=only(settings.runs_migrations))
+    maintenance_window(settings, release_id, release_dir,
+                       migrate=lambda: _migrate(settings, release_id, release_dir, manage),
+                       switch=lambda: switch_in_batches(settings, release_id))
+    python.call(name="Migrations kept until the new release serves (migration_safety=switch-first)",
+                function=contract_after_switch, settings=settings, release_id=release_id, manage=manage,
+                _if=only(settings.runs_migrations and settings.migration_safety == "switch-first"))
 
 
 def _lock(settings: Settings, release_id: str, release_dir: str):
