@@ -101,3 +101,42 @@ def test_every_value_reaches_the_app_exactly_as_given(tmp_path):
     assert environment["SECRET_HOSTILE"] == HOSTILE + "secret"
     assert environment["DJANGO_SETTINGS_MODULE"] == "mysite.settings"
     assert "HOSTILE" not in render("uwsgi/app.ini.j2", site) + render("app/manage.sh.j2", site)
+
+
+def test_the_kit_tells_the_app_its_settings_paths_database_broker_and_cache():
+    from dataclasses import replace
+
+    from deploys.djangoapp.settings.environment import database_url, kit_environment
+    from tests.unit.sites import placed_fleet
+
+    common = {"DJANGO_SETTINGS_MODULE": "mysite.settings", "DJANGO_SETTINGS_SECRET_FILE": "/srv/www/mysite/secrets.py",
+              "DJANGO_ALLOWED_HOSTS": "mysite.example.com", "DJANGO_MEDIA_ROOT": "/srv/www/mysite/shared/media",
+              "DJANGO_LOG_DIR": "/srv/www/mysite/shared/log"}
+    sqlite = "/srv/www/mysite/shared/db/mysite.sqlite3"
+    assert kit_environment(settings()) == {**common, "DJANGO_DB_ENGINE": "sqlite", "DJANGO_DB_NAME": sqlite,
+                                           "DATABASE_URL": f"sqlite:///{sqlite}"}
+    broker = "redis://127.0.0.1:6379/0"
+    assert kit_environment(settings(celery=True, memcached=True)) == {
+        **common, "DJANGO_DB_ENGINE": "sqlite", "DJANGO_DB_NAME": sqlite, "DATABASE_URL": f"sqlite:///{sqlite}",
+        "CELERY_BROKER_URL": broker, "REDIS_URL": broker, "CACHE_URL": "pymemcache://127.0.0.1:11211"}
+    fleet = placed_fleet(memcached=True)
+    postgres = {**common, "DJANGO_DB_ENGINE": "postgresql", "DJANGO_DB_NAME": "mysite", "DJANGO_DB_USER": "mysite",
+                "DJANGO_DB_HOST": "10.0.0.3", "DJANGO_DB_PORT": "5432",
+                "DATABASE_URL": "postgres://mysite:x@10.0.0.3:5432/mysite"}
+    # memcached runs on each web host, for that host's app only.
+    assert kit_environment(fleet["web1"]) == {**postgres, "CACHE_URL": "pymemcache://127.0.0.1:11211"}
+    # The db host reaches its own database on the loopback.
+    assert kit_environment(fleet["db1"]) == {**postgres, "DJANGO_DB_HOST": "127.0.0.1",
+                                             "DATABASE_URL": "postgres://mysite:x@127.0.0.1:5432/mysite"}
+    # The password quoted for a URL; an IPv6 address in brackets.
+    site = fleet["web1"]
+    site._fleet = replace(site.fleet, addresses={**site.fleet.addresses, "db1": "fd00::3"})
+    quoted = settings(database="postgresql", django_environment_variables={"DJANGO_DB_PASSWORD": "p@ss/w:rd%"})
+    quoted._fleet, quoted._host = site._fleet, "web1"
+    assert database_url(quoted) == "postgres://mysite:p%40ss%2Fw%3Ard%25@[fd00::3]:5432/mysite"
+
+
+def test_the_environment_file_is_sorted_json_and_the_secret_file_python_literals():
+    assert environment_file_content({"B": "2", "A": "it's \"1\""}) == '{\n "A": "it\'s \\"1\\"",\n "B": "2"\n}\n'
+    assert secret_file_content({"B": "x'y", "A": "1"}) == "A = '1'\nB = \"x'y\"\n"
+    assert secret_file_content({}) == ""
