@@ -25,7 +25,7 @@ from bench.load import Load
 from bench.memory import memory
 from bench.scaling import scaling
 from tests import fleet
-from tests.conftest import run_pyinfra
+from tests.conftest import PREVIOUS_VERSION, kit_at, run_pyinfra
 from tests.e2e.sources import example_source
 
 REPO = Path(__file__).resolve().parents[1]
@@ -149,8 +149,8 @@ class Bench:
         print(f"{what}: {figure} {goal}", flush=True)
 
     @staticmethod
-    def deploy(fleet_file: Path, deploy_file: str, **data):
-        result = run_pyinfra(fleet_file, deploy_file, data=data)
+    def deploy(fleet_file: Path, deploy_file: str, kit: Path = REPO, **data):
+        result = run_pyinfra(fleet_file, deploy_file, data=data, kit=kit)
         if result.returncode != 0:
             raise RuntimeError(result.output[-4000:])
         return result
@@ -334,6 +334,31 @@ class Bench:
                          "(goal: 0 failed)")
         self.stop_all()
 
+    def previous_version(self, bare: str):
+        """This version of the kit against the previous one (PREVIOUS_VERSION), side by side: the
+        no-op re-run of all.py and a code-only release, each kit on a host it deployed from bare
+        itself, the two alternating run after run."""
+        kits = {"this version": REPO, "the previous version": kit_at(PREVIOUS_VERSION, WORK / "previous-kit")}
+        hosts = {}
+        for name, kit in kits.items():
+            (host,), fleet_file = self.start(bare)
+            self.deploy(fleet_file, "deploys/all.py", kit=kit)
+            hosts[name] = fleet_file
+        no_op = {name: [] for name in kits}
+        release = {name: [] for name in kits}
+        for _ in range(self.runs):
+            for name, kit in kits.items():
+                no_op[name].append(self.timed(lambda: self.deploy(hosts[name], "deploys/all.py", kit=kit)))
+                release_id, source = self.new_source()
+                release[name].append(self.timed(lambda: self.deploy(
+                    hosts[name], "deploys/release.py", kit=kit, django_source_dir=str(source), release_id=release_id)))
+        self.stop_all()
+        for what, times in (("no-op: deploys/all.py again", no_op), ("code-only release", release)):
+            this, previous = times["this version"], times["the previous version"]
+            self.row(f"{what}, this version of the kit", self.summary(this))
+            self.row(f"  the previous version ({PREVIOUS_VERSION[:7]})", self.summary(previous),
+                     f"ratio {statistics.median(this) / statistics.median(previous):.2f} (goal: within noise of 1)")
+
     def fleet_release(self, bare: str):
         """One host holding every role against the four-host fleet (web1, web2, worker1, db1), the
         same project (PostgreSQL, Celery) on both, each prepared from bare hosts by all.py."""
@@ -413,9 +438,10 @@ class Bench:
 
 
 MEASURES = ["first_deploy", "no_op", "code_release", "dependency_release", "rollback", "release_under_load",
-            "schema_changes", "index_on_big_table", "app_servers", "fleet_release", "browser", "memory", "scaling"]
+            "schema_changes", "index_on_big_table", "app_servers", "fleet_release", "browser", "memory", "scaling",
+            "previous_version"]
 # The measures that start from bare hosts only; the others from a host with the example app live.
-FROM_BARE = {"index_on_big_table", "fleet_release", "memory", "scaling"}
+FROM_BARE = {"index_on_big_table", "fleet_release", "memory", "scaling", "previous_version"}
 APP_SERVERS = ["uwsgi", "gunicorn", "asgi"]
 
 

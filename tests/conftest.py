@@ -19,6 +19,11 @@ from tests import fleet
 
 REPO = Path(__file__).resolve().parents[1]
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+# The version before this one: the kit before its code moved into packages (0.9.0). Hosts it
+# deployed must converge on this version (tests/e2e/test_upgrade.py), which the benchmark
+# measures beside it (python -m bench --only previous_version). Each new version moves it forward
+# to the commit its own changes started from.
+PREVIOUS_VERSION = "3e75d882a9b1ef82e3f8d5800941c81f5bb35d33"
 
 
 
@@ -90,19 +95,28 @@ def start_hosts(fleet_key, tmp_path):
 
 
 def run_pyinfra(fleet_file: Path, *deploys: str, data: dict | None = None, extra: tuple = (),
-                timeout: int = 900) -> PyinfraRun:
-    """Run the pyinfra CLI from the repository, as a user would, against the fleet file's hosts.
-    -y (no prompt, no change detection) unless it is a --dry run, which detects and stops."""
+                timeout: int = 900, kit: Path = REPO) -> PyinfraRun:
+    """Run the pyinfra CLI from the repository (or another copy of the kit, `kit`), as a user
+    would, against the fleet file's hosts. -y (no prompt, no change detection) unless it is a
+    --dry run, which detects and stops."""
     command = [sys.executable, "-m", "pyinfra", *(() if "--dry" in extra else ("-y",)), *extra]
     for key, value in (data or {}).items():
         command += ["--data", f"{key}={value}"]
     command += ["inventories/local.py", *deploys]
     completed = subprocess.run(
-        command, cwd=REPO, text=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        command, cwd=kit, text=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         timeout=timeout,
         env={**os.environ, "DEPLOY_FLEET_FILE": str(fleet_file), "COLUMNS": "200"},
     )
     return PyinfraRun(completed.returncode, completed.stdout, parse_results(completed.stdout))
+
+
+def kit_at(commit: str, folder: Path) -> Path:
+    """The kit as it was at `commit` (from this clone's history), unpacked into `folder`."""
+    folder.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", commit], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
 
 
 def https_get(host: fleet.TestHost, path: str = "/", server_name: str = "localhost", **kwargs) -> requests.Response:

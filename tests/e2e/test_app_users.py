@@ -4,14 +4,11 @@ and an attacker running as the app user gains nothing from links it plants for t
 
 from __future__ import annotations
 
-import os
 import shlex
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import REPO, https_get, run_pyinfra
+from tests.conftest import https_get, kit_at, run_pyinfra
 from tests.e2e.conftest import APP_USER, ROOT, manage, under_load
 from tests.e2e.sources import example_source
 
@@ -66,14 +63,8 @@ KIT_BEFORE_APP_USERS = "70aca91246dd37947ca9a2283579ec98e0525c7f"
 
 
 def deploy_with_the_kit_before(fleet_file, folder) -> None:
-    folder.mkdir()
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", KIT_BEFORE_APP_USERS], check=True,
-                             capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
-    done = subprocess.run([sys.executable, "-m", "pyinfra", "-y", "inventories/local.py", "deploys/all.py"],
-                          cwd=folder, text=True, capture_output=True, timeout=900,
-                          env={**os.environ, "DEPLOY_FLEET_FILE": str(fleet_file)})
-    assert done.returncode == 0, done.stdout + done.stderr
+    done = run_pyinfra(fleet_file, "deploys/all.py", kit=kit_at(KIT_BEFORE_APP_USERS, folder))
+    assert done.returncode == 0, done.output
 
 
 @pytest.mark.long(minutes=4)
