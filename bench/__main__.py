@@ -336,12 +336,13 @@ class Bench:
 
     def previous_version(self, bare: str):
         """This version of the kit against the previous one (PREVIOUS_VERSION), side by side: the
-        no-op re-run of all.py and a code-only release, each kit on a host it deployed from bare
-        itself, the two alternating run after run."""
+        no-op re-run of all.py and a code-only release of a project with PostgreSQL and Celery
+        (FLEET_PROJECT: the no-op passes the db host's steps too), each kit on a host it deployed
+        from bare itself, the two alternating run after run."""
         kits = {"this version": REPO, "the previous version": kit_at(PREVIOUS_VERSION, WORK / "previous-kit")}
         hosts = {}
         for name, kit in kits.items():
-            (host,), fleet_file = self.start(bare)
+            (host,), fleet_file = self.start(bare, data=FLEET_PROJECT)
             self.deploy(fleet_file, "deploys/all.py", kit=kit)
             hosts[name] = fleet_file
         no_op = {name: [] for name in kits}
@@ -355,7 +356,7 @@ class Bench:
         self.stop_all()
         for what, times in (("no-op: deploys/all.py again", no_op), ("code-only release", release)):
             this, previous = times["this version"], times["the previous version"]
-            self.row(f"{what}, this version of the kit", self.summary(this))
+            self.row(f"{what} (PostgreSQL, Celery), this version of the kit", self.summary(this))
             self.row(f"  the previous version ({PREVIOUS_VERSION[:7]})", self.summary(previous),
                      f"ratio {statistics.median(this) / statistics.median(previous):.2f} (goal: within noise of 1)")
 

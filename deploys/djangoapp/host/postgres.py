@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import FactBase, operation
+from pyinfra.operations import postgres
 
 from ..core.shell import q
 
 
 class PostgresNames(FactBase):
-    """Roles or databases of the local PostgreSQL server."""
+    """Roles or databases of the local PostgreSQL server; none when it does not answer (remove.py
+    runs on hosts where it may be stopped or gone)."""
 
     default = list
 
@@ -23,19 +25,13 @@ class PostgresNames(FactBase):
         return [line.strip() for line in output if line.strip()]
 
 
-@operation()
-def postgres_role_and_database(role: str):
-    """A login role and a database it owns, both called `role`. The password is set separately,
-    from the secret file (see skeleton), so it never appears in a command line."""
-    missing_role = role not in host.get_fact(PostgresNames, kind="roles")
-    missing_database = role not in host.get_fact(PostgresNames, kind="databases")
-    if not (missing_role or missing_database):
-        host.noop(f"role and database {role} exist")
-        return
-    if missing_role:
-        yield f"runuser -u postgres -- psql -Xqc 'CREATE ROLE \"{role}\" LOGIN'"
-    if missing_database:
-        yield f"runuser -u postgres -- createdb --owner {q(role)} {q(role)}"
+def postgres_role_and_database(role: str) -> tuple:
+    """A login role and a database it owns, both called `role`: pyinfra's own operations, run as
+    the postgres user (its login through the local socket). The password is set separately, from
+    the secret file (see skeleton), so it never appears in a command line. Returns both steps."""
+    as_postgres = {"_sudo": True, "_sudo_user": "postgres"}
+    return (postgres.role(name=f"PostgreSQL role {role}", role=role, login=True, **as_postgres),
+            postgres.database(name=f"PostgreSQL database {role}", database=role, owner=role, **as_postgres))
 
 
 class PostgresAccess(FactBase):

@@ -120,12 +120,11 @@ def set_password_command(settings: Settings) -> str:
 
 
 def _postgresql(settings: Settings, secrets):
-    database = postgres_role_and_database(name=f"PostgreSQL role and database {settings.db_name}",
-                                          role=settings.db_name)
+    made = postgres_role_and_database(settings.db_name)
     server.shell(
         name="PostgreSQL password from the secrets",
         commands=[set_password_command(settings)],
-        _if=any_changed(database, secrets),
+        _if=any_changed(*made, secrets),
     )
 
 
