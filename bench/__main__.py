@@ -155,6 +155,23 @@ class Bench:
             raise RuntimeError(result.output[-4000:])
         return result
 
+    def release_under_load_of(self, host: fleet.TestHost, fleet_file: Path, source: Path, release_id: str, data: dict,
+                              goes_live: bool, what: str, **load_options) -> tuple[Load, float]:
+        """release.py of `source` while the clients load the host (Load's `load_options`); fails
+        unless it went live, or was refused, as `goes_live` says. The load, and the seconds the
+        release took."""
+        load = Load(host.https_port, self.clients, **load_options)
+        load.start()
+        started = time.monotonic()
+        result = run_pyinfra(fleet_file, "deploys/release.py",
+                             data={"django_source_dir": str(source), "release_id": release_id, **data})
+        took = time.monotonic() - started
+        load.stop()
+        if (result.returncode == 0) != goes_live:
+            raise RuntimeError(f"{what}: the release {'failed' if goes_live else 'went live'}: "
+                               f"{result.output[-3000:]}")
+        return load, took
+
     # ---------------------------------------------------------------- measurements
 
     def first_deploy(self, bare: str) -> str:
@@ -271,17 +288,8 @@ class Bench:
                 release_id, source = self.new_source(mood_migration=True)
                 self.deploy(fleet_file, "deploys/release.py", django_source_dir=str(source), release_id=release_id)
             release_id, source = self.new_source(**changes)
-            load = Load(host.https_port, self.clients)
-            load.start()
-            started = time.monotonic()
-            result = run_pyinfra(fleet_file, "deploys/release.py",
-                                 data={"django_source_dir": str(source), "release_id": release_id, **data})
-            took = time.monotonic() - started
-            load.stop()
+            load, took = self.release_under_load_of(host, fleet_file, source, release_id, data, goes_live, what)
             self.stop_all()
-            if (result.returncode == 0) != goes_live:
-                raise RuntimeError(f"{what}: the release {'failed' if goes_live else 'went live'}: "
-                                   f"{result.output[-3000:]}")
             # 503s are the maintenance page's only where it was asked for: elsewhere they are failures.
             unavailable = load.reasons["page 503"] if data.get("migration_safety") == "maintenance" else 0
             goal = ("(no gate: what refuse and maintenance prevent)" if data.get("migration_safety") == "allow"
@@ -317,16 +325,8 @@ class Bench:
             for name, text in written:
                 (source / "guestbook" / "migrations" / f"{name}.py").write_text(text.replace("PREVIOUS", previous))
                 previous = name
-            load = Load(host.https_port, self.clients, path="/notes/", form="text=bench")
-            load.start()
-            started = time.monotonic()
-            result = run_pyinfra(fleet_file, "deploys/release.py",
-                                 data={"django_source_dir": str(source), "release_id": release_id, **data})
-            took = time.monotonic() - started
-            load.stop()
-            if (result.returncode == 0) != goes_live:
-                raise RuntimeError(f"{what}: the release {'failed' if goes_live else 'went live'}: "
-                                   f"{result.output[-3000:]}")
+            load, took = self.release_under_load_of(host, fleet_file, source, release_id, data, goes_live, what,
+                                                    path="/notes/", form="text=bench")
             if what:
                 self.row(f"index on a table of 1 million rows (PostgreSQL) under {self.clients} writing clients, "
                          f"{what}", f"{'live' if goes_live else 'failed, undone'} in {took:.1f} s; writes: "

@@ -16,7 +16,8 @@ from deploys.djangoapp.settings.environment import (
     mask_credentials,
     secret_file_content,
 )
-from deploys.djangoapp.settings import RELEASE_ID, URL_PATH, problems
+from deploys.djangoapp.settings import problems
+from deploys.djangoapp.settings.checks import RELEASE_ID, URL_PATH
 from deploys.djangoapp.release.switch import SwitchPlan, switch_command
 
 VALID = {"websiteproject": "mysite", "url": "mysite.example.com", "webserver": "nginx",

@@ -24,7 +24,6 @@ from .app_server import AppServerInputs
 from .app_server_layout import AppServerPlace
 from .backups import BackupInputs
 from .certificates import CertificateInputs
-from .checks import RELEASE_ID, URL_PATH  # noqa: F401 (read by the checks of other modules)
 from .day2 import Day2Inputs
 from .environment import mask_credentials, split_environment
 from .fleet import FleetInputs

@@ -251,7 +251,7 @@ def test_a_redis_that_refuses_the_change_or_does_not_answer_is_restarted(tmp_pat
 def test_the_admin_password_is_made_on_the_host_and_only_its_hash_is_in_the_user_file():
     command = redis_admin_command(7)
     assert "/dev/urandom" in command and "umask 077" in command and "sha256sum" in command
-    assert "install -m 640 -o root -g redis" in command and command.endswith(f"#$digest ~* &* +@all\" > "
+    assert "install -m 640 -o root -g redis" in command and command.endswith("#$digest ~* &* +@all\" > "
                                                                               "/etc/redis/django-deploy/_deploy-admin.conf")
     assert "~* +@all" in redis_admin_command(6) and "&" not in redis_admin_command(6).split("echo")[-1]
     assert "-@" not in redis_admin_command(6)  # the kit's admin keeps every right

@@ -5,6 +5,7 @@ a migration ran outside a transaction or could not be migrated back."""
 
 import json
 import os
+import shlex
 import sqlite3
 import subprocess
 import time
@@ -137,20 +138,40 @@ def test_a_migration_outside_a_transaction_brings_the_snapshot_back_and_says_sin
     assert columns == ["id", "text"] and applied == ["0001_initial"]
 
 
-def test_a_migration_stopped_by_its_lock_timeout_says_why_and_is_undone(tmp_path):
-    # A manage command standing in for PostgreSQL's answer when lock_timeout ends a statement.
-    manage = tmp_path / "manage"
+def fake_manage(folder: Path, fails_on: str, error: str, pending: list[str], non_atomic: tuple = ()) -> Path:
+    """A manage command standing in for Django's in `folder`: it notes each call (manage.calls,
+    read by `calls`) and fails, printing `error` as PostgreSQL would, on a call that ends with
+    `fails_on`; beside it, what the inspection found: these migrations pending."""
+    manage = folder / "manage"
     manage.write_text('#!/bin/sh\necho "$*" >> "$0.calls"\n'
-                      'case "$*" in *" migrate --noinput") '
-                      'echo "psycopg.errors.LockNotAvailable: canceling statement due to lock timeout" >&2; exit 1;; '
-                      'esac\n')
+                      f'case "$*" in *{shlex.quote(fails_on)}) echo {shlex.quote(error)} >&2; exit 1;; esac\n')
     manage.chmod(0o755)
-    (tmp_path / ".django.json").write_text(json.dumps(
-        {"pending": ["notes.0002_mood"], "non_atomic": [], "migrations": {"notes": "0002_mood"}}))
-    command = migrate_command(str(tmp_path), str(manage), str(tmp_path / "snapshot.dump"), "true", "false",
-                              str(tmp_path / "live.json"), lock_timeout=7)
+    leaves = dict(name.split(".") for name in pending)
+    (folder / ".django.json").write_text(json.dumps(
+        {"pending": pending, "non_atomic": list(non_atomic), "migrations": leaves}))
+    return manage
+
+
+def migrate_by(manage: Path, **limits) -> subprocess.CompletedProcess:
+    """migrate_command of the release beside `manage` (fake_manage), the snapshot's steps doing
+    nothing."""
+    folder = manage.parent
+    command = migrate_command(str(folder), str(manage), str(folder / "snapshot.dump"), "true", "false",
+                              str(folder / "live.json"), **limits)
+    return subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=60)
+
+
+def calls(manage: Path) -> list[str]:
+    return Path(f"{manage}.calls").read_text().splitlines()
+
+
+LOCK_TIMEOUT = "psycopg.errors.LockNotAvailable: canceling statement due to lock timeout"
+
+
+def test_a_migration_stopped_by_its_lock_timeout_says_why_and_is_undone(tmp_path):
+    manage = fake_manage(tmp_path, " migrate --noinput", LOCK_TIMEOUT, ["notes.0002_mood"])
     started = time.monotonic()
-    result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=60)
+    result = migrate_by(manage, lock_timeout=7)
     assert result.returncode == 1
     assert "canceling statement due to lock timeout" in result.stderr
     waited = "a migration waited more than 7 s (migration_lock_timeout) for a lock another session holds"
@@ -159,78 +180,57 @@ def test_a_migration_stopped_by_its_lock_timeout_says_why_and_is_undone(tmp_path
     assert f"{waited}: trying again in 2 s (2 of 2)" in result.stderr
     assert "release again once that session ends\nit was tried 3 times" in result.stderr
     assert time.monotonic() - started >= 3
-    calls = Path(f"{manage}.calls").read_text().splitlines()
-    assert calls[:3] == ["--lock-timeout 7 migrate --noinput"] * 3  # only the forward migration is limited
+    made = calls(manage)
+    assert made[:3] == ["--lock-timeout 7 migrate --noinput"] * 3  # only the forward migration is limited
     # What held the lock: the database's sessions at work, asked through the app's dbshell.
     assert "the sessions of the database that are not idle (one of them holds the lock):" in result.stderr
-    assert calls[3] == f"dbshell -- -AtX -c {OPEN_TRANSACTIONS}"
-    assert "notes zero --noinput" in calls[-1] and "--lock-timeout" not in calls[-1]
+    assert made[3] == f"dbshell -- -AtX -c {OPEN_TRANSACTIONS}"
+    assert "notes zero --noinput" in made[-1] and "--lock-timeout" not in made[-1]
 
 
 def test_a_plan_with_a_migration_outside_a_transaction_is_not_tried_again(tmp_path):
     # Stopped by its lock timeout, a migration with atomic = False may have done part of its work.
-    manage = tmp_path / "manage"
-    manage.write_text('#!/bin/sh\necho "$*" >> "$0.calls"\n'
-                      'case "$*" in *" migrate --noinput") echo "canceling statement due to lock timeout" >&2; exit 1;; '
-                      'esac\n')
-    manage.chmod(0o755)
-    (tmp_path / ".django.json").write_text(json.dumps(
-        {"pending": ["notes.0002_mood"], "non_atomic": ["notes.0002_mood"], "migrations": {"notes": "0002_mood"}}))
-    command = migrate_command(str(tmp_path), str(manage), str(tmp_path / "snapshot.dump"), "true", "false",
-                              str(tmp_path / "live.json"), lock_timeout=7)
-    result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=60)
+    manage = fake_manage(tmp_path, " migrate --noinput", LOCK_TIMEOUT, ["notes.0002_mood"],
+                         non_atomic=("notes.0002_mood",))
+    result = migrate_by(manage, lock_timeout=7)
     assert result.returncode == 1 and "trying again" not in result.stderr
     assert "release again once that session ends" in result.stderr and "it was tried" not in result.stderr
-    assert Path(f"{manage}.calls").read_text().splitlines().count("--lock-timeout 7 migrate --noinput") == 1
+    assert calls(manage).count("--lock-timeout 7 migrate --noinput") == 1
 
 
 def test_a_migration_statement_stopped_by_its_statement_timeout_is_not_tried_again_and_says_why(tmp_path):
-    # A manage command standing in for PostgreSQL's answer when statement_timeout ends an ALTER.
-    manage = tmp_path / "manage"
-    manage.write_text('#!/bin/sh\necho "$*" >> "$0.calls"\n'
-                      'case "$*" in *" migrate --noinput") '
-                      'echo "psycopg.errors.QueryCanceled: canceling statement due to statement timeout" >&2; exit 1;; '
-                      'esac\n')
-    manage.chmod(0o755)
-    (tmp_path / ".django.json").write_text(json.dumps(
-        {"pending": ["notes.0002_mood"], "non_atomic": [], "migrations": {"notes": "0002_mood"}}))
-    command = migrate_command(str(tmp_path), str(manage), str(tmp_path / "snapshot.dump"), "true", "false",
-                              str(tmp_path / "live.json"), lock_timeout=7, statement_timeout=30)
-    result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=60)
+    manage = fake_manage(tmp_path, " migrate --noinput",
+                         "psycopg.errors.QueryCanceled: canceling statement due to statement timeout",
+                         ["notes.0002_mood"])
+    result = migrate_by(manage, lock_timeout=7, statement_timeout=30)
     assert result.returncode == 1 and "trying again" not in result.stderr
     assert ("a migration statement ran longer than 30 s (migration_statement_timeout) and was stopped"
             in result.stderr)
     assert "(migration_lock_timeout)" not in result.stderr
-    calls = Path(f"{manage}.calls").read_text().splitlines()
-    assert calls[0] == "--lock-timeout 7 --statement-timeout 30 migrate --noinput"
-    assert calls.count(calls[0]) == 1
+    made = calls(manage)
+    assert made[0] == "--lock-timeout 7 --statement-timeout 30 migrate --noinput"
+    assert made.count(made[0]) == 1
     # Undone without either limit: migrating back must not be stopped halfway.
-    assert "notes zero --noinput" in calls[-1] and "timeout" not in calls[-1]
+    assert "notes zero --noinput" in made[-1] and "timeout" not in made[-1]
 
 
 def test_with_migrations_kept_until_the_switch_only_those_before_them_run(tmp_path):
     # migration_safety = "switch-first": the gate wrote where each app goes before the switch.
-    manage = tmp_path / "manage"
-    manage.write_text('#!/bin/sh\necho "$*" >> "$0.calls"\n'
-                      'case "$*" in *"migrate auth 0012_b --noinput") echo "auth failed" >&2; exit 1;; esac\n')
-    manage.chmod(0o755)
-    (tmp_path / ".django.json").write_text(json.dumps(
-        {"pending": ["notes.0002_a", "notes.0003_drop"], "non_atomic": [], "migrations": {"notes": "0003_drop"}}))
+    manage = fake_manage(tmp_path, "migrate auth 0012_b --noinput", "auth failed",
+                         ["notes.0002_a", "notes.0003_drop"])
     (tmp_path / ".migrate-first").write_text("notes 0002_a\n")
-    command = migrate_command(str(tmp_path), str(manage), str(tmp_path / "snapshot.dump"), "true", "false",
-                              str(tmp_path / "live.json"), lock_timeout=7)
-    result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=60)
+    result = migrate_by(manage, lock_timeout=7)
     assert result.returncode == 0, result.stderr
-    assert Path(f"{manage}.calls").read_text().splitlines() == ["--lock-timeout 7 migrate notes 0002_a --noinput"]
+    assert calls(manage) == ["--lock-timeout 7 migrate notes 0002_a --noinput"]
     # A failure on the way stops there and is undone like any other.
     Path(f"{manage}.calls").unlink()
     (tmp_path / ".migrate-first").write_text("notes 0002_a\nauth 0012_b\nblog 0002_c\n")
-    result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=60)
+    result = migrate_by(manage, lock_timeout=7)
     assert result.returncode == 1 and "auth failed" in result.stderr
-    calls = Path(f"{manage}.calls").read_text().splitlines()
-    assert calls[:2] == ["--lock-timeout 7 migrate notes 0002_a --noinput",
-                         "--lock-timeout 7 migrate auth 0012_b --noinput"]
-    assert not any("blog" in call for call in calls) and "notes zero --noinput" in calls[-1]
+    made = calls(manage)
+    assert made[:2] == ["--lock-timeout 7 migrate notes 0002_a --noinput",
+                        "--lock-timeout 7 migrate auth 0012_b --noinput"]
+    assert not any("blog" in call for call in made) and "notes zero --noinput" in made[-1]
 
 
 def test_migrations_wait_for_a_backups_dump_holding_the_migration_lock_and_say_so(tmp_path):
