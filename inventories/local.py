@@ -30,3 +30,4 @@ _hosts = [(host["name"], {**_connection, "ssh_port": host["ssh_port"], **host.ge
 web = [(name, data) for name, data, groups in _hosts if "web" in groups]
 worker = [(name, data) for name, data, groups in _hosts if "worker" in groups]
 db = [(name, data) for name, data, groups in _hosts if "db" in groups]
+lb = [(name, data) for name, data, groups in _hosts if "lb" in groups]

@@ -8,5 +8,6 @@ urlpatterns = [
     path("notes/", views.add_note, name="add-note"),
     path("tasks/note/", views.start_note_task, name="start-note-task"),
     path("cache/", views.cached, name="cached"),
+    path("client/", views.client, name="client"),
     path("environment/<str:name>/", views.environment_digest, name="environment-digest"),
 ]

@@ -56,6 +56,12 @@ def cached(request):
     return response
 
 
+def client(request):
+    """The client as Django sees it: its address, and whether it came over HTTPS (the tests check
+    what a load balancer in front passes on)."""
+    return JsonResponse({"remote_addr": request.META.get("REMOTE_ADDR"), "secure": request.is_secure()})
+
+
 def environment_digest(request, name):
     """The SHA-256 of one PROBE_* variable of the environment this process runs with: the tests
     check what the app sees, without the app ever showing a value, or a digest of anything else."""

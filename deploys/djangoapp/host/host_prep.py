@@ -1,5 +1,6 @@
 """Host preparation: the system packages each host needs for its roles (web: the webserver and
-uWSGI; web and worker: Python for the releases; db: PostgreSQL, and Redis for Celery)."""
+uWSGI; web and worker: Python for the releases; db: PostgreSQL, and Redis for Celery; lb:
+HAProxy)."""
 
 from dataclasses import dataclass
 
@@ -43,6 +44,8 @@ def _packages(settings: Settings) -> list[str]:
         packages += ["certbot"] if settings.acme_email else []
         # ssh fetches the certificate from the web host that gets it from the CA.
         packages += ["openssh-client"] if settings.fetches_certificate else []
+    # socat speaks to HAProxy's runtime API (drain a web host, ready it, show the backends).
+    packages += ["socat"] if settings.is_lb else []
     packages += ["restic"] if settings.backs_up else []
     # restic reaches an SFTP target with ssh.
     packages += ["openssh-client"] if settings.backs_up and settings.backup_repository.startswith("sftp:") else []
@@ -58,6 +61,8 @@ def _services(settings: Settings) -> dict[str, list[str]]:
         services["redis-server"] = ["redis-server"]
     if settings.is_web and settings.memcached:
         services["memcached"] = ["memcached"]
+    if settings.is_lb:
+        services["haproxy"] = ["haproxy"]
     return services
 
 

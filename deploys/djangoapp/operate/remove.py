@@ -23,7 +23,8 @@ from ..services.backups import remove_backups
 from ..services.schedules import JobUnits, job_unit
 from ..settings import DeployRefused, Settings
 from ..site.certificates import no_acme_certificate
-from ..site.skeleton import all_celery_services, staged_path
+from ..site.skeleton import all_celery_services
+from ..site.webserver import staged_path
 from ..site.webserver import apache_enabled
 
 BACKUP_DIR = "/var/backups/django-deploy"

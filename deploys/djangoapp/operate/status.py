@@ -1,7 +1,7 @@
 """Status: the releases on each host, which one is live, snapshots, disk use, the certificate (its
 issuer and end; a warning when it ends within 14 days or its renewal fails), scheduled commands,
-the audit log's last entries, the deploy lock, the last backup, and what the migration gate said
-of the live release's migrations.
+the audit log's last entries, the deploy lock, each web host as a load balancer sees it, the last
+backup, and what the migration gate said of the live release's migrations.
 Reads only: no operation is added."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from ..core.context import current_settings
 from ..core.shell import q
 from ..release.migration_gate import gate_status
 from ..services.backups import backup_status
-from ..settings.placement import ROLES
+from ..site.load_balancer import lb_status
 
 # A certificate this close to its end is shown as a warning (certbot renews 30 days before).
 WARN_DAYS = 14
@@ -70,9 +70,9 @@ def status():
     settings = current_settings()
     report = host.get_fact(ProjectStatus, project_root=settings.project_root, project=settings.websiteproject,
                            audit=last_entries_command(settings),
-                           certificate=settings.ssl_certificate_path if settings.is_web else "",
+                           certificate=settings.ssl_certificate_path if settings.is_web or settings.is_lb else "",
                            renewal_failure=settings.certificate_renewal_failure if settings.is_web else "")
     logger.info(f"{host.print_prefix}{settings.websiteproject} at {settings.project_root} "
-                f"(roles: {', '.join(role for role in ROLES if role in settings.roles)})")
-    for line in report + backup_status(settings) + gate_status(settings):
+                f"(roles: {settings.role_names})")
+    for line in report + lb_status(settings) + backup_status(settings) + gate_status(settings):
         (logger.warning if line.startswith("warning:") else logger.info)(f"{host.print_prefix}{line}")

@@ -76,7 +76,7 @@ def release():
     settings = current_settings()
     require_whole_fleet("release")
     if not settings.holds_releases:
-        host.noop("holds no release (db host)")
+        host.noop(f"holds no release ({settings.role_names} host)")
         return
     refuse_until_moved(settings)
     source, plan, dependencies = _what_to_build(settings)

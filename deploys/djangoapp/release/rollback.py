@@ -103,7 +103,7 @@ def rollback():
     settings = current_settings()
     require_whole_fleet("rollback")
     if not settings.holds_releases:
-        host.noop("holds no release (db host)")
+        host.noop(f"holds no release ({settings.role_names} host)")
         return
     refuse_until_moved(settings)
     # One round trip for everything decided below (the live release, the releases, their files).

@@ -150,6 +150,12 @@ def pem_or_file(value: Any, kind: str) -> Any:
     return text
 
 
+def port(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise ValueError(f"must be a TCP port, 1 to 65535 (got {value!r})")
+    return value
+
+
 def seconds(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"must be a whole number of seconds, 0 or more (got {value!r})")
@@ -160,6 +166,7 @@ def seconds(value: Any) -> Any:
 # needs no validator of its own.
 PositiveCount = Annotated[int, BeforeValidator(positive_int)]
 Seconds = Annotated[int, BeforeValidator(seconds)]
+Port = Annotated[int, BeforeValidator(port)]
 DottedModule = Annotated[str, AfterValidator(dotted_module)]
 OneLine = Annotated[str, AfterValidator(one_line)]
 HostNames = Annotated[list[str], AfterValidator(host_names)]

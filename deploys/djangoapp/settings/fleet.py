@@ -7,13 +7,14 @@ from typing import Optional
 
 from pydantic import BaseModel, field_validator
 
-from .checks import PositiveCount
+from .checks import Port, PositiveCount
 
 
 class FleetInputs(BaseModel):
     private_address: Optional[str] = None
     migration_host: Optional[str] = None
     rolling_batch_size: Optional[PositiveCount] = None
+    lb_backend_port: Port = 8080
 
     @field_validator("private_address")
     @classmethod

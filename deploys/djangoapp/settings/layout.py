@@ -286,15 +286,31 @@ class Layout:
 
     @property
     def ssl_dir(self) -> str:
-        return f"/etc/{self.webserver}/ssl"
+        return f"/etc/{'haproxy' if self.is_lb else self.webserver}/ssl"
 
     @property
     def ssl_certificate_path(self) -> str:
-        return f"{self.ssl_dir}/{self.websiteproject}.crt"
+        # HAProxy reads the key from a file named as the certificate with .key added.
+        return f"{self.ssl_dir}/{self.websiteproject}.{'pem' if self.is_lb else 'crt'}"
 
     @property
     def ssl_key_path(self) -> str:
-        return f"{self.ssl_dir}/{self.websiteproject}.key"
+        return f"{self.ssl_certificate_path}.key" if self.is_lb else f"{self.ssl_dir}/{self.websiteproject}.key"
+
+    @property
+    def lb_config(self) -> str:
+        """HAProxy's config on a load balancer: the kit's whole (one project per load balancer)."""
+        return "/etc/haproxy/haproxy.cfg"
+
+    @property
+    def lb_backend(self) -> str:
+        """HAProxy's backend of the project's web hosts (each a server named as its host)."""
+        return f"{self.websiteproject}-web"
+
+    @property
+    def lb_admin_socket(self) -> str:
+        """HAProxy's runtime API (root's alone): the deploy drains and readies web hosts there."""
+        return "/run/haproxy/admin.sock"
 
     @property
     def app_subdir(self) -> str:

@@ -15,9 +15,11 @@ if TYPE_CHECKING:
 # What a host does for the project: the inventory groups of these names say it. A host in none of
 # them holds all three (the one-server case).
 ROLES = ("web", "worker", "db")
+# A load balancer in front of the web hosts (HAProxy): a host of its own, in the `lb` group.
+LB = "lb"
 
 # Variables about the project as a whole: every host of the fleet must have the same value.
-FLEET_WIDE = ("websiteproject", "url", "database", "celery", "celery_beat", "redis_url",
+FLEET_WIDE = ("websiteproject", "url", "database", "celery", "celery_beat", "redis_url", "lb_backend_port",
               "django_deployment_root_folder", "release_id", "rollback_to", "rolling_batch_size", "migration_host",
               "acme_email", "acme_directory", "acme_ca_certificate", "acme_extra_domains")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -47,6 +49,10 @@ class Fleet:
     def db_host(self) -> Optional[str]:
         return next(iter(self.hosts("db")), None)
 
+    def addresses_of(self, role: str) -> list[str]:
+        """The private addresses of the hosts holding `role`, in inventory order."""
+        return [self.addresses[name] for name in self.hosts(role) if self.addresses[name]]
+
     def switch_batches(self, size: Optional[int]) -> list[list[str]]:
         """The order in which hosts switch to a release: web hosts `size` at a time (all at once
         when None), worker-only hosts with the first batch."""
@@ -74,6 +80,11 @@ class FleetPlace:
         return self.fleet.roles[self.host_name]
 
     @property
+    def role_names(self) -> str:
+        """This host's roles, as the inventory groups name them: "web, worker", "lb"..."""
+        return ", ".join(role for role in (*ROLES, LB) if role in self.roles)
+
+    @property
     def is_web(self) -> bool:
         return "web" in self.roles
 
@@ -84,6 +95,21 @@ class FleetPlace:
     @property
     def is_db(self) -> bool:
         return "db" in self.roles
+
+    @property
+    def is_lb(self) -> bool:
+        return LB in self.roles
+
+    @property
+    def lb_addresses(self) -> list[str]:
+        """The load balancers' private addresses: the web hosts take the client's address from
+        their X-Forwarded-For header, and from no one else's (none: no load balancer)."""
+        return self.fleet.addresses_of(LB)
+
+    @property
+    def lb_backends(self) -> list[tuple[str, str]]:
+        """(name, private address) of the web hosts a load balancer sends the site's requests to."""
+        return [(name, self.fleet.addresses[name]) for name in self.fleet.hosts("web")]
 
     @property
     def holds_releases(self) -> bool:
@@ -180,7 +206,7 @@ def plan_fleet(hosts: dict[str, tuple[set[str], Settings]]) -> tuple[Optional[Fl
     if found:
         return None, found
     project = next(iter(hosts.values()))[1]
-    roles = {name: frozenset(groups & set(ROLES)) or frozenset(ROLES) for name, (groups, _) in hosts.items()}
+    roles = {name: frozenset(groups & {*ROLES, LB}) or frozenset(ROLES) for name, (groups, _) in hosts.items()}
 
     def holding(*wanted: str) -> list[str]:
         return [name for name, held in roles.items() if held & set(wanted)]
@@ -200,6 +226,15 @@ def plan_fleet(hosts: dict[str, tuple[set[str], Settings]]) -> tuple[Optional[Fl
     elif len(db_hosts) != 1:
         found.append(f"inventory group db: database postgresql needs exactly one host in it (found: "
                      f"{', '.join(db_hosts) or 'none'})")
+    found += [f"inventory group lb: host {name} is also in {', '.join(sorted(held - {LB}))}: a load balancer is a "
+              "host of its own" for name, held in roles.items() if LB in held and held != {LB}]
+    if holding(LB) and project.acme_email:
+        found.append("acme_email: certificates from ACME on the load balancers are not supported yet; give "
+                     "site_certificate and site_key, or leave both out for a self-signed certificate")
+    if holding(LB):
+        found += [f"webserver: host {name}: Apache web hosts behind a load balancer are not supported yet; use "
+                  'webserver = "nginx"' for name, (_, settings) in hosts.items()
+                  if name in holding("web") and settings.webserver != "nginx"]
     if len(hosts) > 1:
         found += [f"private_address: host {name} needs one: the project runs on several hosts, which reach each "
                   "other at these addresses" for name, (_, settings) in hosts.items() if not settings.private_address]

@@ -216,3 +216,23 @@ def self_signed_certificate(certificate: str, key: str, common_name: str, replac
         f"-subj {q('/CN=' + common_name)} -addext {q('subjectAltName=DNS:' + common_name)} "
         f"-keyout {q(key)} -out {q(certificate)} 2>/dev/null) && chmod 644 {q(certificate)} && {key_access}"
     )
+
+
+def site_certificate(settings: Settings) -> list[str]:
+    """Install the given certificate, or make a self-signed one once (with ACME: until the CA's
+    replaces it; ACME turned off: again, in place of the CA's). Returns the files whose change
+    needs the webserver (or the load balancer) to reload."""
+    if settings.site_certificate:
+        # The key is never readable by others, not even while it is written (host_files.py).
+        write_files("the site certificate and key", [
+            HostFile(settings.ssl_certificate_path, settings.site_certificate.encode(), "644"),
+            HostFile(settings.ssl_key_path, settings.site_key.encode(), "600", secret=True)])
+        return [settings.ssl_certificate_path, settings.ssl_key_path]
+    self_signed_certificate(
+        name="Generate a self-signed certificate (no site_certificate given)",
+        certificate=settings.ssl_certificate_path,
+        key=settings.ssl_key_path,
+        common_name=settings.url,
+        replace=not settings.acme_email and had_acme_certificate(settings),
+    )
+    return [settings.ssl_certificate_path, settings.ssl_key_path]

@@ -18,7 +18,7 @@ from pyinfra.operations.util import any_changed
 
 from ..core import audit
 from ..core.context import current_settings, rendered, template, write_files
-from ..core.host_files import HostFile, install_tested_config, secret_file
+from ..core.host_files import HostFile, secret_file
 from ..core.host_state import folders
 from ..core.lock import hold_lock, let_go
 from ..core.shell import q
@@ -39,9 +39,10 @@ from .app_server import (
     uwsgi_socket_is_new,
     webserver_reload_command,
 )
-from .certificates import acme_certificate, had_acme_certificate, no_acme_certificate, self_signed_certificate
+from .certificates import acme_certificate, no_acme_certificate, site_certificate
+from .load_balancer import load_balancer
 from .maintenance import maintenance_page
-from .webserver import apache_enabled
+from .webserver import apache_enabled, tested_config
 
 
 def _directories(settings: Settings, moving_from: tuple[str, str] | None):
@@ -175,45 +176,6 @@ def _celery(settings: Settings, restart_later: bool):
                         command=f"systemctl daemon-reload && systemctl try-restart {service}")
 
 
-def _tls(settings: Settings) -> list[str]:
-    """Install the given certificate, or make a self-signed one once (with ACME: until the CA's
-    replaces it; ACME turned off: again, in place of the CA's). Returns the files whose change
-    needs a webserver reload."""
-    if settings.site_certificate:
-        # The key is never readable by others, not even while it is written (host_files.py).
-        write_files("the site certificate and key", [
-            HostFile(settings.ssl_certificate_path, settings.site_certificate.encode(), "644"),
-            HostFile(settings.ssl_key_path, settings.site_key.encode(), "600", secret=True)])
-        return [settings.ssl_certificate_path, settings.ssl_key_path]
-    self_signed_certificate(
-        name="Generate a self-signed certificate (no site_certificate given)",
-        certificate=settings.ssl_certificate_path,
-        key=settings.ssl_key_path,
-        common_name=settings.url,
-        replace=not settings.acme_email and had_acme_certificate(settings),
-    )
-    return [settings.ssl_certificate_path, settings.ssl_key_path]
-
-
-STAGING_DIR = "/etc/django-deploy/staged"
-
-
-def staged_path(dest: str) -> str:
-    """Where the staging copy of a webserver config lives."""
-    return f"{STAGING_DIR}/{dest.strip('/').replace('/', '_')}"
-
-
-def _site_config(settings: Settings, template_name: str, dest: str, test_command: str):
-    """Write a webserver config only if the webserver accepts it. It is rendered to a staging copy
-    first; when the config in place differs from it (a new version, or a hand edit), the copy is
-    put in place and tested, and one the test rejects is taken back out (the error shown), so the
-    running server keeps, and a restart finds, the previous config."""
-    staged_copy = staged_path(dest)
-    template(template_name, staged_copy, settings, mode="644")
-    install_tested_config(name=f"Install {dest} if the webserver accepts it", staged=staged_copy, dest=dest,
-                          test_command=test_command)
-
-
 def _stop_other_webserver(settings: Settings):
     """Switching webserver: the other one is stopped and disabled, and our site taken out of it."""
     other = "apache2" if settings.webserver == "nginx" else "nginx"
@@ -231,7 +193,7 @@ def _nginx(settings: Settings, certificate_files: list[str]):
     test = config_test(settings)
     files.link(name="Disable the default nginx site", path="/etc/nginx/sites-enabled/default", present=False)
     site = f"/etc/nginx/sites-available/{settings.websiteproject}.conf"
-    _site_config(settings, "nginx/site.conf.j2", site, test)
+    tested_config(settings, "nginx/site.conf.j2", site, test)
     files.link(name="Enable the site", path=f"/etc/nginx/sites-enabled/{settings.websiteproject}.conf", target=site)
     systemd.service(name="nginx running and enabled", service="nginx", running=True, enabled=True)
     refresh_service(name="Reload nginx", service="nginx",
@@ -265,7 +227,7 @@ def _apache(settings: Settings, certificate_files: list[str]):
     apache_enabled(name="Enable the hardening conf", kind="conf", names=["zz-django-deploy-hardening"])
     apache_enabled(name="Disable the default Apache site", kind="site", names=["000-default"], enabled=False)
     site = f"/etc/apache2/sites-available/{settings.websiteproject}.conf"
-    _site_config(settings, "apache2/site.conf.j2", site, test)
+    tested_config(settings, "apache2/site.conf.j2", site, test)
     apache_enabled(name="Enable the site", kind="site", names=[settings.websiteproject],
                    tool=settings.apache2_check_binary_name)
     systemd.service(name="apache2 running and enabled", service="apache2", running=True, enabled=True)
@@ -278,9 +240,23 @@ def _apache(settings: Settings, certificate_files: list[str]):
                     command=f"{test} && {webserver_reload_command(settings, 'systemctl reload apache2')}")
 
 
+def _load_balancer_host(settings: Settings) -> None:
+    """A load balancer holds nothing of the app (no user, secrets or release): its project folder
+    for the deploy lock and the audit log, and HAProxy."""
+    folders(name=f"Folders of {settings.project_root}", layout=[(settings.project_root, "root", "root", "755")])
+    hold_lock(settings, "skeleton")
+    finish_host_prep()
+    load_balancer(settings)
+    audit.record(settings, "skeleton", "configuration changed", _if=audit.changed_anything())
+    let_go(settings)
+
+
 @deploy("App skeleton")
 def app_skeleton():
     settings = current_settings()
+    if settings.is_lb:
+        _load_balancer_host(settings)
+        return
     make_app_user(settings)
     # A host whose app ran as another user (www-data, the default once) moves to the app's user,
     # or one whose uWSGI bound its socket itself moves to the socket systemd holds: the app's
@@ -315,7 +291,7 @@ def app_skeleton():
         maintenance_page(settings)
         # The steps from here on need the packages (openssl, the webserver).
         finish_host_prep()
-        certificate_files = _tls(settings)
+        certificate_files = site_certificate(settings)
         _stop_other_webserver(settings)
         if settings.webserver == "nginx":
             _nginx(settings, certificate_files)

@@ -1,5 +1,5 @@
-"""Apache's sites, modules and confs turned on and off with its own tools (nginx needs no such
-tool: a link in sites-enabled)."""
+"""The webserver's configs written only when it accepts them, and Apache's sites, modules and confs
+turned on and off with its own tools (nginx needs no such tool: a link in sites-enabled)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from pyinfra import host
 from pyinfra.api import operation
 from pyinfra.facts.files import Link
 
+from ..core.context import template
+from ..core.host_files import install_tested_config
 from ..core.shell import q
+from ..settings import Settings
 
 
 APACHE_ITEMS = {
@@ -31,3 +34,23 @@ def apache_enabled(kind: str, names: list[str], enabled: bool = True, tool: str 
         host.noop(f"apache {kind}s {', '.join(names)} already {'enabled' if enabled else 'disabled'}")
         return
     yield f"{q((tool or enable) if enabled else disable)} -q {' '.join(q(name) for name in to_change)}"
+
+
+STAGING_DIR = "/etc/django-deploy/staged"
+
+
+def staged_path(dest: str) -> str:
+    """Where the staging copy of a webserver config lives."""
+    return f"{STAGING_DIR}/{dest.strip('/').replace('/', '_')}"
+
+
+def tested_config(settings: Settings, template_name: str, dest: str, test_command: str,
+                  tester: str = "the webserver"):
+    """Write a config of the webserver (or of `tester`) only if it accepts it. It is rendered to a
+    staging copy first; when the config in place differs from it (a new version, or a hand edit), the copy is
+    put in place and tested, and one the test rejects is taken back out (the error shown), so the
+    running server keeps, and a restart finds, the previous config."""
+    staged_copy = staged_path(dest)
+    template(template_name, staged_copy, settings, mode="644")
+    install_tested_config(name=f"Install {dest} if {tester} accepts it", staged=staged_copy, dest=dest,
+                          test_command=test_command)

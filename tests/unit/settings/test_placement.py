@@ -7,7 +7,7 @@ import pytest
 
 from deploys.djangoapp.settings.layout import as_user, unix_name
 from deploys.djangoapp.settings.placement import Fleet
-from tests.unit.settings.test_settings import POSTGRES, VALID, fleet_of, four_hosts
+from tests.unit.settings.test_settings import POSTGRES, VALID, check, fleet_of, four_hosts
 from tests.unit.sites import settings
 
 
@@ -86,3 +86,43 @@ def test_user_names_are_at_most_32_characters(project, name):
 def test_as_user_gives_up_root_s_environment_unless_it_is_kept():
     assert as_user("u", "g") == "/usr/bin/setpriv --reuid=u --regid=g --init-groups --reset-env --"
     assert as_user("u", "g", keep_environment=True) == "/usr/bin/setpriv --reuid=u --regid=g --init-groups --"
+
+
+def behind_a_load_balancer(**overrides) -> dict:
+    hosts = four_hosts(**overrides)
+    return {"lb1": ({"lb"}, {**hosts["web1"][1], "private_address": "10.0.0.9"}), **hosts}
+
+
+def test_a_load_balancer_knows_the_web_hosts_and_the_web_hosts_know_the_load_balancers():
+    hosts = behind_a_load_balancer()
+    fleet, found = fleet_of(hosts)
+    assert found == [] and fleet.roles["lb1"] == {"lb"} and fleet.migration_host == "web1"
+    placed = {}
+    for name, (_, overrides) in hosts.items():
+        placed[name] = check(**overrides)[0]
+        placed[name]._fleet, placed[name]._host = fleet, name
+    assert placed["lb1"].is_lb and not placed["lb1"].holds_releases and not placed["web1"].is_lb
+    assert placed["lb1"].lb_backends == [("web1", "10.0.0.1"), ("web2", "10.0.0.2")]
+    assert placed["web1"].lb_addresses == ["10.0.0.9"] and placed["db1"].fleet_addresses == [
+        "10.0.0.1", "10.0.0.2", "10.0.0.3"]  # the load balancer does not reach the database
+    assert (placed["lb1"].ssl_certificate_path, placed["lb1"].ssl_key_path) == (
+        "/etc/haproxy/ssl/code_doc.pem", "/etc/haproxy/ssl/code_doc.pem.key")
+    assert fleet.switch_batches(1) == [["web1", "worker1"], ["web2"]]
+    # Without one, no host trusts a forwarded address.
+    alone = settings()
+    assert alone.lb_addresses == [] and not alone.is_lb
+
+
+def test_a_load_balancer_is_a_host_of_its_own_without_acme_yet():
+    hosts = behind_a_load_balancer()
+    hosts["lb1"][0].add("web")
+    assert fleet_of(hosts)[1] == ["inventory group lb: host lb1 is also in web: a load balancer is a host of its own"]
+    hosts = behind_a_load_balancer(acme_email="ops@example.com")
+    assert fleet_of(hosts)[1] == [
+        "acme_email: certificates from ACME on the load balancers are not supported yet; give site_certificate and "
+        "site_key, or leave both out for a self-signed certificate"]
+    hosts = behind_a_load_balancer()
+    hosts["web2"][1]["webserver"] = "apache2"
+    assert fleet_of(hosts)[1] == ['webserver: host web2: Apache web hosts behind a load balancer are not supported '
+                                  'yet; use webserver = "nginx"']
+    assert check(lb_backend_port=0)[1] == ["lb_backend_port: must be a TCP port, 1 to 65535 (got 0)"]

@@ -1,0 +1,99 @@
+"""A fleet behind a load balancer: HAProxy on lb1 in front of web1 and web2 (PostgreSQL on db1).
+The site over HTTPS (and HTTP/2) through lb1, the client's own address in Django and no address a
+client or another host claims, a web host taken out within seconds when its checks fail and put
+back when they pass, and a second run that changes nothing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import pytest
+import requests
+
+from tests import fleet
+from tests.conftest import https_get, run_pyinfra
+
+pytestmark = pytest.mark.e2e
+
+ROLES = {"lb1": ["lb"], "web1": ["web"], "web2": ["web"], "db1": ["db"]}
+PROJECT = {"database": "postgresql", "health_check_path": "/health/", "django_environment_variables": {
+    "DJANGO_SECRET_KEY": "lb-test-key-0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a",
+    "DJANGO_DB_PASSWORD": "lb-test-password"}}
+ADMIN_SOCKET = "/run/haproxy/admin.sock"
+
+
+def backends(lb: fleet.TestHost) -> dict[str, str]:
+    """Each web host's state as the load balancer sees it: UP, DOWN, DRAIN, MAINT..."""
+    stat = lb.exec(f"echo 'show stat' | socat stdio {ADMIN_SOCKET}").stdout
+    rows = [line.split(",") for line in stat.splitlines() if line and not line.startswith("#")]
+    return {row[1]: row[17] for row in rows if row[0] == "guestbook-web" and row[1] not in ("BACKEND",)}
+
+
+def wait_for(condition, timeout: float, what: str) -> float:
+    """Seconds until `condition()` holds; fails after `timeout`."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+@pytest.fixture
+def behind_lb(start_hosts, fleet_key, tmp_path):
+    hosts, _ = start_hosts(*ROLES)
+    fleet.give_roles(hosts, ROLES, PROJECT)
+    return {host.name: host for host in hosts}, fleet.write_fleet_file(tmp_path / "fleet.json", fleet_key, hosts)
+
+
+@pytest.mark.long(minutes=4)
+def test_a_fleet_behind_a_load_balancer(behind_lb):
+    hosts, fleet_file = behind_lb
+    lb, web1, web2 = hosts["lb1"], hosts["web1"], hosts["web2"]
+    first = run_pyinfra(fleet_file, "deploys/all.py")
+    assert first.returncode == 0, first.output
+    assert lb.exec("systemctl is-active haproxy").stdout.strip() == "active"
+    # The load balancer holds nothing of the app: no release, secrets or app user.
+    assert lb.exec("ls /srv/www/guestbook").stdout.split() == ["audit.jsonl"]
+    assert lb.exec("id django-guestbook", check=False).returncode != 0
+    wait_for(lambda: backends(lb) == {"web1": "UP", "web2": "UP"}, 10, "both web hosts up")
+
+    # The site through lb1, over HTTPS; both web hosts serve it in turn.
+    def served(web: fleet.TestHost) -> int:
+        return int(web.exec("grep -c 'GET /health/?turn' /var/log/nginx/access.log || true").stdout)
+    assert all(https_get(lb, "/health/?turn").status_code == 200 for _ in range(6))
+    assert served(web1) == served(web2) == 3
+    assert https_get(lb, "/").status_code == 200
+    http2 = subprocess.run(["curl", "-sk", "--http2", "-o", "/dev/null", "-w", "%{http_version}",
+                            "--resolve", f"localhost:{lb.https_port}:127.0.0.1", f"https://localhost:{lb.https_port}/"],
+                           capture_output=True, text=True, timeout=30)
+    assert http2.stdout == "2", http2
+
+    # Django sees the client's own address (here the Docker network's gateway, which carries the
+    # published port to lb1), and HTTPS; a forwarded address the client claims changes nothing.
+    gateway = lb.exec("ip route | awk '/^default/ {print $3}'").stdout.strip()
+    client = https_get(lb, "/client/").json()
+    assert client == {"remote_addr": gateway, "secure": True}, client
+    claimed = requests.get(f"https://127.0.0.1:{lb.https_port}/client/", verify=False, timeout=10,
+                           headers={"Host": "localhost", "X-Forwarded-For": "203.0.113.9"}).json()
+    assert claimed["remote_addr"] == gateway, claimed
+    # Another host of the private network that reaches a web host's load balancer port directly
+    # is seen as itself, whatever it claims.
+    db1 = hosts["db1"]
+    direct = db1.exec(f"curl -s -H 'Host: localhost' -H 'X-Forwarded-For: 203.0.113.9' "
+                      f"http://{web1.address}:8080/client/").stdout
+    assert json.loads(direct)["remote_addr"] == db1.address, direct
+
+    # web2's app stops: out within seconds, every request answered by web1 meanwhile; back once
+    # it serves again.
+    web2.exec("systemctl stop uwsgi-guestbook.socket uwsgi-guestbook")
+    out_after = wait_for(lambda: backends(lb)["web2"] == "DOWN", 10, "web2 out")
+    assert all(https_get(lb, "/health/").status_code == 200 for _ in range(20))
+    web2.exec("systemctl start uwsgi-guestbook.socket uwsgi-guestbook")
+    back_after = wait_for(lambda: backends(lb)["web2"] == "UP", 15, "web2 back")
+    assert out_after < 5 and back_after < 10, (out_after, back_after)
+
+    again = run_pyinfra(fleet_file, "deploys/all.py")
+    assert again.returncode == 0 and again.changed() == [], again.output

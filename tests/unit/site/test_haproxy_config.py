@@ -1,0 +1,111 @@
+"""The load balancer's HAProxy config, and the web hosts' side of it (nginx's listener for the load
+balancers, and whom it takes a client's address from), rendered here for a placed fleet."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from deploys.djangoapp.core.context import render_template
+from deploys.djangoapp.settings.placement import plan_fleet
+from deploys.djangoapp.site.load_balancer import ConfigProject
+from tests.unit.sites import settings
+
+ADDRESSES = {"lb1": "10.0.0.9", "lb2": "fd00::9", "web1": "10.0.0.1", "web2": "10.0.0.2", "db1": "10.0.0.3"}
+
+
+def placed(**overrides) -> dict:
+    """lb1, lb2 (IPv6), web1, web2 and db1 (PostgreSQL) with `overrides`: host name -> settings."""
+    roles = {"lb1": {"lb"}, "lb2": {"lb"}, "web1": {"web"}, "web2": {"web"}, "db1": {"db"}}
+    hosts = {name: (groups, settings(database="postgresql", private_address=ADDRESSES[name],
+                                     django_environment_variables={"DJANGO_DB_PASSWORD": "x"}, **overrides))
+             for name, groups in roles.items()}
+    fleet, found = plan_fleet(hosts)
+    assert found == [], found
+    for name, (_, site) in hosts.items():
+        site._fleet, site._host = fleet, name
+    return {name: site for name, (_, site) in hosts.items()}
+
+
+def section(config: str, header: str) -> str:
+    return re.search(rf"^{re.escape(header)}\n(.*?)(?=^\S|\Z)", config, re.S | re.M).group(1)
+
+
+def test_haproxy_ends_tls_and_checks_each_web_host_as_the_deploy_does():
+    config = render_template("haproxy/haproxy.cfg.j2", s=placed(health_check_path="/health/?full=1")["lb1"])
+    assert config.startswith("# django-deploy mysite: ")
+    assert "stats socket /run/haproxy/admin.sock mode 600 level admin" in config
+    https = section(config, "frontend mysite-https")
+    assert re.findall(r"^\s+bind (.*)$", https, re.M) == [
+        ":443 ssl crt /etc/haproxy/ssl/mysite.pem alpn h2,http/1.1",
+        ":::443 v6only ssl crt /etc/haproxy/ssl/mysite.pem alpn h2,http/1.1"]
+    # The client's address and scheme set by the load balancer, over whatever the client sent.
+    assert "http-request set-header X-Forwarded-For %[src]" in https
+    assert "http-request set-header X-Forwarded-Proto https" in https
+    assert "http-request redirect scheme https code 301" in section(config, "frontend mysite-http")
+    web = section(config, "backend mysite-web")
+    assert "http-check send meth GET uri /health/?full=1 ver HTTP/1.1 hdr Host mysite.example.com" in web
+    assert "http-check expect status 200" in web and "default-server inter 1s fall 2 rise 2" in web
+    assert re.findall(r"^\s+server .*$", web, re.M) == ["    server web1 10.0.0.1:8080 check",
+                                                         "    server web2 10.0.0.2:8080 check"]
+
+
+def test_without_a_health_path_haproxy_takes_what_the_deploy_takes():
+    config = render_template("haproxy/haproxy.cfg.j2", s=placed(lb_backend_port=9000)["lb1"])
+    web = section(config, "backend mysite-web")
+    assert "uri / ver HTTP/1.1" in web and "http-check expect ! rstatus ^(400|5[0-9][0-9])$" in web
+    assert "server web2 10.0.0.2:9000 check" in web
+
+
+def test_a_web_host_takes_the_client_s_address_from_the_load_balancers_alone():
+    web1 = placed()["web1"]
+    config = render_template("nginx/site.conf.j2", s=web1)
+    https = config[config.index("listen 443"):]
+    assert "listen 10.0.0.1:8080;" in https
+    assert re.findall(r"set_real_ip_from (\S+);", https) == ["10.0.0.9", "fd00::9"]
+    assert "real_ip_header X-Forwarded-For;" in https
+    # What comes through the load balancers came over HTTPS: uWSGI tells Django so.
+    assert "map $server_port $mysite_through_lb {\n    8080 on;\n    default \"\";\n}" in config
+    assert "uwsgi_param HTTPS $mysite_through_lb if_not_empty;" in https
+    # The load balancers' own requests (their checks) pass the maintenance page.
+    geo = re.search(r"geo \$mysite_maintenance_allowed \{(.*?)\}", config, re.S).group(1)
+    assert {"10.0.0.9 1;", "fd00::9 1;"} <= {line.strip() for line in geo.splitlines()}
+
+
+def test_without_a_load_balancer_no_address_is_taken_from_a_header():
+    config = render_template("nginx/site.conf.j2", s=settings())
+    assert "real_ip" not in config and "through_lb" not in config and ":8080" not in config
+
+
+@pytest.mark.parametrize("output, project", [
+    ([], None),  # no config
+    (["found", "# django-deploy otherbook: HAProxy in front of the web hosts."], "otherbook"),
+    (["found", "global"], ""),  # Debian's own, or one written by hand
+    (["found"], ""),  # an empty file
+])
+def test_the_config_s_project_is_read_from_its_first_line(output, project):
+    assert ConfigProject().process(output) == project
+
+
+def test_status_reads_each_web_host_s_state_from_the_runtime_api(tmp_path):
+    from deploys.djangoapp.site.load_balancer import Backends
+
+    # HAProxy's 'show stat' CSV: pxname, svname, ... status (18th), ... check_status (37th).
+    def row(proxy: str, server: str, status: str, check: str) -> str:
+        fields = [""] * 40
+        fields[0], fields[1], fields[17], fields[36] = proxy, server, status, check
+        return ",".join(fields)
+    stat = "\n".join(["# pxname,svname,...", row("mysite-https", "FRONTEND", "OPEN", ""),
+                      row("mysite-web", "web1", "UP", "L7OK"), row("mysite-web", "web2", "DOWN", "L7STS"),
+                      row("mysite-web", "BACKEND", "UP", ""), row("other-web", "web9", "UP", "L7OK")])
+    socat = tmp_path / "socat"
+    socat.write_text(f"#!/bin/sh\ncat > /dev/null\ncat <<'EOF'\n{stat}\nEOF\n")
+    socat.chmod(0o755)
+    command = Backends().command("/run/haproxy/admin.sock", "mysite-web")
+    found = subprocess.run(["sh", "-c", command], capture_output=True, text=True, env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
+    assert Backends().process(found.stdout.splitlines()) == {"web1": ("UP", "L7OK"), "web2": ("DOWN", "L7STS")}
+    socat.write_text("#!/bin/sh\nexit 1\n")
+    found = subprocess.run(["sh", "-c", command], capture_output=True, text=True, env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
+    assert Backends().process(found.stdout.splitlines()) is None
