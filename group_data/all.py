@@ -120,3 +120,4 @@ private_address = None  # This host's IP address on the fleet's private network;
 migration_host = None  # Host that snapshots and migrates the database in a release; default: the first web host.
 rolling_batch_size = None  # Web hosts switched to a new release at a time; None: all at once.
 lb_backend_port = 8080  # With hosts in the lb group (HAProxy): the port on each web host's private address the load balancers send the site's requests to (plain HTTP).
+lb_drain_timeout = 30  # Seconds a release waits for the requests in flight on a batch of web hosts the load balancers drain before it switches them; then it switches anyway (the graceful reload lets them end).

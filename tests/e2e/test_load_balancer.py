@@ -1,11 +1,14 @@
 """A fleet behind a load balancer: HAProxy on lb1 in front of web1 and web2 (PostgreSQL on db1).
 The site over HTTPS (and HTTP/2) through lb1, the client's own address in Django and no address a
 client or another host claims, a web host taken out within seconds when its checks fail and put
-back when they pass, and a second run that changes nothing."""
+back when they pass, a second run that changes nothing; then, logged in as the deploy user with
+sudo, a rolling release and a rollback that drain each web host on lb1 before it switches, with
+no failed request."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 
@@ -14,6 +17,8 @@ import requests
 
 from tests import fleet
 from tests.conftest import https_get, run_pyinfra
+from tests.e2e.conftest import DEPLOY_USER, deploy_user_data, under_load
+from tests.e2e.sources import example_source
 
 pytestmark = pytest.mark.e2e
 
@@ -49,10 +54,11 @@ def behind_lb(start_hosts, fleet_key, tmp_path):
 
 
 @pytest.mark.long(minutes=4)
-def test_a_fleet_behind_a_load_balancer(behind_lb):
+def test_a_fleet_behind_a_load_balancer(behind_lb, fleet_key, tmp_path):
     hosts, fleet_file = behind_lb
     lb, web1, web2 = hosts["lb1"], hosts["web1"], hosts["web2"]
-    first = run_pyinfra(fleet_file, "deploys/all.py")
+    deploy_user = deploy_user_data(fleet_key)
+    first = run_pyinfra(fleet_file, "deploys/all.py", data=deploy_user)
     assert first.returncode == 0, first.output
     assert lb.exec("systemctl is-active haproxy").stdout.strip() == "active"
     # The load balancer holds nothing of the app: no release, secrets or app user.
@@ -95,5 +101,27 @@ def test_a_fleet_behind_a_load_balancer(behind_lb):
     back_after = wait_for(lambda: backends(lb)["web2"] == "UP", 15, "web2 back")
     assert out_after < 5 and back_after < 10, (out_after, back_after)
 
-    again = run_pyinfra(fleet_file, "deploys/all.py")
+    again = run_pyinfra(fleet_file, "deploys/all.py", data=deploy_user)
     assert again.returncode == 0 and again.changed() == [], again.output
+
+    # A rolling release and a rollback through the deploy user's sudo login: each web host
+    # drained on lb1 before it switches and back after, every request through lb1 answered.
+    for each in hosts.values():
+        each.data = {**each.data, "ssh_user": DEPLOY_USER, "_sudo": True}
+    as_deployer = fleet.write_fleet_file(tmp_path / "deployer.json", fleet_key, list(hosts.values()))
+    v2 = {"django_source_dir": example_source(tmp_path / "v2", "v2"), "release_id": "v2", "rolling_batch_size": 1}
+    with under_load(lb) as first_client, under_load(lb) as second_client:
+        released = run_pyinfra(as_deployer, "deploys/release.py", data=v2)
+        assert released.returncode == 0, released.output
+        assert https_get(lb, "/health/").json()["release"] == "v2"
+        rolled_back = run_pyinfra(as_deployer, "deploys/rollback.py", data={"rolling_batch_size": 1})
+        assert rolled_back.returncode == 0, rolled_back.output
+    answers = first_client + second_client
+    assert answers and set(answers) == {200}, [answer for answer in answers if answer != 200]
+    for run in (released, rolled_back):
+        for number, web in enumerate(("web1", "web2"), 1):
+            assert f"Drain {web} on the load balancers (batch {number} of 2)" in run.output
+            assert re.search(rf"\[lb1\]\s+drained: {web}\n", run.output), run.output
+            assert re.search(rf"\[lb1\]\s+serving again: {web}\n", run.output), run.output
+    assert backends(lb) == {"web1": "UP", "web2": "UP"}
+    assert https_get(lb, "/health/").json()["release"] != "v2"

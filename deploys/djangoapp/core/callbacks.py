@@ -5,7 +5,7 @@ printed with every secret value masked."""
 from __future__ import annotations
 
 from pyinfra import logger
-from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
+from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS, pop_global_arguments
 from pyinfra.api.exceptions import OperationError
 
 from ..settings.environment import mask_credentials
@@ -26,6 +26,15 @@ def run_as_operation(host, command: str):
     arguments = host.current_op_global_arguments or {}
     return host.run_shell_command(command, **{key: arguments[key] for key in CONNECTOR_ARGUMENT_KEYS
                                               if key in arguments})
+
+
+def run_on_other_host(state, other, command: str):
+    """In a python.call callback: run `command` on another host of the inventory (a load balancer,
+    from a web host's step), logged in and raised to root as the inventory says for that host
+    (its _sudo, _sudo_user, ...). pyinfra's (succeeded, output)."""
+    arguments, _ = pop_global_arguments(state, other, {})
+    return other.run_shell_command(command, **{key: arguments[key] for key in CONNECTOR_ARGUMENT_KEYS
+                                               if key in arguments})
 
 
 def run_shown(state, host, command: str, secrets: dict[str, str], what: str) -> None:

@@ -7,7 +7,7 @@ from typing import Optional
 
 from pydantic import BaseModel, field_validator
 
-from .checks import Port, PositiveCount
+from .checks import Port, PositiveCount, Seconds
 
 
 class FleetInputs(BaseModel):
@@ -15,6 +15,7 @@ class FleetInputs(BaseModel):
     migration_host: Optional[str] = None
     rolling_batch_size: Optional[PositiveCount] = None
     lb_backend_port: Port = 8080
+    lb_drain_timeout: Seconds = 30
 
     @field_validator("private_address")
     @classmethod

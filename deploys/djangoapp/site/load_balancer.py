@@ -12,8 +12,18 @@
 
 The config is the kit's whole (one project per load balancer), written only when HAProxy accepts
 it, and applied by a graceful reload (HAProxy's master starts new workers; the old ones finish
-their connections). A fleet's release drains each batch of web hosts on every load balancer
-before it switches them (release/switch.py)."""
+their connections).
+
+    drain     a batch of web hosts about to switch gets no new request (HAProxy's runtime API:
+              `set server ... state drain`; the other web hosts made ready first, so that one left
+              drained by a failed run serves again), and the run waits until the requests in
+              flight on it have ended (at most lb_drain_timeout; then it goes on, saying so: the
+              app server's graceful reload still lets them finish)
+    ready     the batch, switched and checked, takes requests again; the run waits until the
+              load balancer's own checks see each of its hosts up
+
+release/switch.py runs them around each batch's switch, on every load balancer, when other web
+hosts serve meanwhile (a fleet switched all at once is not drained: it would serve no one)."""
 
 from __future__ import annotations
 
@@ -21,7 +31,7 @@ from pyinfra import host
 from pyinfra.api import FactBase
 
 from ..core.host_state import folders
-from ..core.shell import q
+from ..core.shell import q, wait_until
 from ..core.units import refresh_service
 from ..settings import DeployRefused, Settings
 from .certificates import site_certificate
@@ -75,6 +85,56 @@ def lb_status(settings: Settings) -> list[str]:
     lines = [f"load balancer: {name} {state}{f' ({check})' if check else ''}" for name, (state, check) in found.items()]
     return lines + [f"warning: load balancer: {name} is {state}" for name, (state, _) in found.items()
                     if state != "UP"]
+
+
+# Shell: `api COMMAND` sends COMMAND to HAProxy's runtime API (socat, at SOCKET) and prints the
+# answer; it fails when HAProxy does not answer, or answers a `set` command with anything but an
+# empty line (an unknown server, a wrong state), saying so.
+RUNTIME_API = r"""api() { answer=$(printf '%s\n' "$1" | socat -t 5 stdio unix-connect:SOCKET) || return 1; case "$1" in set\ *) [ -z "$(printf %s "$answer" | tr -d '[:space:]')" ] || { echo "HAProxy: $1: $answer" >&2; return 1; };; *) printf '%s\n' "$answer";; esac; }"""
+
+
+def runtime_api(socket: str) -> str:
+    """Shell: the function `api` (RUNTIME_API) for HAProxy's runtime API at `socket`."""
+    return RUNTIME_API.replace("SOCKET", q(socket))
+
+
+def _servers(backend: str, servers: list[str], condition: str, total: str) -> str:
+    """Shell: awk over the runtime API's `show stat` for the rows of these servers of the
+    backend: `condition` is awk run on each, `total` at the end."""
+    return (f"api 'show stat' | awk -F, -v backend={q(backend)} -v wanted={q(' '.join(servers))} "
+            "'BEGIN {split(wanted, names, \" \"); for (i in names) want[names[i]] = 1} "
+            f"$1 == backend && ($2 in want) {{{condition}}} END {{{total}}}'")
+
+
+def drain_command(settings: Settings, batch: list[str], others: list[str]) -> str:
+    """Shell, on a load balancer: the web hosts `others` ready, those of `batch` draining, then
+    the wait until the batch has no request in flight (show stat's current sessions; at most
+    lb_drain_timeout s, then on, saying so)."""
+    backend, names = settings.lb_backend, ", ".join(batch)
+    in_flight = _servers(backend, batch, "sum += $5", "print sum + 0")
+    late = (f"echo 'requests still in flight on {names} after {settings.lb_drain_timeout} s (lb_drain_timeout): "
+            "switching anyway; the app server'\\''s graceful reload lets them end'; break")
+    return " && ".join([
+        runtime_api(settings.lb_admin_socket),
+        *[f"api {q(f'set server {backend}/{name} state ready')}" for name in others],
+        *[f"api {q(f'set server {backend}/{name} state drain')}" for name in batch],
+        wait_until(f'[ "$({in_flight})" = 0 ]', settings.lb_drain_timeout, late),
+        f"echo {q(f'drained: {names}')}"])
+
+
+def ready_command(settings: Settings, batch: list[str]) -> str:
+    """Shell, on a load balancer: the web hosts of `batch` ready, and the wait until its checks see
+    each of them up (within health_check_timeout, or the run fails naming them and their state)."""
+    backend, names = settings.lb_backend, ", ".join(batch)
+    all_up = _servers(backend, batch, 'if ($18 != "UP") down = 1', "exit down")
+    states = _servers(backend, batch, 'print $2 ": " $18 " (" $37 ")"', "")
+    late = (f"{{ echo {q(f'the load balancer does not see {names} up after {settings.health_check_timeout} s:')}; "
+            f"{states}; }} >&2; exit 1")
+    return " && ".join([
+        runtime_api(settings.lb_admin_socket),
+        *[f"api {q(f'set server {backend}/{name} state ready')}" for name in batch],
+        wait_until(all_up, settings.health_check_timeout, late),
+        f"echo {q(f'serving again: {names}')}"])
 
 
 def config_test(settings: Settings) -> str:

@@ -3,6 +3,7 @@ balancers, and whom it takes a client's address from), rendered here for a place
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 
@@ -10,7 +11,7 @@ import pytest
 
 from deploys.djangoapp.core.context import render_template
 from deploys.djangoapp.settings.placement import plan_fleet
-from deploys.djangoapp.site.load_balancer import ConfigProject
+from deploys.djangoapp.site.load_balancer import ConfigProject, drain_command, ready_command
 from tests.unit.sites import settings
 
 ADDRESSES = {"lb1": "10.0.0.9", "lb2": "fd00::9", "web1": "10.0.0.1", "web2": "10.0.0.2", "db1": "10.0.0.3"}
@@ -109,3 +110,97 @@ def test_status_reads_each_web_host_s_state_from_the_runtime_api(tmp_path):
     socat.write_text("#!/bin/sh\nexit 1\n")
     found = subprocess.run(["sh", "-c", command], capture_output=True, text=True, env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
     assert Backends().process(found.stdout.splitlines()) is None
+
+
+# A stand-in for HAProxy's runtime API, in place of socat: it keeps each server's state and
+# requests in flight in a JSON file; each `show stat` sees one request fewer in flight on a
+# draining server; `set server` of an unknown server answers as HAProxy does.
+FAKE_SOCAT = r'''#!/usr/bin/env python3
+import json, sys
+path = sys.argv[0] + ".json"
+servers = json.load(open(path))
+command = sys.stdin.readline().strip()
+open(sys.argv[0] + ".log", "a").write(command + "\n")
+if command == "show stat":
+    print("# pxname,svname,qcur,qmax,scur")
+    for name, server in servers.items():
+        fields = [""] * 40
+        fields[0], fields[1], fields[4], fields[17], fields[36] = "mysite-web", name, str(server["scur"]), server["status"], "L7OK"
+        print(",".join(fields))
+        if server["admin"] == "drain" and server["scur"] > 0:
+            server["scur"] -= 1
+elif command.startswith("set server mysite-web/"):
+    name, _, state = command.split("/", 1)[1].split(" ")
+    if name not in servers:
+        print("No such server.")
+    else:
+        servers[name]["admin"] = state
+        if state == "ready" and servers[name]["status"] == "DRAIN":
+            servers[name]["status"] = "UP" if servers[name]["healthy"] else "DOWN"
+        if state == "drain":
+            servers[name]["status"] = "DRAIN"
+        print("")
+json.dump(servers, open(path, "w"))
+'''
+
+
+def haproxy_stand_in(tmp_path, **servers) -> dict:
+    """The stand-in socat on a PATH, with servers name -> (requests in flight, status, healthy)."""
+    socat = tmp_path / "socat"
+    socat.write_text(FAKE_SOCAT)
+    socat.chmod(0o755)
+    state = {name: {"scur": scur, "status": status, "admin": "ready", "healthy": healthy}
+             for name, (scur, status, healthy) in servers.items()}
+    (tmp_path / "socat.json").write_text(json.dumps(state))
+    return {"PATH": f"{tmp_path}:/usr/bin:/bin"}
+
+
+def run(command: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(["sh", "-c", command], capture_output=True, text=True, env=env, timeout=30)
+
+
+def servers(tmp_path) -> dict:
+    return json.loads((tmp_path / "socat.json").read_text())
+
+
+def test_a_batch_is_drained_once_its_requests_in_flight_end_the_others_made_ready_first(tmp_path):
+    lb1 = placed()["lb1"]
+    env = haproxy_stand_in(tmp_path, web1=(3, "UP", True), web2=(5, "DRAIN", True))
+    drained = run(drain_command(lb1, ["web1"], ["web2"]), env)
+    assert drained.returncode == 0, drained.stderr
+    assert drained.stdout.splitlines() == ["drained: web1"]
+    found = servers(tmp_path)
+    assert found["web1"]["scur"] == 0 and found["web1"]["admin"] == "drain"
+    # web2, left drained by a failed run, serves again before web1 stops taking requests.
+    assert found["web2"]["admin"] == "ready" and found["web2"]["status"] == "UP"
+    sent = (tmp_path / "socat.log").read_text().splitlines()
+    assert sent[:2] == ["set server mysite-web/web2 state ready", "set server mysite-web/web1 state drain"]
+    assert set(sent[2:]) == {"show stat"} and len(sent[2:]) == 4  # 3, 2, 1, then none in flight
+
+
+def test_requests_still_in_flight_after_the_drain_timeout_are_left_to_the_graceful_reload(tmp_path):
+    lb1 = placed(lb_drain_timeout=1)["lb1"]
+    env = haproxy_stand_in(tmp_path, web1=(10 ** 6, "UP", True), web2=(0, "UP", True))
+    drained = run(drain_command(lb1, ["web1"], ["web2"]), env)
+    assert drained.returncode == 0, drained.stderr
+    assert drained.stdout.splitlines() == [
+        "requests still in flight on web1 after 1 s (lb_drain_timeout): switching anyway; the app server's "
+        "graceful reload lets them end", "drained: web1"]
+
+
+def test_a_batch_is_back_once_the_load_balancer_sees_it_up_or_the_run_fails_naming_it(tmp_path):
+    lb1 = placed(health_check_timeout=1)["lb1"]
+    env = haproxy_stand_in(tmp_path, web1=(0, "DRAIN", True), web2=(0, "UP", True))
+    back = run(ready_command(lb1, ["web1"]), env)
+    assert back.returncode == 0 and back.stdout.splitlines() == ["serving again: web1"], back.stderr
+    env = haproxy_stand_in(tmp_path, web1=(0, "DRAIN", False), web2=(0, "UP", True))
+    back = run(ready_command(lb1, ["web1"]), env)
+    assert back.returncode == 1
+    assert back.stderr.splitlines() == ["the load balancer does not see web1 up after 1 s:", "web1: DOWN (L7OK)"]
+
+
+def test_a_server_the_load_balancer_does_not_know_fails_the_step(tmp_path):
+    env = haproxy_stand_in(tmp_path, web1=(0, "UP", True))
+    drained = run(drain_command(placed()["lb1"], ["web9"], ["web1"]), env)
+    assert drained.returncode != 0
+    assert "HAProxy: set server mysite-web/web9 state drain: No such server." in drained.stderr
