@@ -125,3 +125,11 @@ def test_a_fleet_behind_a_load_balancer(behind_lb, fleet_key, tmp_path):
             assert re.search(rf"\[lb1\]\s+serving again: {web}\n", run.output), run.output
     assert backends(lb) == {"web1": "UP", "web2": "UP"}
     assert https_get(lb, "/health/").json()["release"] != "v2"
+    assert "load balancer: web1 UP (L7OK)" in run_pyinfra(as_deployer, "deploys/status.py").output
+
+    # Removed, the load balancer keeps nothing of the project, HAProxy stopped.
+    removed = run_pyinfra(as_deployer, "deploys/remove.py", data={"confirm_remove": "guestbook"})
+    assert removed.returncode == 0, removed.output
+    assert lb.exec("systemctl is-active haproxy", check=False).stdout.strip() == "inactive"
+    assert lb.exec("ls /etc/haproxy /etc/haproxy/ssl /srv/www").stdout.split() == [
+        "/etc/haproxy:", "errors", "ssl", "/etc/haproxy/ssl:", "/srv/www:"]

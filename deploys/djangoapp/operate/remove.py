@@ -14,7 +14,7 @@ from pyinfra.operations import files, server, systemd
 from ..core.context import current_settings
 from ..core.lock import hold_lock
 from ..core.shell import q
-from ..core.units import remove_units
+from ..core.units import remove_units, stamp_path
 from ..host.app_user import remove_app_user
 from ..host.database import dump_suffix, snapshot_commands
 from ..host.db_host import shared_services
@@ -24,8 +24,8 @@ from ..services.schedules import JobUnits, job_unit
 from ..settings import DeployRefused, Settings
 from ..site.certificates import no_acme_certificate
 from ..site.skeleton import all_celery_services
-from ..site.webserver import staged_path
-from ..site.webserver import apache_enabled
+from ..site.load_balancer import ConfigProject
+from ..site.webserver import apache_enabled, staged_path
 
 BACKUP_DIR = "/var/backups/django-deploy"
 
@@ -67,6 +67,17 @@ def _webserver_site(settings: Settings) -> None:
                     _if=enabled.did_change)
 
 
+def _load_balancer(settings: Settings) -> None:
+    """HAProxy stopped and disabled, and the kit's config of this project and its certificate
+    gone (HAProxy itself stays installed, as the webservers do)."""
+    if host.get_fact(ConfigProject, path=settings.lb_config) != settings.websiteproject:
+        return
+    systemd.service(name="Stop and disable haproxy", service="haproxy", running=False, enabled=False)
+    for path in (settings.lb_config, staged_path(settings.lb_config), settings.ssl_certificate_path,
+                 settings.ssl_key_path, stamp_path("haproxy")):
+        files.file(name=f"Remove {path}", path=path, present=False)
+
+
 @deploy("Remove")
 def remove():
     settings = current_settings()
@@ -84,6 +95,8 @@ def remove():
     if settings.is_web:
         _webserver_site(settings)
         no_acme_certificate(settings)
+    if settings.is_lb:
+        _load_balancer(settings)
     shared_services(settings, present=False)
     if (settings.is_db and settings.database == "postgresql"
             and settings.db_name in host.get_fact(PostgresNames, kind="roles")):
