@@ -360,6 +360,78 @@ class Bench:
             self.row(f"  the previous version ({PREVIOUS_VERSION[:7]})", self.summary(previous),
                      f"ratio {statistics.median(this) / statistics.median(previous):.2f} (goal: within noise of 1)")
 
+    def load_balancer(self, bare: str):
+        """lb1 (HAProxy) in front of web1 and web2, PostgreSQL on db1, the clients through lb1
+        loading pages and assets: a rolling release and a rollback (one web host at a time); web2
+        killed hard (its container) and started again: failed requests, and seconds until lb1 takes
+        it out and puts it back; and the load balancer's cost: page latency through lb1 against
+        web1 directly, side by side."""
+        roles = {"lb1": ["lb"], "web1": ["web"], "web2": ["web"], "db1": ["db"]}
+        project = {"database": "postgresql", "health_check_path": "/health/", "rolling_batch_size": 1,
+                   "django_environment_variables": {key: FLEET_PROJECT["django_environment_variables"][key]
+                                                    for key in ("DJANGO_SECRET_KEY", "DJANGO_DB_PASSWORD")}}
+        hosts, fleet_file = self.start(bare, roles=roles, data=project)
+        by_name = {host.name: host for host in hosts}
+        lb, web1, web2 = by_name["lb1"], by_name["web1"], by_name["web2"]
+        self.deploy(fleet_file, "deploys/all.py")
+        release_id, source = self.new_source()
+        for what, deploy_file, data in (
+                ("a rolling release", "deploys/release.py", {"django_source_dir": str(source), "release_id": release_id}),
+                ("a rollback", "deploys/rollback.py", {})):
+            load = Load(lb.https_port, self.clients)
+            load.start()
+            self.deploy(fleet_file, deploy_file, **data)
+            load.stop()
+            self.row(f"through the load balancer ({self.clients} clients), {what}, one web host at a time",
+                     f"pages: {load.failed} failed of {load.total}; assets: {load.assets_failed} failed of "
+                     f"{load.assets} (n=1){f'; {dict(load.reasons)}' if load.reasons else ''}", "(goal 0)")
+
+        def web2_state() -> str:
+            stat = subprocess.run(["docker", "exec", lb.container, "sh", "-c",
+                                   "echo 'show stat' | socat stdio /run/haproxy/admin.sock"],
+                                  capture_output=True, text=True).stdout
+            return next((row.split(",")[17] for row in stat.splitlines() if row.split(",")[1:2] == ["web2"]), "")
+
+        def until(state: str, limit: float = 120) -> float:
+            started = time.monotonic()
+            while web2_state() != state:
+                if time.monotonic() - started > limit:
+                    raise RuntimeError(f"web2 not {state} within {limit} s")
+                time.sleep(0.1)
+            return time.monotonic() - started
+
+        load = Load(lb.https_port, self.clients)
+        load.start()
+        subprocess.run(["docker", "kill", web2.container], check=True, capture_output=True)
+        killed = time.monotonic()
+        out = until("DOWN")
+        time.sleep(5)
+        load.stop()
+        after_out = sum(1 for moment in load.failed_started if moment > killed + out)
+        subprocess.run(["docker", "start", web2.container], check=True, capture_output=True)
+        back = until("UP")
+        self.row(f"through the load balancer ({self.clients} clients), web2 killed hard", f"{load.failed} pages and "
+                 f"{load.assets_failed} assets failed of {load.total} and {load.assets}, {after_out} of them sent "
+                 f"after lb1 took web2 out, {out:.1f} s after the kill ({dict(load.reasons)}); back {back:.1f} s after its container started "
+                 "(systemd's boot included) (n=1)", "(goal: only the requests in flight at the kill)")
+
+        through, direct = [], []
+        for _ in range(2):
+            for port, seconds in ((lb.https_port, through), (web1.https_port, direct)):
+                load = Load(port, self.clients, path="/health/")
+                load.start()
+                time.sleep(5)
+                load.stop()
+                seconds += load.page_seconds
+        percentile = lambda values, share: statistics.quantiles(values, n=100)[share - 1]
+        self.row(f"page latency through the load balancer ({self.clients} clients, /health/)",
+                 f"median {statistics.median(through) * 1000:.1f} ms, p99 {percentile(through, 99) * 1000:.1f} ms "
+                 f"(n={len(through)})")
+        self.row("  web1 directly", f"median {statistics.median(direct) * 1000:.1f} ms, p99 "
+                 f"{percentile(direct, 99) * 1000:.1f} ms (n={len(direct)})",
+                 f"ratio of medians {statistics.median(through) / statistics.median(direct):.2f}")
+        self.stop_all()
+
     def fleet_release(self, bare: str):
         """One host holding every role against the four-host fleet (web1, web2, worker1, db1), the
         same project (PostgreSQL, Celery) on both, each prepared from bare hosts by all.py."""
@@ -440,9 +512,9 @@ class Bench:
 
 MEASURES = ["first_deploy", "no_op", "code_release", "dependency_release", "rollback", "release_under_load",
             "schema_changes", "index_on_big_table", "app_servers", "fleet_release", "browser", "memory", "scaling",
-            "previous_version"]
+            "previous_version", "load_balancer"]
 # The measures that start from bare hosts only; the others from a host with the example app live.
-FROM_BARE = {"index_on_big_table", "fleet_release", "memory", "scaling", "previous_version"}
+FROM_BARE = {"index_on_big_table", "fleet_release", "memory", "scaling", "previous_version", "load_balancer"}
 APP_SERVERS = ["uwsgi", "gunicorn", "asgi"]
 
 

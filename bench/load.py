@@ -38,6 +38,8 @@ class Load:
         self.deadline, self.request_limit = time.monotonic() + limit_seconds, request_limit
         self.total = self.failed = self.assets = self.assets_failed = self.retried = 0
         self.longest = 0.0  # the longest page request, in seconds
+        self.page_seconds: list[float] = []  # how long each page request took
+        self.failed_started: list[float] = []  # when (time.monotonic()) each failed request was sent
         self.release_seen_last = None
         self.reasons: Counter[str] = Counter()  # "page 502", "asset ConnectionResetError": how many
         self.lock = threading.Lock()
@@ -96,17 +98,21 @@ class Load:
             with self.lock:
                 self.total += 1
                 self.longest = max(self.longest, took)
+                self.page_seconds.append(took)
                 if failure:
                     self.failed += 1
+                    self.failed_started.append(started)
                     self.reasons[f"page {failure}"] += 1
                 if release:
                     self.release_seen_last = release
             for asset in assets:
+                asset_started = time.monotonic()
                 failure = self.fetch(state, asset)[0]
                 with self.lock:
                     self.assets += 1
                     if failure:
                         self.assets_failed += 1
+                        self.failed_started.append(asset_started)
                         self.reasons[f"asset {failure}"] += 1
 
     def start(self):

@@ -67,6 +67,26 @@ def bridge_assets(source: str, target: str) -> str:
             "fi")
 
 
+def between_command(release_dir: str, link_shared: str, link: str) -> str:
+    """Shell, as root between collectstatic and the checks: what lives across releases linked in
+    (link-shared.py), then the static files bridged both ways between this release and the live
+    one `link` points at (bridge_assets): the live one's into this, and this one's into the live
+    one, since while a fleet switches batch by batch a page of a host already switched asks for
+    its assets from one that is not yet (behind a load balancer)."""
+    own = f"{release_dir}/{OWN_STATIC}"
+    bridge = bridge_assets('"$live"', q(release_dir))
+    bridge_back = bridge_assets(q(release_dir), '"$live"')
+    return " && ".join(f"{{ {part}; }}" for part in [
+        f"/usr/bin/python3 {q(link_shared)} {q(release_dir)}",
+        # What this release collected (listed before the bridge adds the live one's), kept under
+        # its name only once the bridge is done: its absence says where a failure stopped.
+        f"(cd {q(release_dir)}/.static/ && find . -type f -printf '%P\\n') > {q(own)}.new",
+        f'live="$(readlink {q(link)})"; if [ -n "$live" ]; then {bridge}; fi',
+        f"mv {q(own)}.new {q(own)}",
+        f'if [ -n "$live" ]; then {bridge_back}; fi',
+    ])
+
+
 @operation(is_idempotent=False)
 def inspect_release(release_dir: str, manage: str, script: str, link_shared: str, python: str, link: str,
                     app_user: str, build_commands: list[str], stand_ins: dict[str, str],
@@ -75,21 +95,14 @@ def inspect_release(release_dir: str, manage: str, script: str, link_shared: str
     bytecode compiles:
     1. as root: the build commands (django_build_commands), collectstatic, and where STATIC_ROOT,
        MEDIA_ROOT and the sqlite files are (.paths.json); then link-shared.py links them to
-       shared/, and the live release's static files are bridged in (bridge_assets)
+       shared/, and the live release's static files are bridged in (bridge_assets), and this
+       release's into the live one
     2. as the app user: the deploy checks (errors stop the release) and the pending migrations
        and the state they lead to (.django.json, .migrations.json), for the next steps; with
        `judge_migrations`, the migration gate's verdicts on them (migration_gate.py).
     Each start of Django costs about half a second of CPU on the host: one, not one per user."""
     out, own = f"{release_dir}/.django.out", f"{release_dir}/{OWN_STATIC}"
-    bridge = bridge_assets('"$live"', q(release_dir))
-    between = " && ".join(f"{{ {part}; }}" for part in [
-        f"/usr/bin/python3 {q(link_shared)} {q(release_dir)}",
-        # What this release collected (listed before the bridge adds the live one's), kept under
-        # its name only once the bridge is done: its absence says where a failure stopped.
-        f"(cd {q(release_dir)}/.static/ && find . -type f -printf '%P\\n') > {q(own)}.new",
-        f'live="$(readlink {q(link)})"; if [ -n "$live" ]; then {bridge}; fi',
-        f"mv {q(own)}.new {q(own)}",
-    ])
+    between = between_command(release_dir, link_shared, link)
     code = (f"exec(open({script!r}).read()); "
             f"inspect_release({release_dir!r}, {app_user!r}, {between!r}, {list(build_commands)!r}, {stand_ins!r}, "
             f"{bool(judge_migrations)!r})")

@@ -145,6 +145,32 @@ def test_assets_of_the_neighbour_release_are_bridged_never_more(tmp_path):
     assert (newest / ".static/app/site.def.css").exists() and not (newest / ".static/app/site.abc.css").exists()
 
 
+def test_between_collectstatic_and_the_checks_the_assets_are_bridged_both_ways(tmp_path):
+    from deploys.djangoapp.release.inspection import between_command
+
+    def release(name: str, files: dict[str, str]) -> Path:
+        for path, text in files.items():
+            (tmp_path / name / ".static" / path).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / name / ".static" / path).write_text(text)
+        return tmp_path / name
+
+    live = release("1", {"app/site.abc.css": "old"})
+    (live / ".static-own").write_text("app/site.abc.css\n")
+    new = release("2", {"app/site.def.css": "new"})
+    (tmp_path / "current").symlink_to(live)
+    link_shared = tmp_path / "link-shared.py"
+    link_shared.write_text("")
+    done = subprocess.run(["sh", "-c", between_command(str(new), str(link_shared), str(tmp_path / "current"))],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    # The live release's page's stylesheet after the switch, and the new one's on a host not yet
+    # switched; each release's own list is what it collected.
+    assert (new / ".static/app/site.abc.css").read_text() == "old"
+    assert (live / ".static/app/site.def.css").read_text() == "new"
+    assert (new / ".static-own").read_text() == "app/site.def.css\n"
+    assert (live / ".static-own").read_text() == "app/site.abc.css\n"
+
+
 @pytest.mark.parametrize(("migrates", "restores", "words"), [
     ("true", "true", None),
     ("false", "true", "the database was restored from the snapshot"),

@@ -38,6 +38,7 @@ def test_haproxy_ends_tls_and_checks_each_web_host_as_the_deploy_does():
     config = render_template("haproxy/haproxy.cfg.j2", s=placed(health_check_path="/health/?full=1")["lb1"])
     assert config.startswith("# django-deploy mysite: ")
     assert "stats socket /run/haproxy/admin.sock mode 600 level admin" in config
+    assert {"retries 2", "option redispatch 1"} <= {line.strip() for line in section(config, "defaults").splitlines()}
     https = section(config, "frontend mysite-https")
     assert re.findall(r"^\s+bind (.*)$", https, re.M) == [
         ":443 ssl crt /etc/haproxy/ssl/mysite.pem alpn h2,http/1.1",
