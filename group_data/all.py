@@ -118,6 +118,6 @@ deploy_notify_url = []  # Webhooks (e.g. Slack's) POSTed JSON after each release
 # --- Several hosts (inventory groups web, worker, db; a host in none of them holds all three) ---
 private_address = None  # This host's IP address on the fleet's private network; needed when there are several hosts.
 migration_host = None  # Host that snapshots and migrates the database in a release; default: the first web host.
-rolling_batch_size = None  # Web hosts switched to a new release at a time; None: all at once.
+rolling_batch_size = None  # Web hosts switched to a new release (and reloaded by `restart.py`) at a time; None: all at once.
 lb_backend_port = 8080  # With hosts in the lb group (HAProxy): the port on each web host's private address the load balancers send the site's requests to (plain HTTP).
 lb_drain_timeout = 30  # Seconds a release waits for the requests in flight on a batch of web hosts the load balancers drain before it switches them; then it switches anyway (the graceful reload lets them end).

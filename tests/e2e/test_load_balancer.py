@@ -104,8 +104,9 @@ def test_a_fleet_behind_a_load_balancer(behind_lb, fleet_key, tmp_path):
     again = run_pyinfra(fleet_file, "deploys/all.py", data=deploy_user)
     assert again.returncode == 0 and again.changed() == [], again.output
 
-    # A rolling release and a rollback through the deploy user's sudo login: each web host
-    # drained on lb1 before it switches and back after, every request through lb1 answered.
+    # A rolling release, a rollback and a restart through the deploy user's sudo login: each web
+    # host drained on lb1 before it switches or reloads and back after, every request through lb1
+    # answered.
     for each in hosts.values():
         each.data = {**each.data, "ssh_user": DEPLOY_USER, "_sudo": True}
     as_deployer = fleet.write_fleet_file(tmp_path / "deployer.json", fleet_key, list(hosts.values()))
@@ -116,9 +117,11 @@ def test_a_fleet_behind_a_load_balancer(behind_lb, fleet_key, tmp_path):
         assert https_get(lb, "/health/").json()["release"] == "v2"
         rolled_back = run_pyinfra(as_deployer, "deploys/rollback.py", data={"rolling_batch_size": 1})
         assert rolled_back.returncode == 0, rolled_back.output
+        restarted = run_pyinfra(as_deployer, "deploys/restart.py", data={"rolling_batch_size": 1})
+        assert restarted.returncode == 0, restarted.output
     answers = first_client + second_client
     assert answers and set(answers) == {200}, [answer for answer in answers if answer != 200]
-    for run in (released, rolled_back):
+    for run in (released, rolled_back, restarted):
         for number, web in enumerate(("web1", "web2"), 1):
             assert f"Drain {web} on the load balancers (batch {number} of 2)" in run.output
             assert re.search(rf"\[lb1\]\s+drained: {web}\n", run.output), run.output

@@ -29,17 +29,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from pyinfra import host, logger
+from pyinfra import host
 from pyinfra.api import operation
-from pyinfra.api.exceptions import OperationError
-from pyinfra.operations import python
 
-from ..core.callbacks import run_on_other_host
 from ..core.context import only
 from ..core.shell import fifo_write, q, wait_until
 from ..settings import Settings
-from ..settings.placement import LB
-from ..site.load_balancer import drain_command, ready_command
+from ..site.load_balancer import drain_batch, ready_batch
 
 LOG_LINES = 15
 # The shell variable holding what `current` pointed at before the switch.
@@ -204,33 +200,11 @@ def switch_in_batches(settings: Settings, release_id: str, switch_back_at_once: 
     rollbacks both end this way."""
     batches = settings.fleet.switch_batches(settings.rolling_batch_size)
     plan = switch_plan(settings, release_id, switch_back_at_once)
-    web = settings.fleet.hosts("web")
     for number, batch in enumerate(host.loop(batches), 1):
         label = f" (batch {number} of {len(batches)})" if len(batches) > 1 else ""
-        batch_web = [name for name in batch if name in web]
-        others = [name for name in web if name not in batch]
-        # Behind load balancers, a batch's web hosts take no new request while they switch, when
-        # others serve meanwhile; the batch's first web host asks each load balancer.
-        drained = bool(settings.lb_addresses and batch_web and others)
-        on_balancers = only(drained and host.name == batch_web[0])
-        if drained:
-            python.call(name=f"Drain {', '.join(batch_web)} on the load balancers{label}", function=on_load_balancers,
-                        settings=settings, command=drain_command(settings, batch_web, others), _if=on_balancers)
+        drained = drain_batch(settings, batch, label)
         # One name on every host: pyinfra shows a step by its name, and a batch is one step.
         switch_release(name=f"Switch to release {release_id} and check it{label}",
                        plan=plan, _if=only(host.name in batch))
         if drained:
-            python.call(name=f"{', '.join(batch_web)} back on the load balancers{label}", function=on_load_balancers,
-                        settings=settings, command=ready_command(settings, batch_web), _if=on_balancers)
-
-
-def on_load_balancers(state, host, settings: Settings, command: str) -> None:
-    """A python.call callback on a web host: `command` run on every load balancer of the fleet
-    (over that host's own connection), what it printed shown; the step fails if it fails on any."""
-    for name in settings.fleet.hosts(LB):
-        balancer = state.inventory.get_host(name)
-        done, output = run_on_other_host(state, balancer, command)
-        for line in output.output_lines:
-            logger.info(f"{balancer.print_prefix}{line}")
-        if not done:
-            raise OperationError(f"on the load balancer {name}: failed (its output is above)")
+            ready_batch(settings, batch, label)

@@ -22,18 +22,24 @@ their connections).
     ready     the batch, switched and checked, takes requests again; the run waits until the
               load balancer's own checks see each of its hosts up
 
-release/switch.py runs them around each batch's switch, on every load balancer, when other web
-hosts serve meanwhile (a fleet switched all at once is not drained: it would serve no one)."""
+drain_batch and ready_batch add them around what a batch of hosts does (a release's or a
+rollback's switch, restart.py's reloads), on every load balancer, when other web hosts serve
+meanwhile (a fleet switched all at once is not drained: it would serve no one)."""
 
 from __future__ import annotations
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import FactBase
+from pyinfra.api.exceptions import OperationError
+from pyinfra.operations import python
 
+from ..core.callbacks import run_on_other_host
+from ..core.context import only
 from ..core.host_state import folders
 from ..core.shell import q, wait_until
 from ..core.units import refresh_service
 from ..settings import DeployRefused, Settings
+from ..settings.placement import LB
 from .certificates import site_certificate
 from .webserver import tested_config
 
@@ -135,6 +141,44 @@ def ready_command(settings: Settings, batch: list[str]) -> str:
         *[f"api {q(f'set server {backend}/{name} state ready')}" for name in batch],
         wait_until(all_up, settings.health_check_timeout, late),
         f"echo {q(f'serving again: {names}')}"])
+
+
+def _web_hosts(settings: Settings, batch: list[str]) -> tuple[list[str], list[str]]:
+    """The web hosts of `batch`, and the others."""
+    web = settings.fleet.hosts("web")
+    return [name for name in batch if name in web], [name for name in web if name not in batch]
+
+
+def drain_batch(settings: Settings, batch: list[str], label: str) -> bool:
+    """Before what `batch` does (its switch, its reload): its web hosts drained on every load
+    balancer (drain_command), asked by the batch's first web host, when the fleet has load
+    balancers and other web hosts serve meanwhile. Whether it was (then ready_batch follows)."""
+    batch_web, others = _web_hosts(settings, batch)
+    if not (settings.lb_addresses and batch_web and others):
+        return False
+    python.call(name=f"Drain {', '.join(batch_web)} on the load balancers{label}", function=on_load_balancers,
+                settings=settings, command=drain_command(settings, batch_web, others),
+                _if=only(host.name == batch_web[0]))
+    return True
+
+
+def ready_batch(settings: Settings, batch: list[str], label: str) -> None:
+    """After what a drained `batch` did: its web hosts back on every load balancer (ready_command)."""
+    batch_web, _ = _web_hosts(settings, batch)
+    python.call(name=f"{', '.join(batch_web)} back on the load balancers{label}", function=on_load_balancers,
+                settings=settings, command=ready_command(settings, batch_web), _if=only(host.name == batch_web[0]))
+
+
+def on_load_balancers(state, host, settings: Settings, command: str) -> None:
+    """A python.call callback on a web host: `command` run on every load balancer of the fleet
+    (over that host's own connection), what it printed shown; the step fails if it fails on any."""
+    for name in settings.fleet.hosts(LB):
+        balancer = state.inventory.get_host(name)
+        done, output = run_on_other_host(state, balancer, command)
+        for line in output.output_lines:
+            logger.info(f"{balancer.print_prefix}{line}")
+        if not done:
+            raise OperationError(f"on the load balancer {name}: failed (its output is above)")
 
 
 def config_test(settings: Settings) -> str:

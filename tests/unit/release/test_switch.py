@@ -22,6 +22,7 @@ from deploys.djangoapp.release.switch import (
     web_check,
     worker_check,
 )
+from deploys.djangoapp.site import load_balancer
 from deploys.djangoapp.site.load_balancer import drain_command, ready_command
 from tests.unit.sites import placed_fleet, settings
 from tests.unit.steps import Steps
@@ -353,8 +354,8 @@ def test_behind_load_balancers_each_batch_is_drained_there_first_and_put_back_af
     from tests.unit.site.test_haproxy_config import placed
 
     sites = placed(rolling_batch_size=1)
-    steps = Steps(monkeypatch).replace(switch, "switch_release", "python")
-    steps.host(switch, "web2")
+    steps = Steps(monkeypatch).replace(switch, "switch_release").replace(load_balancer, "python")
+    monkeypatch.setattr(load_balancer, "host", steps.host(switch, "web2"))
     switch.switch_in_batches(sites["web2"], "v2")
     assert [(step.operation, step.name, step.runs()) for step in steps] == [
         ("python.call", "Drain web1 on the load balancers (batch 1 of 2)", False),
@@ -364,32 +365,10 @@ def test_behind_load_balancers_each_batch_is_drained_there_first_and_put_back_af
         ("switch_release", "Switch to release v2 and check it (batch 2 of 2)", True),
         ("python.call", "web2 back on the load balancers (batch 2 of 2)", True)]
     drain, back = steps[3], steps[5]
-    assert drain.kwargs["function"] is back.kwargs["function"] is switch.on_load_balancers
+    assert drain.kwargs["function"] is back.kwargs["function"] is load_balancer.on_load_balancers
     assert drain.kwargs["command"] == drain_command(sites["web2"], ["web2"], ["web1"])
     assert back.kwargs["command"] == ready_command(sites["web2"], ["web2"])
     # All at once, no web host would serve while its batch drained: none is drained.
     steps.clear()
     switch.switch_in_batches(placed()["web2"], "v3")
     assert steps.calls() == [("switch_release", "Switch to release v3 and check it")]
-
-
-def test_the_load_balancers_run_the_command_as_their_inventory_says_and_a_failure_fails_the_step(monkeypatch):
-    from types import SimpleNamespace
-
-    from pyinfra.api.exceptions import OperationError
-    from tests.unit.site.test_haproxy_config import placed
-
-    ran = []
-
-    def run(state, balancer, command):
-        ran.append((balancer.name, command))
-        return balancer.name != "lb2", SimpleNamespace(output_lines=[f"{command} done"])
-    monkeypatch.setattr(switch, "run_on_other_host", run)
-    logged = []
-    monkeypatch.setattr(switch.logger, "info", logged.append)
-    balancers = {name: SimpleNamespace(name=name, print_prefix=f"[{name}] ") for name in ("lb1", "lb2")}
-    state = SimpleNamespace(inventory=SimpleNamespace(get_host=balancers.__getitem__))
-    with pytest.raises(OperationError, match="on the load balancer lb2: failed"):
-        switch.on_load_balancers(state, None, placed()["web1"], "drain")
-    assert ran == [("lb1", "drain"), ("lb2", "drain")]
-    assert logged == ["[lb1] drain done", "[lb2] drain done"]

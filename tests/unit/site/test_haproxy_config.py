@@ -1,16 +1,21 @@
 """The load balancer's HAProxy config, and the web hosts' side of it (nginx's listener for the load
-balancers, and whom it takes a client's address from), rendered here for a placed fleet."""
+balancers, and whom it takes a client's address from), rendered here for a placed fleet; the
+programs that drain and ready web hosts there, run against a stand-in runtime API, and how a web
+host runs them on every load balancer."""
 
 from __future__ import annotations
 
 import json
 import re
 import subprocess
+from types import SimpleNamespace
 
 import pytest
+from pyinfra.api.exceptions import OperationError
 
 from deploys.djangoapp.core.context import render_template
 from deploys.djangoapp.settings.placement import plan_fleet
+from deploys.djangoapp.site import load_balancer
 from deploys.djangoapp.site.load_balancer import ConfigProject, drain_command, ready_command
 from tests.unit.sites import settings
 
@@ -205,3 +210,20 @@ def test_a_server_the_load_balancer_does_not_know_fails_the_step(tmp_path):
     drained = run(drain_command(placed()["lb1"], ["web9"], ["web1"]), env)
     assert drained.returncode != 0
     assert "HAProxy: set server mysite-web/web9 state drain: No such server." in drained.stderr
+
+
+def test_the_load_balancers_run_the_command_as_their_inventory_says_and_a_failure_fails_the_step(monkeypatch):
+    ran = []
+
+    def run(state, balancer, command):
+        ran.append((balancer.name, command))
+        return balancer.name != "lb2", SimpleNamespace(output_lines=[f"{command} done"])
+    monkeypatch.setattr(load_balancer, "run_on_other_host", run)
+    logged = []
+    monkeypatch.setattr(load_balancer.logger, "info", logged.append)
+    balancers = {name: SimpleNamespace(name=name, print_prefix=f"[{name}] ") for name in ("lb1", "lb2")}
+    state = SimpleNamespace(inventory=SimpleNamespace(get_host=balancers.__getitem__))
+    with pytest.raises(OperationError, match="on the load balancer lb2: failed"):
+        load_balancer.on_load_balancers(state, None, placed()["web1"], "drain")
+    assert ran == [("lb1", "drain"), ("lb2", "drain")]
+    assert logged == ["[lb1] drain done", "[lb2] drain done"]
