@@ -2,8 +2,8 @@
 The site over HTTPS (and HTTP/2) through lb1, the client's own address in Django and no address a
 client or another host claims, a web host taken out within seconds when its checks fail and put
 back when they pass, a second run that changes nothing; then, logged in as the deploy user with
-sudo, a rolling release and a rollback that drain each web host on lb1 before it switches, with
-no failed request."""
+sudo, a rolling release, a rollback and a restart that drain each web host on lb1 before it
+switches or reloads, with no failed request; then the same with Apache web hosts."""
 
 from __future__ import annotations
 
@@ -46,6 +46,22 @@ def wait_for(condition, timeout: float, what: str) -> float:
     return time.monotonic() - started
 
 
+def client_seen_as_itself(lb: fleet.TestHost, web: fleet.TestHost, other: fleet.TestHost) -> None:
+    """Django sees the client's own address (here the Docker network's gateway, which carries the
+    published port to lb1), and HTTPS; a forwarded address the client claims changes nothing.
+    Another host of the private network that reaches `web`'s load balancer port directly is seen
+    as itself, whatever it claims."""
+    gateway = lb.exec("ip route | awk '/^default/ {print $3}'").stdout.strip()
+    client = https_get(lb, "/client/").json()
+    assert client == {"remote_addr": gateway, "secure": True}, client
+    claimed = requests.get(f"https://127.0.0.1:{lb.https_port}/client/", verify=False, timeout=10,
+                           headers={"Host": "localhost", "X-Forwarded-For": "203.0.113.9"}).json()
+    assert claimed["remote_addr"] == gateway, claimed
+    direct = other.exec(f"curl -s -H 'Host: localhost' -H 'X-Forwarded-For: 203.0.113.9' "
+                        f"http://{web.address}:8080/client/").stdout
+    assert json.loads(direct)["remote_addr"] == other.address, direct
+
+
 @pytest.fixture
 def behind_lb(start_hosts, fleet_key, tmp_path):
     hosts, _ = start_hosts(*ROLES)
@@ -53,7 +69,7 @@ def behind_lb(start_hosts, fleet_key, tmp_path):
     return {host.name: host for host in hosts}, fleet.write_fleet_file(tmp_path / "fleet.json", fleet_key, hosts)
 
 
-@pytest.mark.long(minutes=4)
+@pytest.mark.long(minutes=6)
 def test_a_fleet_behind_a_load_balancer(behind_lb, fleet_key, tmp_path):
     hosts, fleet_file = behind_lb
     lb, web1, web2 = hosts["lb1"], hosts["web1"], hosts["web2"]
@@ -77,20 +93,7 @@ def test_a_fleet_behind_a_load_balancer(behind_lb, fleet_key, tmp_path):
                            capture_output=True, text=True, timeout=30)
     assert http2.stdout == "2", http2
 
-    # Django sees the client's own address (here the Docker network's gateway, which carries the
-    # published port to lb1), and HTTPS; a forwarded address the client claims changes nothing.
-    gateway = lb.exec("ip route | awk '/^default/ {print $3}'").stdout.strip()
-    client = https_get(lb, "/client/").json()
-    assert client == {"remote_addr": gateway, "secure": True}, client
-    claimed = requests.get(f"https://127.0.0.1:{lb.https_port}/client/", verify=False, timeout=10,
-                           headers={"Host": "localhost", "X-Forwarded-For": "203.0.113.9"}).json()
-    assert claimed["remote_addr"] == gateway, claimed
-    # Another host of the private network that reaches a web host's load balancer port directly
-    # is seen as itself, whatever it claims.
-    db1 = hosts["db1"]
-    direct = db1.exec(f"curl -s -H 'Host: localhost' -H 'X-Forwarded-For: 203.0.113.9' "
-                      f"http://{web1.address}:8080/client/").stdout
-    assert json.loads(direct)["remote_addr"] == db1.address, direct
+    client_seen_as_itself(lb, web1, hosts["db1"])
 
     # web2's app stops: out within seconds, every request answered by web1 meanwhile; back once
     # it serves again.
@@ -129,6 +132,27 @@ def test_a_fleet_behind_a_load_balancer(behind_lb, fleet_key, tmp_path):
     assert backends(lb) == {"web1": "UP", "web2": "UP"}
     assert https_get(lb, "/health/").json()["release"] != "v2"
     assert "load balancer: web1 UP (L7OK)" in run_pyinfra(as_deployer, "deploys/status.py").output
+
+    # Apache web hosts in nginx's place: the same site through lb1, the client seen as itself, and
+    # a rolling release under load that fails no request.
+    apache = {"webserver": "apache2", "rolling_batch_size": 1}
+    moved = run_pyinfra(as_deployer, "deploys/all.py", data={**deploy_user, **apache})
+    assert moved.returncode == 0, moved.output
+    assert web1.exec("systemctl is-active nginx", check=False).stdout.strip() == "inactive"
+    wait_for(lambda: backends(lb) == {"web1": "UP", "web2": "UP"}, 10, "both Apache web hosts up")
+
+    def served_by_apache(web: fleet.TestHost) -> int:
+        return int(web.exec("grep -c 'GET /health/?apache' /var/log/apache2/other_vhosts_access.log || true").stdout)
+    assert all(https_get(lb, "/health/?apache").status_code == 200 for _ in range(6))
+    assert served_by_apache(web1) == served_by_apache(web2) == 3
+    client_seen_as_itself(lb, web2, hosts["db1"])
+    v3 = {**apache, "django_source_dir": example_source(tmp_path / "v3", "v3"), "release_id": "v3"}
+    with under_load(lb) as client:
+        released = run_pyinfra(as_deployer, "deploys/release.py", data=v3)
+        assert released.returncode == 0, released.output
+    assert client and set(client) == {200}, [answer for answer in client if answer != 200]
+    assert "Drain web2 on the load balancers (batch 2 of 2)" in released.output
+    assert https_get(lb, "/health/").json()["release"] == "v3"
 
     # Removed, the load balancer keeps nothing of the project, HAProxy stopped.
     removed = run_pyinfra(as_deployer, "deploys/remove.py", data={"confirm_remove": "guestbook"})

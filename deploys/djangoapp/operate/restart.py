@@ -1,16 +1,21 @@
 """Restart: the webserver and the app server reload gracefully (uWSGI and gunicorn keep their
 master and socket and replace their workers: no request is dropped), Celery restarts
-with a warm shutdown (running tasks finish), as the fabfile's `fab restart` did. Each host
+with a warm shutdown (running tasks finish), as the fabfile's `fab restart` did; then the checks
+of a switch to the live release (release/switch.py's reload_command) must pass. Each host
 restarts what its roles run, batch after batch as a release switches them (rolling_batch_size);
 behind load balancers each batch's web hosts are drained there first and put back after."""
 
+from dataclasses import replace
+
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import server, systemd
+from pyinfra.operations import systemd
 
 from ..core import audit
 from ..core.context import current_settings, only
+from ..core.host_state import ReleaseInfo
 from ..core.lock import hold_lock, let_go
+from ..release.switch import reload_release, switch_plan
 from ..settings import Settings
 from ..site.load_balancer import drain_batch, ready_batch
 
@@ -25,6 +30,13 @@ def restart():
 
 
 def restart_in_batches(settings: Settings) -> None:
+    live = host.get_fact(ReleaseInfo, link=settings.current_link)
+    # The live release's checks, as a switch to it would run them; gunicorn reloads gracefully here.
+    plan = replace(switch_plan(settings, live["id"]), app_restart="reload-or-restart") if live else None
+    restarted = " and ".join(([settings.app_service] if plan and plan.app_service else [])
+                             + (["Celery"] if plan and plan.celery_services else []))
+    if not live and (settings.is_web or settings.celery_services):
+        host.noop("no release is live: no app server or Celery to restart")
     batches = settings.fleet.switch_batches(settings.rolling_batch_size)
     for number, batch in enumerate(host.loop(batches), 1):
         label = f" (batch {number} of {len(batches)})" if len(batches) > 1 else ""
@@ -33,9 +45,8 @@ def restart_in_batches(settings: Settings) -> None:
         if settings.is_web:
             systemd.service(name=f"Reload {settings.webserver}{label}", service=settings.webserver, running=True,
                             reloaded=True, _if=in_batch)
-            server.shell(name=f"Reload {settings.app_service} gracefully{label}",
-                         commands=[f"systemctl reload-or-restart {settings.app_service}"], _if=in_batch)
-        for service in settings.celery_services:
-            server.shell(name=f"Restart {service}{label}", commands=[f"systemctl restart {service}"], _if=in_batch)
+        if restarted:
+            reload_release(name=f"Restart {restarted} on the live release and check them{label}", plan=plan,
+                           _if=in_batch)
         if drained:
             ready_batch(settings, batch, label)

@@ -15,6 +15,8 @@
               switch, brings every host it switched back the same way (undo_command). A rollback
               leaves even the failing host's going back to the run's failure cleanup, which
               migrates the database forward first (rollback.py)
+    reload    restart.py: the app server (gracefully) and Celery restarted on the live release
+              and checked as in a switch; nothing moved, so nothing goes back (reload_command)
 
 Each of these is a function that returns shell text (POSIX sh: pyinfra runs commands with
 `sh -c`, dash on Debian), so a unit test can read, and run, what runs on the host. A fleet
@@ -166,6 +168,21 @@ def undo_command(plan: SwitchPlan) -> str:
     checks, or a later step failed), this host goes back too: the fleet stays on one release."""
     return (f'if [ "$(readlink {q(plan.link)})" = {q(plan.release_dir)} ] && [ -f {q(marker(plan))} ]; then '
             f'waking=; previous="$(cat {q(marker(plan))})"; {back_command(plan)}; {STOP_WAKING}; fi')
+
+
+def reload_command(plan: SwitchPlan) -> str:
+    """Shell: the app server and Celery restarted on the release `current` points at (the plan's),
+    then the checks of a switch: the run fails if they do, with the cause shown."""
+    checks = ([web_check(plan)] if plan.app_service else []) + (
+        [worker_check(plan, "$started")] if plan.celery_services else [])
+    return (f"waking=; started=$(date +%s) && {restart_services(plan)} && " + " && ".join(checks or ["true"])
+            + f" && {{ {STOP_WAKING}; exit 0; }}; {STOP_WAKING}; exit 1")
+
+
+@operation(is_idempotent=False)
+def reload_release(plan: SwitchPlan):
+    """Restart this host's app server and Celery on its live release and check them (see the module)."""
+    yield reload_command(plan)
 
 
 @operation(is_idempotent=False)

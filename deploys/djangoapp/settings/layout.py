@@ -308,6 +308,12 @@ class Layout:
         return f"{self.websiteproject}-web"
 
     @property
+    def lb_listener(self) -> str:
+        """Where a web host takes the load balancers' requests: its private address, lb_backend_port."""
+        address = self.private_address or ""
+        return f"{f'[{address}]' if ':' in address else address}:{self.lb_backend_port}"
+
+    @property
     def lb_admin_socket(self) -> str:
         """HAProxy's runtime API (root's alone): the deploy drains and readies web hosts there."""
         return "/run/haproxy/admin.sock"

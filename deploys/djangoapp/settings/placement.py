@@ -231,10 +231,6 @@ def plan_fleet(hosts: dict[str, tuple[set[str], Settings]]) -> tuple[Optional[Fl
     if holding(LB) and project.acme_email:
         found.append("acme_email: certificates from ACME on the load balancers are not supported yet; give "
                      "site_certificate and site_key, or leave both out for a self-signed certificate")
-    if holding(LB):
-        found += [f"webserver: host {name}: Apache web hosts behind a load balancer are not supported yet; use "
-                  'webserver = "nginx"' for name, (_, settings) in hosts.items()
-                  if name in holding("web") and settings.webserver != "nginx"]
     if len(hosts) > 1:
         found += [f"private_address: host {name} needs one: the project runs on several hosts, which reach each "
                   "other at these addresses" for name, (_, settings) in hosts.items() if not settings.private_address]

@@ -220,7 +220,9 @@ def _apache(settings: Settings, certificate_files: list[str]):
                    names=["ssl", "proxy", "proxy_uwsgi" if settings.app_protocol == "uwsgi" else "proxy_http",
                           # A web host that passes the ACME challenges on to the issuer: over HTTP.
                           *(["proxy_http"] if settings.acme_challenge_proxy and settings.app_protocol == "uwsgi" else []),
-                          "headers", "expires", "rewrite"])
+                          "headers", "expires", "rewrite",
+                          # Behind load balancers: the client's address from their X-Forwarded-For.
+                          *(["remoteip"] if settings.lb_addresses else [])])
     # Named to load after Debian's security.conf, whose ServerTokens it overrides.
     hardening = "/etc/apache2/conf-available/zz-django-deploy-hardening.conf"
     template("apache2/hardening.conf.j2", hardening, settings, mode="644")

@@ -15,6 +15,7 @@ from deploys.djangoapp.release.switch import (
     LOG_LINES,
     SwitchPlan,
     back_command,
+    reload_command,
     restart_services,
     switch_command,
     switch_plan,
@@ -312,6 +313,25 @@ def test_with_nothing_to_restart_or_check_a_switch_only_moves_the_link(logging_b
     workers = plan(link=str(tmp_path / "current"), release_dir=str(release), app_service=None)
     done, calls = calls_of(f"previous=; {back_command(workers)}", logging_bin)
     assert calls == ["systemctl stop celery-mysite celery-beat-mysite"]
+
+
+def test_a_reload_restarts_on_the_live_release_checks_it_and_moves_nothing(logging_bin, tmp_path):
+    release = tmp_path / "releases" / "2"
+    release.mkdir(parents=True)
+    (tmp_path / "current").symlink_to(release)
+    live = plan(link=str(tmp_path / "current"), release_dir=str(release), timeout=0)
+    done, calls = calls_of(reload_command(live), logging_bin, ANSWER="200 2", JOURNAL="celery@web1 ready.")
+    assert done.returncode == 0, done.stderr
+    assert calls[:3] == ["systemctl reload-or-restart uwsgi-mysite",
+                         "systemctl restart celery-mysite celery-beat-mysite",
+                         "curl -sk -o /dev/null --max-time 5 --resolve mysite.example.com:443:127.0.0.1 "
+                         "-w %{http_code} %header{x-release-id} https://mysite.example.com/"]
+    assert calls[3].startswith("journalctl -u celery-mysite --since @")
+    # A failing check fails the run, saying why; the link stays, nothing goes back.
+    done, calls = calls_of(reload_command(live), logging_bin, ANSWER="502 2")
+    assert done.returncode == 1 and "health check failed" in done.stderr
+    assert os.readlink(tmp_path / "current") == str(release) and not any("ln " in call for call in calls)
+    assert calls_of(reload_command(plan(app_service=None, celery_services=())), logging_bin)[0].returncode == 0
 
 
 def test_each_host_switches_as_its_settings_say():

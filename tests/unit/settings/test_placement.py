@@ -105,6 +105,7 @@ def test_a_load_balancer_knows_the_web_hosts_and_the_web_hosts_know_the_load_bal
     assert placed["lb1"].lb_backends == [("web1", "10.0.0.1"), ("web2", "10.0.0.2")]
     assert placed["web1"].lb_addresses == ["10.0.0.9"] and placed["db1"].fleet_addresses == [
         "10.0.0.1", "10.0.0.2", "10.0.0.3"]  # the load balancer does not reach the database
+    assert placed["web1"].lb_listener == "10.0.0.1:8080"
     assert (placed["lb1"].ssl_certificate_path, placed["lb1"].ssl_key_path) == (
         "/etc/haproxy/ssl/code_doc.pem", "/etc/haproxy/ssl/code_doc.pem.key")
     assert fleet.switch_batches(1) == [["web1", "worker1"], ["web2"]]
@@ -123,6 +124,5 @@ def test_a_load_balancer_is_a_host_of_its_own_without_acme_yet():
         "site_key, or leave both out for a self-signed certificate"]
     hosts = behind_a_load_balancer()
     hosts["web2"][1]["webserver"] = "apache2"
-    assert fleet_of(hosts)[1] == ['webserver: host web2: Apache web hosts behind a load balancer are not supported '
-                                  'yet; use webserver = "nginx"']
+    assert fleet_of(hosts)[1] == []  # nginx and Apache web hosts alike
     assert check(lb_backend_port=0)[1] == ["lb_backend_port: must be a TCP port, 1 to 65535 (got 0)"]

@@ -81,9 +81,27 @@ def test_a_web_host_takes_the_client_s_address_from_the_load_balancers_alone():
     assert {"10.0.0.9 1;", "fd00::9 1;"} <= {line.strip() for line in geo.splitlines()}
 
 
+def test_an_apache_web_host_serves_the_load_balancers_the_same_site_on_its_private_address():
+    web2 = placed(webserver="apache2")["web2"]
+    config = render_template("apache2/site.conf.j2", s=web2)
+    clients = config[config.index("<VirtualHost *:443>"):config.index("</VirtualHost>", config.index("*:443"))]
+    listener = config[config.index("<VirtualHost 10.0.0.2:8080>"):]
+    # The port opened once for every project that shares it.
+    assert ("<IfDefine !django_deploy_listen_10_0_0_2_8080>\n    Define django_deploy_listen_10_0_0_2_8080\n"
+            "    Listen 10.0.0.2:8080\n</IfDefine>") in config
+    assert re.findall(r"RemoteIPInternalProxy (\S+)", listener) == ["10.0.0.9", "fd00::9"]
+    assert "RemoteIPHeader X-Forwarded-For" in listener and "RemoteIP" not in clients
+    assert "SetEnv HTTPS on" in listener and "SSLEngine" not in listener
+    # Everything but TLS served alike: the same site, the same maintenance page, the same app.
+    assert listener[listener.index("    ServerName"):] == clients[clients.index("    ServerName"):] + "</VirtualHost>\n"
+    assert "-R '10.0.0.9' || -R 'fd00::9'" in listener
+
+
 def test_without_a_load_balancer_no_address_is_taken_from_a_header():
     config = render_template("nginx/site.conf.j2", s=settings())
     assert "real_ip" not in config and "through_lb" not in config and ":8080" not in config
+    config = render_template("apache2/site.conf.j2", s=settings(webserver="apache2"))
+    assert "RemoteIP" not in config and "Listen" not in config and "HTTPS on" not in config
 
 
 @pytest.mark.parametrize("output, project", [
