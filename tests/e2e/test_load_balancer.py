@@ -14,10 +14,12 @@ import time
 
 import pytest
 import requests
+from cryptography import x509
 
 from tests import fleet
 from tests.conftest import https_get, run_pyinfra
 from tests.e2e.conftest import DEPLOY_USER, deploy_user_data, under_load
+from tests.e2e.pebble import pebble_intermediate, served_certificate, start_pebble, wait_until
 from tests.e2e.sources import example_source
 
 pytestmark = pytest.mark.e2e
@@ -160,3 +162,61 @@ def test_a_fleet_behind_a_load_balancer(behind_lb, fleet_key, tmp_path):
     assert lb.exec("systemctl is-active haproxy", check=False).stdout.strip() == "inactive"
     assert lb.exec("ls /etc/haproxy /etc/haproxy/ssl /srv/www").stdout.split() == [
         "/etc/haproxy:", "errors", "ssl", "/etc/haproxy/ssl:", "/srv/www:"]
+
+
+@pytest.mark.long(minutes=3)
+def test_two_load_balancers_serve_one_certificate_from_acme(start_hosts, fleet_key, tmp_path):
+    """lb1 asks pebble for the site's certificate (both load balancers' names), certbot's own
+    server answering the challenges that either load balancer's HAProxy passes on to it; lb2
+    fetches it from lb1; a renewal reaches both; ACME turned off leaves nothing of it."""
+    (acme,), _ = start_hosts("acme")
+    directory_root = start_pebble(acme)
+    hosts, _ = start_hosts("lb1", "lb2", "web1")
+    roles = {"lb1": ["lb"], "lb2": ["lb"], "web1": ["web", "db"]}
+    project = {"url": "lb1.example.test", "acme_extra_domains": ["lb2.example.test"], "acme_email": "ops@example.test",
+               "acme_directory": "https://acme:14000/dir", "acme_ca_certificate": directory_root}
+    fleet.give_roles(hosts, roles, project)
+    lb1, lb2, web1 = hosts
+    fleet_file = fleet.write_fleet_file(tmp_path / "fleet.json", fleet_key, hosts)
+    # A release too: before one, the load balancers' checks would start web1's app server, which
+    # has nothing to run yet, until systemd gives up on its socket (the next run starts it again).
+    deploy = ("deploys/all.py",)
+    first = run_pyinfra(fleet_file, *deploy)
+    assert first.returncode == 0, first.output
+    issued = served_certificate(lb1)
+    assert served_certificate(lb2).serial_number == issued.serial_number
+    assert issued.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+        x509.DNSName) == ["lb1.example.test", "lb2.example.test"]
+    issued.verify_directly_issued_by(pebble_intermediate(acme))
+    assert lb2.exec("test -e /etc/letsencrypt/live/guestbook", check=False).returncode != 0  # lb1 alone asked
+    # The web host keeps its own self-signed certificate and answers no challenge.
+    assert "Pebble" not in served_certificate(web1).issuer.rfc4514_string()
+    assert web1.exec("test -e /etc/letsencrypt/live/guestbook || dpkg -s certbot", check=False).returncode != 0
+
+    again = run_pyinfra(fleet_file, *deploy)
+    assert again.returncode == 0 and again.changed() == [], again.output
+
+    # certbot renews on lb1 as its timer runs it (the challenge for lb2's name through lb2);
+    # lb2's timer's service brings the new certificate over.
+    renewed = lb1.exec("env $(systemctl show certbot.service -p Environment --value) "
+                       "certbot renew --force-renewal --no-random-sleep-on-renew", check=False)
+    assert renewed.returncode == 0, renewed.stdout + renewed.stderr
+    wait_until(lambda: served_certificate(lb1).serial_number != issued.serial_number, "the renewed certificate")
+    lb2.exec("systemctl start guestbook-certificate-sync.service")
+    wait_until(lambda: served_certificate(lb2).serial_number == served_certificate(lb1).serial_number,
+               "the renewed certificate on lb2")
+    shown = run_pyinfra(fleet_file, "deploys/status.py")
+    assert re.search(r"\[lb2\].*certificate: .*Pebble", shown.output), shown.output
+
+    # ACME turned off: self-signed certificates again, nothing of certbot's or the sync's left.
+    for host in hosts:
+        host.data = {key: value for key, value in host.data.items() if not key.startswith("acme_")}
+    plain = fleet.write_fleet_file(tmp_path / "plain.json", fleet_key, hosts)
+    off = run_pyinfra(plain, "deploys/skeleton.py")
+    assert off.returncode == 0, off.output
+    for lb in (lb1, lb2):
+        assert "Pebble" not in served_certificate(lb).issuer.rfc4514_string()
+        left = lb.exec("find /etc/letsencrypt /etc/django-deploy /etc/systemd/system /var/lib/django-deploy "
+                       "-name '*guestbook*' -not -name 'guestbook.pem*'; id certsync-guestbook 2>&1 || true").stdout
+        assert left.strip() == "id: 'certsync-guestbook': no such user", (lb.name, left)
+    assert "acme" not in lb1.exec("cat /etc/haproxy/haproxy.cfg").stdout

@@ -41,9 +41,9 @@ def _packages(settings: Settings) -> list[str]:
         packages += settings.application_additional_packages
     if settings.is_web:
         packages += [settings.webserver] + (UWSGI_PACKAGES if settings.app_server == "uwsgi" else [])
-        packages += ["certbot"] if settings.acme_email else []
-        # ssh fetches the certificate from the web host that gets it from the CA.
-        packages += ["openssh-client"] if settings.fetches_certificate else []
+    packages += ["certbot"] if settings.uses_acme else []
+    # ssh fetches the certificate from the host that gets it from the CA.
+    packages += ["openssh-client"] if settings.fetches_certificate else []
     # socat speaks to HAProxy's runtime API (drain a web host, ready it, show the backends).
     packages += ["socat"] if settings.is_lb else []
     packages += ["restic"] if settings.backs_up else []

@@ -97,6 +97,7 @@ def remove():
         no_acme_certificate(settings)
     if settings.is_lb:
         _load_balancer(settings)
+        no_acme_certificate(settings)
     shared_services(settings, present=False)
     if (settings.is_db and settings.database == "postgresql"
             and settings.db_name in host.get_fact(PostgresNames, kind="roles")):

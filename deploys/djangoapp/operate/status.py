@@ -71,7 +71,7 @@ def status():
     report = host.get_fact(ProjectStatus, project_root=settings.project_root, project=settings.websiteproject,
                            audit=last_entries_command(settings),
                            certificate=settings.ssl_certificate_path if settings.is_web or settings.is_lb else "",
-                           renewal_failure=settings.certificate_renewal_failure if settings.is_web else "")
+                           renewal_failure=settings.certificate_renewal_failure if settings.is_front else "")
     logger.info(f"{host.print_prefix}{settings.websiteproject} at {settings.project_root} "
                 f"(roles: {settings.role_names})")
     for line in report + lb_status(settings) + backup_status(settings) + gate_status(settings):

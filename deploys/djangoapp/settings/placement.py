@@ -23,6 +23,9 @@ FLEET_WIDE = ("websiteproject", "url", "database", "celery", "celery_beat", "red
               "django_deployment_root_folder", "release_id", "rollback_to", "rolling_batch_size", "migration_host",
               "acme_email", "acme_directory", "acme_ca_certificate", "acme_extra_domains")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# On the first load balancer, certbot's own server answers the ACME challenges while it asks the
+# CA (every load balancer's HAProxy passes them on to it), on its private address.
+ACME_STANDALONE_PORT = 8402
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,12 @@ class Fleet:
     @property
     def db_host(self) -> Optional[str]:
         return next(iter(self.hosts("db")), None)
+
+    @property
+    def front_hosts(self) -> list[str]:
+        """The hosts the site's clients reach, which hold its certificate: the load balancers, or
+        without any the web hosts."""
+        return self.hosts(LB) or self.hosts("web")
 
     def addresses_of(self, role: str) -> list[str]:
         """The private addresses of the hosts holding `role`, in inventory order."""
@@ -152,39 +161,66 @@ class FleetPlace:
         return urlunsplit(parts._replace(netloc=f"{user}@{location}" if user else location))
 
     @property
+    def is_front(self) -> bool:
+        """The site's clients reach this host (Fleet.front_hosts): it holds the site's certificate."""
+        return self.host_name in self.fleet.front_hosts
+
+    @property
+    def uses_acme(self) -> bool:
+        """This host serves a certificate from ACME (acme_email, on a host the clients reach)."""
+        return bool(self.acme_email) and self.is_front
+
+    @property
     def acme_issuer(self) -> Optional[str]:
-        """The web host that asks the ACME CA for the site's certificate (the first web host); the
-        other web hosts pass the CA's challenges on to it and fetch the certificate from it."""
-        return next(iter(self.fleet.hosts("web")), None)
+        """The host that asks the ACME CA for the site's certificate (the first of the front
+        hosts); the others pass the CA's challenges on to it and fetch the certificate from it."""
+        return next(iter(self.fleet.front_hosts), None)
 
     @property
     def issues_certificate(self) -> bool:
-        return self.is_web and self.acme_issuer == self.host_name
+        return self.is_front and self.acme_issuer == self.host_name
 
     @property
     def fetches_certificate(self) -> bool:
-        """A web host of a fleet with ACME that is not the issuer: it gets its certificate from it."""
-        return bool(self.acme_email) and self.is_web and not self.issues_certificate
+        """A front host of a fleet with ACME that is not the issuer: it gets its certificate from it."""
+        return self.uses_acme and not self.issues_certificate
 
     @property
     def certificate_fetchers(self) -> list[tuple[str, str]]:
-        """(name, private address) of the web hosts that fetch the certificate from this one."""
-        if not (self.acme_email and self.issues_certificate):
+        """(name, private address) of the front hosts that fetch the certificate from this one."""
+        if not (self.uses_acme and self.issues_certificate):
             return []
-        return [(name, self.fleet.addresses[name]) for name in self.fleet.hosts("web") if name != self.host_name]
+        return [(name, self.fleet.addresses[name]) for name in self.fleet.front_hosts if name != self.host_name]
 
     @property
     def acme_issuer_address(self) -> Optional[str]:
-        """Where a web host that fetches the certificate reaches the issuer (its private address)."""
+        """Where a host that fetches the certificate reaches the issuer (its private address)."""
         return self.fleet.addresses[self.acme_issuer] if self.fetches_certificate else None
 
     @property
     def acme_challenge_proxy(self) -> Optional[str]:
         """The issuer's plain-HTTP server, which this web host passes the CA's challenges on to."""
         address = self.acme_issuer_address
-        if address is None:
+        if address is None or self.is_lb:
             return None
         return f"http://[{address}]" if ":" in address else f"http://{address}"
+
+    @property
+    def acme_standalone_address(self) -> Optional[str]:
+        """On load balancers with ACME: the address where certbot's own server answers the
+        challenges while it asks the CA (the issuer's private address, on ACME_STANDALONE_PORT);
+        every load balancer's HAProxy passes them on to it."""
+        if not (self.uses_acme and self.is_lb):
+            return None
+        return self.fleet.addresses[self.acme_issuer] or "127.0.0.1"
+
+    @property
+    def acme_standalone_server(self) -> Optional[str]:
+        """acme_standalone_address and its port, as HAProxy names a server."""
+        address = self.acme_standalone_address
+        if address is None:
+            return None
+        return f"{f'[{address}]' if ':' in address else address}:{ACME_STANDALONE_PORT}"
 
     @property
     def fleet_addresses(self) -> list[str]:
@@ -228,9 +264,6 @@ def plan_fleet(hosts: dict[str, tuple[set[str], Settings]]) -> tuple[Optional[Fl
                      f"{', '.join(db_hosts) or 'none'})")
     found += [f"inventory group lb: host {name} is also in {', '.join(sorted(held - {LB}))}: a load balancer is a "
               "host of its own" for name, held in roles.items() if LB in held and held != {LB}]
-    if holding(LB) and project.acme_email:
-        found.append("acme_email: certificates from ACME on the load balancers are not supported yet; give "
-                     "site_certificate and site_key, or leave both out for a self-signed certificate")
     if len(hosts) > 1:
         found += [f"private_address: host {name} needs one: the project runs on several hosts, which reach each "
                   "other at these addresses" for name, (_, settings) in hosts.items() if not settings.private_address]

@@ -167,7 +167,7 @@ def sync_source(settings: Settings, fetchers: list[tuple[str, str]]) -> None:
     """On the issuer: the user the fetchers log in as, with their keys."""
     user, home = settings.certificate_sync_user, settings.certificate_sync_home
     server.group(name=f"Group {user}", group=user, system=True)
-    server.user(name=f"User {user}: the other web hosts read the certificate as it", user=user, group=user,
+    server.user(name=f"User {user}: the other hosts that serve the site read the certificate as it", user=user, group=user,
                 home=home, shell="/bin/sh", system=True, ensure_home=False)
     files.directory(name=f"Directory {home}", path=home, user="root", group=user, mode="750")
     files.directory(name=f"Directory {home}/.ssh", path=f"{home}/.ssh", user="root", group="root", mode="755")

@@ -13,7 +13,11 @@ it has; the next run asks again.
 With acme_ca_certificate (a private CA's root, or the tests' Pebble), certbot trusts that CA for
 the directory's TLS, on the deploy's runs and on its timer's (a drop-in of certbot.service).
 
-Several web hosts behind one name share one certificate (certificate_sync.py).
+Several web hosts behind one name share one certificate (certificate_sync.py). Behind load
+balancers the certificate is theirs (the web hosts keep a self-signed one for their own HTTPS):
+the first one asks for it with certbot's own server answering the challenges, on its private
+address (ACME_STANDALONE_PORT), to which every load balancer's HAProxy passes them on; the
+others fetch it as web hosts do.
 
 Each run of the renewal (certbot.service on the issuer, the fetch service on the others) notes a
 failure, with when it began and its cause, in a file that status.py shows; a success clears it.
@@ -33,6 +37,7 @@ from ..core.host_files import ExistingPaths, FileStates, HostFile, absent
 from ..core.shell import q
 from ..core.units import reload_units, unit_paths
 from ..settings import Settings
+from ..settings.placement import ACME_STANDALONE_PORT
 from .certificate_sync import (
     Account,
     fetch_certificate,
@@ -58,11 +63,15 @@ def acme_domains(settings: Settings) -> list[str]:
 
 def certbot_command(settings: Settings, force: bool = False) -> str:
     """Shell: certbot asks the CA for the project's certificate (a lineage named after the
-    project), answering the challenge from the site's ACME folder; its deploy hook installs it.
+    project), answering the challenge from the site's ACME folder (on a load balancer: from its
+    own server, which HAProxy passes the challenges on to); its deploy hook installs it.
     `force`: a new certificate even if the one there is not due (another CA was chosen)."""
     trust = f"REQUESTS_CA_BUNDLE={q(settings.acme_ca_file)} " if settings.acme_ca_certificate else ""
+    answer = (f"--standalone --http-01-address {q(settings.acme_standalone_address)} "
+              f"--http-01-port {ACME_STANDALONE_PORT}" if settings.acme_standalone_address
+              else f"--webroot --webroot-path {q(settings.acme_webroot)}")
     return (f"{trust}certbot certonly --non-interactive --agree-tos --email {q(settings.acme_email)} "
-            f"--server {q(settings.acme_directory)} --webroot --webroot-path {q(settings.acme_webroot)} "
+            f"--server {q(settings.acme_directory)} {answer} "
             f"--cert-name {q(settings.websiteproject)} "
             + " ".join(f"--domain {q(domain)}" for domain in acme_domains(settings))
             + f" --deploy-hook {q(settings.acme_deploy_hook)} --expand"
@@ -86,8 +95,9 @@ class AcmeCertificate(FactBase):
 
 def _issuer(settings: Settings, reload_command: str) -> None:
     """The issuer: certbot, its hook and CA, and the copy the fetchers read (when there are any)."""
-    files.directory(name="Folder of the ACME challenges", path=f"{settings.acme_webroot}/.well-known/acme-challenge",
-                    user="root", group="root", mode="755")
+    if not settings.acme_standalone_address:
+        files.directory(name="Folder of the ACME challenges",
+                        path=f"{settings.acme_webroot}/.well-known/acme-challenge", user="root", group="root", mode="755")
     if settings.acme_ca_certificate:
         write_files("the root of the ACME CA", [
             HostFile(settings.acme_ca_file, settings.acme_ca_certificate.encode(), "644")])
@@ -113,14 +123,14 @@ def _issuer(settings: Settings, reload_command: str) -> None:
                      commands=[certbot_command(settings, force=other_ca)])
     if fetchers:
         live = f"{LIVE_DIR}/{settings.websiteproject}"
-        publish_certificate(name="The certificate and key for the other web hosts", live=live,
+        publish_certificate(name="The certificate and key for the other hosts that serve the site", live=live,
                             bundle=settings.certificate_sync_bundle, command=publish_command(settings, q(live)))
 
 
 def acme_certificate(settings: Settings, reload_command: str) -> None:
     """The site's certificate from its ACME CA (after the webserver serves the challenge folder):
-    asked for on the issuer, fetched from it by the other web hosts."""
-    # Every web host adds sync_key and fetch_certificate, in this order around the issuer's steps:
+    asked for on the issuer, fetched from it by the other hosts that serve the site."""
+    # Every such host adds sync_key and fetch_certificate, in this order around the issuer's steps:
     # pyinfra runs a step on all hosts before the next, so the fetchers' keys exist before the
     # issuer authorizes them, and the issuer's certificate before the fetchers fetch it.
     sync_key(name="SSH key to fetch the certificate from the issuer", path=settings.certificate_sync_key,
@@ -233,6 +243,6 @@ def site_certificate(settings: Settings) -> list[str]:
         certificate=settings.ssl_certificate_path,
         key=settings.ssl_key_path,
         common_name=settings.url,
-        replace=not settings.acme_email and had_acme_certificate(settings),
+        replace=not settings.uses_acme and had_acme_certificate(settings),
     )
     return [settings.ssl_certificate_path, settings.ssl_key_path]

@@ -37,10 +37,10 @@ from ..core.callbacks import run_on_other_host
 from ..core.context import only
 from ..core.host_state import folders
 from ..core.shell import q, wait_until
-from ..core.units import refresh_service
+from ..core.units import refresh_service, stamps_command
 from ..settings import DeployRefused, Settings
 from ..settings.placement import LB
-from .certificates import site_certificate
+from .certificates import acme_certificate, no_acme_certificate, site_certificate
 from .webserver import tested_config
 
 # The first line of the config the kit writes, with the project's name after it.
@@ -199,3 +199,15 @@ def load_balancer(settings: Settings) -> None:
     tested_config(settings, "haproxy/haproxy.cfg.j2", settings.lb_config, config_test(settings), tester="HAProxy")
     refresh_service(name="Reload haproxy", service="haproxy", inputs=[settings.lb_config, *certificate_files],
                     command=f"{config_test(settings)} && systemctl reload haproxy")
+    # Now that HAProxy passes the ACME challenges on: a certificate a browser trusts, if asked for.
+    if settings.uses_acme:
+        acme_certificate(settings, reload_command=haproxy_reload(settings))
+    else:
+        no_acme_certificate(settings)
+
+
+def haproxy_reload(settings: Settings) -> str:
+    """Shell: a graceful reload of the running HAProxy if its config test passes, noted as seen by
+    refresh_service (so that a run after certbot's deploy hook does not reload again)."""
+    return (f"if systemctl is-active -q haproxy; then {config_test(settings)} && systemctl reload haproxy "
+            f"&& {stamps_command(['haproxy'])}; fi")

@@ -302,7 +302,7 @@ def app_skeleton():
         # Only now that the webserver talks to the chosen app server: the other one goes.
         remove_other_app_server(settings)
         # And now that it serves the ACME challenges: a certificate a browser trusts, if asked for.
-        if settings.acme_email:
+        if settings.uses_acme:
             acme_certificate(settings, reload_command=webserver_reload(settings))
         else:
             no_acme_certificate(settings)

@@ -114,14 +114,35 @@ def test_a_load_balancer_knows_the_web_hosts_and_the_web_hosts_know_the_load_bal
     assert alone.lb_addresses == [] and not alone.is_lb
 
 
-def test_a_load_balancer_is_a_host_of_its_own_without_acme_yet():
+def test_behind_load_balancers_the_first_asks_the_ca_the_others_fetch_and_the_web_hosts_keep_out():
+    hosts = behind_a_load_balancer(acme_email="ops@example.com")
+    hosts = {"lb2": ({"lb"}, {**hosts["lb1"][1], "private_address": "fd00::8"}), **hosts}  # first in the inventory
+    fleet, found = fleet_of(hosts)
+    assert found == [] and fleet.front_hosts == ["lb2", "lb1"]
+    placed = {}
+    for name, (_, overrides) in hosts.items():
+        placed[name] = check(**overrides)[0]
+        placed[name]._fleet, placed[name]._host = fleet, name
+    lb2, lb1, web1 = placed["lb2"], placed["lb1"], placed["web1"]
+    assert lb2.issues_certificate and lb2.uses_acme and not lb2.fetches_certificate
+    assert lb2.certificate_fetchers == [("lb1", "10.0.0.9")]
+    assert lb1.fetches_certificate and lb1.acme_issuer_address == "fd00::8" and lb1.acme_challenge_proxy is None
+    # certbot's own server on lb2's private address; both load balancers pass the challenges to it.
+    assert lb1.acme_standalone_server == lb2.acme_standalone_server == "[fd00::8]:8402"
+    assert lb2.acme_standalone_address == "fd00::8"
+    # The web hosts keep their self-signed certificates for their own HTTPS: no ACME there.
+    assert not any((web1.uses_acme, web1.issues_certificate, web1.fetches_certificate, web1.acme_challenge_proxy,
+                    web1.acme_standalone_address, web1.certificate_fetchers))
+    # Without load balancers, the web hosts are the ones the clients reach.
+    alone = four_hosts(acme_email="ops@example.com")
+    fleet, _ = fleet_of(alone)
+    assert fleet.front_hosts == fleet.hosts("web") and fleet.front_hosts[0] == "web1"
+
+
+def test_a_load_balancer_is_a_host_of_its_own():
     hosts = behind_a_load_balancer()
     hosts["lb1"][0].add("web")
     assert fleet_of(hosts)[1] == ["inventory group lb: host lb1 is also in web: a load balancer is a host of its own"]
-    hosts = behind_a_load_balancer(acme_email="ops@example.com")
-    assert fleet_of(hosts)[1] == [
-        "acme_email: certificates from ACME on the load balancers are not supported yet; give site_certificate and "
-        "site_key, or leave both out for a self-signed certificate"]
     hosts = behind_a_load_balancer()
     hosts["web2"][1]["webserver"] = "apache2"
     assert fleet_of(hosts)[1] == []  # nginx and Apache web hosts alike

@@ -66,6 +66,26 @@ def test_without_a_health_path_haproxy_takes_what_the_deploy_takes():
     assert "server web2 10.0.0.2:9000 check" in web
 
 
+def test_with_acme_every_load_balancer_passes_the_challenges_on_to_certbot_on_the_first():
+    from deploys.djangoapp.site.certificates import certbot_command
+
+    sites = placed(acme_email="ops@example.com")
+    for name in ("lb1", "lb2"):
+        config = render_template("haproxy/haproxy.cfg.j2", s=sites[name])
+        http = section(config, "frontend mysite-http")
+        assert http.index("http-request redirect scheme https code 301 unless acme_challenge") < http.index(
+            "use_backend mysite-acme if acme_challenge")
+        assert "acl acme_challenge path_beg /.well-known/acme-challenge/" in http
+        assert "    server lb1 10.0.0.9:8402\n" in section(config, "backend mysite-acme")
+    asked = certbot_command(sites["lb1"])
+    assert " --standalone --http-01-address 10.0.0.9 --http-01-port 8402 " in asked and "webroot" not in asked
+    # Without ACME: everything to HTTPS; the web hosts answer no challenge behind load balancers.
+    plain = render_template("haproxy/haproxy.cfg.j2", s=placed()["lb1"])
+    assert "acme" not in plain and "    http-request redirect scheme https code 301\n" in plain
+    assert "acme-challenge" not in render_template("nginx/site.conf.j2", s=sites["web1"])
+    assert "webroot" in certbot_command(settings(acme_email="ops@example.com"))
+
+
 def test_a_web_host_takes_the_client_s_address_from_the_load_balancers_alone():
     web1 = placed()["web1"]
     config = render_template("nginx/site.conf.j2", s=web1)

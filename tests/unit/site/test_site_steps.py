@@ -25,7 +25,7 @@ def steps(monkeypatch) -> Steps:
     recorded.replace(skeleton.audit, "record")
     monkeypatch.setattr(skeleton.audit, "changed_anything", lambda: (lambda: True))
     monkeypatch.setattr(skeleton, "webserver_reload_command", lambda settings, reload: reload)
-    recorded.replace(load_balancer, "folders", "refresh_service")
+    recorded.replace(load_balancer, "folders", "refresh_service", "acme_certificate", "no_acme_certificate")
     return recorded
 
 
@@ -70,6 +70,19 @@ def test_haproxy_s_config_is_installed_if_haproxy_accepts_it_then_reloaded(steps
     assert reload.kwargs["inputs"] == ["/etc/haproxy/haproxy.cfg", "/etc/haproxy/ssl/mysite.pem",
                                        "/etc/haproxy/ssl/mysite.pem.key"]
     assert reload.kwargs["command"] == "haproxy -c -q -f /etc/haproxy/haproxy.cfg && systemctl reload haproxy"
+    assert steps.calls()[-1] == ("no_acme_certificate", "")  # none asked for: none left behind
+
+
+def test_with_acme_the_load_balancer_asks_for_its_certificate_once_haproxy_passes_the_challenges_on(steps, monkeypatch):
+    lb1 = placed(acme_email="ops@example.com")["lb1"]
+    steps.host(load_balancer, "lb1", {ConfigProject: "mysite"})
+    monkeypatch.setattr(load_balancer, "site_certificate", lambda site: [site.ssl_certificate_path, site.ssl_key_path])
+    load_balancer.load_balancer(lb1)
+    assert [step.operation for step in steps][-2:] == ["refresh_service", "acme_certificate"]
+    asked = steps.of("acme_certificate")[0]
+    assert asked.kwargs["reload_command"] == load_balancer.haproxy_reload(lb1) == (
+        "if systemctl is-active -q haproxy; then haproxy -c -q -f /etc/haproxy/haproxy.cfg && systemctl reload "
+        "haproxy && mkdir -p /var/lib/django-deploy/refreshed && touch /var/lib/django-deploy/refreshed/haproxy; fi")
 
 
 def test_a_load_balancer_of_another_project_is_refused(steps):
