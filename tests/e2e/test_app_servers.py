@@ -10,6 +10,7 @@ import socket
 import ssl
 
 import pytest
+import requests
 from websockets.sync.client import connect
 
 from tests import fleet
@@ -112,6 +113,10 @@ def test_switching_app_servers_on_a_live_site(live_host, fleet_key, tmp_path):
     assert answers and set(answers) == {200}, answers
     assert https_get(host, "/").headers["X-Release-Id"] == "a1"
     assert echo(host, "hello through nginx") == "a1: hello through nginx"
+    # Django sees the client's address, which gunicorn behind its socket does not know: the
+    # webserver tells it (here the Docker network's gateway, which carries the published port).
+    gateway = host.exec("ip route | awk '/^default/ {print $3}'").stdout.strip()
+    assert https_get(host, "/client/").json() == {"remote_addr": gateway, "secure": True}
     release_and_roll_back(host, fleet_file, tmp_path, "a2")
 
     set_app_server(host, fleet_file, fleet_key, "asgi", webserver="apache2")
@@ -119,6 +124,9 @@ def test_switching_app_servers_on_a_live_site(live_host, fleet_key, tmp_path):
     assert to_apache.returncode == 0, to_apache.output
     assert https_get(host, "/").headers["Server"] == "Apache"
     assert echo(host, "hello through Apache") == "a1: hello through Apache"
+    claimed = requests.get(f"https://127.0.0.1:{host.https_port}/client/", verify=False, timeout=10,
+                           headers={"Host": "localhost", "X-Real-IP": "203.0.113.9"})
+    assert claimed.json() == {"remote_addr": gateway, "secure": True}  # a copy the client sends changes nothing
 
     # Behind Apache, to uWSGI under load: Apache's proxy module changes (proxy_http to
     # proxy_uwsgi) in a graceful reload; gunicorn, its socket and its files are gone.

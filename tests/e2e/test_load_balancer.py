@@ -3,7 +3,9 @@ The site over HTTPS (and HTTP/2) through lb1, the client's own address in Django
 client or another host claims, a web host taken out within seconds when its checks fail and put
 back when they pass, a second run that changes nothing; then, logged in as the deploy user with
 sudo, a rolling release, a rollback and a restart that drain each web host on lb1 before it
-switches or reloads, with no failed request; then the same with Apache web hosts."""
+switches or reloads, with no failed request; then the same with Apache web hosts, and with
+gunicorn's ASGI server behind them (a WebSocket through lb1). Last, two load balancers serving
+one certificate from ACME."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from tests.conftest import https_get, run_pyinfra
 from tests.e2e.conftest import DEPLOY_USER, deploy_user_data, under_load
 from tests.e2e.pebble import pebble_intermediate, served_certificate, start_pebble, wait_until
 from tests.e2e.sources import example_source
+from tests.e2e.test_app_servers import echo
 
 pytestmark = pytest.mark.e2e
 
@@ -71,7 +74,7 @@ def behind_lb(start_hosts, fleet_key, tmp_path):
     return {host.name: host for host in hosts}, fleet.write_fleet_file(tmp_path / "fleet.json", fleet_key, hosts)
 
 
-@pytest.mark.long(minutes=6)
+@pytest.mark.long(minutes=7)
 def test_a_fleet_behind_a_load_balancer(behind_lb, fleet_key, tmp_path):
     hosts, fleet_file = behind_lb
     lb, web1, web2 = hosts["lb1"], hosts["web1"], hosts["web2"]
@@ -133,7 +136,8 @@ def test_a_fleet_behind_a_load_balancer(behind_lb, fleet_key, tmp_path):
             assert re.search(rf"\[lb1\]\s+serving again: {web}\n", run.output), run.output
     assert backends(lb) == {"web1": "UP", "web2": "UP"}
     assert https_get(lb, "/health/").json()["release"] != "v2"
-    assert "load balancer: web1 UP (L7OK)" in run_pyinfra(as_deployer, "deploys/status.py").output
+    shown = run_pyinfra(as_deployer, "deploys/status.py")
+    assert "load balancer: web1 UP (L7OK)" in shown.output, shown.output
 
     # Apache web hosts in nginx's place: the same site through lb1, the client seen as itself, and
     # a rolling release under load that fails no request.
@@ -155,6 +159,15 @@ def test_a_fleet_behind_a_load_balancer(behind_lb, fleet_key, tmp_path):
     assert client and set(client) == {200}, [answer for answer in client if answer != 200]
     assert "Drain web2 on the load balancers (batch 2 of 2)" in released.output
     assert https_get(lb, "/health/").json()["release"] == "v3"
+
+    # gunicorn's ASGI server behind the same Apache web hosts: the client seen as itself (gunicorn
+    # knows only its socket's peer: the webserver tells it), and a WebSocket through lb1.
+    to_asgi = run_pyinfra(as_deployer, "deploys/all.py", data={**deploy_user, **apache, "app_server": "asgi"})
+    assert to_asgi.returncode == 0, to_asgi.output
+    wait_for(lambda: backends(lb) == {"web1": "UP", "web2": "UP"}, 10, "both gunicorn web hosts up")
+    client_seen_as_itself(lb, web1, hosts["db1"])
+    live = https_get(lb, "/health/").json()["release"]
+    assert echo(lb, "hello through lb1") == f"{live}: hello through lb1"
 
     # Removed, the load balancer keeps nothing of the project, HAProxy stopped.
     removed = run_pyinfra(as_deployer, "deploys/remove.py", data={"confirm_remove": "guestbook"})

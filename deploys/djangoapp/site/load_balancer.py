@@ -77,7 +77,8 @@ class Backends(FactBase):
         backends = {}
         for line in output:
             name, state, check = (line.split(" ", 2) + ["", ""])[:3]
-            backends[name] = (state, check)
+            # "* " before the last check's result: the next one is under way.
+            backends[name] = (state, check.removeprefix("* "))
         return backends
 
 

@@ -204,6 +204,8 @@ def test_the_webserver_talks_to_the_app_server_its_way(webserver, server):
         assert ("proxy_pass http://unix:/run/gunicorn-mysite.sock;" in config
                 or "ProxyPass / unix:/run/gunicorn-mysite.sock|http://mysite/" in config)
         assert "X-Forwarded-Proto" in config and "uwsgi" not in config
+        assert ("proxy_set_header X-Real-IP $remote_addr;" in config
+                or 'RequestHeader set X-Real-IP "expr=%{REMOTE_ADDR}"' in config)
         if webserver == "apache2":
             assert "Header unset Server" in config  # not gunicorn's name passed on
     websockets = ["Upgrade $http_upgrade", "upgrade=websocket"]
@@ -226,11 +228,12 @@ def load_entry(tmp_path, server: str):
         "    return [b'wsgi']\n")
     (release / "mysite" / "asgi.py").write_text(
         "async def application(scope, receive, send):\n"
+        "    client = scope.get('client', ('',))[0]\n"
         "    if scope['type'] == 'websocket':\n"
-        "        await send({'type': 'websocket.accept'})\n"
+        "        await send({'type': 'websocket.accept', 'client': client})\n"
         "        return\n"
         "    await send({'type': 'http.response.start', 'status': 200, 'headers': [(b'content-type', b'text/plain')]})\n"
-        "    await send({'type': 'http.response.body', 'body': b'asgi'})\n")
+        "    await send({'type': 'http.response.body', 'body': b'asgi:' + client.encode()})\n")
     entry = tmp_path / "django_deploy_entry.py"
     entry.write_text(render("app_server/django_deploy_entry.py.j2", site))
     sys.path.insert(0, str(release))
@@ -249,8 +252,10 @@ def test_the_wsgi_entry_answers_with_the_release_id(tmp_path, monkeypatch):
     monkeypatch.delenv("DJANGO_RELEASE_ID", raising=False)
     entry = load_entry(tmp_path, "gunicorn")
     started = []
-    body = entry.application({}, lambda status, headers, exc_info=None: started.append((status, headers)))
+    environ = {"REMOTE_ADDR": "", "HTTP_X_REAL_IP": "203.0.113.9"}
+    body = entry.application(environ, lambda status, headers, exc_info=None: started.append((status, headers)))
     assert list(body) == [b"wsgi"]
+    assert environ["REMOTE_ADDR"] == "203.0.113.9"  # the webserver's word for the client's address
     assert started == [("200 OK", [("Content-Type", "text/plain"), ("X-Release-Id", "r7")])]
     assert os.environ["DJANGO_RELEASE_ID"] == "r7"
 
@@ -271,10 +276,11 @@ def test_the_asgi_entry_answers_with_the_release_id_and_passes_websockets(tmp_pa
         asyncio.run(entry.application(scope, receive, send))
         return sent
 
-    http = run({"type": "http", "path": "/"})
+    http = run({"type": "http", "path": "/", "headers": [(b"x-real-ip", b"203.0.113.9")]})
     assert http[0]["headers"] == [(b"content-type", b"text/plain"), (b"x-release-id", b"r7")]
-    assert http[1]["body"] == b"asgi"
-    assert run({"type": "websocket", "path": "/ws/"}) == [{"type": "websocket.accept"}]
+    assert http[1]["body"] == b"asgi:203.0.113.9"  # the webserver's word for the client's address
+    assert run({"type": "websocket", "path": "/ws/", "headers": [(b"x-real-ip", b"::1")]}) == [
+        {"type": "websocket.accept", "client": "::1"}]
 
 
 def test_gunicorn_is_installed_unless_the_project_brings_its_own():

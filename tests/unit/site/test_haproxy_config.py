@@ -55,6 +55,7 @@ def test_haproxy_ends_tls_and_checks_each_web_host_as_the_deploy_does():
     web = section(config, "backend mysite-web")
     assert "http-check send meth GET uri /health/?full=1 ver HTTP/1.1 hdr Host mysite.example.com" in web
     assert "http-check expect status 200" in web and "default-server inter 1s fall 2 rise 2" in web
+    assert "    timeout check 3s\n" in web  # an answer slower than the 1 s between checks is no failure
     assert re.findall(r"^\s+server .*$", web, re.M) == ["    server web1 10.0.0.1:8080 check",
                                                          "    server web2 10.0.0.2:8080 check"]
 
@@ -143,7 +144,7 @@ def test_status_reads_each_web_host_s_state_from_the_runtime_api(tmp_path):
         fields[0], fields[1], fields[17], fields[36] = proxy, server, status, check
         return ",".join(fields)
     stat = "\n".join(["# pxname,svname,...", row("mysite-https", "FRONTEND", "OPEN", ""),
-                      row("mysite-web", "web1", "UP", "L7OK"), row("mysite-web", "web2", "DOWN", "L7STS"),
+                      row("mysite-web", "web1", "UP", "* L7OK"), row("mysite-web", "web2", "DOWN", "L7STS"),
                       row("mysite-web", "BACKEND", "UP", ""), row("other-web", "web9", "UP", "L7OK")])
     socat = tmp_path / "socat"
     socat.write_text(f"#!/bin/sh\ncat > /dev/null\ncat <<'EOF'\n{stat}\nEOF\n")
