@@ -43,6 +43,12 @@ apache2_check_binary_name = "a2ensite"  # Apache's site tool.
 apache2_user = "www-data"  # Apache's user.
 apache2_group = "www-data"  # Apache's group: may read the TLS key and use the app server's socket.
 
+# --- Secrets kept encrypted ("{{ name }}" in a value is the secret of that name) ---------------
+secrets_files = []  # Files of "name: value" lines encrypted with ansible-vault or age, e.g. ["vault_vars/mysite"].
+vault_password_file = None  # File holding the Ansible Vault password, or a program printing it; None: ANSIBLE_VAULT_PASSWORD_FILE.
+age_identity_file = None  # File of the age keys that decrypt the age files of secrets_files.
+secrets_command = None  # Command printing secrets (JSON, or NAME=value lines), e.g. "pass show mysite/deploy".
+
 # --- Services beside the app --------------------------------------------------------------
 database = "sqlite"  # "sqlite" (file in shared/db) or "postgresql".
 celery = False  # Run a Celery worker for the app (systemd unit), with Redis as its broker.

@@ -7,7 +7,8 @@ two (and the README's table) in step.
 
 Each concern declares its own variables and checks in a module of this package (project.py,
 services.py, app_server.py, certificates.py, releases.py, day2.py, schedules.py, backups.py,
-maintenance.py, notifications.py, fleet.py); Settings puts them together with what is derived from
+maintenance.py, notifications.py, fleet.py; secret_sources.py reads the secrets the others' values
+refer to); Settings puts them together with what is derived from
 them (paths in layout.py, the fleet's places in placement.py, the app server's names in
 app_server_layout.py, the app's environment in environment.py).
 """
@@ -34,6 +35,7 @@ from .placement import Fleet, FleetPlace, plan_fleet
 from .project import ProjectInputs
 from .releases import ReleaseInputs
 from .schedules import ScheduleInputs
+from .secret_sources import SecretSourceInputs, resolve_secrets
 from .services import ServiceInputs
 
 # Data keys with these prefixes belong to us: one we do not know is most likely a typo.
@@ -60,7 +62,7 @@ class DeployRefused(PyinfraError):
 # the inputs below come in the order project, services, app server, ..., backups, fleet (the README's).
 class Settings(FleetPlace, Layout, AppServerPlace,
                FleetInputs, NotificationInputs, MaintenanceInputs, BackupInputs, ScheduleInputs, Day2Inputs,
-               ReleaseInputs, CertificateInputs, AppServerInputs, ServiceInputs, ProjectInputs):
+               ReleaseInputs, CertificateInputs, AppServerInputs, ServiceInputs, SecretSourceInputs, ProjectInputs):
     """One host's deploy settings."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -109,6 +111,13 @@ def _describe(error: dict) -> str:
     return mask_credentials(f"{variable}: {message}" if variable else message)
 
 
+def _masked(problem: str, secret_values: list[str]) -> str:
+    """A problem with any secret value read from secrets_files or secrets_command in it masked."""
+    for value in secret_values:
+        problem = problem.replace(value, "(a secret)")
+    return problem
+
+
 def problems(data: dict[str, Any]) -> tuple[Optional[Settings], list[str]]:
     """Validate one host's data: the settings, or every problem found, each naming its variable."""
     found = [f"{key}: {RENAMED[key]}" for key in sorted(data) if key in RENAMED and data[key] is not None]
@@ -118,10 +127,14 @@ def problems(data: dict[str, Any]) -> tuple[Optional[Settings], list[str]]:
     found += [f"{key}: is not a variable of this project (a typo?)" for key in unknown]
     # pyinfra gives unset data as None: treat it as not given, so defaults and "required" apply.
     given = {key: value for key, value in data.items() if value is not None}
+    # `{{ name }}` in a value: the secret of that name, from secrets_files or secrets_command.
+    given, secret_values, secret_problems = resolve_secrets(given, Settings.model_fields)
+    if secret_problems:
+        return None, found + secret_problems
     try:
         settings = Settings(**given)
     except ValidationError as error:
-        return None, found + [_describe(item) for item in error.errors()]
+        return None, found + [_masked(_describe(item), secret_values) for item in error.errors()]
     return (None, found) if found else (settings, [])
 
 

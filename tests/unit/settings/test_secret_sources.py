@@ -1,0 +1,179 @@
+"""Secrets from encrypted files and password managers (settings/secret_sources.py): an Ansible
+Vault file made by the real ansible-vault, an age file, a secrets_command; what a variable's
+`{{ name }}` becomes; and every way a source fails, named without its content."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyrage
+import pytest
+
+from deploys.djangoapp.settings import DeploySettingsError, problems, validate_inventory
+from deploys.djangoapp.settings.secret_sources import _all_secrets
+from tests.unit.sites import VALID
+
+SECRET_KEY = "vault-secret-key-5f4e3d2c1b0a99887766554433221100ffeeddccbbaa"
+DB_PASSWORD = "p@ss word:with/odd&chars"
+ROLE_VAULT = f"vault_mysite_django_secret_key: {SECRET_KEY}\nvault_mysite_db_password: '{DB_PASSWORD}'\n"
+# The role's group_vars, carried over: the app's secrets refer to the vault's names.
+REFERRING = {"database": "postgresql", "django_environment_variables": {
+    "DJANGO_SECRET_KEY": "{{ vault_mysite_django_secret_key }}",
+    "DJANGO_DB_PASSWORD": "{{vault_mysite_db_password}}",
+    "DATABASE_URL": "postgres://mysite:{{ vault_mysite_db_password }}@db/mysite"}}
+
+
+@pytest.fixture(autouse=True)
+def fresh_reads():
+    _all_secrets.cache_clear()  # each test's files are read anew
+    yield
+    _all_secrets.cache_clear()
+
+
+def ansible_vault(tmp_path: Path, text: str, password: str = "correct horse") -> tuple[Path, Path]:
+    """A vault file made by ansible-vault itself, and the password file it was made with."""
+    plain, password_file = tmp_path / "mysite.yml", tmp_path / "vault-password"
+    plain.write_text(text)
+    password_file.write_text(password + "\n")
+    tool = Path(sys.executable).with_name("ansible-vault")
+    done = subprocess.run([str(tool), "encrypt", "--vault-password-file", str(password_file),
+                           "--output", str(tmp_path / "mysite"), str(plain)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    plain.unlink()
+    return tmp_path / "mysite", password_file
+
+
+def check(**data):
+    return problems({**VALID, **data})
+
+
+def test_the_roles_vault_file_is_read_as_ansible_vault_wrote_it(tmp_path):
+    vault, password = ansible_vault(tmp_path, ROLE_VAULT)
+    assert vault.read_bytes().startswith(b"$ANSIBLE_VAULT;1.1;AES256")
+    settings, found = check(secrets_files=[str(vault)], vault_password_file=str(password), **REFERRING)
+    assert found == []
+    assert settings.django_environment_variables == {
+        "DJANGO_SECRET_KEY": SECRET_KEY, "DJANGO_DB_PASSWORD": DB_PASSWORD,
+        "DATABASE_URL": f"postgres://mysite:{DB_PASSWORD}@db/mysite"}
+    # A program that prints the password, as ansible's --vault-password-file takes it.
+    program = tmp_path / "password-program"
+    program.write_text("#!/bin/sh\necho 'correct horse'\n")
+    program.chmod(0o700)
+    _all_secrets.cache_clear()
+    assert check(secrets_files=[str(vault)], vault_password_file=str(program), **REFERRING)[1] == []
+    # Without vault_password_file: ANSIBLE_VAULT_PASSWORD_FILE, as ansible reads it.
+    _all_secrets.cache_clear()
+    os.environ["ANSIBLE_VAULT_PASSWORD_FILE"] = str(password)
+    try:
+        assert check(secrets_files=[str(vault)], **REFERRING)[1] == []
+    finally:
+        del os.environ["ANSIBLE_VAULT_PASSWORD_FILE"]
+
+
+def test_a_wrong_password_or_a_changed_file_stops_the_run_naming_the_file_and_nothing_of_it(tmp_path):
+    vault, password = ansible_vault(tmp_path, ROLE_VAULT)
+    password.write_text("wrong horse\n")
+    settings, found = check(secrets_files=[str(vault)], vault_password_file=str(password), **REFERRING)
+    assert settings is None and found == [
+        f"secrets_files: {vault}: cannot be decrypted with the vault password (a wrong password, or the file "
+        "changed since it was encrypted)"]
+    password.write_text("correct horse\n")
+    lines = vault.read_text().splitlines()
+    lines[3] = lines[3][:-1] + ("0" if lines[3][-1] != "0" else "1")  # one digit of the ciphertext
+    vault.write_text("\n".join(lines) + "\n")
+    _all_secrets.cache_clear()
+    assert check(secrets_files=[str(vault)], vault_password_file=str(password), **REFERRING)[1] == found
+    # No password at all, a failing password program: named, the run stops.
+    _all_secrets.cache_clear()
+    assert check(secrets_files=[str(vault)], **REFERRING)[1] == [
+        "vault_password_file: an Ansible Vault file is in secrets_files, and no password for it is given "
+        "(vault_password_file, or ANSIBLE_VAULT_PASSWORD_FILE)"]
+    program = tmp_path / "password-program"
+    program.write_text("#!/bin/sh\necho 'the keyring is locked' >&2\nexit 3\n")
+    program.chmod(0o700)
+    assert check(secrets_files=[str(vault)], vault_password_file=str(program), **REFERRING)[1] == [
+        f"vault_password_file: the program {program}: failed (exit 3): the keyring is locked"]
+
+
+def test_a_whole_inventory_with_a_wrong_password_is_refused_before_any_host_is_touched(tmp_path):
+    from types import SimpleNamespace
+
+    vault, password = ansible_vault(tmp_path, ROLE_VAULT)
+    password.write_text("wrong horse\n")
+    data = {**VALID, "secrets_files": [str(vault)], "vault_password_file": str(password), **REFERRING}
+    host = SimpleNamespace(name="web1", groups=["web"], data=SimpleNamespace(dict=lambda: data))
+    with pytest.raises(DeploySettingsError) as refused:
+        validate_inventory([host])
+    assert f"host web1:\n  - secrets_files: {vault}: cannot be decrypted" in str(refused.value)
+    assert "nothing was changed" in str(refused.value)
+
+
+def test_an_age_file_is_read_with_the_identity_file(tmp_path):
+    identity = pyrage.x25519.Identity.generate()
+    keys = tmp_path / "keys.txt"
+    keys.write_text(f"# created: now\n# public key: {identity.to_public()}\n{identity}\n")
+    secrets = tmp_path / "mysite.age"
+    secrets.write_bytes(pyrage.encrypt(ROLE_VAULT.encode(), [identity.to_public()], armored=True))
+    settings, found = check(secrets_files=[str(secrets)], age_identity_file=str(keys), **REFERRING)
+    assert found == [] and settings.django_environment_variables["DJANGO_DB_PASSWORD"] == DB_PASSWORD
+    # Encrypted to another key: named, nothing of it shown.
+    other = tmp_path / "other.age"
+    other.write_bytes(pyrage.encrypt(ROLE_VAULT.encode(), [pyrage.x25519.Identity.generate().to_public()]))
+    _all_secrets.cache_clear()
+    assert check(secrets_files=[str(other)], age_identity_file=str(keys), **REFERRING)[1] == [
+        f"secrets_files: {other}: cannot be decrypted with the keys of {keys} (not encrypted to them, or the "
+        "file changed since it was encrypted)"]
+    assert check(secrets_files=[str(secrets)], **REFERRING)[1] == [
+        f"age_identity_file: {secrets} in secrets_files is an age file, and no identity to decrypt it is given"]
+
+
+def test_a_plain_file_of_secrets_is_refused(tmp_path):
+    plain = tmp_path / "secrets.yml"
+    plain.write_text(ROLE_VAULT)
+    assert check(secrets_files=[str(plain)], **REFERRING)[1] == [
+        f"secrets_files: {plain} is neither an Ansible Vault file nor an age file: secrets are not kept in the "
+        "repository in plain text"]
+
+
+@pytest.mark.parametrize("printed", [
+    json.dumps({"vault_mysite_django_secret_key": SECRET_KEY, "vault_mysite_db_password": DB_PASSWORD}),
+    f"# from the password manager\nvault_mysite_django_secret_key={SECRET_KEY}\n\n"
+    f"vault_mysite_db_password={DB_PASSWORD}\n",
+])
+def test_secrets_command_prints_json_or_name_value_lines(tmp_path, printed):
+    output = tmp_path / "printed"
+    output.write_text(printed)
+    settings, found = check(secrets_command=f"cat {output}", **REFERRING)
+    assert found == [] and settings.django_environment_variables["DJANGO_SECRET_KEY"] == SECRET_KEY
+
+
+def test_a_failing_command_or_a_name_no_source_gives_is_named(tmp_path):
+    assert check(secrets_command="echo 'pass: mysite/deploy is not in the password store.' >&2; exit 1",
+                 **REFERRING)[1] == [
+        "secrets_command: failed (exit 1): pass: mysite/deploy is not in the password store."]
+    _all_secrets.cache_clear()
+    assert check(secrets_command="echo vault_mysite_django_secret_key=x", **REFERRING)[1] == [
+        "django_environment_variables: refers to the secret {{ vault_mysite_db_password }}, which no source gives "
+        "(secrets_files, secrets_command)"]
+    _all_secrets.cache_clear()
+    assert check(secrets_command="echo 'not a pair'", **REFERRING)[1] == [
+        "secrets_command: line 1 of what it printed is not NAME=value"]
+
+
+def test_a_secret_a_variable_refuses_is_not_shown(tmp_path):
+    settings, found = check(secrets_command="echo 'site_name=not a host name'", url="{{ site_name }}")
+    assert settings is None and len(found) == 1 and found[0].startswith("url: ")
+    assert "not a host name" not in found[0] and "(a secret)" in found[0]
+
+
+def test_a_source_given_is_read_even_when_nothing_refers_to_it_yet(tmp_path):
+    assert check(secrets_command="exit 1")[1] == ["secrets_command: failed (exit 1): (nothing on stderr)"]
+    assert check(secrets_files=[str(tmp_path / "absent")])[1] == [
+        f"secrets_files: {tmp_path / 'absent'} is not a file"]
+    # Without any source, a value with no reference is taken as it is.
+    assert check(django_environment_variables={"DJANGO_SECRET_KEY": "plain {{ value"})[1] == []
