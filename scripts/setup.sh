@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up this machine for the demo and the tests (Debian or Ubuntu, as root): Debian's Docker
 # engine, Compose (1.29; it starts the test hosts of tests/fleet/hosts.yml), debootstrap, and for
-# the unit tests redis-server and acl, the engine started, and .venv with the pinned requirements.
+# the unit tests redis-server, acl, pass and age, the engine started, and .venv with the pinned requirements.
 # Safe to run again: it only does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +15,9 @@ command -v ssh >/dev/null || missing+=(openssh-client)
 command -v redis-server >/dev/null || missing+=(redis-server)
 # The unit test of moving an app to another user sets and reads ACLs (tests/unit/host/test_app_user.py).
 command -v setfacl >/dev/null || missing+=(acl)
+# The secrets tests read a real password store (pass, with gpg) and an age file made by Debian's age.
+command -v pass >/dev/null || missing+=(pass)
+command -v age >/dev/null || missing+=(age)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing ${missing[*]}" >&2
     apt-get update -qq

@@ -177,3 +177,46 @@ def test_a_source_given_is_read_even_when_nothing_refers_to_it_yet(tmp_path):
         f"secrets_files: {tmp_path / 'absent'} is not a file"]
     # Without any source, a value with no reference is taken as it is.
     assert check(django_environment_variables={"DJANGO_SECRET_KEY": "plain {{ value"})[1] == []
+
+
+def test_a_real_password_store_through_pass_and_a_file_made_by_debians_age(tmp_path):
+    import shutil
+    import tempfile
+
+    # gpg's sockets live in its home: a short path.
+    home = Path(tempfile.mkdtemp(prefix="gpg-", dir="/tmp"))
+    env = {**os.environ, "GNUPGHOME": str(home), "PASSWORD_STORE_DIR": str(tmp_path / "store")}
+
+    def run(*command: str, given: str | None = None) -> None:
+        done = subprocess.run(command, input=given, capture_output=True, text=True, env=env, timeout=60)
+        assert done.returncode == 0, done.stderr
+    try:
+        home.chmod(0o700)
+        run("gpg", "--batch", "--passphrase", "", "--quick-gen-key", "deploy <deploy@example.test>", "ed25519", "cert")
+        fingerprint = subprocess.run(["gpg", "--list-keys", "--with-colons"], capture_output=True, text=True,
+                                     env=env).stdout.split("fpr:::::::::")[1].split(":")[0]
+        run("gpg", "--batch", "--passphrase", "", "--quick-add-key", fingerprint, "cv25519", "encr")
+        run("pass", "init", "deploy@example.test")
+        run("pass", "insert", "-m", "mysite/deploy", given=f"vault_mysite_django_secret_key={SECRET_KEY}\n"
+                                                           f"vault_mysite_db_password={DB_PASSWORD}\n")
+        command = f"GNUPGHOME={home} PASSWORD_STORE_DIR={tmp_path / 'store'} pass show mysite/deploy"
+        settings, found = check(secrets_command=command, **REFERRING)
+        assert found == [] and settings.django_environment_variables["DJANGO_DB_PASSWORD"] == DB_PASSWORD
+        _all_secrets.cache_clear()
+        assert check(secrets_command=command.replace("mysite/deploy", "mysite/gone"), **REFERRING)[1] == [
+            "secrets_command: failed (exit 1): Error: mysite/gone is not in the password store."]
+    finally:
+        subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=env, capture_output=True)
+        shutil.rmtree(home, ignore_errors=True)
+
+    # age-keygen and age, as README's commands make and change the file.
+    keys = tmp_path / "keys.txt"
+    subprocess.run(["age-keygen", "-o", str(keys)], check=True, capture_output=True)
+    public = subprocess.run(["age-keygen", "-y", str(keys)], check=True, capture_output=True, text=True).stdout.strip()
+    plain = tmp_path / "secrets.yml"
+    plain.write_text(ROLE_VAULT)
+    subprocess.run(["age", "-a", "-r", public, "-o", str(tmp_path / "mysite.age"), str(plain)], check=True)
+    plain.unlink()
+    _all_secrets.cache_clear()
+    settings, found = check(secrets_files=[str(tmp_path / "mysite.age")], age_identity_file=str(keys), **REFERRING)
+    assert found == [] and settings.django_environment_variables["DJANGO_SECRET_KEY"] == SECRET_KEY
