@@ -410,10 +410,11 @@ class Bench:
         after_out = sum(1 for moment in load.failed_started if moment > killed + out)
         subprocess.run(["docker", "start", web2.container], check=True, capture_output=True)
         back = until("UP")
+        why = f" (failures: {dict(load.reasons)})" if load.reasons else ""
         self.row(f"through the load balancer ({self.clients} clients), web2 killed hard", f"{load.failed} pages and "
-                 f"{load.assets_failed} assets failed of {load.total} and {load.assets}, {after_out} of them sent "
-                 f"after lb1 took web2 out, {out:.1f} s after the kill ({dict(load.reasons)}); back {back:.1f} s after its container started "
-                 "(systemd's boot included) (n=1)", "(goal: only the requests in flight at the kill)")
+                 f"{load.assets_failed} assets failed of {load.total} and {load.assets}{why}, {after_out} of them "
+                 f"sent after lb1 took web2 out, {out:.1f} s after the kill; back {back:.1f} s after its container "
+                 "started (systemd's boot included) (n=1)", "(goal: only the requests in flight at the kill)")
 
         through, direct = [], []
         for _ in range(2):
