@@ -41,7 +41,8 @@ def restart_in_batches(settings: Settings) -> None:
     for number, batch in enumerate(host.loop(batches), 1):
         label = f" (batch {number} of {len(batches)})" if len(batches) > 1 else ""
         in_batch = only(host.name in batch)
-        drained = drain_batch(settings, batch, label)
+        # A host with no live release serves nothing a load balancer would wait to see up again.
+        drained = drain_batch(settings, batch, label) if live else False
         if settings.is_web:
             systemd.service(name=f"Reload {settings.webserver}{label}", service=settings.webserver, running=True,
                             reloaded=True, _if=in_batch)

@@ -70,6 +70,8 @@ class Settings(FleetPlace, Layout, AppServerPlace,
     # Set by validate_inventory: which host of which fleet these settings are for.
     _host: Optional[str] = PrivateAttr(default=None)
     _fleet: Optional[Fleet] = PrivateAttr(default=None)
+    # The values read from secrets_files or secrets_command, as a message could show them: masked.
+    _secret_values: list[str] = PrivateAttr(default_factory=list)
 
     # ------------------------------------------------------------------ the app's environment
 
@@ -112,7 +114,8 @@ def _describe(error: dict) -> str:
 
 
 def _masked(problem: str, secret_values: list[str]) -> str:
-    """A problem with any secret value read from secrets_files or secrets_command in it masked."""
+    """A problem with any secret value read from secrets_files or secrets_command in it masked
+    (secret_values: as shown_forms gives them)."""
     for value in secret_values:
         problem = problem.replace(value, "(a secret)")
     return problem
@@ -135,6 +138,7 @@ def problems(data: dict[str, Any]) -> tuple[Optional[Settings], list[str]]:
         settings = Settings(**given)
     except ValidationError as error:
         return None, found + [_masked(_describe(item), secret_values) for item in error.errors()]
+    settings._secret_values = secret_values
     return (None, found) if found else (settings, [])
 
 
@@ -153,8 +157,10 @@ def validate_inventory(hosts) -> dict[str, Settings]:
     if not report and valid:
         fleet, fleet_problems = plan_fleet(valid)
         if fleet_problems:
+            secret_values = sorted({value for _, settings in valid.values() for value in settings._secret_values},
+                                   key=len, reverse=True)
             report.append("the fleet:")
-            report.extend(f"  - {line}" for line in fleet_problems)
+            report.extend(f"  - {_masked(line, secret_values)}" for line in fleet_problems)
     if report:
         raise DeploySettingsError("invalid deploy settings, nothing was changed:\n" + "\n".join(report))
     for name, (_, settings) in valid.items():

@@ -24,8 +24,9 @@ FLEET_WIDE = ("websiteproject", "url", "database", "celery", "celery_beat", "red
               "acme_email", "acme_directory", "acme_ca_certificate", "acme_extra_domains")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # On the first load balancer, certbot's own server answers the ACME challenges while it asks the
-# CA (every load balancer's HAProxy passes them on to it), on its private address.
-ACME_STANDALONE_PORT = 8402
+# CA (every load balancer's HAProxy passes them on to it), on its private address: a port below
+# 1024, which no process but root's may take while certbot is not running.
+ACME_STANDALONE_PORT = 402
 
 
 @dataclass(frozen=True)

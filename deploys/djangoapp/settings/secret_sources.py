@@ -24,8 +24,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional
 
@@ -50,18 +50,24 @@ class SecretsUnavailable(Exception):
 
 
 def _run(command: list[str] | str, what: str) -> str:
-    """The output of a program of the operator's (a vault password program, secrets_command)."""
+    """The output of a program of the operator's (a vault password program, secrets_command); on
+    failure, the last line it wrote on stderr. One that does not answer in time is ended with
+    every process it started (a password manager's agent holding its output open too)."""
     try:
-        done = subprocess.run(command, shell=isinstance(command, str), capture_output=True, text=True,
-                              timeout=COMMAND_TIMEOUT, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise SecretsUnavailable(f"{what}: gave no answer within {COMMAND_TIMEOUT} s") from None
+        process = subprocess.Popen(command, shell=isinstance(command, str), stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     except OSError as error:
         raise SecretsUnavailable(f"{what}: cannot be run ({error.strerror})") from None
-    if done.returncode != 0:
-        said = (done.stderr.strip().splitlines() or ["(nothing on stderr)"])[-1]
-        raise SecretsUnavailable(f"{what}: failed (exit {done.returncode}): {said}")
-    return done.stdout
+    try:
+        output, errors = process.communicate(timeout=COMMAND_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise SecretsUnavailable(f"{what}: gave no answer within {COMMAND_TIMEOUT} s") from None
+    if process.returncode != 0:
+        said = (errors.strip().splitlines() or ["(nothing on stderr)"])[-1]
+        raise SecretsUnavailable(f"{what}: failed (exit {process.returncode}): {said}")
+    return output
 
 
 def _vault_password(password_file: Optional[str]) -> bytes:
@@ -120,7 +126,8 @@ def _names_and_values(path: str, text: bytes) -> dict[str, Any]:
     import yaml
 
     try:
-        found = yaml.safe_load(text.decode())
+        # Every value as the text it is (YAML 1.1 would read 0123 as 83, yes as True): secrets are text.
+        found = yaml.load(text.decode(), Loader=yaml.BaseLoader)
     except (UnicodeDecodeError, yaml.YAMLError):
         raise SecretsUnavailable(f"secrets_files: {path}: decrypted, it is not `name: value` lines (YAML)") from None
     if found is None:
@@ -166,16 +173,32 @@ def command_secrets(command: str) -> dict[str, Any]:
     return found
 
 
-@lru_cache(maxsize=8)
+# What the sources gave (or why they could not), by the sources: read once per run for all hosts,
+# whose data name the same sources, and a failure said once, not asked again for each host.
+_READ: dict[tuple, dict[str, Any] | SecretsUnavailable] = {}
+
+
 def _all_secrets(files: tuple[str, ...], password_file: Optional[str], identity_file: Optional[str],
                  command: Optional[str], cwd: str) -> dict[str, Any]:
-    # Read once per run for all hosts (each host's data names the same sources).
-    found: dict[str, Any] = {}
-    for path in files:
-        found.update(read_file(path, password_file, identity_file))
-    if command:
-        found.update(command_secrets(command))
-    return found
+    key = (files, password_file, identity_file, command, cwd)
+    if key not in _READ:
+        try:
+            found: dict[str, Any] = {}
+            for path in files:
+                found.update(read_file(path, password_file, identity_file))
+            if command:
+                found.update(command_secrets(command))
+            _READ[key] = found
+        except SecretsUnavailable as error:
+            _READ[key] = error
+    if isinstance(_READ[key], SecretsUnavailable):
+        raise _READ[key]
+    return _READ[key]
+
+
+def forget_secrets() -> None:
+    """Read the sources anew (tests that change a file between reads)."""
+    _READ.clear()
 
 
 def secrets_of(data: dict[str, Any]) -> dict[str, Any]:
@@ -242,5 +265,15 @@ def resolve_secrets(given: dict[str, Any], variables) -> tuple[dict[str, Any], l
         resolved[name] = _resolve(given[name], secrets, used, missing)
         problems += [f"{name}: refers to the secret {{{{ {secret} }}}}, which no source gives (secrets_files, "
                      "secrets_command)" for secret in sorted(missing)]
-    values = sorted({str(value) for value in used.values() if str(value)}, key=len, reverse=True)
-    return resolved, values, problems
+    return resolved, shown_forms(used.values()), problems
+
+
+def shown_forms(values) -> list[str]:
+    """Each secret value as a message may show it: as it is, and as Python's repr and JSON escape
+    it (a validator's "got '...'"), longest first so that none is left half masked."""
+    forms = set()
+    for value in values:
+        text = str(value)
+        if text:
+            forms |= {text, repr(text)[1:-1], json.dumps(text)[1:-1]}
+    return sorted(forms, key=len, reverse=True)

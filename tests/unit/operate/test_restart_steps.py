@@ -61,3 +61,11 @@ def test_a_host_that_runs_no_web_or_worker_role_restarts_nothing(monkeypatch):
     assert [step.name for step in record(monkeypatch, placed(rolling_batch_size=1), "lb1", {ReleaseInfo: None})
             if step.runs()] == []
     assert [step.name for step in record(monkeypatch, placed_fleet(), "db1") if step.runs()] == []
+
+
+def test_behind_load_balancers_a_host_with_no_live_release_is_not_drained(monkeypatch):
+    from tests.unit.site.test_haproxy_config import placed
+
+    steps = record(monkeypatch, placed(rolling_batch_size=1), "web1", {ReleaseInfo: None})
+    assert steps.calls() == [("systemd.service", "Reload nginx (batch 1 of 2)"),
+                             ("systemd.service", "Reload nginx (batch 2 of 2)")]

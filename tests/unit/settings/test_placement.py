@@ -128,7 +128,7 @@ def test_behind_load_balancers_the_first_asks_the_ca_the_others_fetch_and_the_we
     assert lb2.certificate_fetchers == [("lb1", "10.0.0.9")]
     assert lb1.fetches_certificate and lb1.acme_issuer_address == "fd00::8" and lb1.acme_challenge_proxy is None
     # certbot's own server on lb2's private address; both load balancers pass the challenges to it.
-    assert lb1.acme_standalone_server == lb2.acme_standalone_server == "[fd00::8]:8402"
+    assert lb1.acme_standalone_server == lb2.acme_standalone_server == "[fd00::8]:402"
     assert lb2.acme_standalone_address == "fd00::8"
     # The web hosts keep their self-signed certificates for their own HTTPS: no ACME there.
     assert not any((web1.uses_acme, web1.issues_certificate, web1.fetches_certificate, web1.acme_challenge_proxy,

@@ -14,7 +14,7 @@ import pyrage
 import pytest
 
 from deploys.djangoapp.settings import DeploySettingsError, problems, validate_inventory
-from deploys.djangoapp.settings.secret_sources import _all_secrets
+from deploys.djangoapp.settings.secret_sources import forget_secrets
 from tests.unit.sites import VALID
 
 SECRET_KEY = "vault-secret-key-5f4e3d2c1b0a99887766554433221100ffeeddccbbaa"
@@ -29,9 +29,9 @@ REFERRING = {"database": "postgresql", "django_environment_variables": {
 
 @pytest.fixture(autouse=True)
 def fresh_reads():
-    _all_secrets.cache_clear()  # each test's files are read anew
+    forget_secrets()  # each test's files are read anew
     yield
-    _all_secrets.cache_clear()
+    forget_secrets()
 
 
 def ansible_vault(tmp_path: Path, text: str, password: str = "correct horse") -> tuple[Path, Path]:
@@ -64,10 +64,10 @@ def test_the_roles_vault_file_is_read_as_ansible_vault_wrote_it(tmp_path):
     program = tmp_path / "password-program"
     program.write_text("#!/bin/sh\necho 'correct horse'\n")
     program.chmod(0o700)
-    _all_secrets.cache_clear()
+    forget_secrets()
     assert check(secrets_files=[str(vault)], vault_password_file=str(program), **REFERRING)[1] == []
     # Without vault_password_file: ANSIBLE_VAULT_PASSWORD_FILE, as ansible reads it.
-    _all_secrets.cache_clear()
+    forget_secrets()
     os.environ["ANSIBLE_VAULT_PASSWORD_FILE"] = str(password)
     try:
         assert check(secrets_files=[str(vault)], **REFERRING)[1] == []
@@ -86,10 +86,10 @@ def test_a_wrong_password_or_a_changed_file_stops_the_run_naming_the_file_and_no
     lines = vault.read_text().splitlines()
     lines[3] = lines[3][:-1] + ("0" if lines[3][-1] != "0" else "1")  # one digit of the ciphertext
     vault.write_text("\n".join(lines) + "\n")
-    _all_secrets.cache_clear()
+    forget_secrets()
     assert check(secrets_files=[str(vault)], vault_password_file=str(password), **REFERRING)[1] == found
     # No password at all, a failing password program: named, the run stops.
-    _all_secrets.cache_clear()
+    forget_secrets()
     assert check(secrets_files=[str(vault)], **REFERRING)[1] == [
         "vault_password_file: an Ansible Vault file is in secrets_files, and no password for it is given "
         "(vault_password_file, or ANSIBLE_VAULT_PASSWORD_FILE)"]
@@ -124,7 +124,7 @@ def test_an_age_file_is_read_with_the_identity_file(tmp_path):
     # Encrypted to another key: named, nothing of it shown.
     other = tmp_path / "other.age"
     other.write_bytes(pyrage.encrypt(ROLE_VAULT.encode(), [pyrage.x25519.Identity.generate().to_public()]))
-    _all_secrets.cache_clear()
+    forget_secrets()
     assert check(secrets_files=[str(other)], age_identity_file=str(keys), **REFERRING)[1] == [
         f"secrets_files: {other}: cannot be decrypted with the keys of {keys} (not encrypted to them, or the "
         "file changed since it was encrypted)"]
@@ -156,19 +156,68 @@ def test_a_failing_command_or_a_name_no_source_gives_is_named(tmp_path):
     assert check(secrets_command="echo 'pass: mysite/deploy is not in the password store.' >&2; exit 1",
                  **REFERRING)[1] == [
         "secrets_command: failed (exit 1): pass: mysite/deploy is not in the password store."]
-    _all_secrets.cache_clear()
+    forget_secrets()
     assert check(secrets_command="echo vault_mysite_django_secret_key=x", **REFERRING)[1] == [
         "django_environment_variables: refers to the secret {{ vault_mysite_db_password }}, which no source gives "
         "(secrets_files, secrets_command)"]
-    _all_secrets.cache_clear()
+    forget_secrets()
     assert check(secrets_command="echo 'not a pair'", **REFERRING)[1] == [
         "secrets_command: line 1 of what it printed is not NAME=value"]
 
 
-def test_a_secret_a_variable_refuses_is_not_shown(tmp_path):
-    settings, found = check(secrets_command="echo 'site_name=not a host name'", url="{{ site_name }}")
-    assert settings is None and len(found) == 1 and found[0].startswith("url: ")
-    assert "not a host name" not in found[0] and "(a secret)" in found[0]
+@pytest.mark.parametrize("secret", ["not a host name", "p\\w\"x'y", "line1\nline2"])
+def test_a_secret_a_variable_refuses_is_not_shown_escaped_or_not(tmp_path, secret):
+    printed = tmp_path / "printed.json"
+    printed.write_text(json.dumps({"site_name": secret}))
+    settings, found = check(secrets_command=f"cat {printed}", url="{{ site_name }}")
+    assert settings is None and len(found) == 1 and found[0].startswith("url: "), found
+    assert "(a secret)" in found[0]
+    for shown in (secret, repr(secret)[1:-1], json.dumps(secret)[1:-1], *secret.split("\n")):
+        assert shown not in found[0], found
+
+
+def test_a_fleet_wide_value_that_differs_is_not_shown_when_it_is_a_secret(tmp_path):
+    from types import SimpleNamespace
+
+    printed = tmp_path / "printed.json"
+    printed.write_text(json.dumps({"key_a": "secret-alpha.example.com", "key_b": "secret-beta.example.com"}))
+    hosts = []
+    for name, reference in (("web1", "{{ key_a }}"), ("web2", "{{ key_b }}")):
+        data = {**VALID, "secrets_command": f"cat {printed}", "private_address": f"10.0.0.{len(hosts) + 1}",
+                "url": reference}
+        hosts.append(SimpleNamespace(name=name, groups=["web"], data=SimpleNamespace(dict=lambda data=data: data)))
+    with pytest.raises(DeploySettingsError) as refused:
+        validate_inventory(hosts)
+    assert "url: must be the same on every host" in str(refused.value)
+    assert "secret-alpha" not in str(refused.value) and "secret-beta" not in str(refused.value)
+
+
+def test_a_source_is_asked_once_for_all_hosts_even_when_it_fails(tmp_path):
+    counted = tmp_path / "asked"
+    command = f"echo x >> {counted}; exit 2"
+    for _ in range(3):
+        assert check(secrets_command=command, **REFERRING)[1] == ["secrets_command: failed (exit 2): (nothing on stderr)"]
+    assert counted.read_text() == "x\n"
+
+
+def test_a_command_that_does_not_answer_is_ended_with_what_it_started(tmp_path, monkeypatch):
+    import time
+
+    from deploys.djangoapp.settings import secret_sources
+
+    monkeypatch.setattr(secret_sources, "COMMAND_TIMEOUT", 1)
+    started = time.monotonic()
+    # A child left running with the output open, as an agent a password manager starts may.
+    found = check(secrets_command="sleep 30 & sleep 30", **REFERRING)[1]
+    assert found == ["secrets_command: gave no answer within 1 s"]
+    assert time.monotonic() - started < 10
+
+
+def test_every_value_of_a_file_is_read_as_the_text_it_is(tmp_path):
+    vault, password = ansible_vault(tmp_path, "pin: 0123\nflag: yes\nversion: 1.10\n")
+    settings, found = check(secrets_files=[str(vault)], vault_password_file=str(password),
+                            django_environment_variables={"A": "{{ pin }}", "B": "{{ flag }}", "C": "{{ version }}"})
+    assert found == [] and settings.django_environment_variables == {"A": "0123", "B": "yes", "C": "1.10"}
 
 
 def test_a_source_given_is_read_even_when_nothing_refers_to_it_yet(tmp_path):
@@ -202,7 +251,7 @@ def test_a_real_password_store_through_pass_and_a_file_made_by_debians_age(tmp_p
         command = f"GNUPGHOME={home} PASSWORD_STORE_DIR={tmp_path / 'store'} pass show mysite/deploy"
         settings, found = check(secrets_command=command, **REFERRING)
         assert found == [] and settings.django_environment_variables["DJANGO_DB_PASSWORD"] == DB_PASSWORD
-        _all_secrets.cache_clear()
+        forget_secrets()
         assert check(secrets_command=command.replace("mysite/deploy", "mysite/gone"), **REFERRING)[1] == [
             "secrets_command: failed (exit 1): Error: mysite/gone is not in the password store."]
     finally:
@@ -217,6 +266,6 @@ def test_a_real_password_store_through_pass_and_a_file_made_by_debians_age(tmp_p
     plain.write_text(ROLE_VAULT)
     subprocess.run(["age", "-a", "-r", public, "-o", str(tmp_path / "mysite.age"), str(plain)], check=True)
     plain.unlink()
-    _all_secrets.cache_clear()
+    forget_secrets()
     settings, found = check(secrets_files=[str(tmp_path / "mysite.age")], age_identity_file=str(keys), **REFERRING)
     assert found == [] and settings.django_environment_variables["DJANGO_SECRET_KEY"] == SECRET_KEY

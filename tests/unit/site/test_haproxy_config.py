@@ -77,9 +77,9 @@ def test_with_acme_every_load_balancer_passes_the_challenges_on_to_certbot_on_th
         assert http.index("http-request redirect scheme https code 301 unless acme_challenge") < http.index(
             "use_backend mysite-acme if acme_challenge")
         assert "acl acme_challenge path_beg /.well-known/acme-challenge/" in http
-        assert "    server lb1 10.0.0.9:8402\n" in section(config, "backend mysite-acme")
+        assert "    server lb1 10.0.0.9:402\n" in section(config, "backend mysite-acme")
     asked = certbot_command(sites["lb1"])
-    assert " --standalone --http-01-address 10.0.0.9 --http-01-port 8402 " in asked and "webroot" not in asked
+    assert " --standalone --http-01-address 10.0.0.9 --http-01-port 402 " in asked and "webroot" not in asked
     # Without ACME: everything to HTTPS; the web hosts answer no challenge behind load balancers.
     plain = render_template("haproxy/haproxy.cfg.j2", s=placed()["lb1"])
     assert "acme" not in plain and "    http-request redirect scheme https code 301\n" in plain
