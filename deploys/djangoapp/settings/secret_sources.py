@@ -132,7 +132,7 @@ def _names_and_values(path: str, text: bytes) -> dict[str, Any]:
         raise SecretsUnavailable(f"secrets_files: {path}: decrypted, it is not `name: value` lines (YAML)") from None
     if found is None:
         return {}
-    if not isinstance(found, dict) or not all(isinstance(name, str) for name in found):
+    if not isinstance(found, dict):
         raise SecretsUnavailable(f"secrets_files: {path}: decrypted, it is not `name: value` lines (YAML)")
     return found
 
@@ -156,12 +156,9 @@ def command_secrets(command: str) -> dict[str, Any]:
     output = _run(command, "secrets_command")
     if output.lstrip().startswith("{"):
         try:
-            found = json.loads(output)
+            return json.loads(output)  # an object, as it starts with "{"
         except json.JSONDecodeError:
             raise SecretsUnavailable("secrets_command: printed text that starts as JSON and is not") from None
-        if not isinstance(found, dict):
-            raise SecretsUnavailable("secrets_command: printed JSON that is not an object of names and values")
-        return found
     found = {}
     for number, line in enumerate(output.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
@@ -210,48 +207,38 @@ def secrets_of(data: dict[str, Any]) -> dict[str, Any]:
                         data.get("age_identity_file"), data.get("secrets_command"), os.getcwd())
 
 
-def _resolve(value: Any, secrets: dict[str, Any], used: dict[str, Any], missing: set[str]) -> Any:
+def references(value: Any) -> set[str]:
+    """The names of the secrets `value` refers to (in its texts, its lists' and its dicts' values)."""
+    if isinstance(value, str):
+        return set(REFERENCE.findall(value))
+    if isinstance(value, dict):
+        return set().union(*(references(item) for item in value.values()))
+    if isinstance(value, (list, tuple)):
+        return set().union(*(references(item) for item in value))
+    return set()
+
+
+def _resolve(value: Any, secrets: dict[str, Any]) -> Any:
+    """`value` with each reference replaced (every name it refers to is in `secrets`). A value
+    that is one reference takes the secret as it is (a list or a number of secrets_command's JSON)."""
     if isinstance(value, str):
         whole = REFERENCE.fullmatch(value.strip())
         if whole:
-            name = whole.group(1)
-            if name not in secrets:
-                missing.add(name)
-                return value
-            used[name] = secrets[name]
-            return secrets[name]
-
-        def one(match: re.Match) -> str:
-            name = match.group(1)
-            if name not in secrets:
-                missing.add(name)
-                return match.group(0)
-            used[name] = secrets[name]
-            return str(secrets[name])
-        return REFERENCE.sub(one, value)
+            return secrets[whole.group(1)]
+        return REFERENCE.sub(lambda match: str(secrets[match.group(1)]), value)
     if isinstance(value, dict):
-        return {key: _resolve(item, secrets, used, missing) for key, item in value.items()}
+        return {key: _resolve(item, secrets) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return type(value)(_resolve(item, secrets, used, missing) for item in value)
+        return type(value)(_resolve(item, secrets) for item in value)
     return value
-
-
-def has_references(value: Any) -> bool:
-    if isinstance(value, str):
-        return bool(REFERENCE.search(value))
-    if isinstance(value, dict):
-        return any(has_references(item) for item in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(has_references(item) for item in value)
-    return False
 
 
 def resolve_secrets(given: dict[str, Any], variables) -> tuple[dict[str, Any], list[str], list[str]]:
     """`given` with each `{{ name }}` in the values of `variables` replaced by its secret: (the
     data, the secret values used, to be masked wherever a value is shown, and the problems, each
     naming its variable)."""
-    asking = [name for name in variables if name in given and name not in SOURCE_VARIABLES
-              and has_references(given[name])]
+    asking = {name: references(given[name]) for name in variables if name in given and name not in SOURCE_VARIABLES}
+    asking = {name: names for name, names in asking.items() if names}
     # A source given is read even when nothing refers to it yet: a wrong password shows at once.
     if not asking and not any(given.get(name) for name in SOURCE_VARIABLES):
         return given, [], []
@@ -259,13 +246,13 @@ def resolve_secrets(given: dict[str, Any], variables) -> tuple[dict[str, Any], l
         secrets = secrets_of(given)
     except SecretsUnavailable as error:
         return given, [], [str(error)]
-    resolved, used, problems = dict(given), {}, []
-    for name in asking:
-        missing: set[str] = set()
-        resolved[name] = _resolve(given[name], secrets, used, missing)
-        problems += [f"{name}: refers to the secret {{{{ {secret} }}}}, which no source gives (secrets_files, "
-                     "secrets_command)" for secret in sorted(missing)]
-    return resolved, shown_forms(used.values()), problems
+    problems = [f"{name}: refers to the secret {{{{ {secret} }}}}, which no source gives (secrets_files, "
+                "secrets_command)" for name, names in asking.items() for secret in sorted(names - set(secrets))]
+    if problems:
+        return given, [], problems
+    resolved = {**given, **{name: _resolve(given[name], secrets) for name in asking}}
+    used = {secret for names in asking.values() for secret in names}
+    return resolved, shown_forms(secrets[secret] for secret in used), []
 
 
 def shown_forms(values) -> list[str]:

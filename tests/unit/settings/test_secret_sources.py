@@ -269,3 +269,64 @@ def test_a_real_password_store_through_pass_and_a_file_made_by_debians_age(tmp_p
     forget_secrets()
     settings, found = check(secrets_files=[str(tmp_path / "mysite.age")], age_identity_file=str(keys), **REFERRING)
     assert found == [] and settings.django_environment_variables["DJANGO_SECRET_KEY"] == SECRET_KEY
+
+
+def test_each_way_a_source_cannot_be_read_is_named(tmp_path, monkeypatch):
+    vault, password = ansible_vault(tmp_path, ROLE_VAULT)
+    empty = tmp_path / "empty-password"
+    empty.write_text("\n")
+    no_shebang = tmp_path / "password-made-executable"
+    no_shebang.write_text("correct horse\n")
+    no_shebang.chmod(0o700)
+    keys_without_key, bad_key = tmp_path / "no-key.txt", tmp_path / "bad-key.txt"
+    keys_without_key.write_text("# public key: age1...\n")
+    bad_key.write_text("AGE-SECRET-KEY-1NOTAKEY\n")
+    age_file = tmp_path / "mysite.age"
+    age_file.write_bytes(pyrage.encrypt(b"a: b\n", [pyrage.x25519.Identity.generate().to_public()]))
+    listed = pyrage.x25519.Identity.generate()
+    listed_keys = tmp_path / "keys.txt"
+    listed_keys.write_text(f"{listed}\n")
+    not_a_mapping = tmp_path / "list.age"
+    not_a_mapping.write_bytes(pyrage.encrypt(b"- a\n- b\n", [listed.to_public()]))
+    not_yaml = tmp_path / "broken.age"
+    not_yaml.write_bytes(pyrage.encrypt(b"a: [b\n", [listed.to_public()]))
+    cases = [
+        ({"secrets_files": [str(vault)], "vault_password_file": str(empty)},
+         f"vault_password_file: {empty} gives an empty password"),
+        ({"secrets_files": [str(vault)], "vault_password_file": str(tmp_path / "gone")},
+         f"vault_password_file: {tmp_path / 'gone'} is not a file"),
+        ({"secrets_files": [str(vault)], "vault_password_file": str(no_shebang)},
+         f"vault_password_file: the program {no_shebang}: cannot be run (Exec format error)"),
+        ({"secrets_files": [str(age_file)], "age_identity_file": str(tmp_path / "gone")},
+         f"age_identity_file: {tmp_path / 'gone'} is not a file"),
+        ({"secrets_files": [str(age_file)], "age_identity_file": str(keys_without_key)},
+         f"age_identity_file: {keys_without_key} holds no age key (AGE-SECRET-KEY-...)"),
+        ({"secrets_files": [str(age_file)], "age_identity_file": str(bad_key)},
+         f"age_identity_file: {bad_key} holds a key age cannot read"),
+        ({"secrets_files": [str(not_a_mapping)], "age_identity_file": str(listed_keys)},
+         f"secrets_files: {not_a_mapping}: decrypted, it is not `name: value` lines (YAML)"),
+        ({"secrets_files": [str(not_yaml)], "age_identity_file": str(listed_keys)},
+         f"secrets_files: {not_yaml}: decrypted, it is not `name: value` lines (YAML)"),
+        ({"secrets_command": "echo '{\"a\": '"}, "secrets_command: printed text that starts as JSON and is not"),
+    ]
+    for data, problem in cases:
+        forget_secrets()
+        assert check(**data, **REFERRING)[1] == [problem], data
+    # Without vault_password_file, the environment's variable is the one named.
+    forget_secrets()
+    monkeypatch.setenv("ANSIBLE_VAULT_PASSWORD_FILE", str(tmp_path / "gone"))
+    assert check(secrets_files=[str(vault)], **REFERRING)[1] == [
+        f"ANSIBLE_VAULT_PASSWORD_FILE: {tmp_path / 'gone'} is not a file"]
+
+
+def test_a_value_that_is_one_reference_takes_the_secret_as_it_is_inside_lists_too(tmp_path):
+    printed = tmp_path / "printed.json"
+    printed.write_text(json.dumps({"names": ["www.mysite.example.com"], "extra": "old.mysite.example.com",
+                                   "host": "mysite.example.com"}))
+    settings, found = check(secrets_command=f"cat {printed}", acme_extra_domains="{{ names }}",
+                            django_build_commands=["compilemessages", "check --deploy # {{ host }}"])
+    assert found == [] and settings.acme_extra_domains == ["www.mysite.example.com"]
+    assert settings.django_build_commands == ["compilemessages", "check --deploy # mysite.example.com"]
+    # A name refused inside a longer value is masked there too.
+    settings, found = check(secrets_command=f"cat {printed}", url="https://{{ host }}/")
+    assert settings is None and "mysite.example.com" not in found[0] and "(a secret)" in found[0], found
