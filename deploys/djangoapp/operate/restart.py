@@ -30,6 +30,7 @@ def restart():
 
 
 def restart_in_batches(settings: Settings) -> None:
+    """The webserver, the app server and Celery of this host restarted in its batch (see the module)."""
     live = host.get_fact(ReleaseInfo, link=settings.current_link)
     # The live release's checks, as a switch to it would run them; gunicorn reloads gracefully here.
     plan = replace(switch_plan(settings, live["id"]), app_restart="reload-or-restart") if live else None
