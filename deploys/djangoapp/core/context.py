@@ -10,6 +10,7 @@ import jinja2
 from pyinfra import host, inventory, state
 
 from ..settings import DeployRefused, Settings, validate_inventory
+from ..settings.environment import host_in_url
 from .host_files import HostFile, host_files
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "templates"
@@ -52,6 +53,7 @@ def render_template(name: str, **context) -> str:
     files.template (and for unit tests)."""
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), trim_blocks=True,
                                      lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    environment.filters["host_in_url"] = host_in_url
     return environment.get_template(name).render(**context)
 
 

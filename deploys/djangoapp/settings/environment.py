@@ -35,7 +35,8 @@ def mask_credentials(text: str) -> str:
     return URL_CREDENTIALS.sub(lambda match: f"{match['scheme']}***@", text)
 
 
-def _host_in_url(host: str) -> str:
+def host_in_url(host: str) -> str:
+    """An address as a URL or an `address:port` names it: an IPv6 address in brackets."""
     return f"[{host}]" if ":" in host else host
 
 
@@ -44,7 +45,7 @@ def database_url(settings: Settings) -> str:
     if settings.database == "sqlite":
         return f"sqlite:///{settings.sqlite_path}"
     password = quote(settings.django_environment_variables.get("DJANGO_DB_PASSWORD", ""), safe="")
-    return (f"postgres://{settings.db_name}:{password}@{_host_in_url(settings.database_host)}:5432/"
+    return (f"postgres://{settings.db_name}:{password}@{host_in_url(settings.database_host)}:5432/"
             f"{settings.db_name}")
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import shlex
 from hashlib import sha1
 
+from .environment import host_in_url
+
 
 # A folder no host has: where Django started as root is told the app's database and uploads are.
 ROOT_HAS_NONE = "/nonexistent/django-deploy"
@@ -310,8 +312,7 @@ class Layout:
     @property
     def lb_listener(self) -> str:
         """Where a web host takes the load balancers' requests: its private address, lb_backend_port."""
-        address = self.private_address or ""
-        return f"{f'[{address}]' if ':' in address else address}:{self.lb_backend_port}"
+        return f"{host_in_url(self.private_address or '')}:{self.lb_backend_port}"
 
     @property
     def lb_admin_socket(self) -> str:

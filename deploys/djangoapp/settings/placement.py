@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 from urllib.parse import urlsplit, urlunsplit
 
-from .environment import mask_credentials
+from .environment import host_in_url, mask_credentials
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -154,9 +154,8 @@ class FleetPlace:
         if not self.redis_on_db_host:
             return self.redis_url
         parts = urlsplit(self.redis_url)
-        host = self.database_host
         netloc = parts.netloc.rsplit("@", 1)
-        address = f"[{host}]" if ":" in host else host
+        address = host_in_url(self.database_host)
         location = f"{address}:{parts.port}" if parts.port else address
         user = f"{self.websiteproject}:{self.redis_password}" if self.redis_password else netloc[0] if len(netloc) == 2 else ""
         return urlunsplit(parts._replace(netloc=f"{user}@{location}" if user else location))
@@ -204,7 +203,7 @@ class FleetPlace:
         address = self.acme_issuer_address
         if address is None or self.is_lb:
             return None
-        return f"http://[{address}]" if ":" in address else f"http://{address}"
+        return f"http://{host_in_url(address)}"
 
     @property
     def acme_standalone_address(self) -> Optional[str]:
@@ -219,9 +218,7 @@ class FleetPlace:
     def acme_standalone_server(self) -> Optional[str]:
         """acme_standalone_address and its port, as HAProxy names a server."""
         address = self.acme_standalone_address
-        if address is None:
-            return None
-        return f"{f'[{address}]' if ':' in address else address}:{ACME_STANDALONE_PORT}"
+        return None if address is None else f"{host_in_url(address)}:{ACME_STANDALONE_PORT}"
 
     @property
     def fleet_addresses(self) -> list[str]:
