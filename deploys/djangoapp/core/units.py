@@ -44,6 +44,13 @@ def stamps_command(services: list[str]) -> str:
     return f"mkdir -p {STAMP_DIR} && touch {' '.join(q(stamp_path(service)) for service in services)}"
 
 
+def tested_reload(service: str, test: str) -> str:
+    """Shell: a graceful reload of `service` if it runs and `test` (its config test) passes, noted
+    as seen by refresh_service (so that a run after certbot's deploy hook does not reload again)."""
+    return (f"if systemctl is-active -q {service}; then {test} && systemctl reload {service} "
+            f"&& {stamps_command([service])}; fi")
+
+
 def unit_paths(service: str) -> list[str]:
     """The unit files a service may have: its .service, a .socket when systemd holds its socket, a
     .timer when systemd starts it on a schedule."""

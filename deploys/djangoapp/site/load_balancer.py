@@ -37,7 +37,7 @@ from ..core.callbacks import run_on_other_host
 from ..core.context import only
 from ..core.host_state import folders
 from ..core.shell import q, wait_until
-from ..core.units import refresh_service, stamps_command
+from ..core.units import refresh_service, tested_reload
 from ..settings import DeployRefused, Settings
 from ..settings.placement import LB
 from .certificates import acme_certificate, no_acme_certificate, site_certificate
@@ -208,7 +208,5 @@ def load_balancer(settings: Settings) -> None:
 
 
 def haproxy_reload(settings: Settings) -> str:
-    """Shell: a graceful reload of the running HAProxy if its config test passes, noted as seen by
-    refresh_service (so that a run after certbot's deploy hook does not reload again)."""
-    return (f"if systemctl is-active -q haproxy; then {config_test(settings)} && systemctl reload haproxy "
-            f"&& {stamps_command(['haproxy'])}; fi")
+    """Shell: a graceful reload of the running HAProxy if its config test passes (tested_reload)."""
+    return tested_reload("haproxy", config_test(settings))

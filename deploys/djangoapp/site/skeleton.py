@@ -22,7 +22,7 @@ from ..core.host_files import HostFile, secret_file
 from ..core.host_state import folders
 from ..core.lock import hold_lock, let_go
 from ..core.shell import q
-from ..core.units import refresh_service, reload_units, remove_units, stamps_command
+from ..core.units import refresh_service, reload_units, remove_units, stamps_command, tested_reload
 from ..host.app_user import let_app_in, make_app_user, move_app, moving_from
 from ..host.db_host import shared_services
 from ..host.host_prep import finish_host_prep
@@ -207,11 +207,8 @@ def config_test(settings: Settings) -> str:
 
 
 def webserver_reload(settings: Settings) -> str:
-    """Shell: a graceful reload of the running webserver if its config test passes, noted as seen
-    by refresh_service (so that a run after certbot's deploy hook does not reload again)."""
-    webserver = settings.webserver
-    return (f"if systemctl is-active -q {webserver}; then {config_test(settings)} && systemctl reload {webserver} "
-            f"&& {stamps_command([webserver])}; fi")
+    """Shell: a graceful reload of the running webserver if its config test passes (tested_reload)."""
+    return tested_reload(settings.webserver, config_test(settings))
 
 
 def _apache(settings: Settings, certificate_files: list[str]):
