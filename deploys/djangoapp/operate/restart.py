@@ -17,7 +17,7 @@ from ..core.host_state import ReleaseInfo
 from ..core.lock import hold_lock, let_go
 from ..release.switch import reload_release, switch_plan
 from ..settings import Settings
-from ..site.load_balancer import drain_batch, ready_batch
+from ..site.load_balancer import batch_after_batch
 
 
 @deploy("Restart")
@@ -38,17 +38,14 @@ def restart_in_batches(settings: Settings) -> None:
                              + (["Celery"] if plan and plan.celery_services else []))
     if not live and (settings.is_web or settings.celery_services):
         host.noop("no release is live: no app server or Celery to restart")
-    batches = settings.fleet.switch_batches(settings.rolling_batch_size)
-    for number, batch in enumerate(host.loop(batches), 1):
-        label = f" (batch {number} of {len(batches)})" if len(batches) > 1 else ""
+
+    def restart_batch(batch: list[str], label: str) -> None:
         in_batch = only(host.name in batch)
-        # A host with no live release serves nothing a load balancer would wait to see up again.
-        drained = drain_batch(settings, batch, label) if live else False
         if settings.is_web:
             systemd.service(name=f"Reload {settings.webserver}{label}", service=settings.webserver, running=True,
                             reloaded=True, _if=in_batch)
         if restarted:
             reload_release(name=f"Restart {restarted} on the live release and check them{label}", plan=plan,
                            _if=in_batch)
-        if drained:
-            ready_batch(settings, batch, label)
+    # A host with no live release serves nothing a load balancer would wait to see up again.
+    batch_after_batch(settings, restart_batch, drained=bool(live))

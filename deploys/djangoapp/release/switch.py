@@ -37,7 +37,7 @@ from pyinfra.api import operation
 from ..core.context import only
 from ..core.shell import fifo_write, q, wait_until
 from ..settings import Settings
-from ..site.load_balancer import drain_batch, ready_batch
+from ..site.load_balancer import batch_after_batch
 
 LOG_LINES = 15
 # The shell variable holding what `current` pointed at before the switch.
@@ -215,13 +215,10 @@ def switch_in_batches(settings: Settings, release_id: str, switch_back_at_once: 
     as switch_command says: `current` -> the release, uWSGI and Celery on it, their checks, or back to
     the release it pointed at before (at once, or in the run's failure cleanup). Releases and
     rollbacks both end this way."""
-    batches = settings.fleet.switch_batches(settings.rolling_batch_size)
     plan = switch_plan(settings, release_id, switch_back_at_once)
-    for number, batch in enumerate(host.loop(batches), 1):
-        label = f" (batch {number} of {len(batches)})" if len(batches) > 1 else ""
-        drained = drain_batch(settings, batch, label)
+
+    def switch(batch: list[str], label: str) -> None:
         # One name on every host: pyinfra shows a step by its name, and a batch is one step.
         switch_release(name=f"Switch to release {release_id} and check it{label}",
                        plan=plan, _if=only(host.name in batch))
-        if drained:
-            ready_batch(settings, batch, label)
+    batch_after_batch(settings, switch)

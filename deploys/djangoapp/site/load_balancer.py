@@ -22,11 +22,13 @@ their connections).
     ready     the batch, switched and checked, takes requests again; the run waits until the
               load balancer's own checks see each of its hosts up
 
-drain_batch and ready_batch add them around what a batch of hosts does (a release's or a
-rollback's switch, restart.py's reloads), on every load balancer, when other web hosts serve
-meanwhile (a fleet switched all at once is not drained: it would serve no one)."""
+batch_after_batch adds them around what each batch of hosts does (a release's or a rollback's
+switch, restart.py's reloads), on every load balancer, when other web hosts serve meanwhile (a
+fleet switched all at once is not drained: it would serve no one)."""
 
 from __future__ import annotations
+
+from typing import Callable
 
 from pyinfra import host, logger
 from pyinfra.api import FactBase
@@ -150,10 +152,23 @@ def _web_hosts(settings: Settings, batch: list[str]) -> tuple[list[str], list[st
     return [name for name in batch if name in web], [name for name in web if name not in batch]
 
 
-def drain_batch(settings: Settings, batch: list[str], label: str) -> bool:
+def batch_after_batch(settings: Settings, steps: Callable[[list[str], str], None], drained: bool = True) -> None:
+    """The fleet's hosts in the batches a release switches them in (rolling_batch_size):
+    `steps(batch, label)` adds what a batch does, `label` naming it in the steps' names; with
+    `drained`, the batch's web hosts are drained on the load balancers first and put back after."""
+    batches = settings.fleet.switch_batches(settings.rolling_batch_size)
+    for number, batch in enumerate(host.loop(batches), 1):
+        label = f" (batch {number} of {len(batches)})" if len(batches) > 1 else ""
+        was_drained = drained and _drain_batch(settings, batch, label)
+        steps(batch, label)
+        if was_drained:
+            _ready_batch(settings, batch, label)
+
+
+def _drain_batch(settings: Settings, batch: list[str], label: str) -> bool:
     """Before what `batch` does (its switch, its reload): its web hosts drained on every load
     balancer (drain_command), asked by the batch's first web host, when the fleet has load
-    balancers and other web hosts serve meanwhile. Whether it was (then ready_batch follows)."""
+    balancers and other web hosts serve meanwhile. Whether it was (then _ready_batch follows)."""
     batch_web, others = _web_hosts(settings, batch)
     if not (settings.lb_addresses and batch_web and others):
         return False
@@ -163,7 +178,7 @@ def drain_batch(settings: Settings, batch: list[str], label: str) -> bool:
     return True
 
 
-def ready_batch(settings: Settings, batch: list[str], label: str) -> None:
+def _ready_batch(settings: Settings, batch: list[str], label: str) -> None:
     """After what a drained `batch` did: its web hosts back on every load balancer (ready_command)."""
     batch_web, _ = _web_hosts(settings, batch)
     python.call(name=f"{', '.join(batch_web)} back on the load balancers{label}", function=on_load_balancers,

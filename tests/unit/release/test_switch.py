@@ -358,7 +358,7 @@ def test_each_host_switches_as_its_settings_say():
 def test_the_fleet_switches_batch_after_batch_each_host_in_its_own(monkeypatch):
     sites = placed_fleet(rolling_batch_size=1)
     steps = Steps(monkeypatch).replace(switch, "switch_release")
-    steps.host(switch, "web2")
+    monkeypatch.setattr(load_balancer, "host", steps.host(switch, "web2"))
     switch.switch_in_batches(sites["web2"], "v2", switch_back_at_once=False)
     assert [step.name for step in steps] == ["Switch to release v2 and check it (batch 1 of 2)",
                                              "Switch to release v2 and check it (batch 2 of 2)"]
