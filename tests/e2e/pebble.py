@@ -56,3 +56,28 @@ def pebble_intermediate(acme: fleet.TestHost) -> x509.Certificate:
     """The certificate pebble signs the certificates it issues with (from its management API)."""
     pem = acme.exec("curl -sf --cacert /etc/pebble/cert.pem https://acme:15000/intermediates/0").stdout
     return x509.load_pem_x509_certificate(pem.encode())
+
+
+# The service by which a host that fetches the certificate gets it from the issuer (its timer's).
+SYNC_SERVICE = "guestbook-certificate-sync.service"
+
+
+def names(certificate: x509.Certificate) -> list[str]:
+    return certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+        x509.DNSName)
+
+
+def renew_as_the_timer_does(issuer: fleet.TestHost, issued: x509.Certificate) -> None:
+    """certbot renews on `issuer` as its timer runs it (with the service's environment: the test
+    CA's root); the issuer then serves a certificate other than `issued`."""
+    renewed = issuer.exec("env $(systemctl show certbot.service -p Environment --value) "
+                          "certbot renew --force-renewal --no-random-sleep-on-renew", check=False)
+    assert renewed.returncode == 0, renewed.stdout + renewed.stderr
+    wait_until(lambda: served_certificate(issuer).serial_number != issued.serial_number, "the renewed certificate")
+
+
+def fetched_as_the_timer_does(fetcher: fleet.TestHost, issuer: fleet.TestHost) -> None:
+    """The fetcher's timer's service brings the issuer's certificate over: the fetcher serves it."""
+    fetcher.exec(f"systemctl start {SYNC_SERVICE}")
+    wait_until(lambda: served_certificate(fetcher).serial_number == served_certificate(issuer).serial_number,
+               f"the renewed certificate on {fetcher.name}")

@@ -13,13 +13,13 @@ import shlex
 
 import pytest
 import requests
-from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from tests import fleet
 from tests.conftest import run_pyinfra
 from tests.e2e.conftest import world_readable_files_containing
-from tests.e2e.pebble import SITE, pebble_intermediate, served_certificate, start_pebble, wait_until
+from tests.e2e.pebble import (SITE, SYNC_SERVICE, fetched_as_the_timer_does, names, pebble_intermediate,
+                              renew_as_the_timer_does, served_certificate, start_pebble, wait_until)
 from tests.receiver import Receiver
 
 pytestmark = pytest.mark.e2e
@@ -27,13 +27,7 @@ pytestmark = pytest.mark.e2e
 SECOND_NAME = "web2.example.test"  # resolves to web2 on the test network: pebble checks it there
 ROLES = {"web1": ["web", "db"], "web2": ["web"]}
 DEPLOY = ("deploys/host_prep.py", "deploys/skeleton.py")
-SYNC_SERVICE = "guestbook-certificate-sync.service"
 KNOWN_HOSTS = "/etc/django-deploy/acme/guestbook-sync-known-hosts"
-
-
-def names(certificate: x509.Certificate) -> list[str]:
-    return certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
-        x509.DNSName)
 
 
 def renewal_notices(webhook: Receiver) -> list[tuple[str, str]]:
@@ -100,14 +94,9 @@ def test_web_hosts_behind_one_name_serve_one_certificate_renewed_on_the_first(st
 
     # certbot renews on web1 (as its timer runs it); web2's timer's service brings the new
     # certificate over, and web2 serves it after a graceful reload.
-    renewed = web1.exec("env $(systemctl show certbot.service -p Environment --value) "
-                        "certbot renew --force-renewal --no-random-sleep-on-renew", check=False)
-    assert renewed.returncode == 0, renewed.stdout + renewed.stderr
-    wait_until(lambda: served_certificate(web1).serial_number != issued.serial_number, "the renewed certificate")
+    renew_as_the_timer_does(web1, issued)
     assert served_certificate(web2).serial_number == issued.serial_number
-    web2.exec(f"systemctl start {SYNC_SERVICE}")
-    wait_until(lambda: served_certificate(web2).serial_number == served_certificate(web1).serial_number,
-               "the renewed certificate on web2")
+    fetched_as_the_timer_does(web2, web1)
 
     # Renewals that fail show in status.py, with since when and why: certbot's on web1 (the CA
     # unreachable from web1 when the certificate is due), the fetch on web2 (web1's SSH host key
