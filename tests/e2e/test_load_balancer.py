@@ -181,7 +181,8 @@ def test_a_fleet_behind_a_load_balancer(behind_lb, fleet_key, tmp_path):
 def test_two_load_balancers_serve_one_certificate_from_acme(start_hosts, fleet_key, tmp_path):
     """lb1 asks pebble for the site's certificate (both load balancers' names), certbot's own
     server answering the challenges that either load balancer's HAProxy passes on to it; lb2
-    fetches it from lb1; a renewal reaches both; ACME turned off leaves nothing of it."""
+    fetches it from lb1; a renewal reaches both; then, logged in as the deploy user with sudo, a
+    run that changes nothing, and ACME turned off leaving nothing of it."""
     (acme,), _ = start_hosts("acme")
     directory_root = start_pebble(acme)
     hosts, _ = start_hosts("lb1", "lb2", "web1")
@@ -194,7 +195,8 @@ def test_two_load_balancers_serve_one_certificate_from_acme(start_hosts, fleet_k
     # A release too: before one, the load balancers' checks would start web1's app server, which
     # has nothing to run yet, until systemd gives up on its socket (the next run starts it again).
     deploy = ("deploys/all.py",)
-    first = run_pyinfra(fleet_file, *deploy)
+    deploy_user = deploy_user_data(fleet_key)
+    first = run_pyinfra(fleet_file, *deploy, data=deploy_user)
     assert first.returncode == 0, first.output
     issued = served_certificate(lb1)
     assert served_certificate(lb2).serial_number == issued.serial_number
@@ -205,7 +207,11 @@ def test_two_load_balancers_serve_one_certificate_from_acme(start_hosts, fleet_k
     assert "Pebble" not in served_certificate(web1).issuer.rfc4514_string()
     assert web1.exec("test -e /etc/letsencrypt/live/guestbook || dpkg -s certbot", check=False).returncode != 0
 
-    again = run_pyinfra(fleet_file, *deploy)
+    # From here on logged in as the shipped inventories do: the deploy user, through sudo.
+    for host in hosts:
+        host.data = {**host.data, "ssh_user": DEPLOY_USER, "_sudo": True}
+    fleet_file = fleet.write_fleet_file(tmp_path / "deployer.json", fleet_key, hosts)
+    again = run_pyinfra(fleet_file, *deploy, data=deploy_user)
     assert again.returncode == 0 and again.changed() == [], again.output
 
     # certbot renews on lb1 as its timer runs it (the challenge for lb2's name through lb2);
@@ -219,7 +225,7 @@ def test_two_load_balancers_serve_one_certificate_from_acme(start_hosts, fleet_k
     for host in hosts:
         host.data = {key: value for key, value in host.data.items() if not key.startswith("acme_")}
     plain = fleet.write_fleet_file(tmp_path / "plain.json", fleet_key, hosts)
-    off = run_pyinfra(plain, "deploys/skeleton.py")
+    off = run_pyinfra(plain, "deploys/skeleton.py", data=deploy_user)
     assert off.returncode == 0, off.output
     for lb in (lb1, lb2):
         assert "Pebble" not in served_certificate(lb).issuer.rfc4514_string()
